@@ -1,0 +1,56 @@
+/**
+ * Every failure ringshard reports is a RingshardError with a stable `code`, so callers
+ * can branch on the code instead of parsing messages. The GPU, WGSL or worker error
+ * that caused it travels as `cause`.
+ */
+export const ErrorCode = {
+  /** A ring had no room and the policy said reject. */
+  RING_FULL: 'ERR_RINGSHARD_RING_FULL',
+  /** WGSL failed to compile; the message names kernel, line and column. */
+  SHADER_COMPILE: 'ERR_RINGSHARD_SHADER_COMPILE',
+  /** The GPU device was lost. */
+  DEVICE_LOST: 'ERR_RINGSHARD_DEVICE_LOST',
+  /** A shard worker exited unexpectedly. */
+  WORKER_EXIT: 'ERR_RINGSHARD_WORKER_EXIT',
+  /** The cluster (or ring) was shut down. */
+  CLOSED: 'ERR_RINGSHARD_CLOSED',
+  /** An ask did not get its reply in time. */
+  TIMEOUT: 'ERR_RINGSHARD_TIMEOUT',
+  /** A schema or a message does not fit the schema. */
+  SCHEMA: 'ERR_RINGSHARD_SCHEMA',
+  /** A kernel name the cluster does not know. */
+  UNKNOWN_KERNEL: 'ERR_RINGSHARD_UNKNOWN_KERNEL',
+  /** A state or payload that does not fit a ring slot. */
+  TOO_LARGE: 'ERR_RINGSHARD_TOO_LARGE',
+  /** No GPU adapter where one was required. */
+  NO_ADAPTER: 'ERR_RINGSHARD_NO_ADAPTER',
+  /** An option has a wrong type or value. */
+  INVALID_OPTION: 'ERR_RINGSHARD_INVALID_OPTION',
+  /** The handler set a non-ok status (ctx.status) for a message. */
+  HANDLER: 'ERR_RINGSHARD_HANDLER',
+  /** A message whose tenant does not own the actor. */
+  FORBIDDEN: 'ERR_RINGSHARD_FORBIDDEN',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class RingshardError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RingshardError';
+    this.code = code;
+  }
+}
+
+/** Shows a received value in an error message: `5 (number)`, `"x" (string)`. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
+  const t = typeof value;
+  if (t === 'string') return `${JSON.stringify(value)} (string)`;
+  if (t === 'object') return `an object`;
+  if (t === 'function') return 'a function';
+  return `${String(value)} (${t})`;
+}

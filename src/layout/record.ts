@@ -1,0 +1,127 @@
+/**
+ * The record layout: the one definition of what a message and a reply look like in a
+ * ring slot and in GPU memory. Coordinator, shard worker, TS codecs and the generated
+ * WGSL all read their offsets from here.
+ *
+ * Request record (one ring slot; every cell is one u32 word):
+ *
+ *   word  0 actor        target actor id: shard << 24 | slot
+ *   word  1 kernelOp     kernel id << 16 | op (OP_MESSAGE, OP_INIT, ...)
+ *   word  2 correlation  reply correlation id; 0 for tell (no reply wanted)
+ *   word  3 source       sending actor id, NO_ACTOR for messages from outside
+ *   word  4 tenant       tenant id the coordinator checked
+ *   word  5 principal    principal id the coordinator checked
+ *   word  6 hlcHi        hybrid logical clock: wall milliseconds >> 16
+ *   word  7 hlcLo        (wall milliseconds & 0xffff) << 16 | logical counter
+ *   word  8 enqueuedUs   enqueue time, microseconds since the cluster epoch (mod 2^32)
+ *   word  9 messageId    per-shard message sequence number
+ *   word 10.. payload    the kernel's request schema, packed words
+ *
+ * Reply record:
+ *
+ *   word 0 correlation   copied from the request
+ *   word 1 actor         copied from the request
+ *   word 2 statusOp      status << 16 | op
+ *   word 3 enqueuedUs    copied from the request, for latency accounting
+ *   word 4.. payload     reply schema (OP_MESSAGE) or state schema (OP_SNAPSHOT, OP_SHUTDOWN)
+ */
+
+/** Header fields of a request record, in word order. */
+export const REQUEST_HEADER_FIELDS = [
+  'actor',
+  'kernelOp',
+  'correlation',
+  'source',
+  'tenant',
+  'principal',
+  'hlcHi',
+  'hlcLo',
+  'enqueuedUs',
+  'messageId',
+] as const;
+
+/** Header fields of a reply record, in word order. */
+export const REPLY_HEADER_FIELDS = ['correlation', 'actor', 'statusOp', 'enqueuedUs'] as const;
+
+type Offsets<T extends readonly string[]> = { readonly [K in T[number]]: number };
+
+function offsetsOf<T extends readonly string[]>(fields: T): Offsets<T> {
+  const out: Record<string, number> = {};
+  fields.forEach((name, i) => (out[name] = i));
+  return Object.freeze(out) as Offsets<T>;
+}
+
+/** Word offset of each request header field. */
+export const RequestHeader = offsetsOf(REQUEST_HEADER_FIELDS);
+/** Word offset of each reply header field. */
+export const ReplyHeader = offsetsOf(REPLY_HEADER_FIELDS);
+
+export const REQUEST_HEADER_WORDS = REQUEST_HEADER_FIELDS.length;
+export const REPLY_HEADER_WORDS = REPLY_HEADER_FIELDS.length;
+
+/** A ring slot is at most this many bytes; schemas are checked against it. */
+export const MAX_SLOT_BYTES = 1024;
+export const WORD_BYTES = 4;
+/** Largest request, reply or state schema, in words. */
+export const MAX_PAYLOAD_WORDS = MAX_SLOT_BYTES / WORD_BYTES - REQUEST_HEADER_WORDS;
+
+/** What a record asks the shard to do with the target actor. */
+export const Op = {
+  /** Run `handle` with the payload; reply if correlation != 0. */
+  MESSAGE: 0,
+  /** Zero the actor's state and run `init`: the first record an actor ever sees. */
+  INIT: 1,
+  /** Run `shutdown`, reply with the final state; the slot may then be reused. */
+  SHUTDOWN: 2,
+  /** Reply with the current state, unchanged. */
+  SNAPSHOT: 3,
+} as const;
+export type Op = (typeof Op)[keyof typeof Op];
+
+/** Outcome of one record, carried in the reply's statusOp word. */
+export const Status = {
+  OK: 0,
+  /** The handler set ctx.status to a non-zero value. */
+  HANDLER_ERROR: 1,
+  /** The shard refused the record (for example: the actor slot is not active). */
+  REJECTED: 2,
+} as const;
+export type Status = (typeof Status)[keyof typeof Status];
+
+export const KERNEL_ID_SHIFT = 16;
+export const OP_MASK = 0xffff;
+export const MAX_KERNELS = 1 << 16;
+
+/** Actor ids carry their shard so that ids are unique across the cluster. */
+export const ACTOR_SLOT_BITS = 24;
+export const ACTOR_SLOT_MASK = (1 << ACTOR_SLOT_BITS) - 1;
+export const MAX_SHARDS = 1 << (32 - ACTOR_SLOT_BITS);
+export const NO_ACTOR = 0xffffffff;
+
+export function actorId(shard: number, slot: number): number {
+  return ((shard << ACTOR_SLOT_BITS) | slot) >>> 0;
+}
+export function actorShard(id: number): number {
+  return id >>> ACTOR_SLOT_BITS;
+}
+export function actorSlot(id: number): number {
+  return id & ACTOR_SLOT_MASK;
+}
+
+export function kernelOp(kernel: number, op: Op): number {
+  return ((kernel << KERNEL_ID_SHIFT) | op) >>> 0;
+}
+
+export function statusOp(status: Status, op: Op): number {
+  return ((status << 16) | op) >>> 0;
+}
+
+/** Slot words for a request ring whose largest request payload is `payloadWords`. */
+export function requestSlotWords(payloadWords: number): number {
+  return REQUEST_HEADER_WORDS + payloadWords;
+}
+
+/** Slot words for a reply ring whose largest reply or state payload is `payloadWords`. */
+export function replySlotWords(payloadWords: number): number {
+  return REPLY_HEADER_WORDS + payloadWords;
+}

@@ -1,0 +1,408 @@
+/**
+ * SpscRing: a single-producer single-consumer ring of fixed-size slots over a
+ * SharedArrayBuffer, used for every hop of the data path (coordinator -> shard requests,
+ * shard -> coordinator replies).
+ *
+ * Byte layout (each control line is 64 bytes, so the two sides never write one line):
+ *
+ *   0    +---------------------------------------------+
+ *        | HEAD      i32  records published (producer) |
+ *        | CLOSED    i32  1 once the producer is done  |  line 0: producer writes
+ *   64   +---------------------------------------------+
+ *        | READ      i32  records taken    (consumer)  |  line 1: consumer writes
+ *   128  +---------------------------------------------+
+ *        | COMMITTED i32  records finished (consumer)  |  line 2: consumer writes
+ *   192  +---------------------------------------------+
+ *        | C_WAITING i32  consumer is asleep on HEAD   |  line 3: consumer writes
+ *   256  +---------------------------------------------+
+ *        | P_WAITING i32  producer is asleep on COMMIT |  line 4: producer writes
+ *   320  +---------------------------------------------+
+ *        | CAPACITY, SLOT_WORDS  (set once at creation) |  line 5
+ *   384  +---------------------------------------------+
+ *        | slot 0 | slot 1 | ... | slot capacity-1     |  capacity * slotWords * 4 bytes
+ *        +---------------------------------------------+
+ *
+ * Indices are monotonic int32 counters that wrap at 2^32; a slot is `index & mask`, and
+ * every distance is `(a - b) | 0`, correct while capacity < 2^31.
+ *
+ * Two consumer cursors: READ moves when the consumer takes records, COMMITTED when it
+ * has finished with them. The producer reuses slots only below COMMITTED, so records
+ * taken but not committed survive the consumer: a new consumer calls rewind() and sees
+ * them again (replay after a worker dies).
+ *
+ * Waking: a side about to sleep sets its WAITING flag, re-reads the other side's index
+ * and only then waits. The other side stores its index and then reads the flag. With
+ * sequentially consistent Atomics one of the two must see the other's store, so a wake-up
+ * is never lost, and a side that is not asleep is never sent a notify (it costs a lock).
+ */
+
+const INT32_PER_LINE = 16; // 64-byte cache line
+const HEAD = 0;
+const CLOSED = 1;
+const READ = 1 * INT32_PER_LINE;
+const COMMITTED = 2 * INT32_PER_LINE;
+const CONSUMER_WAITING = 3 * INT32_PER_LINE;
+const PRODUCER_WAITING = 4 * INT32_PER_LINE;
+const CAPACITY = 5 * INT32_PER_LINE;
+const SLOT_WORDS = CAPACITY + 1;
+const CONTROL_INT32S = 6 * INT32_PER_LINE;
+/** Bytes before the first slot. */
+export const RING_CONTROL_BYTES = CONTROL_INT32S * 4;
+/** Largest slot count: distances must stay below 2^31. */
+export const MAX_RING_CAPACITY = 1 << 30;
+
+export interface RingOptions {
+  /** Slots; a power of two. */
+  readonly capacity: number;
+  /** Words (u32) per slot. */
+  readonly slotWords: number;
+  /**
+   * First index of all three cursors. Tests start near 2^31 or 2^32 to cross the
+   * wrap-around quickly; there is no other reason to set it.
+   * @default 0
+   */
+  readonly startIndex?: number;
+}
+
+/** Bytes of SharedArrayBuffer a ring of this shape needs. */
+export function ringByteLength(options: RingOptions): number {
+  return RING_CONTROL_BYTES + options.capacity * options.slotWords * 4;
+}
+
+function checkShape({ capacity, slotWords }: RingOptions): void {
+  if (!Number.isInteger(capacity) || capacity < 2 || capacity > MAX_RING_CAPACITY || (capacity & (capacity - 1)) !== 0) {
+    throw new RangeError(`ring capacity must be a power of two from 2 to 2^30, got ${String(capacity)}`);
+  }
+  if (!Number.isInteger(slotWords) || slotWords < 1) {
+    throw new RangeError(`ring slotWords must be a positive integer, got ${String(slotWords)}`);
+  }
+}
+
+export type WaitResult = 'ok' | 'timed-out' | 'closed';
+
+const KEEP_ALIVE_MS = 2 ** 30;
+const noop = () => {};
+
+// Atomics.waitAsync does not keep Node's event loop alive: a thread whose only pending
+// work is a waitAsync may exit. A referenced timer for the length of the wait does.
+async function waitAsync(
+  control: Int32Array,
+  index: number,
+  value: number,
+  timeoutMs: number,
+  keepAlive: boolean,
+): Promise<'ok' | 'not-equal' | 'timed-out'> {
+  const w = Atomics.waitAsync(control, index, value, timeoutMs);
+  if (!w.async) return w.value;
+  // Outlives the wait's own timeout a little: the two fire from different queues.
+  const timer = keepAlive ? setTimeout(noop, Math.min(timeoutMs + 1000, KEEP_ALIVE_MS)) : undefined;
+  try {
+    return await w.value;
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
+export class SpscRing {
+  readonly buffer: SharedArrayBuffer;
+  readonly capacity: number;
+  readonly slotWords: number;
+  /** The slots as words; record `seq` starts at `slotOffset(seq)`. */
+  readonly words: Uint32Array;
+  /** The same memory as `words`, for f32 fields. */
+  readonly floats: Float32Array;
+  private readonly control: Int32Array;
+  private readonly mask: number;
+  // Producer-side caches (only meaningful in the producer's thread).
+  private head: number;
+  private claimed = 0;
+  private committedSeen: number;
+  // Consumer-side cache.
+  private read: number;
+
+  /** Allocates a new ring. */
+  static create(options: RingOptions): SpscRing {
+    checkShape(options);
+    const buffer = new SharedArrayBuffer(ringByteLength(options));
+    const control = new Int32Array(buffer, 0, CONTROL_INT32S);
+    control[CAPACITY] = options.capacity;
+    control[SLOT_WORDS] = options.slotWords;
+    const start = (options.startIndex ?? 0) | 0;
+    control[HEAD] = control[READ] = control[COMMITTED] = start;
+    return new SpscRing(buffer);
+  }
+
+  /** Attaches to a ring created elsewhere (usually in another thread). */
+  constructor(buffer: SharedArrayBuffer) {
+    this.buffer = buffer;
+    this.control = new Int32Array(buffer, 0, CONTROL_INT32S);
+    this.capacity = this.control[CAPACITY]!;
+    this.slotWords = this.control[SLOT_WORDS]!;
+    checkShape(this);
+    if (buffer.byteLength !== ringByteLength(this)) {
+      throw new RangeError(`ring buffer is ${buffer.byteLength} bytes, expected ${ringByteLength(this)}`);
+    }
+    this.mask = this.capacity - 1;
+    this.words = new Uint32Array(buffer, RING_CONTROL_BYTES);
+    this.floats = new Float32Array(buffer, RING_CONTROL_BYTES);
+    this.head = Atomics.load(this.control, HEAD);
+    this.committedSeen = Atomics.load(this.control, COMMITTED);
+    this.read = Atomics.load(this.control, READ);
+  }
+
+  /** Word offset of record `seq` in `words`. */
+  slotOffset(seq: number): number {
+    return (seq & this.mask) * this.slotWords;
+  }
+
+  // ---------------------------------------------------------------- producer side
+
+  /**
+   * Free slots as the producer sees them, claimed-but-unpublished ones excluded.
+   * Stale only towards too few: the consumer may have committed more since.
+   */
+  availableWrite(): number {
+    this.committedSeen = Atomics.load(this.control, COMMITTED);
+    return this.capacity - ((this.head + this.claimed - this.committedSeen) | 0);
+  }
+
+  /**
+   * Claims the next free slot and returns its word offset in `words`, or -1 when the
+   * ring is full. The record becomes visible to the consumer at the next publish().
+   */
+  claim(): number {
+    const seq = (this.head + this.claimed) | 0;
+    if (((seq - this.committedSeen) | 0) >= this.capacity) {
+      this.committedSeen = Atomics.load(this.control, COMMITTED);
+      if (((seq - this.committedSeen) | 0) >= this.capacity) return -1;
+    }
+    this.claimed++;
+    return (seq & this.mask) * this.slotWords;
+  }
+
+  /** Drops the most recent claim (its slot was not filled, e.g. encoding threw). */
+  unclaim(): void {
+    if (this.claimed > 0) this.claimed--;
+  }
+
+  /** Records claimed and not yet published. */
+  get pendingClaims(): number {
+    return this.claimed;
+  }
+
+  /** Makes every claimed record visible with one store, and wakes a sleeping consumer. */
+  publish(): number {
+    const n = this.claimed;
+    if (n === 0) return 0;
+    this.head = (this.head + n) | 0;
+    this.claimed = 0;
+    Atomics.store(this.control, HEAD, this.head);
+    if (Atomics.load(this.control, CONSUMER_WAITING) !== 0) Atomics.notify(this.control, HEAD);
+    return n;
+  }
+
+  /**
+   * Copies up to `count` records from `src` (packed slots of `slotWords`) and publishes
+   * them. Returns how many it took: fewer than `count` when the ring fills.
+   */
+  tryPush(src: Uint32Array, count: number, srcOffset = 0): number {
+    const free = this.availableWrite();
+    const n = Math.min(count, free);
+    if (n <= 0) return 0;
+    const seq = (this.head + this.claimed) | 0;
+    const start = seq & this.mask;
+    const first = Math.min(n, this.capacity - start);
+    const sw = this.slotWords;
+    this.words.set(src.subarray(srcOffset, srcOffset + first * sw), start * sw);
+    if (n > first) this.words.set(src.subarray(srcOffset + first * sw, srcOffset + n * sw), 0);
+    this.claimed += n;
+    this.publish();
+    return n;
+  }
+
+  /** Blocking push for threads that may block (not the main thread): all `count` records. */
+  push(src: Uint32Array, count: number, srcOffset = 0): void {
+    let done = 0;
+    while (done < count) {
+      const n = this.tryPush(src, count - done, srcOffset + done * this.slotWords);
+      done += n;
+      if (done < count && n === 0) {
+        if (this.waitWritable() === 'closed') throw new Error('ring closed by the consumer side');
+      }
+    }
+  }
+
+  /** Blocks until at least one slot is free. Not for threads with an event loop to keep. */
+  waitWritable(timeoutMs = Infinity): WaitResult {
+    this.publish(); // a consumer cannot free slots for records it cannot see
+    for (;;) {
+      if (this.availableWrite() > 0) return 'ok';
+      Atomics.store(this.control, PRODUCER_WAITING, 1);
+      const committed = Atomics.load(this.control, COMMITTED);
+      if (committed !== this.committedSeen) {
+        Atomics.store(this.control, PRODUCER_WAITING, 0);
+        continue;
+      }
+      const r = Atomics.wait(this.control, COMMITTED, committed, timeoutMs);
+      Atomics.store(this.control, PRODUCER_WAITING, 0);
+      if (r === 'timed-out') return this.availableWrite() > 0 ? 'ok' : 'timed-out';
+    }
+  }
+
+  /**
+   * Resolves when at least one slot is free, without blocking the event loop.
+   * `keepAlive` holds the event loop open while waiting (Atomics.waitAsync alone does not).
+   */
+  async waitWritableAsync(timeoutMs = Infinity, keepAlive = true): Promise<WaitResult> {
+    this.publish();
+    for (;;) {
+      if (this.availableWrite() > 0) return 'ok';
+      Atomics.store(this.control, PRODUCER_WAITING, 1);
+      const committed = Atomics.load(this.control, COMMITTED);
+      if (committed !== this.committedSeen) {
+        Atomics.store(this.control, PRODUCER_WAITING, 0);
+        continue;
+      }
+      const r = await waitAsync(this.control, COMMITTED, committed, timeoutMs, keepAlive);
+      Atomics.store(this.control, PRODUCER_WAITING, 0);
+      if (r === 'timed-out') return this.availableWrite() > 0 ? 'ok' : 'timed-out';
+    }
+  }
+
+  /** Marks the stream finished and wakes the consumer; records already published stay. */
+  close(): void {
+    this.publish();
+    Atomics.store(this.control, CLOSED, 1);
+    Atomics.notify(this.control, HEAD);
+  }
+
+  /** True while the producer sleeps in waitWritable (tests use it as a handshake). */
+  get producerWaiting(): boolean {
+    return Atomics.load(this.control, PRODUCER_WAITING) !== 0;
+  }
+
+  /** True while the consumer sleeps in waitReadable. */
+  get consumerWaiting(): boolean {
+    return Atomics.load(this.control, CONSUMER_WAITING) !== 0;
+  }
+
+  get closed(): boolean {
+    return Atomics.load(this.control, CLOSED) !== 0;
+  }
+
+  // ---------------------------------------------------------------- consumer side
+
+  /** Index of the next record take() will return. */
+  get readIndex(): number {
+    return this.read;
+  }
+
+  /** Index below which all records are committed. */
+  get committedIndex(): number {
+    return Atomics.load(this.control, COMMITTED);
+  }
+
+  /** Published records not yet taken. Stale only towards too few. */
+  availableRead(): number {
+    return (Atomics.load(this.control, HEAD) - this.read) | 0;
+  }
+
+  /** Records published and not yet committed: the ring's depth. Readable from any thread. */
+  depth(): number {
+    return (Atomics.load(this.control, HEAD) - Atomics.load(this.control, COMMITTED)) | 0;
+  }
+
+  /**
+   * Takes up to `max` records starting at `readIndex` (read them with slotOffset or
+   * copyOut) and returns how many. They stay in the ring until commit().
+   */
+  take(max: number): number {
+    const n = Math.min(max, (Atomics.load(this.control, HEAD) - this.read) | 0);
+    if (n <= 0) return 0;
+    this.read = (this.read + n) | 0;
+    Atomics.store(this.control, READ, this.read);
+    return n;
+  }
+
+  /**
+   * Copies `count` records starting at `seq` into `dst` at word `dstOffset`, as at most
+   * two contiguous copies (the ring may wrap in the middle).
+   */
+  copyOut(seq: number, count: number, dst: Uint32Array, dstOffset = 0): void {
+    const start = seq & this.mask;
+    const first = Math.min(count, this.capacity - start);
+    const sw = this.slotWords;
+    dst.set(this.words.subarray(start * sw, (start + first) * sw), dstOffset);
+    if (count > first) dst.set(this.words.subarray(0, (count - first) * sw), dstOffset + first * sw);
+  }
+
+  /** Frees `count` taken records for reuse, oldest first, and wakes a waiting producer. */
+  commit(count: number): void {
+    const committed = Atomics.load(this.control, COMMITTED);
+    const next = (committed + count) | 0;
+    if (((this.read - next) | 0) < 0) {
+      throw new RangeError(`cannot commit ${count} records: only ${(this.read - committed) | 0} are taken`);
+    }
+    Atomics.store(this.control, COMMITTED, next);
+    if (Atomics.load(this.control, PRODUCER_WAITING) !== 0) Atomics.notify(this.control, COMMITTED);
+  }
+
+  /** Records taken and not yet committed. */
+  uncommitted(): number {
+    return (this.read - Atomics.load(this.control, COMMITTED)) | 0;
+  }
+
+  /**
+   * Moves READ back to COMMITTED so that taken-but-uncommitted records are taken again.
+   * A replacement consumer calls this before its first take().
+   */
+  rewind(): number {
+    const committed = Atomics.load(this.control, COMMITTED);
+    const replayed = (this.read - committed) | 0;
+    this.read = committed;
+    Atomics.store(this.control, READ, committed);
+    return replayed;
+  }
+
+  /**
+   * Blocks until a record is readable. Not for threads with an event loop to keep.
+   * `spin` polls that many times before sleeping: a producer that publishes again within
+   * microseconds then costs no futex wake on either side.
+   */
+  waitReadable(timeoutMs = Infinity, spin = 0): WaitResult {
+    for (let i = 0; i < spin; i++) if (this.availableRead() > 0) return 'ok';
+    for (;;) {
+      if (this.availableRead() > 0) return 'ok';
+      if (this.closed) return 'closed';
+      Atomics.store(this.control, CONSUMER_WAITING, 1);
+      const head = Atomics.load(this.control, HEAD);
+      if (head !== this.read || this.closed) {
+        Atomics.store(this.control, CONSUMER_WAITING, 0);
+        continue;
+      }
+      const r = Atomics.wait(this.control, HEAD, head, timeoutMs);
+      Atomics.store(this.control, CONSUMER_WAITING, 0);
+      if (r === 'timed-out') return this.availableRead() > 0 ? 'ok' : 'timed-out';
+    }
+  }
+
+  /**
+   * Resolves when a record is readable, keeping the event loop free meanwhile.
+   * `keepAlive` holds the event loop open while waiting (Atomics.waitAsync alone does not).
+   */
+  async waitReadableAsync(timeoutMs = Infinity, keepAlive = true): Promise<WaitResult> {
+    for (;;) {
+      if (this.availableRead() > 0) return 'ok';
+      if (this.closed) return 'closed';
+      Atomics.store(this.control, CONSUMER_WAITING, 1);
+      const head = Atomics.load(this.control, HEAD);
+      if (head !== this.read || this.closed) {
+        Atomics.store(this.control, CONSUMER_WAITING, 0);
+        continue;
+      }
+      const r = await waitAsync(this.control, HEAD, head, timeoutMs, keepAlive);
+      Atomics.store(this.control, CONSUMER_WAITING, 0);
+      if (r === 'timed-out') return this.availableRead() > 0 ? 'ok' : 'timed-out';
+    }
+  }
+}

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { compileCodec } from '../../src/layout/codec.ts';
+import { RingshardError } from '../../src/errors.ts';
+import { schemaWithMessages } from '../helpers/schemas.ts';
+
+describe('codec', () => {
+  test('decode(encode(m)) equals m for random schemas and values', () => {
+    fc.assert(
+      fc.property(schemaWithMessages(8), ([schema, messages]) => {
+        const codec = compileCodec(schema, 'prop');
+        const words = new Uint32Array(codec.words * messages.length + 3);
+        const floats = new Float32Array(words.buffer);
+        // Canary words around the records catch writes outside a record.
+        words.fill(0xdeadbeef);
+        messages.forEach((m, i) => codec.encode(m, words, floats, 1 + i * codec.words));
+        assert.equal(words[0], 0xdeadbeef);
+        assert.equal(words[1 + codec.words * messages.length], 0xdeadbeef);
+        messages.forEach((m, i) => assert.deepStrictEqual(codec.decode(words, floats, 1 + i * codec.words), m));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('fields are packed in declaration order, one word per element', () => {
+    const codec = compileCodec({ a: 'u32', b: ['i32', 2], c: 'f32' }, 'order');
+    const words = new Uint32Array(4);
+    codec.encode({ a: 7, b: [-1, 2], c: 1.5 }, words, new Float32Array(words.buffer), 0);
+    assert.deepEqual([...words], [7, 0xffffffff, 2, 0x3fc00000]);
+  });
+
+  test('typed arrays are accepted for array fields', () => {
+    const codec = compileCodec({ v: ['f32', 3] }, 'typed');
+    const words = new Uint32Array(3);
+    const floats = new Float32Array(words.buffer);
+    codec.encode({ v: new Float32Array([1, 2, 3]) as unknown as number[] }, words, floats, 0);
+    assert.deepEqual(codec.decode(words, floats, 0), { v: [1, 2, 3] });
+  });
+
+  const codec = compileCodec({ add: 'u32', delta: 'i32', pos: ['f32', 3] }, "kernel 'k' request");
+  const words = new Uint32Array(8);
+  const floats = new Float32Array(words.buffer);
+  const bad: Array<[string, unknown, RegExp]> = [
+    ['missing field', { delta: 0, pos: [0, 0, 0] }, /kernel 'k' request: missing field 'add'/],
+    ['extra field', { add: 1, delta: 0, pos: [0, 0, 0], sub: 2 }, /unknown field 'sub'/],
+    ['negative u32', { add: -1, delta: 0, pos: [0, 0, 0] }, /field 'add' must be a u32.*got -1 \(number\)/],
+    ['fractional i32', { add: 1, delta: 0.5, pos: [0, 0, 0] }, /field 'delta' must be an i32.*got 0.5/],
+    ['string for u32', { add: '1', delta: 0, pos: [0, 0, 0] }, /field 'add' must be a u32.*got "1" \(string\)/],
+    ['short array', { add: 1, delta: 0, pos: [0, 0] }, /field 'pos' must be an array of 3 f32, got an array of length 2/],
+    ['NaN element', { add: 1, delta: 0, pos: [0, NaN, 0] }, /field 'pos\[1\]' must be an f32 \(a finite number\), got NaN/],
+    ['not an object', 42, /message must be an object.*got 42 \(number\)/],
+    ['null', null, /message must be an object.*got null/],
+  ];
+  for (const [name, msg, pattern] of bad) {
+    test(`rejects ${name} with a message naming the culprit`, () => {
+      assert.throws(
+        () => codec.encode(msg as never, words, floats, 0),
+        (err: unknown) => err instanceof RingshardError && err.code === 'ERR_RINGSHARD_SCHEMA' && pattern.test(err.message),
+      );
+      assert.match(codec.check(msg) ?? '', new RegExp(pattern.source.replace(/^kernel 'k' request: /, '')));
+    });
+  }
+
+  test('check() is undefined for a valid message', () => {
+    assert.equal(codec.check({ add: 1, delta: -2, pos: [0.5, 1, 2] }), undefined);
+  });
+});
