@@ -39,8 +39,8 @@ async function stop(pair: Pair): Promise<number> {
   return (msg as { echoed: number }).echoed;
 }
 
-// Payload of 6 words, so that header (10 words) + payload = 16 words = 64 bytes.
-const codec = compileCodec({ key: 'u32', seq: 'u32', value: ['f32', 4] }, 'bench request');
+// Payload of 7 words, so that header (9 words) + payload = 16 words = 64 bytes.
+const codec = compileCodec({ key: 'u32', seq: 'u32', value: ['f32', 5] }, 'bench request');
 const RECORD_WORDS = requestSlotWords(codec.words);
 
 /** Claims up to `batch` slots and writes real request records (header + encoded payload). */
@@ -61,8 +61,7 @@ function fillRecords(ring: SpscRing, batch: number, seq: number, msg: { key: num
     w[o + RequestHeader.principal] = 0;
     w[o + RequestHeader.hlcHi] = 0;
     w[o + RequestHeader.hlcLo] = s;
-    w[o + RequestHeader.enqueuedUs] = 0;
-    w[o + RequestHeader.messageId] = s;
+    w[o + RequestHeader.enqueuedUs] = s;
     msg.seq = s;
     codec.encode(msg, w, f, o + REQUEST_HEADER_WORDS);
   }
@@ -84,7 +83,7 @@ function fillBare(ring: SpscRing, batch: number, seq: number): number {
 async function throughput(slotWords: number, batch: number, real: boolean): Promise<{ msgsPerSec: number; sent: number }> {
   const pair = startEcho(slotWords);
   const { requests, replies } = pair;
-  const msg = { key: 1, seq: 0, value: [1, 2, 3, 4] };
+  const msg = { key: 1, seq: 0, value: [1, 2, 3, 4, 5] };
   let sent = 0;
   let received = 0;
   const deadline = performance.now() + SECONDS * 1000;
@@ -126,7 +125,7 @@ async function throughput(slotWords: number, batch: number, real: boolean): Prom
 async function roundTrip(): Promise<{ p50: number; p99: number; mean: number; samples: number }> {
   const pair = startEcho(RECORD_WORDS);
   const { requests, replies } = pair;
-  const msg = { key: 1, seq: 0, value: [1, 2, 3, 4] };
+  const msg = { key: 1, seq: 0, value: [1, 2, 3, 4, 5] };
   const times: number[] = [];
   const deadline = performance.now() + SECONDS * 1000;
   let seq = 0;

@@ -18,6 +18,8 @@ export const ErrorCode = {
   TIMEOUT: 'ERR_RINGSHARD_TIMEOUT',
   /** A schema or a message does not fit the schema. */
   SCHEMA: 'ERR_RINGSHARD_SCHEMA',
+  /** A kernel definition that cannot work: bad name, missing handle, forbidden WGSL. */
+  INVALID_KERNEL: 'ERR_RINGSHARD_INVALID_KERNEL',
   /** A kernel name the cluster does not know. */
   UNKNOWN_KERNEL: 'ERR_RINGSHARD_UNKNOWN_KERNEL',
   /** A state or payload that does not fit a ring slot. */

@@ -1,7 +1,22 @@
 // Public surface of ringshard. Only re-exports; each concern lives in its own module.
+export { Cluster, type ActorOptions, type ClusterInfo, type ShardInfo } from './api/cluster.ts';
+export { ActorRef, type AskOptions } from './api/actor-ref.ts';
+export type { ClusterOptions, BackendChoice } from './api/options.ts';
+export {
+  defineKernel,
+  type Kernel,
+  type KernelSpec,
+  type ReferenceContext,
+  type ReferenceHandle,
+  type ReferenceHook,
+  type ReferenceSpec,
+} from './kernels/define-kernel.ts';
+export { ReferenceRunner } from './kernels/reference-runner.ts';
 export { ErrorCode, RingshardError } from './errors.ts';
 export { compileCodec, type Codec } from './layout/codec.ts';
 export { layoutSchema, type FieldType, type MessageOf, type ScalarType, type Schema, type SchemaLayout } from './layout/schema.ts';
 export { wgslLoader, wgslStorer, wgslStruct } from './layout/wgsl.ts';
 export * from './layout/record.ts';
+export { placeKey } from './coordinator/placement.ts';
 export { SpscRing, ringByteLength, type RingOptions, type WaitResult } from './rings/spsc-ring.ts';
+export { counter, echo, stats } from '../shaders/builtins/index.ts';

@@ -17,6 +17,12 @@ export interface Codec<M = Record<string, number | number[]>> {
    * destination may have been written, so encode into a slot that is not yet published.
    */
   encode(msg: M, u32: Uint32Array, f32: Float32Array, offset: number): void;
+  /**
+   * Writes without validating, with storage semantics: u32 and i32 wrap modulo 2^32,
+   * f32 rounds to the nearest float. This is what GPU memory does to a value, so the CPU
+   * reference path stores state through it.
+   */
+  store(msg: M, u32: Uint32Array, f32: Float32Array, offset: number): void;
   /** Reads a message back from word `offset`. */
   decode(u32: Uint32Array, f32: Float32Array, offset: number): M;
   /** Returns why `msg` does not fit the schema, or undefined when it fits. */
@@ -34,8 +40,9 @@ export function compileCodec(schema: Schema, what: string): Codec {
     throw new RingshardError(ErrorCode.SCHEMA, `${what}: ${explain(layout, msg) ?? 'does not fit the schema'}`);
   };
   const encode = new Function('fail', encoderSource(layout))(fail) as Codec['encode'];
+  const store = new Function(storerSource(layout))() as Codec['store'];
   const decode = new Function(decoderSource(layout))() as Codec['decode'];
-  return { layout, words: layout.words, encode, decode, check };
+  return { layout, words: layout.words, encode, store, decode, check };
 }
 
 // A condition that is true when `v` is NOT a valid value of the type.
@@ -83,6 +90,17 @@ function encoderSource(layout: SchemaLayout): string {
   // Extra fields are an error too; counting keys is cheaper than listing them.
   lines.push('  let n = 0; for (const k in m) n++;');
   lines.push(`  if (n !== ${layout.fields.length}) fail(m);`);
+  lines.push('};');
+  return lines.join('\n');
+}
+
+function storerSource(layout: SchemaLayout): string {
+  const lines = ['return function store(m, u, f, o) {', '  let v;'];
+  for (const field of layout.fields) {
+    lines.push(`  v = m[${JSON.stringify(field.name)}];`);
+    if (field.length === 0) lines.push(`  ${view(field.type)}[o + ${field.offset}] = v;`);
+    else lines.push(`  for (let i = 0; i < ${field.length}; i++) ${view(field.type)}[o + ${field.offset} + i] = v[i];`);
+  }
   lines.push('};');
   return lines.join('\n');
 }

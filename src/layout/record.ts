@@ -14,14 +14,16 @@
  *   word  6 hlcHi        hybrid logical clock: wall milliseconds >> 16
  *   word  7 hlcLo        (wall milliseconds & 0xffff) << 16 | logical counter
  *   word  8 enqueuedUs   enqueue time, microseconds since the cluster epoch (mod 2^32)
- *   word  9 messageId    per-shard message sequence number
- *   word 10.. payload    the kernel's request schema, packed words
+ *   word  9.. payload    the kernel's request schema, packed words
+ *
+ * A message's id is its index in the shard's request ring (a monotonic u32), so it needs
+ * no header word and stays the same when a record is replayed.
  *
  * Reply record:
  *
  *   word 0 correlation   copied from the request
  *   word 1 actor         copied from the request
- *   word 2 statusOp      status << 16 | op
+ *   word 2 status        Status.OK, Status.REJECTED or the handler's own non-zero code
  *   word 3 enqueuedUs    copied from the request, for latency accounting
  *   word 4.. payload     reply schema (OP_MESSAGE) or state schema (OP_SNAPSHOT, OP_SHUTDOWN)
  */
@@ -37,11 +39,10 @@ export const REQUEST_HEADER_FIELDS = [
   'hlcHi',
   'hlcLo',
   'enqueuedUs',
-  'messageId',
 ] as const;
 
 /** Header fields of a reply record, in word order. */
-export const REPLY_HEADER_FIELDS = ['correlation', 'actor', 'statusOp', 'enqueuedUs'] as const;
+export const REPLY_HEADER_FIELDS = ['correlation', 'actor', 'status', 'enqueuedUs'] as const;
 
 type Offsets<T extends readonly string[]> = { readonly [K in T[number]]: number };
 
@@ -78,15 +79,15 @@ export const Op = {
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 
-/** Outcome of one record, carried in the reply's statusOp word. */
+/**
+ * Outcome of one record, in the reply's status word. Any other value is the non-zero
+ * code a handler stored in ctx.status (1 .. 0xfffffffe).
+ */
 export const Status = {
   OK: 0,
-  /** The handler set ctx.status to a non-zero value. */
-  HANDLER_ERROR: 1,
-  /** The shard refused the record (for example: the actor slot is not active). */
-  REJECTED: 2,
+  /** The shard refused the record: the actor slot is not active, or not for this kernel or tenant. */
+  REJECTED: 0xffffffff,
 } as const;
-export type Status = (typeof Status)[keyof typeof Status];
 
 export const KERNEL_ID_SHIFT = 16;
 export const OP_MASK = 0xffff;
@@ -110,10 +111,6 @@ export function actorSlot(id: number): number {
 
 export function kernelOp(kernel: number, op: Op): number {
   return ((kernel << KERNEL_ID_SHIFT) | op) >>> 0;
-}
-
-export function statusOp(status: Status, op: Op): number {
-  return ((status << 16) | op) >>> 0;
 }
 
 /** Slot words for a request ring whose largest request payload is `payloadWords`. */

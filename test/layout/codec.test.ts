@@ -66,3 +66,13 @@ describe('codec', () => {
     assert.equal(codec.check({ add: 1, delta: -2, pos: [0.5, 1, 2] }), undefined);
   });
 });
+
+describe('codec store (storage semantics)', () => {
+  test('wraps integers and rounds floats like GPU memory does', () => {
+    const codec = compileCodec({ u: 'u32', i: 'i32', f: 'f32', a: ['u32', 2] }, 'store');
+    const words = new Uint32Array(5);
+    const floats = new Float32Array(words.buffer);
+    codec.store({ u: 2 ** 32 + 5, i: 2 ** 31, f: 0.1, a: [-1, 2 ** 33] }, words, floats, 0);
+    assert.deepEqual(codec.decode(words, floats, 0), { u: 5, i: -(2 ** 31), f: Math.fround(0.1), a: [0xffffffff, 0] });
+  });
+});

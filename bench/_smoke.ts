@@ -1,0 +1,17 @@
+import { Cluster, counter, echo, stats } from '../src/index.ts';
+const backend = (process.argv[2] ?? 'auto') as 'auto';
+const cluster = await Cluster.start({ kernels: [counter, echo, stats], shards: 2, backend });
+console.log(JSON.stringify(cluster.info()));
+const a = cluster.actor(counter, 'user-42');
+await a.tell({ add: 5 });
+console.log(await a.ask({ add: 1 }));
+console.log(await a.askMany([{ add: 1 }, { add: 2 }, { add: 3 }]));
+console.log(await a.snapshot());
+const s = cluster.actor(stats, 'sensor-1');
+console.log(await s.ask({ samples: [1, 2, 3, 4, 5, 6, 7, 8], n: 8 }));
+const e = cluster.actor(echo, 'e1');
+console.log(await e.ask({ seq: 7, value: -3, data: [1.5, 2, 3, 4] }));
+console.log('terminate', await a.terminate());
+console.log(await a.ask({ add: 1 }));
+await cluster.shutdown();
+console.log('done');

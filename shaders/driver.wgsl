@@ -1,0 +1,56 @@
+// ringshard driver: one invocation per actor segment of the batch. An actor's messages
+// run one after another in arrival order inside its invocation; different actors run in
+// parallel. State is loaded once per segment and stored once at its end.
+
+@compute @workgroup_size({{WORKGROUP_SIZE}})
+fn rs_main(@builtin(global_invocation_id) rs_gid: vec3<u32>) {
+  let range = RS_INDEX_RANGES + RS_KERNEL_ID * 2u;
+  if (rs_gid.x >= rs_index[range + 1u]) { return; }
+  let seg = RS_INDEX_SEGMENTS + (rs_index[range] + rs_gid.x) * 3u;
+  let slot = rs_index[seg];
+  let first = rs_index[seg + 1u];
+  let count = rs_index[seg + 2u];
+  let base_id = rs_index[RS_INDEX_BASE_ID];
+  let state_base = slot * RS_STATE_STRIDE;
+  var state = rs_load_state(state_base);
+  for (var i = 0u; i < count; i++) {
+    let rec = rs_index[RS_INDEX_ORDER + first + i];
+    let base = rec * RS_RECORD_WORDS;
+    var ctx = RingContext(
+      rs_records[base + RS_REQ_ACTOR],
+      base_id + rec,
+      rs_records[base + RS_REQ_CORRELATION],
+      rs_records[base + RS_REQ_SOURCE],
+      rs_records[base + RS_REQ_TENANT],
+      rs_records[base + RS_REQ_PRINCIPAL],
+      vec2<u32>(rs_records[base + RS_REQ_HLC_HI], rs_records[base + RS_REQ_HLC_LO]),
+      0u,
+    );
+    let op = rs_records[base + RS_REQ_KERNEL_OP] & 0xffffu;
+    let out = RS_RESULT_PAYLOADS + rec * RS_RESULT_WORDS;
+    var status = 0u;
+    switch op {
+      case RS_OP_MESSAGE: {
+        rs_store_reply(out, handle(&ctx, &state, rs_load_request(base + RS_REQ_HEADER_WORDS)));
+        status = min(ctx.status, RS_STATUS_REJECTED - 1u);
+      }
+      case RS_OP_INIT: {
+        var fresh: State;
+        state = fresh;
+        {{INIT_CALL}}
+      }
+      case RS_OP_SHUTDOWN: {
+        {{SHUTDOWN_CALL}}
+        rs_store_state_result(out, state);
+      }
+      case RS_OP_SNAPSHOT: {
+        rs_store_state_result(out, state);
+      }
+      default: {
+        status = RS_STATUS_REJECTED;
+      }
+    }
+    rs_results[rec] = status;
+  }
+  rs_store_state(state_base, state);
+}

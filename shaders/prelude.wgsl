@@ -1,0 +1,20 @@
+// ringshard prelude: the bindings and the context every handler receives.
+// Names starting with rs_ or RS_ belong to ringshard; kernel code may not use them, which
+// is what keeps one actor's handler away from other actors' state.
+
+// What a handler knows about the message it is handling.
+struct RingContext {
+  actor: u32,        // this actor's id: shard << 24 | slot
+  message_id: u32,   // the message's index in the shard's request ring
+  correlation: u32,  // 0 for tell, else the ask's correlation id
+  source: u32,       // sending actor id, 0xffffffffu for messages from outside
+  tenant: u32,       // tenant id, checked by the coordinator
+  principal: u32,    // principal id, checked by the coordinator
+  hlc: vec2<u32>,    // hybrid logical clock: (wall ms >> 16, (wall ms & 0xffff) << 16 | logical)
+  status: u32,       // set to a non-zero code to fail this message (ask rejects with it)
+}
+
+@group(0) @binding(0) var<storage, read> rs_records: array<u32>;
+@group(0) @binding(1) var<storage, read> rs_index: array<u32>;
+@group(0) @binding(2) var<storage, read_write> rs_results: array<u32>;
+@group(0) @binding(3) var<storage, read_write> rs_states: array<u32>;

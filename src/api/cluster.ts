@@ -1,0 +1,284 @@
+/**
+ * Cluster: the public entry point. Starts one shard per device (a worker thread with its
+ * own GPUDevice and kernel set), places actors on shards by key, and shuts it all down.
+ */
+import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
+import type { Kernel } from '../kernels/define-kernel.ts';
+import { assembleKernelModule } from '../kernels/assemble.ts';
+import { batchLayout, type BatchShape } from '../layout/batch.ts';
+import { Op, replySlotWords, requestSlotWords } from '../layout/record.ts';
+import type { Schema } from '../layout/schema.ts';
+import type { BackendKind, CompileDiagnostic, KernelWire, ShardStarted } from '../protocol.ts';
+import { ActorDirectory, Interner, type ActorEntry } from '../coordinator/actor-directory.ts';
+import { HybridClock } from '../coordinator/hlc.ts';
+import { placeKey } from '../coordinator/placement.ts';
+import { ShardClient } from '../coordinator/shard-client.ts';
+import { requestAdapter, describeAdapter } from '../../workers/gpu-host.ts';
+import { ActorRef, type ActorHost } from './actor-ref.ts';
+import { resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.ts';
+
+export interface ActorOptions {
+  /** The tenant the actor belongs to; actors of different tenants never share state. @default '' */
+  readonly tenant?: string;
+  /** The principal messages from this ref carry (ctx.principal). @default '' */
+  readonly principal?: string;
+}
+
+export interface ShardInfo {
+  readonly index: number;
+  readonly backend: BackendKind;
+  readonly adapter?: ShardStarted['adapter'];
+  readonly actors: number;
+  readonly ringCapacity: number;
+  readonly ringDepth: number;
+  readonly queued: number;
+  readonly failed?: string;
+}
+
+export interface ClusterInfo {
+  readonly backend: BackendKind;
+  readonly shards: readonly ShardInfo[];
+  readonly kernels: readonly string[];
+  readonly actors: number;
+}
+
+function formatDiagnostics(diagnostics: readonly CompileDiagnostic[]): string {
+  return diagnostics
+    .map((d) => {
+      const where = d.line > 0 ? `line ${d.line}, column ${d.column}` : 'in the generated module';
+      const hint = d.line === 0 && /handle|State|Request|Reply/.test(d.message) ? ' (check the signature of fn handle and its types)' : '';
+      return `kernel '${d.kernel}': WGSL ${d.type} at ${where}: ${d.message}${hint}${d.source !== undefined ? `\n    ${d.source.trim()}` : ''}`;
+    })
+    .join('\n');
+}
+
+export class Cluster implements ActorHost {
+  readonly backend: BackendKind;
+  readonly askTimeoutMs: number;
+  private readonly shards: ShardClient[];
+  private readonly kernelIds = new Map<Kernel<any, any, any>, number>();
+  private readonly kernelsByName = new Map<string, Kernel<any, any, any>>();
+  private readonly directory: ActorDirectory;
+  private readonly tenants = new Interner();
+  private readonly principals = new Interner();
+  private closing: Promise<void> | undefined;
+
+  private constructor(options: ResolvedOptions, backend: BackendKind, shards: ShardClient[], maxSlots: number) {
+    this.backend = backend;
+    this.askTimeoutMs = options.askTimeoutMs;
+    this.shards = shards;
+    options.kernels.forEach((k, i) => {
+      this.kernelIds.set(k, i);
+      this.kernelsByName.set(k.name, k);
+    });
+    this.directory = new ActorDirectory(shards.length, maxSlots);
+  }
+
+  /** Starts the shards and compiles every kernel on each; rejects with every compile error. */
+  static async start(options: ClusterOptions): Promise<Cluster> {
+    const resolved = resolveOptions(options);
+    const { kernels } = resolved;
+    const backend = await chooseBackend(resolved);
+    if (backend === 'cpu') {
+      const missing = kernels.filter((k) => !k.referenceWire).map((k) => `'${k.name}'`);
+      if (missing.length > 0) {
+        throw new RingshardError(ErrorCode.INVALID_KERNEL, `the cpu backend runs kernels' TS references, and kernel ${missing.join(', ')} has none`);
+      }
+    }
+    const shardCount = resolved.shards === 'auto' ? 1 : resolved.shards;
+    const shape: BatchShape = {
+      kernels: kernels.length,
+      maxBatch: resolved.maxBatch,
+      recordWords: requestSlotWords(Math.max(...kernels.map((k) => k.codecs.request.words))),
+      resultWords: Math.max(...kernels.map((k) => Math.max(k.codecs.reply.words, k.codecs.state.words))),
+      stateStride: Math.max(...kernels.map((k) => k.codecs.state.words)),
+    };
+    const layout = batchLayout(shape);
+    const wires: KernelWire[] = kernels.map((k, id) => {
+      const module = assembleKernelModule(k, id, layout);
+      return {
+        id,
+        name: k.name,
+        state: k.state,
+        request: k.request,
+        reply: k.reply,
+        module: module.code,
+        userLineOffset: module.userLineOffset,
+        userLineCount: module.userLineCount,
+        ...(k.referenceWire ? { reference: k.referenceWire } : {}),
+      };
+    });
+    const clock = new HybridClock(performance.timeOrigin + performance.now());
+    const shards = Array.from(
+      { length: shardCount },
+      (_, index) =>
+        new ShardClient({
+          config: {
+            index,
+            backend,
+            kernels: wires,
+            batch: shape,
+            framesInFlight: resolved.framesInFlight,
+            initialSlots: resolved.initialActorsPerShard,
+            maxSlots: resolved.maxActorsPerShard,
+            epochMs: clock.epochMs,
+            ...(resolved.adapterName ? { adapterName: resolved.adapterName } : {}),
+            ...(resolved.dawnFlags ? { dawnFlags: resolved.dawnFlags } : {}),
+          },
+          ringCapacity: resolved.ringCapacity,
+          replyRingCapacity: resolved.replyRingCapacity,
+          recordWords: shape.recordWords,
+          replyWords: replySlotWords(shape.resultWords),
+          policy: resolved.backpressure,
+          maxQueued: resolved.maxQueuedPerShard,
+          clock,
+        }),
+    );
+    const started = await Promise.allSettled(shards.map((s) => s.start()));
+    const failure = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const diagnostics = started.flatMap((r) => (r.status === 'fulfilled' ? r.value.diagnostics : []));
+    if (failure || diagnostics.length > 0) {
+      await Promise.allSettled(shards.map((s) => s.stop()));
+      if (failure) throw failure.reason;
+      // Every shard compiles the same modules: report one shard's diagnostics.
+      const first = (started[0] as PromiseFulfilledResult<ShardStarted>).value.diagnostics;
+      const shown = first.length > 0 ? first : diagnostics;
+      throw new RingshardError(ErrorCode.SHADER_COMPILE, `WGSL did not compile:\n${formatDiagnostics(shown)}`, { cause: shown });
+    }
+    const cluster = new Cluster(resolved, backend, shards, resolved.maxActorsPerShard);
+    for (const shard of shards) shard.onFailure = (error) => resolved.log(`ringshard: ${error.message}`);
+    return cluster;
+  }
+
+  /**
+   * A reference to the actor `key` of `kernel` (the kernel object or its name). Creating
+   * it is free; the actor is activated on the first message.
+   */
+  actor<S extends Schema, Q extends Schema, R extends Schema>(kernel: Kernel<S, Q, R> | string, key: string | number, options: ActorOptions = {}): ActorRef<S, Q, R> {
+    const k = (typeof kernel === 'string' ? this.kernelsByName.get(kernel) : kernel) as Kernel<S, Q, R> | undefined;
+    const id = k ? this.kernelIds.get(k) : undefined;
+    if (k === undefined || id === undefined) {
+      const name = typeof kernel === 'string' ? kernel : (kernel as Kernel | undefined)?.name;
+      throw new RingshardError(
+        ErrorCode.UNKNOWN_KERNEL,
+        `unknown kernel ${describeValue(name)}: this cluster runs ${[...this.kernelsByName.keys()].map((n) => `'${n}'`).join(', ')}`,
+      );
+    }
+    if ((typeof key !== 'string' && typeof key !== 'number') || key === '') {
+      throw new RingshardError(ErrorCode.INVALID_OPTION, `actor key must be a non-empty string or a number, got ${describeValue(key)}`);
+    }
+    const tenant = options.tenant ?? '';
+    const principal = options.principal ?? '';
+    if (typeof tenant !== 'string') throw new RingshardError(ErrorCode.INVALID_OPTION, `options.tenant must be a string, got ${describeValue(tenant)}`);
+    if (typeof principal !== 'string') throw new RingshardError(ErrorCode.INVALID_OPTION, `options.principal must be a string, got ${describeValue(principal)}`);
+    return new ActorRef(this, k, id, String(key), tenant, this.tenants.id(tenant), principal, this.principals.id(principal));
+  }
+
+  // ---- ActorHost: used by ActorRef
+
+  /** @internal */
+  activate(ref: ActorRef<any, any, any>): ActorEntry {
+    if (this.closing) throw new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down');
+    const existing = this.directory.lookup(ref.identity);
+    if (existing) return existing;
+    const shard = this.shards[placeKey(ref.identity, this.shards.length)]!;
+    const entry = this.directory.add({
+      identity: ref.identity,
+      key: ref.key,
+      kernelName: ref.kernel.name,
+      tenant: ref.tenant,
+      shard,
+      kernelId: ref.kernelId,
+      tenantId: ref.tenantId,
+      principalId: ref.principalId,
+    });
+    try {
+      // INIT goes into the ring ahead of the message that activated the actor.
+      void shard.send(entry, Op.INIT, undefined, undefined, 0).catch(() => this.directory.remove(entry));
+    } catch (error) {
+      this.directory.remove(entry);
+      throw error;
+    }
+    return entry;
+  }
+
+  /** @internal */
+  find(ref: ActorRef<any, any, any>): ActorEntry | undefined {
+    return this.directory.lookup(ref.identity);
+  }
+
+  /** @internal */
+  retire(entry: ActorEntry): void {
+    this.directory.retire(entry);
+  }
+
+  /** @internal */
+  freeSlot(entry: ActorEntry): void {
+    this.directory.freeSlot(entry);
+  }
+
+  // ---- introspection and lifecycle
+
+  info(): ClusterInfo {
+    return {
+      backend: this.backend,
+      kernels: [...this.kernelsByName.keys()],
+      actors: this.directory.size,
+      shards: this.shards.map((s) => ({
+        index: s.index,
+        backend: this.backend,
+        ...(s.started?.adapter ? { adapter: s.started.adapter } : {}),
+        actors: this.directory.count(s.index),
+        ringCapacity: s.requests.capacity,
+        ringDepth: s.requests.depth(),
+        queued: s.queued,
+        ...(s.failed ? { failed: s.failed.message } : {}),
+      })),
+    };
+  }
+
+  /**
+   * Stops accepting messages, delivers what is queued, runs every active actor's
+   * shutdown hook, waits for all replies, and destroys the devices. Idempotent.
+   */
+  shutdown(): Promise<void> {
+    this.closing ??= this.close();
+    return this.closing;
+  }
+
+  private async close(): Promise<void> {
+    for (const entry of [...this.directory.entries()]) {
+      if (entry.shard.failed) continue;
+      this.directory.retire(entry);
+      try {
+        void entry.shard.send(entry, Op.SHUTDOWN, undefined, undefined, 0).catch(() => {});
+      } catch {
+        // The shard refused (its ring is full under 'reject'): it is stopping anyway.
+      }
+    }
+    await Promise.all(this.shards.map((s) => s.stop()));
+  }
+}
+
+async function chooseBackend(options: ResolvedOptions): Promise<BackendKind> {
+  if (options.backend === 'cpu') return 'cpu';
+  const adapter = await requestAdapter({
+    ...(options.adapterName ? { adapterName: options.adapterName } : {}),
+    ...(options.dawnFlags ? { dawnFlags: options.dawnFlags } : {}),
+  }).catch(() => null);
+  if (adapter) {
+    const a = describeAdapter(adapter);
+    if (options.backend === 'auto') {
+      options.log(`ringshard: backend webgpu on ${a.vendor} ${a.device || a.architecture}${a.software ? ' (software rasterizer)' : ''}`);
+    }
+    return 'webgpu';
+  }
+  if (options.backend === 'webgpu') {
+    throw new RingshardError(
+      ErrorCode.NO_ADAPTER,
+      `options.backend is 'webgpu' but no WebGPU adapter was found${options.adapterName ? ` matching '${options.adapterName}'` : ''}; install a Vulkan driver or use backend: 'cpu'`,
+    );
+  }
+  options.log("ringshard: no WebGPU adapter found; backend cpu (the kernels' TS references)");
+  return 'cpu';
+}

@@ -1,0 +1,147 @@
+/**
+ * Cluster options: typed, documented with their defaults, and validated one by one at the
+ * public edge with the option's path and the value received in the message.
+ */
+import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
+import type { Kernel } from '../kernels/define-kernel.ts';
+import { MAX_SHARDS, MAX_KERNELS, ACTOR_SLOT_MASK } from '../layout/record.ts';
+import { MAX_RING_CAPACITY } from '../rings/spsc-ring.ts';
+
+export type BackendChoice = 'auto' | 'webgpu' | 'cpu';
+
+export interface ClusterOptions {
+  /** The kernels actors may run. Names must be unique. */
+  readonly kernels: readonly Kernel<any, any, any>[];
+  /**
+   * Shards (worker threads, one GPUDevice each). 'auto' is one per GPU adapter found,
+   * at least one. With one adapter and N > 1, every shard opens its own device on it.
+   * @default 'auto'
+   */
+  readonly shards?: number | 'auto';
+  /**
+   * 'webgpu' requires an adapter; 'cpu' runs the kernels' TS references; 'auto' picks
+   * webgpu when an adapter exists, else cpu, and logs its choice.
+   * @default 'auto'
+   */
+  readonly backend?: BackendChoice;
+  /** Request ring slots per shard (power of two). @default 65536 */
+  readonly ringCapacity?: number;
+  /** Reply ring slots per shard (power of two). @default 65536 */
+  readonly replyRingCapacity?: number;
+  /** Most records in one dispatch. @default 16384 */
+  readonly maxBatch?: number;
+  /** Batches on the GPU at once per shard. @default 3 */
+  readonly framesInFlight?: number;
+  /** Actor state slots a shard's state buffer starts with; it doubles as needed. @default 1024 */
+  readonly initialActorsPerShard?: number;
+  /** Most actors one shard may hold. @default 1048576 */
+  readonly maxActorsPerShard?: number;
+  /**
+   * When a request ring is full: 'wait' queues the record (tell/ask resolve later), up to
+   * maxQueuedPerShard; 'reject' fails at once with ERR_RINGSHARD_RING_FULL.
+   * @default 'wait'
+   */
+  readonly backpressure?: 'wait' | 'reject';
+  /** Records a shard may hold waiting for ring space before tell rejects. @default ringCapacity */
+  readonly maxQueuedPerShard?: number;
+  /** Default ask timeout in ms (Infinity for none). @default 30000 */
+  readonly askTimeoutMs?: number;
+  /** Use the first adapter whose name contains this text. */
+  readonly adapterName?: string;
+  /** Extra dawn.node flags, e.g. ['backend=vulkan']. */
+  readonly dawnFlags?: readonly string[];
+  /** Where ringshard reports decisions such as the backend 'auto' chose; false for silence. @default console.error */
+  readonly logger?: ((line: string) => void) | false;
+}
+
+export interface ResolvedOptions {
+  readonly kernels: readonly Kernel[];
+  readonly shards: number | 'auto';
+  readonly backend: BackendChoice;
+  readonly ringCapacity: number;
+  readonly replyRingCapacity: number;
+  readonly maxBatch: number;
+  readonly framesInFlight: number;
+  readonly initialActorsPerShard: number;
+  readonly maxActorsPerShard: number;
+  readonly backpressure: 'wait' | 'reject';
+  readonly maxQueuedPerShard: number;
+  readonly askTimeoutMs: number;
+  readonly adapterName: string | undefined;
+  readonly dawnFlags: readonly string[] | undefined;
+  readonly log: (line: string) => void;
+}
+
+function fail(path: string, expected: string, value: unknown): never {
+  throw new RingshardError(ErrorCode.INVALID_OPTION, `options.${path} must be ${expected}, got ${describeValue(value)}`);
+}
+
+function integer(path: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    fail(path, `an integer from ${min} to ${max}`, value);
+  }
+  return value;
+}
+
+function powerOfTwo(path: string, value: unknown, fallback: number, min: number, max: number): number {
+  const n = integer(path, value, fallback, min, max);
+  if ((n & (n - 1)) !== 0) fail(path, `a power of two from ${min} to ${max}`, value);
+  return n;
+}
+
+function oneOf<T extends string>(path: string, value: unknown, fallback: T, allowed: readonly T[]): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value as T)) fail(path, allowed.map((a) => `'${a}'`).join(' or '), value);
+  return value as T;
+}
+
+export function resolveOptions(options: ClusterOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new RingshardError(ErrorCode.INVALID_OPTION, `Cluster.start() expects an options object, got ${describeValue(options)}`);
+  }
+  const kernels = options.kernels;
+  if (!Array.isArray(kernels) || kernels.length === 0) fail('kernels', 'a non-empty array of kernels from defineKernel()', kernels);
+  if (kernels.length > MAX_KERNELS) fail('kernels', `at most ${MAX_KERNELS} kernels`, kernels);
+  const names = new Set<string>();
+  kernels.forEach((k, i) => {
+    if (k === null || typeof k !== 'object' || typeof k.name !== 'string' || !k.codecs) {
+      fail(`kernels[${i}]`, 'a kernel from defineKernel()', k);
+    }
+    if (names.has(k.name)) fail(`kernels[${i}]`, `a kernel with a unique name ('${k.name}' appears twice)`, k.name);
+    names.add(k.name);
+  });
+  let shards: number | 'auto' = 'auto';
+  if (options.shards !== undefined && options.shards !== 'auto') shards = integer('shards', options.shards, 1, 1, MAX_SHARDS);
+  const ringCapacity = powerOfTwo('ringCapacity', options.ringCapacity, 65536, 2, MAX_RING_CAPACITY);
+  const maxBatch = integer('maxBatch', options.maxBatch, Math.min(16384, ringCapacity), 1, 1 << 20);
+  if (maxBatch > ringCapacity) {
+    throw new RangeError(`options.maxBatch (${maxBatch}) cannot exceed options.ringCapacity (${ringCapacity})`);
+  }
+  const maxActorsPerShard = integer('maxActorsPerShard', options.maxActorsPerShard, 1 << 20, 1, ACTOR_SLOT_MASK + 1);
+  const logger = options.logger;
+  if (logger !== undefined && logger !== false && typeof logger !== 'function') fail('logger', 'a function or false', logger);
+  if (options.adapterName !== undefined && typeof options.adapterName !== 'string') fail('adapterName', 'a string', options.adapterName);
+  if (options.dawnFlags !== undefined && (!Array.isArray(options.dawnFlags) || !options.dawnFlags.every((f) => typeof f === 'string'))) {
+    fail('dawnFlags', 'an array of strings', options.dawnFlags);
+  }
+  const askTimeoutMs = options.askTimeoutMs ?? 30_000;
+  if (typeof askTimeoutMs !== 'number' || !(askTimeoutMs > 0)) fail('askTimeoutMs', 'a number > 0 (or Infinity)', askTimeoutMs);
+  return {
+    kernels,
+    shards,
+    backend: oneOf('backend', options.backend, 'auto', ['auto', 'webgpu', 'cpu']),
+    ringCapacity,
+    replyRingCapacity: powerOfTwo('replyRingCapacity', options.replyRingCapacity, ringCapacity, 2, MAX_RING_CAPACITY),
+    maxBatch,
+    framesInFlight: integer('framesInFlight', options.framesInFlight, 3, 1, 16),
+    initialActorsPerShard: Math.min(integer('initialActorsPerShard', options.initialActorsPerShard, 1024, 1, ACTOR_SLOT_MASK + 1), maxActorsPerShard),
+    maxActorsPerShard,
+    backpressure: oneOf('backpressure', options.backpressure, 'wait', ['wait', 'reject']),
+    maxQueuedPerShard: integer('maxQueuedPerShard', options.maxQueuedPerShard, ringCapacity, 0, Number.MAX_SAFE_INTEGER),
+    askTimeoutMs,
+    adapterName: options.adapterName,
+    dawnFlags: options.dawnFlags,
+    log: logger === false ? () => {} : (logger ?? ((line: string) => console.error(line))),
+  };
+}

@@ -1,0 +1,43 @@
+/**
+ * Placement: which shard an actor lives on. Rendezvous (highest random weight) hashing:
+ * every shard scores the key and the highest score wins, so a key's shard depends only
+ * on the key and the shard list, and adding a shard moves only the keys it wins.
+ * A pure function, tested without threads.
+ */
+
+/** 32-bit FNV-1a over the UTF-16 code units of `text`, continued from `seed`. */
+export function fnv1a(text: string, seed = 0x811c9dc5): number {
+  let h = seed >>> 0;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+// murmur3's finalizer: spreads the bits of a combined hash so scores are independent.
+function mix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** The shard (0 .. shards-1) that owns `key`. */
+export function placeKey(key: string, shards: number): number {
+  if (!Number.isInteger(shards) || shards < 1) throw new RangeError(`shards must be a positive integer, got ${shards}`);
+  if (shards === 1) return 0;
+  const h = fnv1a(key);
+  let best = 0;
+  let bestScore = -1;
+  for (let s = 0; s < shards; s++) {
+    const score = mix(h ^ Math.imul(s + 1, 0x9e3779b1));
+    if (score > bestScore) {
+      bestScore = score;
+      best = s;
+    }
+  }
+  return best;
+}

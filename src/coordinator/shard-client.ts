@@ -1,0 +1,332 @@
+/**
+ * The coordinator's side of one shard: its two rings, its worker (a one-thread piscina
+ * pool running one long task), the comlink proxy for control calls, and the hot path
+ * that writes records into the request ring.
+ *
+ * Hot path: a record is written straight into a claimed ring slot (header, then the
+ * payload through the kernel's generated encoder) and becomes visible at the next
+ * publish: at the end of the current microtask queue, or every PUBLISH_EVERY records, so
+ * a burst of tells costs one store and at most one notify.
+ *
+ * When the ring is full, records wait in an overflow queue (policy 'wait', bounded by
+ * maxQueued) or are refused (policy 'reject'). Once anything waits, every new record
+ * queues behind it, so per-actor order holds.
+ */
+import { MessageChannel } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { ErrorCode, RingshardError } from '../errors.ts';
+import type { Codec } from '../layout/codec.ts';
+import { NO_ACTOR, REPLY_HEADER_WORDS, REQUEST_HEADER_WORDS, ReplyHeader, RequestHeader, kernelOp, type Op } from '../layout/record.ts';
+import { SpscRing } from '../rings/spsc-ring.ts';
+import { connect, release, type Remote } from '../control/comlink.ts';
+import type { ShardConfig, ShardControl, ShardStarted, ShardStats } from '../protocol.ts';
+import { HybridClock } from './hlc.ts';
+import { PendingReplies, type PendingAsk } from './pending-replies.ts';
+
+const PUBLISH_EVERY = 1024;
+const REPLY_TAKE = 4096;
+const RESOLVED: Promise<void> = Promise.resolve();
+const WORKER_ENTRY = new URL('../../workers/ts-entry.mjs', import.meta.url);
+const SHARD_WORKER = new URL('../../workers/shard-worker.ts', import.meta.url);
+
+/** Who a record is for and from: what the header needs besides op and payload. */
+export interface RecordTarget {
+  readonly actorId: number;
+  readonly kernelId: number;
+  readonly tenantId: number;
+  readonly principalId: number;
+  readonly sourceId?: number;
+}
+
+interface QueuedRecords {
+  readonly words: Uint32Array;
+  readonly count: number;
+  done: number;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+export interface ShardClientOptions {
+  readonly config: Omit<ShardConfig, 'requestRing' | 'replyRing'>;
+  readonly ringCapacity: number;
+  readonly replyRingCapacity: number;
+  readonly recordWords: number;
+  readonly replyWords: number;
+  readonly policy: 'wait' | 'reject';
+  readonly maxQueued: number;
+  readonly clock: HybridClock;
+}
+
+export class ShardClient {
+  readonly index: number;
+  readonly requests: SpscRing;
+  readonly replies: SpscRing;
+  readonly pending = new PendingReplies();
+  private readonly pool: Piscina;
+  private readonly control: Remote<ShardControl>;
+  private readonly task: Promise<ShardStats>;
+  private readonly clock: HybridClock;
+  private readonly recordWords: number;
+  private readonly policy: 'wait' | 'reject';
+  private readonly maxQueued: number;
+  private readonly overflow: QueuedRecords[] = [];
+  private queuedRecords = 0;
+  private drainTask: Promise<void> | undefined;
+  private flushQueued = false;
+  private nextCorrelation = 1;
+  private replyLoop: Promise<void> | undefined;
+  private failure: RingshardError | undefined;
+  private closed = false;
+  started: ShardStarted | undefined;
+  /** Called once if the worker fails (exits, or its device is lost). */
+  onFailure: (error: RingshardError) => void = () => {};
+
+  private readonly flush = () => {
+    this.flushQueued = false;
+    this.requests.publish();
+    this.clock.refresh();
+  };
+
+  constructor(options: ShardClientOptions) {
+    this.index = options.config.index;
+    this.clock = options.clock;
+    this.recordWords = options.recordWords;
+    this.policy = options.policy;
+    this.maxQueued = options.maxQueued;
+    this.requests = SpscRing.create({ capacity: options.ringCapacity, slotWords: options.recordWords });
+    this.replies = SpscRing.create({ capacity: options.replyRingCapacity, slotWords: options.replyWords });
+    this.pool = new Piscina({
+      filename: WORKER_ENTRY.href,
+      workerData: { tsEntry: SHARD_WORKER.href },
+      minThreads: 1,
+      maxThreads: 1,
+      idleTimeout: Infinity,
+      // A GPU shard's event loop must keep running: never park it in Atomics.wait.
+      atomics: 'disabled',
+    });
+    const { port1, port2 } = new MessageChannel();
+    const config: ShardConfig = { ...options.config, requestRing: this.requests.buffer, replyRing: this.replies.buffer };
+    this.task = this.pool.run({ port: port2, config }, { transferList: [port2] });
+    this.task.catch((error: unknown) => this.fail(error));
+    this.control = connect<ShardControl>(port1);
+  }
+
+  async start(): Promise<ShardStarted> {
+    const started = await Promise.race([
+      this.control.start(),
+      this.task.then(() => {
+        throw new RingshardError(ErrorCode.WORKER_EXIT, `shard ${this.index} ended before it started`);
+      }),
+    ]);
+    this.started = started;
+    if (started.diagnostics.length === 0) this.replyLoop = this.drainReplies();
+    return started;
+  }
+
+  stats(): Promise<ShardStats> {
+    return this.control.stats() as Promise<ShardStats>;
+  }
+
+  get queued(): number {
+    return this.queuedRecords;
+  }
+
+  get failed(): RingshardError | undefined {
+    return this.failure;
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  private check(): void {
+    if (this.failure) throw this.failure;
+    if (this.closed) throw new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down');
+  }
+
+  /** Correlation ids for `n` records: a run that never contains 0 (0 means tell). */
+  allocateCorrelations(n: number): number {
+    if (this.nextCorrelation + n > 0xffffffff) this.nextCorrelation = 1;
+    const base = this.nextCorrelation;
+    this.nextCorrelation += n;
+    return base;
+  }
+
+  private writeHeader(w: Uint32Array, o: number, to: RecordTarget, op: Op, correlation: number): void {
+    const clock = this.clock;
+    clock.tick();
+    w[o + RequestHeader.actor] = to.actorId;
+    w[o + RequestHeader.kernelOp] = kernelOp(to.kernelId, op);
+    w[o + RequestHeader.correlation] = correlation;
+    w[o + RequestHeader.source] = to.sourceId ?? NO_ACTOR;
+    w[o + RequestHeader.tenant] = to.tenantId;
+    w[o + RequestHeader.principal] = to.principalId;
+    w[o + RequestHeader.hlcHi] = clock.hi;
+    w[o + RequestHeader.hlcLo] = clock.lo;
+    w[o + RequestHeader.enqueuedUs] = clock.nowUs;
+  }
+
+  /**
+   * Sends one record. Resolves when it is in the ring (at once, usually). Throws
+   * ERR_RINGSHARD_SCHEMA if `msg` does not fit `codec` and ERR_RINGSHARD_RING_FULL when
+   * the policy refuses to wait; nothing is sent then.
+   */
+  send(to: RecordTarget, op: Op, codec: Codec | undefined, msg: unknown, correlation: number): Promise<void> {
+    this.check();
+    const ring = this.requests;
+    if (this.overflow.length === 0) {
+      const o = ring.claim();
+      if (o >= 0) {
+        this.writeHeader(ring.words, o, to, op, correlation);
+        if (codec) {
+          try {
+            codec.encode(msg as never, ring.words, ring.floats, o + REQUEST_HEADER_WORDS);
+          } catch (error) {
+            ring.unclaim();
+            throw error;
+          }
+        }
+        if (ring.pendingClaims >= PUBLISH_EVERY) ring.publish();
+        else if (!this.flushQueued) {
+          this.flushQueued = true;
+          queueMicrotask(this.flush);
+        }
+        return RESOLVED;
+      }
+    }
+    const words = new Uint32Array(this.recordWords);
+    this.writeHeader(words, 0, to, op, correlation);
+    if (codec) codec.encode(msg as never, words, new Float32Array(words.buffer), REQUEST_HEADER_WORDS);
+    return this.enqueue(words, 1);
+  }
+
+  /**
+   * Sends many records to one actor as one unit: all are encoded (and checked) before
+   * any is sent, then copied into the ring with one publish.
+   */
+  sendMany(to: RecordTarget, op: Op, codec: Codec, msgs: readonly unknown[], correlationBase: number): Promise<void> {
+    this.check();
+    const rw = this.recordWords;
+    const words = new Uint32Array(msgs.length * rw);
+    const floats = new Float32Array(words.buffer);
+    for (let i = 0; i < msgs.length; i++) {
+      const o = i * rw;
+      this.writeHeader(words, o, to, op, correlationBase === 0 ? 0 : (correlationBase + i) >>> 0);
+      try {
+        codec.encode(msgs[i] as never, words, floats, o + REQUEST_HEADER_WORDS);
+      } catch (error) {
+        if (error instanceof RingshardError) error.message = `message ${i}: ${error.message}`;
+        throw error;
+      }
+    }
+    if (this.overflow.length === 0) {
+      const n = this.requests.tryPush(words, msgs.length);
+      if (n === msgs.length) return RESOLVED;
+      return this.enqueue(words.subarray(n * rw), msgs.length - n);
+    }
+    return this.enqueue(words, msgs.length);
+  }
+
+  // Throws (rather than rejects) when it refuses, so that callers learn it before they
+  // register anything that waits for a reply.
+  private enqueue(words: Uint32Array, count: number): Promise<void> {
+    if (this.policy === 'reject' || this.queuedRecords + count > this.maxQueued) {
+      const why =
+        this.policy === 'reject'
+          ? `shard ${this.index}'s request ring is full (${this.requests.capacity} records) and backpressure is 'reject'`
+          : `shard ${this.index} already has ${this.queuedRecords} records waiting for ring space (maxQueued ${this.maxQueued}); await tell() to apply backpressure`;
+      throw new RingshardError(ErrorCode.RING_FULL, why);
+    }
+    this.queuedRecords += count;
+    return new Promise<void>((resolve, reject) => {
+      this.overflow.push({ words, count, done: 0, resolve, reject });
+      this.drainTask ??= this.drainOverflow().finally(() => (this.drainTask = undefined));
+    });
+  }
+
+  private async drainOverflow(): Promise<void> {
+    const ring = this.requests;
+    try {
+      while (this.overflow.length > 0) {
+        const item = this.overflow[0]!;
+        const n = ring.tryPush(item.words, item.count - item.done, item.done * this.recordWords);
+        item.done += n;
+        this.queuedRecords -= n;
+        if (item.done === item.count) {
+          this.overflow.shift();
+          item.resolve();
+          continue;
+        }
+        await ring.waitWritableAsync(1000);
+        if (this.failure) throw this.failure;
+      }
+    } catch (error) {
+      for (const item of this.overflow.splice(0)) item.reject(error as Error);
+      this.queuedRecords = 0;
+    }
+  }
+
+  /** Registers an ask whose replies will come back in ring order. */
+  expect(entry: PendingAsk): void {
+    this.pending.push(entry);
+  }
+
+  // ------------------------------------------------------------------ replies
+
+  private async drainReplies(): Promise<void> {
+    const ring = this.replies;
+    const words = ring.words;
+    const floats = ring.floats;
+    for (;;) {
+      const start = ring.readIndex;
+      const n = ring.take(REPLY_TAKE);
+      if (n === 0) {
+        const r = await ring.waitReadableAsync(Infinity, false);
+        if (r === 'closed' && ring.availableRead() === 0) return;
+        continue;
+      }
+      for (let i = 0; i < n; i++) {
+        const o = ring.slotOffset(start + i);
+        this.pending.deliver(words[o + ReplyHeader.correlation]!, words[o + ReplyHeader.status]!, words, floats, o + REPLY_HEADER_WORDS);
+      }
+      ring.commit(n);
+    }
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  private fail(cause: unknown): void {
+    if (this.failure || this.closed) return;
+    const message = cause instanceof Error ? cause.message : String(cause);
+    const code = /device lost/i.test(message) ? ErrorCode.DEVICE_LOST : ErrorCode.WORKER_EXIT;
+    this.failure = new RingshardError(code, `shard ${this.index} failed: ${message}`, { cause });
+    this.pending.rejectAll(this.failure);
+    for (const item of this.overflow.splice(0)) item.reject(this.failure);
+    this.onFailure(this.failure);
+  }
+
+  /** Waits until every queued record is in the ring. */
+  async drainQueued(): Promise<void> {
+    this.flush();
+    while (this.drainTask) await this.drainTask;
+  }
+
+  /**
+   * Closes the request ring, lets the worker finish every record in it, and stops the
+   * worker. Asks still waiting afterwards are rejected with ERR_RINGSHARD_CLOSED.
+   */
+  async stop(): Promise<ShardStats | undefined> {
+    if (this.closed) return undefined;
+    await this.drainQueued();
+    this.closed = true;
+    this.requests.close();
+    let stats: ShardStats | undefined;
+    if (!this.failure && this.started && this.started.diagnostics.length === 0) {
+      stats = (await this.control.stop()) as ShardStats;
+      await this.replyLoop;
+      await this.task.catch(() => undefined);
+    }
+    this.pending.rejectAll(new RingshardError(ErrorCode.CLOSED, 'the cluster was shut down before the reply came'));
+    release(this.control);
+    await this.pool.destroy();
+    return stats;
+  }
+}

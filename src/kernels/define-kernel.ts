@@ -1,0 +1,139 @@
+/**
+ * defineKernel: validates a kernel definition once, at the public edge, and compiles its
+ * schemas into codecs. Everything downstream (WGSL assembly, workers, CPU backend) can
+ * trust a Kernel.
+ */
+import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
+import { compileCodec, type Codec } from '../layout/codec.ts';
+import type { MessageOf, Schema } from '../layout/schema.ts';
+import type { ReferenceWire } from '../protocol.ts';
+import { checkKernelWgsl } from './wgsl-sandbox.ts';
+import { serializeFunction } from './serialize-function.ts';
+
+/** What the TS reference receives as `ctx`: the same fields as WGSL's RingContext. */
+export interface ReferenceContext {
+  readonly actor: number;
+  readonly messageId: number;
+  readonly correlation: number;
+  readonly source: number;
+  readonly tenant: number;
+  readonly principal: number;
+  readonly hlc: readonly [number, number];
+  /** Set to a non-zero code to fail the message, as WGSL handlers set ctx.status. */
+  status: number;
+}
+
+export type ReferenceHandle<S extends Schema, Q extends Schema, R extends Schema> = (
+  state: MessageOf<S>,
+  msg: MessageOf<Q>,
+  ctx: ReferenceContext,
+) => MessageOf<R>;
+export type ReferenceHook<S extends Schema> = (state: MessageOf<S>, ctx: ReferenceContext) => void;
+
+export interface ReferenceSpec<S extends Schema, Q extends Schema, R extends Schema> {
+  readonly handle: ReferenceHandle<S, Q, R>;
+  readonly init?: ReferenceHook<S>;
+  readonly shutdown?: ReferenceHook<S>;
+}
+
+export interface KernelSpec<S extends Schema, Q extends Schema, R extends Schema> {
+  /** Unique within a cluster; letters, digits, `_`, `-`, `.`. */
+  readonly name: string;
+  /** Per-actor state, zeroed on activation; lives in GPU memory between messages. */
+  readonly state: S;
+  readonly request: Q;
+  readonly reply: R;
+  /**
+   * WGSL defining `fn handle(ctx: ptr<function, RingContext>, state: ptr<function, State>,
+   * msg: Request) -> Reply`, plus any helpers. It may also define `init` and `shutdown`.
+   */
+  readonly wgsl: string;
+  /** WGSL `fn init(ctx: ptr<function, RingContext>, state: ptr<function, State>)`, run once on activation. */
+  readonly init?: string;
+  /** WGSL `fn shutdown(ctx: ptr<function, RingContext>, state: ptr<function, State>)`, run on terminate. */
+  readonly shutdown?: string;
+  /**
+   * The TypeScript twin of the handler (and hooks): runs the CPU backend and the
+   * differential tests. It is sent to shard workers as source text, so it must be
+   * self-contained: use only its arguments and globals such as Math, no captured variables.
+   */
+  readonly reference?: ReferenceHandle<S, Q, R> | ReferenceSpec<S, Q, R>;
+}
+
+export interface Kernel<S extends Schema = Schema, Q extends Schema = Schema, R extends Schema = Schema> {
+  readonly name: string;
+  readonly state: S;
+  readonly request: Q;
+  readonly reply: R;
+  /** The user's WGSL: `wgsl`, then `init` and `shutdown` when given separately. */
+  readonly code: string;
+  readonly hasInit: boolean;
+  readonly hasShutdown: boolean;
+  readonly codecs: {
+    readonly state: Codec<MessageOf<S>>;
+    readonly request: Codec<MessageOf<Q>>;
+    readonly reply: Codec<MessageOf<R>>;
+  };
+  /** The reference as functions (for use in this process) and as source (for workers). */
+  readonly reference?: ReferenceSpec<S, Q, R>;
+  readonly referenceWire?: ReferenceWire;
+}
+
+const NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+
+export function defineKernel<S extends Schema, Q extends Schema, R extends Schema>(spec: KernelSpec<S, Q, R>): Kernel<S, Q, R> {
+  if (spec === null || typeof spec !== 'object') {
+    throw invalid(`defineKernel() expects an object, got ${describeValue(spec)}`);
+  }
+  const { name } = spec;
+  if (typeof name !== 'string' || !NAME.test(name)) {
+    throw invalid(`kernel name must match ${NAME} (letters, digits, '_', '-', '.'), got ${describeValue(name)}`);
+  }
+  const what = `kernel '${name}'`;
+  const codecs = {
+    state: compileCodec(spec.state, `${what} state`),
+    request: compileCodec(spec.request, `${what} request`),
+    reply: compileCodec(spec.reply, `${what} reply`),
+  };
+  for (const [key, value] of [['wgsl', spec.wgsl], ['init', spec.init], ['shutdown', spec.shutdown]] as const) {
+    if (value !== undefined && typeof value !== 'string') {
+      throw invalid(`${what}: ${key} must be WGSL source text (a string), got ${describeValue(value)}`);
+    }
+  }
+  if (typeof spec.wgsl !== 'string') throw invalid(`${what}: wgsl is required (the WGSL source of fn handle)`);
+  const code = [spec.wgsl, spec.init ?? '', spec.shutdown ?? ''].filter((s) => s.length > 0).join('\n');
+  const found = checkKernelWgsl(code, what);
+  if (spec.init !== undefined && !found.init) throw invalid(`${what}: init is given but defines no 'fn init(...)'`);
+  if (spec.shutdown !== undefined && !found.shutdown) throw invalid(`${what}: shutdown is given but defines no 'fn shutdown(...)'`);
+
+  let reference: ReferenceSpec<S, Q, R> | undefined;
+  let referenceWire: ReferenceWire | undefined;
+  if (spec.reference !== undefined) {
+    reference = typeof spec.reference === 'function' ? { handle: spec.reference } : spec.reference;
+    if (reference === null || typeof reference !== 'object' || typeof reference.handle !== 'function') {
+      throw invalid(`${what}: reference must be a function (state, msg, ctx) => reply or { handle, init?, shutdown? }`);
+    }
+    referenceWire = {
+      handle: serializeFunction(reference.handle, `${what} reference.handle`),
+      ...(reference.init ? { init: serializeFunction(reference.init, `${what} reference.init`) } : {}),
+      ...(reference.shutdown ? { shutdown: serializeFunction(reference.shutdown, `${what} reference.shutdown`) } : {}),
+    };
+    if (found.init && !reference.init) throw invalid(`${what}: the WGSL has fn init, so the reference needs init too`);
+    if (found.shutdown && !reference.shutdown) throw invalid(`${what}: the WGSL has fn shutdown, so the reference needs shutdown too`);
+  }
+  return Object.freeze({
+    name,
+    state: spec.state,
+    request: spec.request,
+    reply: spec.reply,
+    code,
+    hasInit: found.init,
+    hasShutdown: found.shutdown,
+    codecs,
+    ...(reference ? { reference, referenceWire } : {}),
+  });
+}
+
+function invalid(message: string): RingshardError {
+  return new RingshardError(ErrorCode.INVALID_KERNEL, message);
+}

@@ -1,0 +1,96 @@
+/**
+ * Where the coordinator and a shard worker meet: the shapes of the shard's configuration
+ * and of its control API (served over comlink). The worker imports this module and the
+ * layout/ring modules, never the coordinator.
+ */
+import type { BatchShape } from './layout/batch.ts';
+import type { Schema } from './layout/schema.ts';
+
+export type BackendKind = 'webgpu' | 'cpu';
+
+/** A kernel as it travels to a worker: plain data, no functions. */
+export interface KernelWire {
+  readonly id: number;
+  readonly name: string;
+  readonly state: Schema;
+  readonly request: Schema;
+  readonly reply: Schema;
+  /** Complete WGSL module for this kernel (prelude + structs + user code + driver). */
+  readonly module: string;
+  /** First line (1-based) of the user's code inside `module`, to map compiler lines back. */
+  readonly userLineOffset: number;
+  /** Number of lines of user code. */
+  readonly userLineCount: number;
+  /** The reference twin, as source text ("function (state, msg, ctx) {...}"), if any. */
+  readonly reference?: ReferenceWire;
+}
+
+export interface ReferenceWire {
+  readonly handle: string;
+  readonly init?: string;
+  readonly shutdown?: string;
+}
+
+export interface ShardConfig {
+  readonly index: number;
+  readonly backend: BackendKind;
+  readonly kernels: readonly KernelWire[];
+  readonly requestRing: SharedArrayBuffer;
+  readonly replyRing: SharedArrayBuffer;
+  /** Shape of a batch (see src/layout/batch.ts); the kernels' modules were built for it. */
+  readonly batch: BatchShape;
+  /** Batches on the GPU at once (pipelining). */
+  readonly framesInFlight: number;
+  /** Actor slots the state buffer starts with; it grows by doubling. */
+  readonly initialSlots: number;
+  /** Upper bound of actor slots on this shard. */
+  readonly maxSlots: number;
+  /** Pick the first adapter whose name contains this (webgpu backend). */
+  readonly adapterName?: string;
+  readonly dawnFlags?: readonly string[];
+  /** performance.timeOrigin + performance.now() at cluster start, in ms. */
+  readonly epochMs: number;
+}
+
+export interface CompileDiagnostic {
+  readonly kernel: string;
+  readonly type: 'error' | 'warning' | 'info';
+  readonly message: string;
+  /** Line and column in the user's WGSL (1-based), 0 when the problem is outside it. */
+  readonly line: number;
+  readonly column: number;
+  /** The offending line of the user's code, if the problem lies in it. */
+  readonly source?: string;
+}
+
+export interface ShardStarted {
+  readonly backend: BackendKind;
+  readonly adapter?: {
+    readonly vendor: string;
+    readonly architecture: string;
+    readonly device: string;
+    readonly description: string;
+    readonly software: boolean;
+  };
+  /** Non-empty when a kernel did not compile; the shard is not running then. */
+  readonly diagnostics: readonly CompileDiagnostic[];
+}
+
+export interface ShardStats {
+  readonly batches: number;
+  readonly records: number;
+  readonly replies: number;
+  readonly rejected: number;
+  readonly stateSlots: number;
+  readonly stateBytes: number;
+  readonly maxBatchSeen: number;
+}
+
+/** The control API a shard worker serves over comlink. */
+export interface ShardControl {
+  /** Opens the device, compiles the kernels and starts the batch loop. */
+  start(): Promise<ShardStarted>;
+  stats(): ShardStats;
+  /** Finishes every record already in the ring, stops the loop, destroys the device. */
+  stop(): Promise<ShardStats>;
+}

@@ -1,0 +1,205 @@
+/**
+ * Groups a batch of request records by actor for one dispatch, keeping arrival order
+ * inside each actor, and checks each record against the shard's actor table (defense in
+ * depth behind the coordinator: a record for an inactive slot, or for a slot of another
+ * kernel or tenant, is rejected and never reaches a handler).
+ *
+ * Two counting passes over typed arrays, no allocation per batch:
+ *   1. per record: check it, find its actor's segment (first appearance order)
+ *   2. order segments by kernel (each kernel's pipeline dispatches its own range), give
+ *      each segment its start in `order`, and place the records.
+ */
+import { ACTOR_SLOT_BITS, ACTOR_SLOT_MASK, KERNEL_ID_SHIFT, OP_MASK, Op, RequestHeader } from '../src/layout/record.ts';
+import { RANGE_WORDS, SEGMENT_WORDS, type BatchLayout } from '../src/layout/batch.ts';
+
+const NO_SEGMENT = -1;
+
+export interface GroupedBatch {
+  /** Records accepted into this batch (a prefix of those offered). */
+  count: number;
+  /** Segments (actors) in the batch. */
+  segments: number;
+  /** Per kernel: segments to dispatch. */
+  readonly kernelSegments: Uint32Array;
+  /** Highest actor slot the batch touches, -1 if none. */
+  maxSlot: number;
+  /** True when some record wants a payload back (an ask, snapshot or shutdown). */
+  needsPayloads: boolean;
+  /** Per record: true when the shard rejected it. */
+  readonly rejected: Uint8Array;
+  rejectedCount: number;
+}
+
+export class BatchGrouper {
+  private readonly layout: BatchLayout;
+  private readonly shard: number;
+  // Per actor slot, grown on demand.
+  private slotKernel = new Int32Array(0); // kernel id + 1 while active, 0 when inactive
+  private slotTenant = new Uint32Array(0);
+  private slotEpoch = new Uint32Array(0);
+  private slotSegment = new Int32Array(0);
+  private epoch = 0;
+  // Per record / per segment scratch, sized by maxBatch.
+  private readonly recordSegment: Int32Array;
+  private readonly segmentSlot: Uint32Array;
+  private readonly segmentKernel: Uint32Array;
+  private readonly segmentCount: Uint32Array;
+  private readonly segmentPosition: Uint32Array;
+  private readonly segmentCursor: Uint32Array;
+  private readonly kernelCursor: Uint32Array;
+  readonly result: GroupedBatch;
+
+  constructor(layout: BatchLayout, shard: number, private readonly maxSlots: number) {
+    this.layout = layout;
+    this.shard = shard;
+    const n = layout.maxBatch;
+    this.recordSegment = new Int32Array(n);
+    this.segmentSlot = new Uint32Array(n);
+    this.segmentKernel = new Uint32Array(n);
+    this.segmentCount = new Uint32Array(n);
+    this.segmentPosition = new Uint32Array(n);
+    this.segmentCursor = new Uint32Array(n);
+    this.kernelCursor = new Uint32Array(layout.kernels);
+    this.result = {
+      count: 0,
+      segments: 0,
+      kernelSegments: new Uint32Array(layout.kernels),
+      maxSlot: -1,
+      needsPayloads: false,
+      rejected: new Uint8Array(n),
+      rejectedCount: 0,
+    };
+  }
+
+  /** Active actor slots. */
+  activeSlots(): number {
+    let n = 0;
+    for (let i = 0; i < this.slotKernel.length; i++) if (this.slotKernel[i] !== 0) n++;
+    return n;
+  }
+
+  private ensureSlots(slot: number): void {
+    if (slot < this.slotKernel.length) return;
+    const size = Math.min(this.maxSlots, Math.max(64, 2 ** Math.ceil(Math.log2(slot + 1))));
+    const grow = <T extends Int32Array | Uint32Array>(old: T, make: (n: number) => T): T => {
+      const next = make(size);
+      next.set(old);
+      return next;
+    };
+    this.slotKernel = grow(this.slotKernel, (k) => new Int32Array(k));
+    this.slotTenant = grow(this.slotTenant, (k) => new Uint32Array(k));
+    this.slotEpoch = grow(this.slotEpoch, (k) => new Uint32Array(k));
+    this.slotSegment = grow(this.slotSegment, (k) => new Int32Array(k));
+  }
+
+  /**
+   * Groups up to `offered` records from `records` (recordWords each) and writes the
+   * ranges, segments and order of the batch into `index` (the batch layout's rs_index).
+   */
+  group(records: Uint32Array, offered: number, baseMessageId: number, index: Uint32Array): GroupedBatch {
+    const L = this.layout;
+    const out = this.result;
+    const epoch = (this.epoch = (this.epoch + 1) >>> 0 || 1);
+    const rw = L.recordWords;
+    let segments = 0;
+    let maxSlot = -1;
+    let needsPayloads = false;
+    let rejectedCount = 0;
+    let count = 0;
+    for (; count < offered; count++) {
+      const o = count * rw;
+      const actor = records[o + RequestHeader.actor]!;
+      const ko = records[o + RequestHeader.kernelOp]!;
+      const kernel = ko >>> KERNEL_ID_SHIFT;
+      const op = ko & OP_MASK;
+      const slot = actor & ACTOR_SLOT_MASK;
+      const tenant = records[o + RequestHeader.tenant]!;
+      let ok = actor >>> ACTOR_SLOT_BITS === this.shard && kernel < L.kernels && slot < this.maxSlots && op <= Op.SNAPSHOT;
+      if (ok) {
+        this.ensureSlots(slot);
+        if (this.slotEpoch[slot] === epoch) {
+          // Seen in this batch: one segment runs one kernel, so a slot that changed
+          // kernel inside the batch (terminated and reused) ends the batch here.
+          if (this.segmentKernel[this.slotSegment[slot]!] !== kernel) break;
+        }
+        const active = this.slotKernel[slot]!;
+        if (op === Op.INIT) {
+          ok = active === 0;
+          if (ok) {
+            this.slotKernel[slot] = kernel + 1;
+            this.slotTenant[slot] = tenant;
+          }
+        } else {
+          ok = active === kernel + 1 && this.slotTenant[slot] === tenant;
+          if (ok && op === Op.SHUTDOWN) this.slotKernel[slot] = 0;
+        }
+      }
+      if (!ok) {
+        out.rejected[count] = 1;
+        rejectedCount++;
+        this.recordSegment[count] = NO_SEGMENT;
+        if (records[o + RequestHeader.correlation] !== 0) needsPayloads = true;
+        continue;
+      }
+      out.rejected[count] = 0;
+      if (records[o + RequestHeader.correlation] !== 0) needsPayloads = true;
+      if (slot > maxSlot) maxSlot = slot;
+      let seg: number;
+      if (this.slotEpoch[slot] === epoch) {
+        seg = this.slotSegment[slot]!;
+        this.segmentCount[seg]!++;
+      } else {
+        seg = segments++;
+        this.slotEpoch[slot] = epoch;
+        this.slotSegment[slot] = seg;
+        this.segmentSlot[seg] = slot;
+        this.segmentKernel[seg] = kernel;
+        this.segmentCount[seg] = 1;
+      }
+      this.recordSegment[count] = seg;
+    }
+
+    // Kernel ranges: segments of kernel k occupy [rangeStart[k], rangeStart[k] + n[k]).
+    const kernelSegments = out.kernelSegments;
+    kernelSegments.fill(0);
+    for (let s = 0; s < segments; s++) kernelSegments[this.segmentKernel[s]!]!++;
+    let start = 0;
+    for (let k = 0; k < L.kernels; k++) {
+      index[L.rangesWord + k * RANGE_WORDS] = start;
+      index[L.rangesWord + k * RANGE_WORDS + 1] = kernelSegments[k]!;
+      this.kernelCursor[k] = start;
+      start += kernelSegments[k]!;
+    }
+    // Segment table in kernel order; each segment's records start where the previous end.
+    let orderStart = 0;
+    for (let s = 0; s < segments; s++) {
+      const position = this.kernelCursor[this.segmentKernel[s]!]!++;
+      this.segmentPosition[s] = position;
+    }
+    // Offsets into `order` follow the segment table's order, so compute them in that order.
+    const bySlot = this.segmentCursor; // reused: segment index at each table position
+    for (let s = 0; s < segments; s++) bySlot[this.segmentPosition[s]!] = s;
+    for (let p = 0; p < segments; p++) {
+      const s = bySlot[p]!;
+      const w = L.segmentsWord + p * SEGMENT_WORDS;
+      index[w] = this.segmentSlot[s]!;
+      index[w + 1] = orderStart;
+      index[w + 2] = this.segmentCount[s]!;
+      this.segmentPosition[s] = orderStart; // from here on: next free place in `order`
+      orderStart += this.segmentCount[s]!;
+    }
+    for (let i = 0; i < count; i++) {
+      const s = this.recordSegment[i]!;
+      if (s !== NO_SEGMENT) index[L.orderWord + this.segmentPosition[s]!++] = i;
+    }
+    index[L.baseIdWord] = baseMessageId;
+    index[L.countWord] = count;
+
+    out.count = count;
+    out.segments = segments;
+    out.maxSlot = maxSlot;
+    out.needsPayloads = needsPayloads;
+    out.rejectedCount = rejectedCount;
+    return out;
+  }
+}

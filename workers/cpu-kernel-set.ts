@@ -1,0 +1,113 @@
+/**
+ * The CPU backend: runs each kernel's TypeScript reference in the shard worker, behind
+ * the same rings, grouping and reply path as the GPU. Used where no adapter exists, and
+ * as the model GPU results are compared with.
+ */
+import { compileCodec } from '../src/layout/codec.ts';
+import type { BatchLayout } from '../src/layout/batch.ts';
+import { KERNEL_ID_SHIFT, OP_MASK, REQUEST_HEADER_WORDS, RequestHeader } from '../src/layout/record.ts';
+import type { ReferenceContext } from '../src/kernels/define-kernel.ts';
+import { ReferenceRunner, type ReferenceKernel } from '../src/kernels/reference-runner.ts';
+import { rebuildFunction } from '../src/kernels/serialize-function.ts';
+import type { KernelWire } from '../src/protocol.ts';
+import type { GroupedBatch } from './batch-grouper.ts';
+import type { BatchResults, Frame, KernelBackend } from './kernel-backend.ts';
+
+export class CpuKernelSet implements KernelBackend {
+  readonly kind = 'cpu' as const;
+  private readonly runner: ReferenceRunner;
+  private readonly frame: Frame;
+  private readonly recordFloats: Float32Array;
+  private readonly statuses: Uint32Array;
+  private readonly payloads: Uint32Array;
+  private readonly payloadFloats: Float32Array;
+  private maxSlot = -1;
+  private released: Promise<void> = Promise.resolve();
+
+  constructor(
+    kernels: readonly KernelWire[],
+    private readonly layout: BatchLayout,
+  ) {
+    const references: ReferenceKernel[] = kernels.map((k) => {
+      if (!k.reference) throw new Error(`kernel '${k.name}' has no reference; the cpu backend needs one`);
+      const what = `kernel '${k.name}'`;
+      return {
+        name: k.name,
+        codecs: {
+          state: compileCodec(k.state, `${what} state`),
+          request: compileCodec(k.request, `${what} request`),
+          reply: compileCodec(k.reply, `${what} reply`),
+        },
+        handle: rebuildFunction(k.reference.handle),
+        ...(k.reference.init ? { init: rebuildFunction(k.reference.init) } : {}),
+        ...(k.reference.shutdown ? { shutdown: rebuildFunction(k.reference.shutdown) } : {}),
+      };
+    });
+    this.runner = new ReferenceRunner(references, layout.stateStride);
+    this.runner.onThrow = (kernel, error) => console.error(`ringshard: kernel '${kernel}' reference threw:`, error);
+    const records = new Uint32Array(layout.recordsWords);
+    this.recordFloats = new Float32Array(records.buffer);
+    this.frame = { records, index: new Uint32Array(layout.indexWords) };
+    this.statuses = new Uint32Array(layout.maxBatch);
+    this.payloads = new Uint32Array(layout.maxBatch * layout.resultWords);
+    this.payloadFloats = new Float32Array(this.payloads.buffer);
+  }
+
+  get stateBytes(): number {
+    return (this.maxSlot + 1) * this.layout.stateStride * 4;
+  }
+
+  get slots(): number {
+    return this.maxSlot + 1;
+  }
+
+  // One frame, and one set of results: the next batch waits until the runtime has
+  // written the previous batch's replies.
+  async acquireFrame(): Promise<Frame> {
+    await this.released;
+    return this.frame;
+  }
+
+  submit(frame: Frame, batch: GroupedBatch): Promise<BatchResults> {
+    const { records } = frame;
+    const rw = this.layout.recordWords;
+    const resultWords = this.layout.resultWords;
+    const baseId = frame.index[this.layout.baseIdWord]!;
+    const ctx: { -readonly [K in keyof ReferenceContext]: ReferenceContext[K] } & { hlc: [number, number] } = {
+      actor: 0, messageId: 0, correlation: 0, source: 0, tenant: 0, principal: 0, hlc: [0, 0], status: 0,
+    };
+    if (batch.maxSlot > this.maxSlot) this.maxSlot = batch.maxSlot;
+    // Arrival order is per-actor order too; actors need no grouping on one thread.
+    for (let i = 0; i < batch.count; i++) {
+      if (batch.rejected[i]) continue;
+      const o = i * rw;
+      const ko = records[o + RequestHeader.kernelOp]!;
+      ctx.actor = records[o + RequestHeader.actor]!;
+      ctx.messageId = (baseId + i) >>> 0;
+      ctx.correlation = records[o + RequestHeader.correlation]!;
+      ctx.source = records[o + RequestHeader.source]!;
+      ctx.tenant = records[o + RequestHeader.tenant]!;
+      ctx.principal = records[o + RequestHeader.principal]!;
+      ctx.hlc[0] = records[o + RequestHeader.hlcHi]!;
+      ctx.hlc[1] = records[o + RequestHeader.hlcLo]!;
+      ctx.status = 0;
+      const slot = ctx.actor & 0xffffff;
+      const { status } = this.runner.run(
+        ko >>> KERNEL_ID_SHIFT, ko & OP_MASK, slot, ctx,
+        records, this.recordFloats, o + REQUEST_HEADER_WORDS,
+        this.payloads, this.payloadFloats, i * resultWords,
+      );
+      this.statuses[i] = status;
+    }
+    let release!: () => void;
+    this.released = new Promise<void>((resolve) => (release = resolve));
+    return Promise.resolve({
+      statuses: this.statuses,
+      payloads: this.payloads,
+      payloadFloats: this.payloadFloats,
+      release,
+    });
+  }
+
+  destroy(): void {}
+}

@@ -1,0 +1,272 @@
+/**
+ * The persistent kernel set of one shard on one GPUDevice: a pipeline per kernel, the
+ * batch buffers, the actor-state buffer and a few frames (mapped staging + readback)
+ * so that while one batch runs on the GPU the next is being gathered.
+ *
+ * Everything is built once. Per batch: the runtime fills a frame's mapped staging
+ * buffer, submit() copies it into the batch buffers, dispatches each kernel over its
+ * range of actor segments, and copies statuses (and payloads, when some record wants a
+ * reply) into the frame's MAP_READ buffer. Actor state never leaves the GPU per batch.
+ */
+import type { BatchLayout } from '../src/layout/batch.ts';
+import { WORKGROUP_SIZE } from '../src/layout/batch.ts';
+import type { CompileDiagnostic, KernelWire } from '../src/protocol.ts';
+import type { GroupedBatch } from './batch-grouper.ts';
+import type { BatchResults, Frame, KernelBackend } from './kernel-backend.ts';
+
+const WORD = 4;
+
+interface GpuFrame extends Frame {
+  readonly staging: GPUBuffer;
+  readonly readback: GPUBuffer;
+  /** Resolves when the staging buffer is mapped again. */
+  ready: Promise<void>;
+  /** Resolves when the runtime has released the frame's last results (readback unmapped). */
+  released: Promise<void>;
+}
+
+export class GpuKernelSet implements KernelBackend {
+  readonly kind = 'webgpu' as const;
+  private readonly pipelines: GPUComputePipeline[];
+  private readonly bindLayout: GPUBindGroupLayout;
+  private readonly records: GPUBuffer;
+  private readonly index: GPUBuffer;
+  private readonly results: GPUBuffer;
+  private states: GPUBuffer;
+  private bindGroup: GPUBindGroup;
+  private readonly frames: GpuFrame[];
+  private nextFrame = 0;
+  private stateSlots: number;
+
+  private constructor(
+    private readonly device: GPUDevice,
+    private readonly layout: BatchLayout,
+    pipelines: GPUComputePipeline[],
+    bindLayout: GPUBindGroupLayout,
+    initialSlots: number,
+    private readonly maxSlots: number,
+    framesInFlight: number,
+  ) {
+    this.pipelines = pipelines;
+    this.bindLayout = bindLayout;
+    const storage = GPUBufferUsage.STORAGE;
+    this.records = device.createBuffer({ label: 'rs_records', size: layout.recordsWords * WORD, usage: storage | GPUBufferUsage.COPY_DST });
+    this.index = device.createBuffer({ label: 'rs_index', size: layout.indexWords * WORD, usage: storage | GPUBufferUsage.COPY_DST });
+    this.results = device.createBuffer({ label: 'rs_results', size: layout.resultsWords * WORD, usage: storage | GPUBufferUsage.COPY_SRC });
+    this.stateSlots = initialSlots;
+    this.states = this.createStates(initialSlots);
+    this.bindGroup = this.createBindGroup();
+    this.frames = Array.from({ length: framesInFlight }, (_, i) => this.createFrame(i));
+  }
+
+  /**
+   * Compiles every kernel's module and pipeline. Returns the diagnostics instead of a
+   * kernel set when any kernel fails, so the coordinator can report them all at once.
+   */
+  static async create(
+    device: GPUDevice,
+    kernels: readonly KernelWire[],
+    layout: BatchLayout,
+    initialSlots: number,
+    maxSlots: number,
+    framesInFlight: number,
+  ): Promise<GpuKernelSet | CompileDiagnostic[]> {
+    const storage = (type: GPUBufferBindingType): GPUBindGroupLayoutEntry['buffer'] => ({ type });
+    const bindLayout = device.createBindGroupLayout({
+      label: 'ringshard batch',
+      entries: [
+        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: storage('read-only-storage') },
+        { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: storage('read-only-storage') },
+        { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: storage('storage') },
+        { binding: 3, visibility: GPUShaderStage.COMPUTE, buffer: storage('storage') },
+      ],
+    });
+    const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [bindLayout] });
+    const diagnostics: CompileDiagnostic[] = [];
+    const pipelines: GPUComputePipeline[] = [];
+    for (const kernel of kernels) {
+      device.pushErrorScope('validation');
+      const module = device.createShaderModule({ label: `ringshard kernel ${kernel.name}`, code: kernel.module });
+      const info = await module.getCompilationInfo();
+      const messages = info.messages.filter((m) => m.type === 'error');
+      if (messages.length > 0) {
+        await device.popErrorScope();
+        for (const m of messages) diagnostics.push(mapDiagnostic(kernel, m));
+        continue;
+      }
+      const pipeline = await device
+        .createComputePipelineAsync({ label: `ringshard ${kernel.name}`, layout: pipelineLayout, compute: { module, entryPoint: 'rs_main' } })
+        .catch((error: Error) => error);
+      const scoped = await device.popErrorScope();
+      if (pipeline instanceof Error || scoped) {
+        const message = pipeline instanceof Error ? pipeline.message : scoped!.message;
+        diagnostics.push({ kernel: kernel.name, type: 'error', message: `pipeline creation failed: ${message}`, line: 0, column: 0 });
+        continue;
+      }
+      pipelines.push(pipeline);
+    }
+    if (diagnostics.length > 0) return diagnostics;
+    return new GpuKernelSet(device, layout, pipelines, bindLayout, initialSlots, maxSlots, framesInFlight);
+  }
+
+  private createStates(slots: number): GPUBuffer {
+    return this.device.createBuffer({
+      label: 'rs_states',
+      size: Math.max(1, slots) * this.layout.stateStride * WORD,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+  }
+
+  private createBindGroup(): GPUBindGroup {
+    return this.device.createBindGroup({
+      layout: this.bindLayout,
+      entries: [
+        { binding: 0, resource: { buffer: this.records } },
+        { binding: 1, resource: { buffer: this.index } },
+        { binding: 2, resource: { buffer: this.results } },
+        { binding: 3, resource: { buffer: this.states } },
+      ],
+    });
+  }
+
+  private createFrame(i: number): GpuFrame {
+    const L = this.layout;
+    const staging = this.device.createBuffer({
+      label: `rs_staging_${i}`,
+      size: (L.recordsWords + L.indexWords) * WORD,
+      usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC,
+      mappedAtCreation: true,
+    });
+    const readback = this.device.createBuffer({
+      label: `rs_readback_${i}`,
+      size: L.resultsWords * WORD,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const frame: GpuFrame = {
+      staging,
+      readback,
+      records: new Uint32Array(0),
+      index: new Uint32Array(0),
+      ready: Promise.resolve(),
+      released: Promise.resolve(),
+    };
+    this.viewStaging(frame);
+    return frame;
+  }
+
+  // Views over a mapped range die at unmap, so they are made again after every map.
+  private viewStaging(frame: GpuFrame): void {
+    const L = this.layout;
+    const range = frame.staging.getMappedRange();
+    frame.records = new Uint32Array(range, 0, L.recordsWords);
+    frame.index = new Uint32Array(range, L.recordsWords * WORD, L.indexWords);
+  }
+
+  get stateBytes(): number {
+    return this.states.size;
+  }
+
+  get slots(): number {
+    return this.stateSlots;
+  }
+
+  async acquireFrame(): Promise<Frame> {
+    const frame = this.frames[this.nextFrame]!;
+    this.nextFrame = (this.nextFrame + 1) % this.frames.length;
+    await frame.ready;
+    await frame.released;
+    return frame;
+  }
+
+  submit(f: Frame, batch: GroupedBatch): Promise<BatchResults> {
+    const frame = f as GpuFrame;
+    const L = this.layout;
+    const n = batch.count;
+    const { device } = this;
+    frame.staging.unmap();
+    const encoder = device.createCommandEncoder({ label: 'ringshard batch' });
+    let retired: GPUBuffer | undefined;
+    if (batch.maxSlot >= this.stateSlots) retired = this.growStates(encoder, batch.maxSlot);
+    const recordsBytes = L.recordsWords * WORD;
+    encoder.copyBufferToBuffer(frame.staging, 0, this.records, 0, n * L.recordWords * WORD);
+    // The index: header and ranges and used segments, then the used part of `order`.
+    encoder.copyBufferToBuffer(frame.staging, recordsBytes, this.index, 0, (L.segmentsWord + batch.segments * 3) * WORD);
+    encoder.copyBufferToBuffer(frame.staging, recordsBytes + L.orderWord * WORD, this.index, L.orderWord * WORD, Math.max(1, n) * WORD);
+    if (batch.segments > 0) {
+      const pass = encoder.beginComputePass({ label: 'ringshard handlers' });
+      pass.setBindGroup(0, this.bindGroup);
+      for (let k = 0; k < this.pipelines.length; k++) {
+        const segments = batch.kernelSegments[k]!;
+        if (segments === 0) continue;
+        pass.setPipeline(this.pipelines[k]!);
+        pass.dispatchWorkgroups(Math.ceil(segments / WORKGROUP_SIZE));
+      }
+      pass.end();
+    }
+    encoder.copyBufferToBuffer(this.results, 0, frame.readback, 0, n * WORD);
+    const payloadBytes = batch.needsPayloads ? n * L.resultWords * WORD : 0;
+    const payloadOffset = L.resultPayloadsWord * WORD;
+    if (payloadBytes > 0) encoder.copyBufferToBuffer(this.results, payloadOffset, frame.readback, payloadOffset, payloadBytes);
+    device.queue.submit([encoder.finish()]);
+    retired?.destroy();
+
+    frame.ready = frame.staging.mapAsync(GPUMapMode.WRITE).then(() => this.viewStaging(frame));
+    let release!: () => void;
+    frame.released = new Promise<void>((resolve) => (release = resolve));
+    const mapSize = payloadBytes > 0 ? payloadOffset + payloadBytes : alignUp(n * WORD, 8);
+    return frame.readback.mapAsync(GPUMapMode.READ, 0, Math.min(mapSize, frame.readback.size)).then(() => {
+      const range = frame.readback.getMappedRange(0, Math.min(mapSize, frame.readback.size));
+      const statuses = new Uint32Array(range, 0, n);
+      const payloads = payloadBytes > 0 ? new Uint32Array(range, payloadOffset, n * L.resultWords) : new Uint32Array(0);
+      return {
+        statuses,
+        payloads,
+        payloadFloats: new Float32Array(payloads.buffer, payloads.byteOffset, payloads.length),
+        release: () => {
+          frame.readback.unmap();
+          release();
+        },
+      };
+    });
+  }
+
+  // The state buffer doubles until it holds `slot`; the copy runs on the queue in order,
+  // so batches already submitted finish against the old buffer first.
+  private growStates(encoder: GPUCommandEncoder, slot: number): GPUBuffer {
+    let slots = this.stateSlots;
+    while (slots <= slot) slots *= 2;
+    slots = Math.min(slots, this.maxSlots);
+    const old = this.states;
+    this.states = this.createStates(slots);
+    encoder.copyBufferToBuffer(old, 0, this.states, 0, old.size);
+    this.stateSlots = slots;
+    this.bindGroup = this.createBindGroup();
+    return old;
+  }
+
+  destroy(): void {
+    for (const frame of this.frames) {
+      frame.staging.destroy();
+      frame.readback.destroy();
+    }
+    for (const b of [this.records, this.index, this.results, this.states]) b.destroy();
+  }
+}
+
+function alignUp(n: number, to: number): number {
+  return Math.ceil(n / to) * to;
+}
+
+function mapDiagnostic(kernel: KernelWire, m: GPUCompilationMessage): CompileDiagnostic {
+  const userLine = m.lineNum - kernel.userLineOffset + 1;
+  const inUser = m.lineNum > 0 && userLine >= 1 && userLine <= kernel.userLineCount;
+  const source = inUser ? kernel.module.split('\n')[m.lineNum - 1] : undefined;
+  return {
+    kernel: kernel.name,
+    type: m.type,
+    message: m.message,
+    line: inUser ? userLine : 0,
+    column: inUser ? m.linePos : 0,
+    ...(source !== undefined ? { source } : {}),
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * What the shard runtime needs from a backend: frames to fill with a batch, and a
+ * submit that turns a filled frame into per-record statuses and payloads. The WebGPU
+ * kernel set and the CPU reference set both implement it, so the rings, grouping and
+ * reply path are the same code whichever runs the handlers.
+ */
+import type { BackendKind } from '../src/protocol.ts';
+import type { GroupedBatch } from './batch-grouper.ts';
+
+export interface Frame {
+  /** The batch's records, recordWords each, in ring order (to be filled by the runtime). */
+  records: Uint32Array;
+  /** The batch index (rs_index): filled by the grouper. */
+  index: Uint32Array;
+}
+
+export interface BatchResults {
+  /** Per record: Status.OK, Status.REJECTED or a handler's code. */
+  readonly statuses: Uint32Array;
+  /** Per record: resultWords of reply or state; empty when no record asked for one. */
+  readonly payloads: Uint32Array;
+  readonly payloadFloats: Float32Array;
+  /** Gives the results' memory back; the views are dead afterwards. */
+  release(): void;
+}
+
+export interface KernelBackend {
+  readonly kind: BackendKind;
+  /** Resolves with a frame to fill; waits while every frame is in flight. */
+  acquireFrame(): Promise<Frame>;
+  submit(frame: Frame, batch: GroupedBatch): Promise<BatchResults>;
+  readonly stateBytes: number;
+  readonly slots: number;
+  destroy(): void;
+}

@@ -1,0 +1,88 @@
+/**
+ * Shard worker entry: piscina runs this as one long-lived task per shard (the pool has
+ * exactly one thread). The task serves the control API over comlink on the port it was
+ * given and resolves with the final stats when the shard stops. Messages never pass
+ * through here: they come and go through the SharedArrayBuffer rings.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { exposeOn } from '../src/control/comlink.ts';
+import { batchLayout } from '../src/layout/batch.ts';
+import type { ShardConfig, ShardControl, ShardStarted, ShardStats } from '../src/protocol.ts';
+import { CpuKernelSet } from './cpu-kernel-set.ts';
+import { GpuKernelSet } from './gpu-kernel-set.ts';
+import { openGpuHost, type GpuHost } from './gpu-host.ts';
+import type { KernelBackend } from './kernel-backend.ts';
+import { ShardRuntime } from './shard-runtime.ts';
+
+export interface ShardTask {
+  readonly port: MessagePort;
+  readonly config: ShardConfig;
+}
+
+export default function runShard({ port, config }: ShardTask): Promise<ShardStats> {
+  const layout = batchLayout(config.batch);
+  let host: GpuHost | undefined;
+  let backend: KernelBackend | undefined;
+  let runtime: ShardRuntime | undefined;
+  let running: Promise<void> | undefined;
+  let finish!: (stats: ShardStats) => void;
+  let fail!: (error: unknown) => void;
+  const finished = new Promise<ShardStats>((resolve, reject) => {
+    finish = resolve;
+    fail = reject;
+  });
+  const emptyStats: ShardStats = { batches: 0, records: 0, replies: 0, rejected: 0, stateSlots: 0, stateBytes: 0, maxBatchSeen: 0 };
+
+  const teardown = () => {
+    backend?.destroy();
+    host?.destroy();
+    port.close();
+  };
+
+  const control: ShardControl = {
+    async start(): Promise<ShardStarted> {
+      if (config.backend === 'cpu') {
+        backend = new CpuKernelSet(config.kernels, layout);
+      } else {
+        host = await openGpuHost({
+          ...(config.adapterName ? { adapterName: config.adapterName } : {}),
+          ...(config.dawnFlags ? { dawnFlags: config.dawnFlags } : {}),
+        });
+        const created = await GpuKernelSet.create(host.device, config.kernels, layout, config.initialSlots, config.maxSlots, config.framesInFlight);
+        if (Array.isArray(created)) {
+          host.destroy();
+          host = undefined;
+          return { backend: config.backend, diagnostics: created };
+        }
+        backend = created;
+        // A lost device fails the shard; the coordinator hears it through the task.
+        void host.lost.then((info) => {
+          if (info.reason !== 'destroyed') fail(new Error(`GPU device lost: ${info.message || info.reason}`));
+        });
+      }
+      runtime = new ShardRuntime(config.index, config.requestRing, config.replyRing, config.kernels, layout, backend, config.maxSlots);
+      running = runtime.run();
+      running.catch((error: unknown) => {
+        teardown();
+        fail(error);
+      });
+      return { backend: config.backend, ...(host ? { adapter: host.adapter } : {}), diagnostics: [] };
+    },
+    stats(): ShardStats {
+      return runtime?.stats() ?? emptyStats;
+    },
+    async stop(): Promise<ShardStats> {
+      // The coordinator closed the request ring first: the loop ends once it is drained.
+      if (running) await running;
+      const stats = runtime?.stats() ?? emptyStats;
+      // Reply after this call returns, then tear down: comlink needs the port to answer.
+      setImmediate(() => {
+        teardown();
+        finish(stats);
+      });
+      return stats;
+    },
+  };
+  exposeOn(control, port);
+  return finished;
+}
