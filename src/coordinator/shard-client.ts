@@ -71,7 +71,10 @@ export class ShardClient {
   private readonly maxQueued: number;
   private readonly overflow: QueuedRecords[] = [];
   private queuedRecords = 0;
-  private drainTask: Promise<void> | undefined;
+  // True from the moment a drain starts until its loop has seen the overflow empty, set
+  // and cleared synchronously, so a record queued at any moment is always drained.
+  private draining = false;
+  private drainTask: Promise<void> = Promise.resolve();
   private flushQueued = false;
   private nextCorrelation = 1;
   private replyLoop: Promise<void> | undefined;
@@ -238,7 +241,10 @@ export class ShardClient {
     this.queuedRecords += count;
     return new Promise<void>((resolve, reject) => {
       this.overflow.push({ words, count, done: 0, resolve, reject });
-      this.drainTask ??= this.drainOverflow().finally(() => (this.drainTask = undefined));
+      if (!this.draining) {
+        this.draining = true;
+        this.drainTask = this.drainOverflow();
+      }
     });
   }
 
@@ -261,6 +267,8 @@ export class ShardClient {
     } catch (error) {
       for (const item of this.overflow.splice(0)) item.reject(error as Error);
       this.queuedRecords = 0;
+    } finally {
+      this.draining = false;
     }
   }
 
@@ -306,7 +314,7 @@ export class ShardClient {
   /** Waits until every queued record is in the ring. */
   async drainQueued(): Promise<void> {
     this.flush();
-    while (this.drainTask) await this.drainTask;
+    while (this.draining) await this.drainTask;
   }
 
   /**

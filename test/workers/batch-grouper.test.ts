@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { batchLayout } from '../../src/layout/batch.ts';
+import { Op, RequestHeader, actorId, kernelOp } from '../../src/layout/record.ts';
+import { BatchGrouper } from '../../workers/batch-grouper.ts';
+import { seededRng } from '../helpers/random.ts';
+
+const SHARD = 1;
+
+test('grouping keeps each actor’s records in arrival order, kernels in ranges, rejects what is not active', (t) => {
+  const rng = seededRng(t);
+  const kernels = 3;
+  const layout = batchLayout({ kernels, maxBatch: 512, recordWords: 10, resultWords: 2, stateStride: 2 });
+  const grouper = new BatchGrouper(layout, SHARD, 1000);
+  const records = new Uint32Array(layout.recordsWords);
+  const index = new Uint32Array(layout.indexWords);
+  // The model: which kernel and tenant each slot is active for.
+  const active = new Map<number, { kernel: number; tenant: number }>();
+  let baseId = 0;
+  for (let round = 0; round < 300; round++) {
+    const n = rng.int(1, layout.maxBatch);
+    const expectedRejected: boolean[] = [];
+    const seen = new Map<number, number>(); // slot -> kernel within this batch
+    let cut = n;
+    const modelActive = new Map(active);
+    for (let i = 0; i < n; i++) {
+      const slot = rng.int(0, 60);
+      let kernel = modelActive.get(slot)?.kernel ?? rng.int(0, kernels - 1);
+      let tenant = modelActive.get(slot)?.tenant ?? rng.int(0, 2);
+      let op: number = Op.MESSAGE;
+      const roll = rng.float();
+      if (!modelActive.has(slot)) op = roll < 0.8 ? Op.INIT : Op.MESSAGE;
+      else if (roll < 0.05) op = Op.SHUTDOWN;
+      else if (roll < 0.1) op = Op.SNAPSHOT;
+      else if (roll < 0.13) tenant = (tenant + 1) % 3; // wrong tenant
+      else if (roll < 0.15) kernel = (kernel + 1) % kernels; // wrong kernel
+      else if (roll < 0.16) op = 9; // unknown op
+      const shard = rng.float() < 0.01 ? 0 : SHARD;
+      const o = i * layout.recordWords;
+      records[o + RequestHeader.actor] = actorId(shard, slot);
+      records[o + RequestHeader.kernelOp] = kernelOp(kernel, op as Op);
+      records[o + RequestHeader.tenant] = tenant;
+      records[o + RequestHeader.correlation] = rng.float() < 0.3 ? i + 1 : 0;
+      if (cut < n) continue;
+      if (seen.has(slot) && seen.get(slot) !== kernel && shard === SHARD && kernel < kernels && op <= Op.SNAPSHOT) {
+        cut = i; // a slot changing kernel ends the batch
+        continue;
+      }
+      const cur = modelActive.get(slot);
+      let ok = shard === SHARD && op <= Op.SNAPSHOT;
+      if (ok && op === Op.INIT) {
+        ok = cur === undefined;
+        if (ok) modelActive.set(slot, { kernel, tenant });
+      } else if (ok) {
+        ok = cur !== undefined && cur.kernel === kernel && cur.tenant === tenant;
+        if (ok && op === Op.SHUTDOWN) modelActive.delete(slot);
+      }
+      expectedRejected.push(!ok);
+      if (ok) seen.set(slot, kernel);
+    }
+    const batch = grouper.group(records, n, baseId, index);
+    assert.equal(batch.count, cut, `round ${round}: batch cut`);
+    // Commit the model up to the cut (recompute: replay the accepted prefix).
+    active.clear();
+    for (const [k, v] of modelActive) active.set(k, v);
+    assert.deepEqual(Array.from(batch.rejected.subarray(0, batch.count), (b) => b === 1), expectedRejected, `round ${round}: rejections`);
+    assert.equal(index[layout.baseIdWord], baseId);
+    assert.equal(index[layout.countWord], batch.count);
+    // Every accepted record exactly once; per segment: one slot, one kernel, ascending order.
+    const placed = new Set<number>();
+    let segStart = 0;
+    for (let k = 0; k < kernels; k++) {
+      assert.equal(index[layout.rangesWord + 2 * k], segStart, `round ${round}: kernel ${k} range start`);
+      const count = index[layout.rangesWord + 2 * k + 1]!;
+      for (let s = segStart; s < segStart + count; s++) {
+        const w = layout.segmentsWord + 3 * s;
+        const slot = index[w]!;
+        const first = index[w + 1]!;
+        const len = index[w + 2]!;
+        let prev = -1;
+        for (let j = first; j < first + len; j++) {
+          const rec = index[layout.orderWord + j]!;
+          assert.ok(rec > prev, 'arrival order inside a segment');
+          prev = rec;
+          assert.equal(records[rec * layout.recordWords + RequestHeader.actor]! & 0xffffff, slot);
+          assert.equal(records[rec * layout.recordWords + RequestHeader.kernelOp]! >>> 16, k);
+          assert.ok(!placed.has(rec));
+          placed.add(rec);
+        }
+      }
+      segStart += count;
+    }
+    assert.equal(segStart, batch.segments);
+    assert.equal(placed.size, batch.count - batch.rejectedCount);
+    baseId += batch.count;
+  }
+});
