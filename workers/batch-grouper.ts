@@ -101,6 +101,19 @@ export class BatchGrouper {
     const out = this.result;
     const epoch = (this.epoch = (this.epoch + 1) >>> 0 || 1);
     const rw = L.recordWords;
+    const kernels = L.kernels;
+    const shard = this.shard;
+    const maxSlots = this.maxSlots;
+    // Locals: typed-array stores would otherwise force a reload of every field per use.
+    const rejected = out.rejected;
+    const recordSegment = this.recordSegment;
+    const segmentSlot = this.segmentSlot;
+    const segmentKernel = this.segmentKernel;
+    const segmentCount = this.segmentCount;
+    let slotKernel = this.slotKernel;
+    let slotTenant = this.slotTenant;
+    let slotEpoch = this.slotEpoch;
+    let slotSegment = this.slotSegment;
     let segments = 0;
     let maxSlot = -1;
     let needsPayloads = false;
@@ -113,56 +126,60 @@ export class BatchGrouper {
       const kernel = ko >>> KERNEL_ID_SHIFT;
       const op = ko & OP_MASK;
       const slot = actor & ACTOR_SLOT_MASK;
-      const tenant = records[o + RequestHeader.tenant]!;
-      let ok = actor >>> ACTOR_SLOT_BITS === this.shard && kernel < L.kernels && slot < this.maxSlots && op <= Op.SNAPSHOT;
+      if (records[o + RequestHeader.correlation] !== 0) needsPayloads = true;
+      let ok = actor >>> ACTOR_SLOT_BITS === shard && kernel < kernels && slot < maxSlots && op <= Op.SNAPSHOT;
       if (ok) {
-        this.ensureSlots(slot);
-        if (this.slotEpoch[slot] === epoch) {
-          // Seen in this batch: one segment runs one kernel, so a slot that changed
-          // kernel inside the batch (terminated and reused) ends the batch here.
-          if (this.segmentKernel[this.slotSegment[slot]!] !== kernel) break;
+        if (slot >= slotKernel.length) {
+          this.ensureSlots(slot);
+          slotKernel = this.slotKernel;
+          slotTenant = this.slotTenant;
+          slotEpoch = this.slotEpoch;
+          slotSegment = this.slotSegment;
         }
-        const active = this.slotKernel[slot]!;
+        const seen = slotEpoch[slot] === epoch;
+        // One segment runs one kernel, so a slot that changed kernel inside the batch
+        // (terminated and reused) ends the batch here.
+        if (seen && segmentKernel[slotSegment[slot]!] !== kernel) break;
+        const active = slotKernel[slot]!;
+        const tenant = records[o + RequestHeader.tenant]!;
         if (op === Op.INIT) {
           ok = active === 0;
           if (ok) {
-            this.slotKernel[slot] = kernel + 1;
-            this.slotTenant[slot] = tenant;
+            slotKernel[slot] = kernel + 1;
+            slotTenant[slot] = tenant;
           }
         } else {
-          ok = active === kernel + 1 && this.slotTenant[slot] === tenant;
-          if (ok && op === Op.SHUTDOWN) this.slotKernel[slot] = 0;
+          ok = active === kernel + 1 && slotTenant[slot] === tenant;
+          if (ok && op === Op.SHUTDOWN) slotKernel[slot] = 0;
+        }
+        if (ok) {
+          rejected[count] = 0;
+          if (slot > maxSlot) maxSlot = slot;
+          if (seen) {
+            const seg = slotSegment[slot]!;
+            segmentCount[seg]!++;
+            recordSegment[count] = seg;
+          } else {
+            const seg = segments++;
+            slotEpoch[slot] = epoch;
+            slotSegment[slot] = seg;
+            segmentSlot[seg] = slot;
+            segmentKernel[seg] = kernel;
+            segmentCount[seg] = 1;
+            recordSegment[count] = seg;
+          }
+          continue;
         }
       }
-      if (!ok) {
-        out.rejected[count] = 1;
-        rejectedCount++;
-        this.recordSegment[count] = NO_SEGMENT;
-        if (records[o + RequestHeader.correlation] !== 0) needsPayloads = true;
-        continue;
-      }
-      out.rejected[count] = 0;
-      if (records[o + RequestHeader.correlation] !== 0) needsPayloads = true;
-      if (slot > maxSlot) maxSlot = slot;
-      let seg: number;
-      if (this.slotEpoch[slot] === epoch) {
-        seg = this.slotSegment[slot]!;
-        this.segmentCount[seg]!++;
-      } else {
-        seg = segments++;
-        this.slotEpoch[slot] = epoch;
-        this.slotSegment[slot] = seg;
-        this.segmentSlot[seg] = slot;
-        this.segmentKernel[seg] = kernel;
-        this.segmentCount[seg] = 1;
-      }
-      this.recordSegment[count] = seg;
+      rejected[count] = 1;
+      rejectedCount++;
+      recordSegment[count] = NO_SEGMENT;
     }
 
     // Kernel ranges: segments of kernel k occupy [rangeStart[k], rangeStart[k] + n[k]).
     const kernelSegments = out.kernelSegments;
     kernelSegments.fill(0);
-    for (let s = 0; s < segments; s++) kernelSegments[this.segmentKernel[s]!]!++;
+    for (let s = 0; s < segments; s++) kernelSegments[segmentKernel[s]!]!++;
     let start = 0;
     for (let k = 0; k < L.kernels; k++) {
       index[L.rangesWord + k * RANGE_WORDS] = start;
@@ -171,26 +188,38 @@ export class BatchGrouper {
       start += kernelSegments[k]!;
     }
     // Segment table in kernel order; each segment's records start where the previous end.
+    const segmentPosition = this.segmentPosition;
+    const kernelCursor = this.kernelCursor;
     let orderStart = 0;
-    for (let s = 0; s < segments; s++) {
-      const position = this.kernelCursor[this.segmentKernel[s]!]!++;
-      this.segmentPosition[s] = position;
+    if (kernels === 1) {
+      // One kernel: the table is the segments in order of first appearance.
+      for (let s = 0; s < segments; s++) {
+        const w = L.segmentsWord + s * SEGMENT_WORDS;
+        index[w] = segmentSlot[s]!;
+        index[w + 1] = orderStart;
+        index[w + 2] = segmentCount[s]!;
+        segmentPosition[s] = orderStart; // from here on: next free place in `order`
+        orderStart += segmentCount[s]!;
+      }
+    } else {
+      for (let s = 0; s < segments; s++) segmentPosition[s] = kernelCursor[segmentKernel[s]!]!++;
+      // Offsets into `order` follow the segment table's order, so compute them in that order.
+      const atPosition = this.segmentCursor; // segment index at each table position
+      for (let s = 0; s < segments; s++) atPosition[segmentPosition[s]!] = s;
+      for (let p = 0; p < segments; p++) {
+        const s = atPosition[p]!;
+        const w = L.segmentsWord + p * SEGMENT_WORDS;
+        index[w] = segmentSlot[s]!;
+        index[w + 1] = orderStart;
+        index[w + 2] = segmentCount[s]!;
+        segmentPosition[s] = orderStart;
+        orderStart += segmentCount[s]!;
+      }
     }
-    // Offsets into `order` follow the segment table's order, so compute them in that order.
-    const bySlot = this.segmentCursor; // reused: segment index at each table position
-    for (let s = 0; s < segments; s++) bySlot[this.segmentPosition[s]!] = s;
-    for (let p = 0; p < segments; p++) {
-      const s = bySlot[p]!;
-      const w = L.segmentsWord + p * SEGMENT_WORDS;
-      index[w] = this.segmentSlot[s]!;
-      index[w + 1] = orderStart;
-      index[w + 2] = this.segmentCount[s]!;
-      this.segmentPosition[s] = orderStart; // from here on: next free place in `order`
-      orderStart += this.segmentCount[s]!;
-    }
+    const orderWord = L.orderWord;
     for (let i = 0; i < count; i++) {
-      const s = this.recordSegment[i]!;
-      if (s !== NO_SEGMENT) index[L.orderWord + this.segmentPosition[s]!++] = i;
+      const s = recordSegment[i]!;
+      if (s !== NO_SEGMENT) index[orderWord + segmentPosition[s]!++] = i;
     }
     index[L.baseIdWord] = baseMessageId;
     index[L.countWord] = count;

@@ -5,7 +5,7 @@
  * shutdown hook, and a later message activates the actor afresh.
  */
 import { ErrorCode, RingshardError } from '../errors.ts';
-import { actorId } from '../layout/record.ts';
+import { NO_ACTOR, actorId } from '../layout/record.ts';
 import type { RecordTarget, ShardClient } from './shard-client.ts';
 
 export interface ActorEntry extends RecordTarget {
@@ -43,7 +43,7 @@ export class ActorDirectory {
   }
 
   /** Allocates a slot on `shard` and records the actor as active. */
-  add(fields: Omit<ActorEntry, 'slot' | 'actorId' | 'active'>): ActorEntry {
+  add(fields: Omit<ActorEntry, 'slot' | 'actorId' | 'active' | 'sourceId'>): ActorEntry {
     const s = fields.shard.index;
     const slot = this.freeSlots[s]!.pop() ?? this.nextSlot[s]!;
     if (slot >= this.maxSlots) {
@@ -53,7 +53,22 @@ export class ActorDirectory {
       );
     }
     if (slot === this.nextSlot[s]) this.nextSlot[s]!++;
-    const entry: ActorEntry = { ...fields, slot, actorId: actorId(s, slot), active: true };
+    // A literal with every field in a fixed order (not a spread): all entries share one
+    // hidden class, which keeps the send path's property reads monomorphic.
+    const entry: ActorEntry = {
+      identity: fields.identity,
+      key: fields.key,
+      kernelName: fields.kernelName,
+      tenant: fields.tenant,
+      shard: fields.shard,
+      kernelId: fields.kernelId,
+      tenantId: fields.tenantId,
+      principalId: fields.principalId,
+      sourceId: NO_ACTOR,
+      slot,
+      actorId: actorId(s, slot),
+      active: true,
+    };
     this.byIdentity.set(fields.identity, entry);
     this.bump(s, fields.kernelName, 1);
     return entry;

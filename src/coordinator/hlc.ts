@@ -15,6 +15,7 @@ export class HybridClock {
   /** Microseconds since `epochMs` (mod 2^32) as of the last wall-clock read. */
   nowUs = 0;
   private wallMs = 0;
+  private loBase = 0;
   private logical = 0;
   private untilRead = 0;
 
@@ -30,23 +31,24 @@ export class HybridClock {
 
   /** Advances the clock; the new timestamp is in `hi`, `lo` and `nowUs`. */
   tick(): void {
-    if (this.untilRead-- <= 0) {
-      this.untilRead = this.refreshEvery;
-      const now = performance.timeOrigin + performance.now();
-      this.nowUs = Math.floor((now - this.epochMs) * 1000) >>> 0;
-      const ms = Math.floor(now);
-      if (ms > this.wallMs) {
-        this.wallMs = ms;
-        this.logical = 0;
-      }
-    }
-    if (++this.logical > 0xffff) {
-      // 65536 timestamps in one millisecond: borrow the next millisecond.
-      this.wallMs++;
-      this.logical = 0;
-    }
-    this.hi = Math.floor(this.wallMs / 0x10000) >>> 0;
-    this.lo = (((this.wallMs % 0x10000) << 16) | this.logical) >>> 0;
+    if (--this.untilRead < 0) this.readWall();
+    if (++this.logical > 0xffff) this.setWall(this.wallMs + 1); // 65536 stamps in 1 ms: borrow the next
+    this.lo = this.loBase + this.logical;
+  }
+
+  private readWall(): void {
+    this.untilRead = this.refreshEvery;
+    const now = performance.timeOrigin + performance.now();
+    this.nowUs = Math.floor((now - this.epochMs) * 1000) >>> 0;
+    const ms = Math.floor(now);
+    if (ms > this.wallMs) this.setWall(ms);
+  }
+
+  private setWall(ms: number): void {
+    this.wallMs = ms;
+    this.logical = 0;
+    this.hi = Math.floor(ms / 0x10000);
+    this.loBase = (ms % 0x10000) * 0x10000;
   }
 }
 

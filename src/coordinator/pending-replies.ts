@@ -163,7 +163,8 @@ export class PendingReplies {
     this.clearTimer();
     if (!Number.isFinite(at)) return;
     this.timerAt = at;
-    this.timer = setTimeout(() => this.expire(), Math.max(0, at - performance.now()));
+    // Unref'd: waiting asks alone do not keep a process alive (the shard workers do).
+    this.timer = setTimeout(() => this.expire(), Math.max(0, at - performance.now())).unref();
   }
 
   private clearTimer(): void {

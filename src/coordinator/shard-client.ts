@@ -16,11 +16,12 @@ import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { ErrorCode, RingshardError } from '../errors.ts';
 import type { Codec } from '../layout/codec.ts';
-import { NO_ACTOR, REPLY_HEADER_WORDS, REQUEST_HEADER_WORDS, ReplyHeader, RequestHeader, kernelOp, type Op } from '../layout/record.ts';
+import { REPLY_HEADER_WORDS, REQUEST_HEADER_WORDS, ReplyHeader, RequestHeader, kernelOp, type Op } from '../layout/record.ts';
 import { SpscRing } from '../rings/spsc-ring.ts';
 import { connect, release, type Remote } from '../control/comlink.ts';
 import type { ShardConfig, ShardControl, ShardStarted, ShardStats } from '../protocol.ts';
 import { HybridClock } from './hlc.ts';
+import { OverflowQueue } from './overflow-queue.ts';
 import { PendingReplies, type PendingAsk } from './pending-replies.ts';
 
 const PUBLISH_EVERY = 1024;
@@ -35,15 +36,8 @@ export interface RecordTarget {
   readonly kernelId: number;
   readonly tenantId: number;
   readonly principalId: number;
-  readonly sourceId?: number;
-}
-
-interface QueuedRecords {
-  readonly words: Uint32Array;
-  readonly count: number;
-  done: number;
-  readonly resolve: () => void;
-  readonly reject: (error: Error) => void;
+  /** The sending actor, NO_ACTOR for messages from outside. */
+  readonly sourceId: number;
 }
 
 export interface ShardClientOptions {
@@ -67,14 +61,7 @@ export class ShardClient {
   private readonly task: Promise<ShardStats>;
   private readonly clock: HybridClock;
   private readonly recordWords: number;
-  private readonly policy: 'wait' | 'reject';
-  private readonly maxQueued: number;
-  private readonly overflow: QueuedRecords[] = [];
-  private queuedRecords = 0;
-  // True from the moment a drain starts until its loop has seen the overflow empty, set
-  // and cleared synchronously, so a record queued at any moment is always drained.
-  private draining = false;
-  private drainTask: Promise<void> = Promise.resolve();
+  private readonly overflow: OverflowQueue;
   private flushQueued = false;
   private nextCorrelation = 1;
   private replyLoop: Promise<void> | undefined;
@@ -94,9 +81,8 @@ export class ShardClient {
     this.index = options.config.index;
     this.clock = options.clock;
     this.recordWords = options.recordWords;
-    this.policy = options.policy;
-    this.maxQueued = options.maxQueued;
     this.requests = SpscRing.create({ capacity: options.ringCapacity, slotWords: options.recordWords });
+    this.overflow = new OverflowQueue(this.requests, options.recordWords, options.policy, options.maxQueued, this.index);
     this.replies = SpscRing.create({ capacity: options.replyRingCapacity, slotWords: options.replyWords });
     this.pool = new Piscina({
       filename: WORKER_ENTRY.href,
@@ -131,7 +117,7 @@ export class ShardClient {
   }
 
   get queued(): number {
-    return this.queuedRecords;
+    return this.overflow.size;
   }
 
   get failed(): RingshardError | undefined {
@@ -141,7 +127,7 @@ export class ShardClient {
   // ------------------------------------------------------------------ sending
 
   private check(): void {
-    if (this.failure) throw this.failure;
+    if (this.failure !== undefined) throw this.failure;
     if (this.closed) throw new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down');
   }
 
@@ -159,7 +145,7 @@ export class ShardClient {
     w[o + RequestHeader.actor] = to.actorId;
     w[o + RequestHeader.kernelOp] = kernelOp(to.kernelId, op);
     w[o + RequestHeader.correlation] = correlation;
-    w[o + RequestHeader.source] = to.sourceId ?? NO_ACTOR;
+    w[o + RequestHeader.source] = to.sourceId;
     w[o + RequestHeader.tenant] = to.tenantId;
     w[o + RequestHeader.principal] = to.principalId;
     w[o + RequestHeader.hlcHi] = clock.hi;
@@ -173,9 +159,10 @@ export class ShardClient {
    * the policy refuses to wait; nothing is sent then.
    */
   send(to: RecordTarget, op: Op, codec: Codec | undefined, msg: unknown, correlation: number): Promise<void> {
-    this.check();
+    if (this.failure !== undefined || this.closed) this.check();
     const ring = this.requests;
-    if (this.overflow.length === 0) {
+    const overflow = this.overflow;
+    if (overflow.empty) {
       const o = ring.claim();
       if (o >= 0) {
         this.writeHeader(ring.words, o, to, op, correlation);
@@ -195,10 +182,11 @@ export class ShardClient {
         return RESOLVED;
       }
     }
-    const words = new Uint32Array(this.recordWords);
-    this.writeHeader(words, 0, to, op, correlation);
-    if (codec) codec.encode(msg as never, words, new Float32Array(words.buffer), REQUEST_HEADER_WORDS);
-    return this.enqueue(words, 1);
+    // The ring is full, or records already wait: queue behind them (order per actor).
+    const o = overflow.claim();
+    this.writeHeader(overflow.words, o, to, op, correlation);
+    if (codec) codec.encode(msg as never, overflow.words, overflow.floats, o + REQUEST_HEADER_WORDS);
+    return overflow.commit();
   }
 
   /**
@@ -220,56 +208,12 @@ export class ShardClient {
         throw error;
       }
     }
-    if (this.overflow.length === 0) {
+    if (this.overflow.empty) {
       const n = this.requests.tryPush(words, msgs.length);
       if (n === msgs.length) return RESOLVED;
-      return this.enqueue(words.subarray(n * rw), msgs.length - n);
+      return this.overflow.append(words.subarray(n * rw), msgs.length - n);
     }
-    return this.enqueue(words, msgs.length);
-  }
-
-  // Throws (rather than rejects) when it refuses, so that callers learn it before they
-  // register anything that waits for a reply.
-  private enqueue(words: Uint32Array, count: number): Promise<void> {
-    if (this.policy === 'reject' || this.queuedRecords + count > this.maxQueued) {
-      const why =
-        this.policy === 'reject'
-          ? `shard ${this.index}'s request ring is full (${this.requests.capacity} records) and backpressure is 'reject'`
-          : `shard ${this.index} already has ${this.queuedRecords} records waiting for ring space (maxQueued ${this.maxQueued}); await tell() to apply backpressure`;
-      throw new RingshardError(ErrorCode.RING_FULL, why);
-    }
-    this.queuedRecords += count;
-    return new Promise<void>((resolve, reject) => {
-      this.overflow.push({ words, count, done: 0, resolve, reject });
-      if (!this.draining) {
-        this.draining = true;
-        this.drainTask = this.drainOverflow();
-      }
-    });
-  }
-
-  private async drainOverflow(): Promise<void> {
-    const ring = this.requests;
-    try {
-      while (this.overflow.length > 0) {
-        const item = this.overflow[0]!;
-        const n = ring.tryPush(item.words, item.count - item.done, item.done * this.recordWords);
-        item.done += n;
-        this.queuedRecords -= n;
-        if (item.done === item.count) {
-          this.overflow.shift();
-          item.resolve();
-          continue;
-        }
-        await ring.waitWritableAsync(1000);
-        if (this.failure) throw this.failure;
-      }
-    } catch (error) {
-      for (const item of this.overflow.splice(0)) item.reject(error as Error);
-      this.queuedRecords = 0;
-    } finally {
-      this.draining = false;
-    }
+    return this.overflow.append(words, msgs.length);
   }
 
   /** Registers an ask whose replies will come back in ring order. */
@@ -307,14 +251,14 @@ export class ShardClient {
     const code = /device lost/i.test(message) ? ErrorCode.DEVICE_LOST : ErrorCode.WORKER_EXIT;
     this.failure = new RingshardError(code, `shard ${this.index} failed: ${message}`, { cause });
     this.pending.rejectAll(this.failure);
-    for (const item of this.overflow.splice(0)) item.reject(this.failure);
+    this.overflow.rejectAll(this.failure);
     this.onFailure(this.failure);
   }
 
   /** Waits until every queued record is in the ring. */
   async drainQueued(): Promise<void> {
     this.flush();
-    while (this.draining) await this.drainTask;
+    await this.overflow.flushed();
   }
 
   /**

@@ -7,9 +7,8 @@ import { seededRng } from '../helpers/random.ts';
 
 const SHARD = 1;
 
-test('grouping keeps each actor’s records in arrival order, kernels in ranges, rejects what is not active', (t) => {
+for (const kernels of [1, 3]) test(`grouping keeps each actor’s records in arrival order, kernels in ranges, rejects what is not active (${kernels} kernels)`, (t) => {
   const rng = seededRng(t);
-  const kernels = 3;
   const layout = batchLayout({ kernels, maxBatch: 512, recordWords: 10, resultWords: 2, stateStride: 2 });
   const grouper = new BatchGrouper(layout, SHARD, 1000);
   const records = new Uint32Array(layout.recordsWords);

@@ -1,0 +1,161 @@
+/**
+ * Records waiting for room in a shard's request ring (backpressure policy 'wait').
+ *
+ * Records are written straight into chunks of a few thousand slots, and every record of
+ * a chunk shares the chunk's promise: a burst of tells that overflows costs a copy, not
+ * an array and a promise per record. A drain moves chunks into the ring, oldest first,
+ * as the consumer commits; a chunk's promise resolves once all of it is in the ring.
+ */
+import { ErrorCode, RingshardError } from '../errors.ts';
+import type { SpscRing } from '../rings/spsc-ring.ts';
+
+const CHUNK_RECORDS = 4096;
+
+interface Chunk {
+  readonly words: Uint32Array;
+  readonly floats: Float32Array;
+  readonly capacity: number;
+  count: number;
+  done: number;
+  /** No more records may be added (the drain has finished with it). */
+  sealed: boolean;
+  readonly promise: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+export class OverflowQueue {
+  private readonly chunks: Chunk[] = [];
+  private queued = 0;
+  // True from the moment a drain starts until its loop has seen the queue empty, set and
+  // cleared synchronously, so a record queued at any moment is always drained.
+  // (Regression: clearing it one microtask late stranded records; see backpressure tests.)
+  private draining = false;
+  private drainTask: Promise<void> = Promise.resolve();
+  /** Where claim() put the record: write it at `offset` words into `words` / `floats`. */
+  words: Uint32Array = new Uint32Array(0);
+  floats: Float32Array = new Float32Array(0);
+  promise: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly ring: SpscRing,
+    private readonly recordWords: number,
+    private readonly policy: 'wait' | 'reject',
+    private readonly maxQueued: number,
+    private readonly shardIndex: number,
+  ) {}
+
+  /** Records waiting. */
+  get size(): number {
+    return this.queued;
+  }
+
+  get empty(): boolean {
+    return this.chunks.length === 0;
+  }
+
+  // Throws (rather than rejects) when it refuses, so that callers learn it before they
+  // register anything that waits for a reply.
+  private admit(count: number): void {
+    if (this.policy === 'reject' || this.queued + count > this.maxQueued) {
+      const why =
+        this.policy === 'reject'
+          ? `shard ${this.shardIndex}'s request ring is full (${this.ring.capacity} records) and backpressure is 'reject'`
+          : `shard ${this.shardIndex} already has ${this.queued} records waiting for ring space (maxQueued ${this.maxQueued}); await tell() to apply backpressure`;
+      throw new RingshardError(ErrorCode.RING_FULL, why);
+    }
+  }
+
+  private tail(records: number): Chunk {
+    const last = this.chunks[this.chunks.length - 1];
+    if (last !== undefined && !last.sealed && last.count + records <= last.capacity) return last;
+    const capacity = Math.max(CHUNK_RECORDS, records);
+    const words = new Uint32Array(capacity * this.recordWords);
+    let resolve!: () => void;
+    let reject!: (error: Error) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // Callers may drop the promise (tell without await); a failure is reported to the
+    // callers that do hold it, and must not crash the process as unhandled.
+    promise.catch(() => {});
+    const chunk: Chunk = { words, floats: new Float32Array(words.buffer), capacity, count: 0, done: 0, sealed: false, promise, resolve, reject };
+    this.chunks.push(chunk);
+    return chunk;
+  }
+
+  /**
+   * Reserves one record at the tail and returns its word offset in `this.words`; the
+   * caller writes it and then calls commit(), or unclaim() if writing failed.
+   */
+  claim(): number {
+    this.admit(1);
+    const chunk = this.tail(1);
+    this.words = chunk.words;
+    this.floats = chunk.floats;
+    this.promise = chunk.promise;
+    return chunk.count * this.recordWords;
+  }
+
+  /** Queues the record written at the offset claim() returned. */
+  commit(): Promise<void> {
+    const chunk = this.chunks[this.chunks.length - 1]!;
+    chunk.count++;
+    this.queued++;
+    this.startDrain();
+    return chunk.promise;
+  }
+
+  /** Queues `count` packed records. */
+  append(words: Uint32Array, count: number): Promise<void> {
+    this.admit(count);
+    const chunk = this.tail(count);
+    chunk.words.set(words.subarray(0, count * this.recordWords), chunk.count * this.recordWords);
+    chunk.count += count;
+    this.queued += count;
+    this.startDrain();
+    return chunk.promise;
+  }
+
+  private startDrain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    this.drainTask = this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    const ring = this.ring;
+    try {
+      while (this.chunks.length > 0) {
+        const chunk = this.chunks[0]!;
+        const n = ring.tryPush(chunk.words, chunk.count - chunk.done, chunk.done * this.recordWords);
+        chunk.done += n;
+        this.queued -= n;
+        if (chunk.done === chunk.count) {
+          chunk.sealed = true;
+          this.chunks.shift();
+          chunk.resolve();
+          continue;
+        }
+        await ring.waitWritableAsync(1000);
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** Resolves when everything queued is in the ring. */
+  async flushed(): Promise<void> {
+    while (this.draining) await this.drainTask;
+  }
+
+  /** Fails every waiting record. */
+  rejectAll(error: Error): void {
+    for (const chunk of this.chunks.splice(0)) {
+      chunk.sealed = true;
+      chunk.reject(error);
+    }
+    this.queued = 0;
+  }
+}
