@@ -5,6 +5,7 @@
  */
 import type { BatchShape } from './layout/batch.ts';
 import type { Schema } from './layout/schema.ts';
+import type { MetricTables } from './metrics/tables.ts';
 
 export type BackendKind = 'webgpu' | 'cpu';
 
@@ -50,6 +51,13 @@ export interface ShardConfig {
   readonly dawnFlags?: readonly string[];
   /** performance.timeOrigin + performance.now() at cluster start, in ms. */
   readonly epochMs: number;
+  /** The shard's metric tables (src/metrics/tables.ts); absent when metrics are off. */
+  readonly metrics?: MetricTables;
+  /**
+   * Set when the coordinator restarts the shard: records before this ring index were
+   * for actors whose state died with the old worker, and are dropped.
+   */
+  readonly skipTo?: number;
 }
 
 export interface CompileDiagnostic {

@@ -15,6 +15,7 @@ import { SpscRing } from '../src/rings/spsc-ring.ts';
 import { layoutSchema } from '../src/layout/schema.ts';
 import { BatchGrouper } from './batch-grouper.ts';
 import type { BatchResults, KernelBackend } from './kernel-backend.ts';
+import type { MetricsWriter } from './metrics-writer.ts';
 
 interface PendingBatch {
   readonly start: number;
@@ -22,6 +23,8 @@ interface PendingBatch {
   /** Per record rejection flags, only when the batch had any. */
   readonly rejected: Uint8Array | null;
   readonly payloads: boolean;
+  /** performance.now() at submit, for the dispatch round-trip metric. */
+  readonly submittedAt: number;
 }
 
 export class ShardRuntime {
@@ -44,11 +47,25 @@ export class ShardRuntime {
     private readonly layout: BatchLayout,
     private readonly backend: KernelBackend,
     maxSlots: number,
+    private readonly metrics: MetricsWriter | undefined,
+    skipTo: number | undefined,
   ) {
     this.requests = new SpscRing(requestRing);
     this.replies = new SpscRing(replyRing);
-    // A replacement worker sees again what its predecessor took and did not finish.
+    // A worker that died before us may have closed the reply ring on its way out.
+    this.replies.reopen();
+    // A replacement worker sees again what its predecessor took and did not finish...
     this.requests.rewind();
+    if (skipTo !== undefined) {
+      // ...unless the coordinator restarted the shard: the actors those records were for
+      // lost their state with the old device, so records up to skipTo are dropped.
+      const drop = (skipTo - this.requests.readIndex) | 0;
+      if (drop > 0) {
+        this.requests.take(drop);
+        this.requests.commit(drop);
+        metrics?.dropped(drop);
+      }
+    }
     this.grouper = new BatchGrouper(layout, shardIndex, maxSlots);
     this.replyWords = Uint32Array.from(kernels, (k) => layoutSchema(k.reply, k.name).words);
     this.stateWords = Uint32Array.from(kernels, (k) => layoutSchema(k.state, k.name).words);
@@ -90,6 +107,7 @@ export class ShardRuntime {
         count: batch.count,
         rejected: batch.rejectedCount > 0 ? batch.rejected.slice(0, batch.count) : null,
         payloads: batch.needsPayloads,
+        submittedAt: performance.now(),
       };
       this.counters.batches++;
       this.counters.records += batch.count;
@@ -111,17 +129,24 @@ export class ShardRuntime {
     if (this.failure !== undefined) throw this.failure;
   }
 
-  /** Writes the batch's replies (asks, snapshots, shutdowns) and commits its records. */
+  /** Writes the batch's replies (asks, snapshots, shutdowns) and metrics, then commits its records. */
   private async finish(results: BatchResults, batch: PendingBatch): Promise<void> {
-    const { requests, replies } = this;
+    const { requests, replies, metrics } = this;
     const req = requests.words;
     const resultWords = this.layout.resultWords;
+    const nowUs = metrics ? metrics.nowUs() : 0;
+    if (metrics) metrics.batch(batch.count, (performance.now() - batch.submittedAt) * 1000, this.backend.stateBytes, this.backend.slots);
     try {
       for (let i = 0; i < batch.count; i++) {
         const o = requests.slotOffset(batch.start + i);
+        const ko = req[o + RequestHeader.kernelOp]!;
+        const op = ko & OP_MASK;
+        const status = batch.rejected !== null && batch.rejected[i] ? Status.REJECTED : results.statuses[i]!;
+        if (metrics && op === Op.MESSAGE) {
+          metrics.message(ko >>> KERNEL_ID_SHIFT, req[o + RequestHeader.actor]!, status, (nowUs - req[o + RequestHeader.enqueuedUs]!) >>> 0);
+        }
         const correlation = req[o + RequestHeader.correlation]!;
         if (correlation === 0) continue;
-        const status = batch.rejected !== null && batch.rejected[i] ? Status.REJECTED : results.statuses[i]!;
         let r = replies.claim();
         while (r < 0) {
           replies.publish();
@@ -134,9 +159,7 @@ export class ShardRuntime {
         out[r + ReplyHeader.status] = status;
         out[r + ReplyHeader.enqueuedUs] = req[o + RequestHeader.enqueuedUs]!;
         if (status === Status.OK && batch.payloads) {
-          const ko = req[o + RequestHeader.kernelOp]!;
           const kernel = ko >>> KERNEL_ID_SHIFT;
-          const op = ko & OP_MASK;
           const words = op === Op.MESSAGE ? this.replyWords[kernel]! : op === Op.INIT ? 0 : this.stateWords[kernel]!;
           const from = i * resultWords;
           const payloads = results.payloads;

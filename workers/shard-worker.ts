@@ -12,6 +12,7 @@ import { CpuKernelSet } from './cpu-kernel-set.ts';
 import { GpuKernelSet } from './gpu-kernel-set.ts';
 import { openGpuHost, type GpuHost } from './gpu-host.ts';
 import type { KernelBackend } from './kernel-backend.ts';
+import { MetricsWriter } from './metrics-writer.ts';
 import { ShardRuntime } from './shard-runtime.ts';
 
 export interface ShardTask {
@@ -60,7 +61,8 @@ export default function runShard({ port, config }: ShardTask): Promise<ShardStat
           if (info.reason !== 'destroyed') fail(new Error(`GPU device lost: ${info.message || info.reason}`));
         });
       }
-      runtime = new ShardRuntime(config.index, config.requestRing, config.replyRing, config.kernels, layout, backend, config.maxSlots);
+      const metrics = config.metrics ? new MetricsWriter(config.metrics, config.kernels.length, config.epochMs) : undefined;
+      runtime = new ShardRuntime(config.index, config.requestRing, config.replyRing, config.kernels, layout, backend, config.maxSlots, metrics, config.skipTo);
       running = runtime.run();
       running.catch((error: unknown) => {
         teardown();

@@ -14,6 +14,10 @@ import { HybridClock } from '../coordinator/hlc.ts';
 import { placeKey } from '../coordinator/placement.ts';
 import { ShardClient } from '../coordinator/shard-client.ts';
 import { requestAdapter, describeAdapter } from '../../workers/gpu-host.ts';
+import { serveMetrics, type MetricsServer } from '../../metrics/exporter.ts';
+import { ClusterMetrics } from '../metrics/cluster-metrics.ts';
+import { Registry } from 'prom-client';
+import { readFileSync } from 'node:fs';
 import { ActorRef, type ActorHost } from './actor-ref.ts';
 import { resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.ts';
 
@@ -52,9 +56,18 @@ function formatDiagnostics(diagnostics: readonly CompileDiagnostic[]): string {
     .join('\n');
 }
 
+const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
+
 export class Cluster implements ActorHost {
   readonly backend: BackendKind;
   readonly askTimeoutMs: number;
+  /**
+   * The cluster's Prometheus metrics (empty when options.metrics is false). Serve it, or
+   * merge it into a host server's: `Registry.merge([cluster.registry, register])`.
+   */
+  readonly registry: Registry;
+  private readonly metrics: ClusterMetrics | undefined;
+  private metricsServer: MetricsServer | undefined;
   private readonly shards: ShardClient[];
   private readonly kernelIds = new Map<Kernel<any, any, any>, number>();
   private readonly kernelsByName = new Map<string, Kernel<any, any, any>>();
@@ -63,7 +76,7 @@ export class Cluster implements ActorHost {
   private readonly principals = new Interner();
   private closing: Promise<void> | undefined;
 
-  private constructor(options: ResolvedOptions, backend: BackendKind, shards: ShardClient[], maxSlots: number) {
+  private constructor(options: ResolvedOptions, backend: BackendKind, shards: ShardClient[], directory: ActorDirectory, metrics: ClusterMetrics | undefined) {
     this.backend = backend;
     this.askTimeoutMs = options.askTimeoutMs;
     this.shards = shards;
@@ -71,7 +84,29 @@ export class Cluster implements ActorHost {
       this.kernelIds.set(k, i);
       this.kernelsByName.set(k.name, k);
     });
-    this.directory = new ActorDirectory(shards.length, maxSlots);
+    this.directory = directory;
+    this.metrics = metrics;
+    this.registry = metrics?.registry ?? new Registry();
+    for (const shard of shards) {
+      shard.onFailure = (error) => options.log(`ringshard: ${error.message}`);
+      shard.onRestart = (reason) => {
+        options.log(`ringshard: restarting shard ${shard.index}: ${reason.message}`);
+        this.directory.resetShard(shard.index);
+        this.metrics?.shardRestarted(shard.index);
+      };
+      metrics?.attach(shard.index, {
+        requests: shard.requests,
+        replies: shard.replies,
+        queued: () => shard.queued,
+        backpressure: shard.backpressure,
+        restarts: () => shard.restarts,
+      });
+    }
+  }
+
+  /** Where /metrics is served, when options.metrics.port was given. */
+  get metricsUrl(): string | undefined {
+    return this.metricsServer?.url;
   }
 
   /** Starts the shards and compiles every kernel on each; rejects with every compile error. */
@@ -109,6 +144,22 @@ export class Cluster implements ActorHost {
       };
     });
     const clock = new HybridClock(performance.timeOrigin + performance.now());
+    const directory = new ActorDirectory(shardCount, resolved.maxActorsPerShard);
+    const adapterInfo = backend === 'webgpu' ? await requestAdapter(resolved).then((a) => (a ? describeAdapter(a) : undefined)) : undefined;
+    const metrics =
+      resolved.metrics === false
+        ? undefined
+        : new ClusterMetrics({
+            kernels: kernels.map((k) => k.name),
+            shards: shardCount,
+            maxSlots: resolved.maxActorsPerShard,
+            perActor: resolved.metrics.perActor,
+            registry: resolved.metrics.registry,
+            backend,
+            adapter: adapterInfo ? adapterInfo.device || adapterInfo.description : 'none',
+            version: VERSION,
+            activeActors: (shard, kernel) => directory.count(shard, kernel),
+          });
     const shards = Array.from(
       { length: shardCount },
       (_, index) =>
@@ -122,6 +173,7 @@ export class Cluster implements ActorHost {
             initialSlots: resolved.initialActorsPerShard,
             maxSlots: resolved.maxActorsPerShard,
             epochMs: clock.epochMs,
+            ...(metrics ? { metrics: metrics.tablesFor(index) } : {}),
             ...(resolved.adapterName ? { adapterName: resolved.adapterName } : {}),
             ...(resolved.dawnFlags ? { dawnFlags: resolved.dawnFlags } : {}),
           },
@@ -145,8 +197,16 @@ export class Cluster implements ActorHost {
       const shown = first.length > 0 ? first : diagnostics;
       throw new RingshardError(ErrorCode.SHADER_COMPILE, `WGSL did not compile:\n${formatDiagnostics(shown)}`, { cause: shown });
     }
-    const cluster = new Cluster(resolved, backend, shards, resolved.maxActorsPerShard);
-    for (const shard of shards) shard.onFailure = (error) => resolved.log(`ringshard: ${error.message}`);
+    const cluster = new Cluster(resolved, backend, shards, directory, metrics);
+    if (resolved.metrics !== false && resolved.metrics.port !== undefined) {
+      cluster.metricsServer = await serveMetrics(cluster.registry, {
+        port: resolved.metrics.port,
+        ...(resolved.metrics.host ? { host: resolved.metrics.host } : {}),
+      }).catch(async (error: Error) => {
+        await cluster.shutdown();
+        throw new RingshardError(ErrorCode.INVALID_OPTION, `options.metrics.port: cannot serve metrics: ${error.message}`, { cause: error });
+      });
+    }
     return cluster;
   }
 
@@ -192,6 +252,8 @@ export class Cluster implements ActorHost {
       tenantId: ref.tenantId,
       principalId: ref.principalId,
     });
+    // The worker must know the actor's metric row before it handles the actor's records.
+    this.metrics?.actorActivated(entry);
     try {
       // INIT goes into the ring ahead of the message that activated the actor.
       void shard.send(entry, Op.INIT, undefined, undefined, 0).catch(() => this.directory.remove(entry));
@@ -214,7 +276,20 @@ export class Cluster implements ActorHost {
 
   /** @internal */
   freeSlot(entry: ActorEntry): void {
+    this.metrics?.actorRetired(entry);
     this.directory.freeSlot(entry);
+  }
+
+  /**
+   * Replaces shard `index`'s worker and GPU device, e.g. after it misbehaved. Its actors
+   * lose their state (they re-activate on their next message), records not yet handled
+   * are dropped and their asks reject with ERR_RINGSHARD_WORKER_EXIT. Metrics carry on.
+   * A worker that dies on its own is replaced the same way, automatically.
+   */
+  async restartShard(index: number): Promise<void> {
+    const shard = this.shards[index];
+    if (!shard) throw new RingshardError(ErrorCode.INVALID_OPTION, `no shard ${describeValue(index)}: the cluster has shards 0..${this.shards.length - 1}`);
+    await shard.restart();
   }
 
   // ---- introspection and lifecycle
@@ -257,6 +332,7 @@ export class Cluster implements ActorHost {
       }
     }
     await Promise.all(this.shards.map((s) => s.stop()));
+    await this.metricsServer?.close();
   }
 }
 

@@ -6,6 +6,22 @@ import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
 import { MAX_SHARDS, MAX_KERNELS, ACTOR_SLOT_MASK } from '../layout/record.ts';
 import { MAX_RING_CAPACITY } from '../rings/spsc-ring.ts';
+import { Registry } from 'prom-client';
+
+export interface MetricsOptions {
+  /**
+   * Actors with series of their own (at a time, across the cluster): a number, 'all' or
+   * 'none'. The rest are counted under actor="_other"; per-kernel series stay exact.
+   * @default 1000
+   */
+  readonly perActor?: number | 'all' | 'none';
+  /** Register the cluster's metrics here instead of in a new Registry. */
+  readonly registry?: Registry;
+  /** Serve /metrics on this port (0: any free port). No server when absent. */
+  readonly port?: number;
+  /** Address for the /metrics server. @default '127.0.0.1' */
+  readonly host?: string;
+}
 
 export type BackendChoice = 'auto' | 'webgpu' | 'cpu';
 
@@ -52,6 +68,13 @@ export interface ClusterOptions {
   readonly dawnFlags?: readonly string[];
   /** Where ringshard reports decisions such as the backend 'auto' chose; false for silence. @default console.error */
   readonly logger?: ((line: string) => void) | false;
+  /**
+   * Prometheus metrics (cluster.registry), optionally served on a port; false turns the
+   * metric tables off entirely.
+   * @default {}  (metrics on, 1000 per-actor series, no server)
+   * @example { perActor: 'all', port: 9464 }
+   */
+  readonly metrics?: MetricsOptions | false;
 }
 
 export interface ResolvedOptions {
@@ -70,6 +93,27 @@ export interface ResolvedOptions {
   readonly adapterName: string | undefined;
   readonly dawnFlags: readonly string[] | undefined;
   readonly log: (line: string) => void;
+  readonly metrics:
+    | { readonly perActor: number; readonly registry: Registry; readonly port: number | undefined; readonly host: string | undefined }
+    | false;
+}
+
+function resolveMetrics(value: unknown): ResolvedOptions['metrics'] {
+  if (value === false) return false;
+  if (value !== undefined && (value === null || typeof value !== 'object')) fail('metrics', 'an object or false', value);
+  const m = (value ?? {}) as MetricsOptions;
+  let perActor = 1000;
+  if (m.perActor === 'all') perActor = Infinity;
+  else if (m.perActor === 'none') perActor = 0;
+  else if (m.perActor !== undefined) perActor = integer('metrics.perActor', m.perActor, 1000, 0, Number.MAX_SAFE_INTEGER);
+  if (m.registry !== undefined && !(m.registry instanceof Registry)) fail('metrics.registry', 'a prom-client Registry', m.registry);
+  if (m.host !== undefined && typeof m.host !== 'string') fail('metrics.host', 'a string', m.host);
+  return {
+    perActor,
+    registry: m.registry ?? new Registry(),
+    port: m.port === undefined ? undefined : integer('metrics.port', m.port, 0, 0, 65535),
+    host: m.host,
+  };
 }
 
 function fail(path: string, expected: string, value: unknown): never {
@@ -143,5 +187,6 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
     adapterName: options.adapterName,
     dawnFlags: options.dawnFlags,
     log: logger === false ? () => {} : (logger ?? ((line: string) => console.error(line))),
+    metrics: resolveMetrics(options.metrics),
   };
 }

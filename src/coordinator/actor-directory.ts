@@ -15,6 +15,8 @@ export interface ActorEntry extends RecordTarget {
   readonly tenant: string;
   readonly shard: ShardClient;
   readonly slot: number;
+  /** The shard's slot generation when the slot was taken (see resetShard). */
+  readonly generation: number;
   /** False once terminate() was called: the next message activates a new actor. */
   active: boolean;
 }
@@ -23,6 +25,8 @@ export class ActorDirectory {
   private readonly byIdentity = new Map<string, ActorEntry>();
   private readonly freeSlots: number[][];
   private readonly nextSlot: number[];
+  /** Bumped when a shard's slots are reset, so stale frees are ignored. */
+  private readonly generation: number[];
   private readonly perShardKernel: Map<string, number>;
 
   constructor(
@@ -31,6 +35,7 @@ export class ActorDirectory {
   ) {
     this.freeSlots = Array.from({ length: shards }, () => []);
     this.nextSlot = new Array(shards).fill(0);
+    this.generation = new Array(shards).fill(0);
     this.perShardKernel = new Map();
   }
 
@@ -43,7 +48,7 @@ export class ActorDirectory {
   }
 
   /** Allocates a slot on `shard` and records the actor as active. */
-  add(fields: Omit<ActorEntry, 'slot' | 'actorId' | 'active' | 'sourceId'>): ActorEntry {
+  add(fields: Omit<ActorEntry, 'slot' | 'actorId' | 'active' | 'sourceId' | 'generation'>): ActorEntry {
     const s = fields.shard.index;
     const slot = this.freeSlots[s]!.pop() ?? this.nextSlot[s]!;
     if (slot >= this.maxSlots) {
@@ -66,6 +71,7 @@ export class ActorDirectory {
       principalId: fields.principalId,
       sourceId: NO_ACTOR,
       slot,
+      generation: this.generation[s]!,
       actorId: actorId(s, slot),
       active: true,
     };
@@ -84,6 +90,8 @@ export class ActorDirectory {
 
   /** Frees a retired actor's slot, once the shard has finished with it. */
   freeSlot(entry: ActorEntry): void {
+    // After a shard restart the slot may already be free (the allocator was reset).
+    if (entry.generation !== this.generation[entry.shard.index]) return;
     this.freeSlots[entry.shard.index]!.push(entry.slot);
   }
 
@@ -91,6 +99,19 @@ export class ActorDirectory {
   remove(entry: ActorEntry): void {
     this.retire(entry);
     this.freeSlot(entry);
+  }
+
+  /**
+   * Forgets every actor on `shard` and frees all its slots: its worker was replaced and
+   * knows none of them. Returns the actors that were active.
+   */
+  resetShard(shard: number): ActorEntry[] {
+    const gone = [...this.byIdentity.values()].filter((e) => e.shard.index === shard);
+    for (const entry of gone) this.retire(entry);
+    this.freeSlots[shard] = [];
+    this.nextSlot[shard] = 0;
+    this.generation[shard]!++;
+    return gone;
   }
 
   private bump(shard: number, kernel: string, by: number): void {

@@ -32,6 +32,8 @@ export class OverflowQueue {
   // (Regression: clearing it one microtask late stranded records; see backpressure tests.)
   private draining = false;
   private drainTask: Promise<void> = Promise.resolve();
+  /** Records that had to wait, and records refused: for the backpressure metrics. */
+  readonly counts = { waits: 0, rejections: 0 };
   /** Where claim() put the record: write it at `offset` words into `words` / `floats`. */
   words: Uint32Array = new Uint32Array(0);
   floats: Float32Array = new Float32Array(0);
@@ -58,6 +60,7 @@ export class OverflowQueue {
   // register anything that waits for a reply.
   private admit(count: number): void {
     if (this.policy === 'reject' || this.queued + count > this.maxQueued) {
+      this.counts.rejections += count;
       const why =
         this.policy === 'reject'
           ? `shard ${this.shardIndex}'s request ring is full (${this.ring.capacity} records) and backpressure is 'reject'`
@@ -103,6 +106,7 @@ export class OverflowQueue {
     const chunk = this.chunks[this.chunks.length - 1]!;
     chunk.count++;
     this.queued++;
+    this.counts.waits++;
     this.startDrain();
     return chunk.promise;
   }
@@ -114,6 +118,7 @@ export class OverflowQueue {
     chunk.words.set(words.subarray(0, count * this.recordWords), chunk.count * this.recordWords);
     chunk.count += count;
     this.queued += count;
+    this.counts.waits += count;
     this.startDrain();
     return chunk.promise;
   }

@@ -49,6 +49,15 @@ export interface ShardClientOptions {
   readonly policy: 'wait' | 'reject';
   readonly maxQueued: number;
   readonly clock: HybridClock;
+  /** Automatic worker replacements allowed per minute before the shard is declared failed. @default 5 */
+  readonly maxRestartsPerMinute?: number;
+}
+
+/** What the shard's worker is: one pool, one long task, one control proxy. */
+interface WorkerHandle {
+  readonly pool: Piscina;
+  readonly task: Promise<ShardStats>;
+  readonly control: Remote<ShardControl>;
 }
 
 export class ShardClient {
@@ -56,9 +65,8 @@ export class ShardClient {
   readonly requests: SpscRing;
   readonly replies: SpscRing;
   readonly pending = new PendingReplies();
-  private readonly pool: Piscina;
-  private readonly control: Remote<ShardControl>;
-  private readonly task: Promise<ShardStats>;
+  private worker: WorkerHandle;
+  private readonly config: ShardConfig;
   private readonly clock: HybridClock;
   private readonly recordWords: number;
   private readonly overflow: OverflowQueue;
@@ -67,9 +75,19 @@ export class ShardClient {
   private replyLoop: Promise<void> | undefined;
   private failure: RingshardError | undefined;
   private closed = false;
+  private restarting: Promise<void> | undefined;
+  private readonly restartTimes: number[] = [];
+  private readonly maxRestartsPerMinute: number;
+  /** Worker replacements so far (the ringshard_shard_restarts_total metric). */
+  restarts = 0;
   started: ShardStarted | undefined;
-  /** Called once if the worker fails (exits, or its device is lost). */
+  /** Called once if the shard fails for good (its worker keeps dying, or cannot start). */
   onFailure: (error: RingshardError) => void = () => {};
+  /**
+   * Called when the worker is replaced, before the new one starts: the actors placed here
+   * lost their state, and the cluster retires them (they re-activate on their next message).
+   */
+  onRestart: (reason: RingshardError) => void = () => {};
 
   private readonly flush = () => {
     this.flushQueued = false;
@@ -81,10 +99,16 @@ export class ShardClient {
     this.index = options.config.index;
     this.clock = options.clock;
     this.recordWords = options.recordWords;
+    this.maxRestartsPerMinute = options.maxRestartsPerMinute ?? 5;
     this.requests = SpscRing.create({ capacity: options.ringCapacity, slotWords: options.recordWords });
     this.overflow = new OverflowQueue(this.requests, options.recordWords, options.policy, options.maxQueued, this.index);
     this.replies = SpscRing.create({ capacity: options.replyRingCapacity, slotWords: options.replyWords });
-    this.pool = new Piscina({
+    this.config = { ...options.config, requestRing: this.requests.buffer, replyRing: this.replies.buffer };
+    this.worker = this.spawn(this.config);
+  }
+
+  private spawn(config: ShardConfig): WorkerHandle {
+    const pool = new Piscina({
       filename: WORKER_ENTRY.href,
       workerData: { tsEntry: SHARD_WORKER.href },
       minThreads: 1,
@@ -94,30 +118,39 @@ export class ShardClient {
       atomics: 'disabled',
     });
     const { port1, port2 } = new MessageChannel();
-    const config: ShardConfig = { ...options.config, requestRing: this.requests.buffer, replyRing: this.replies.buffer };
-    this.task = this.pool.run({ port: port2, config }, { transferList: [port2] });
-    this.task.catch((error: unknown) => this.fail(error));
-    this.control = connect<ShardControl>(port1);
+    const task = pool.run({ port: port2, config }, { transferList: [port2] }) as Promise<ShardStats>;
+    const handle: WorkerHandle = { pool, task, control: connect<ShardControl>(port1) };
+    // Only the current worker's end matters; a replaced one is expected to fail.
+    task.catch((error: unknown) => {
+      if (this.worker === handle) this.workerFailed(error);
+    });
+    return handle;
   }
 
   async start(): Promise<ShardStarted> {
+    const { control, task } = this.worker;
     const started = await Promise.race([
-      this.control.start(),
-      this.task.then(() => {
+      control.start(),
+      task.then(() => {
         throw new RingshardError(ErrorCode.WORKER_EXIT, `shard ${this.index} ended before it started`);
       }),
     ]);
     this.started = started;
-    if (started.diagnostics.length === 0) this.replyLoop = this.drainReplies();
+    if (started.diagnostics.length === 0) this.replyLoop ??= this.drainReplies();
     return started;
   }
 
   stats(): Promise<ShardStats> {
-    return this.control.stats() as Promise<ShardStats>;
+    return this.worker.control.stats() as Promise<ShardStats>;
   }
 
   get queued(): number {
     return this.overflow.size;
+  }
+
+  /** Records that waited for ring space, and records refused (backpressure metrics). */
+  get backpressure(): { readonly waits: number; readonly rejections: number } {
+    return this.overflow.counts;
   }
 
   get failed(): RingshardError | undefined {
@@ -232,7 +265,11 @@ export class ShardClient {
       const n = ring.take(REPLY_TAKE);
       if (n === 0) {
         const r = await ring.waitReadableAsync(Infinity, false);
-        if (r === 'closed' && ring.availableRead() === 0) return;
+        if (r === 'closed' && ring.availableRead() === 0) {
+          if (this.closed || this.failure) return;
+          // The worker closed it on its way out; its replacement reopens it.
+          await (this.restarting ?? new Promise((resolve) => setTimeout(resolve, 10)));
+        }
         continue;
       }
       for (let i = 0; i < n; i++) {
@@ -245,14 +282,56 @@ export class ShardClient {
 
   // ------------------------------------------------------------------ lifecycle
 
-  private fail(cause: unknown): void {
+  private workerFailed(cause: unknown): void {
     if (this.failure || this.closed) return;
     const message = cause instanceof Error ? cause.message : String(cause);
     const code = /device lost/i.test(message) ? ErrorCode.DEVICE_LOST : ErrorCode.WORKER_EXIT;
-    this.failure = new RingshardError(code, `shard ${this.index} failed: ${message}`, { cause });
+    const error = new RingshardError(code, `shard ${this.index}'s worker failed: ${message}`, { cause });
+    const now = performance.now();
+    this.restartTimes.push(now);
+    while (this.restartTimes[0]! < now - 60_000) this.restartTimes.shift();
+    if (this.restartTimes.length > this.maxRestartsPerMinute) {
+      this.fail(new RingshardError(code, `shard ${this.index} failed: its worker died ${this.restartTimes.length} times within a minute; last: ${message}`, { cause }));
+      return;
+    }
+    void this.restart(error).catch((restartError: unknown) => this.fail(restartError));
+  }
+
+  private fail(cause: unknown): void {
+    if (this.failure || this.closed) return;
+    this.failure = cause instanceof RingshardError ? cause : new RingshardError(ErrorCode.WORKER_EXIT, `shard ${this.index} failed: ${String(cause)}`, { cause });
     this.pending.rejectAll(this.failure);
     this.overflow.rejectAll(this.failure);
     this.onFailure(this.failure);
+  }
+
+  /**
+   * Replaces the shard's worker (and its GPU device). The actors placed here lose their
+   * state; records not yet handled are dropped, waiting asks reject with `reason`, and the
+   * actors activate afresh on their next message. Counters in the metric tables continue.
+   */
+  restart(reason?: RingshardError): Promise<void> {
+    if (this.closed) return Promise.reject(new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down'));
+    this.restarting ??= this.replaceWorker(
+      reason ?? new RingshardError(ErrorCode.WORKER_EXIT, `shard ${this.index} was restarted before the reply came`),
+    ).finally(() => (this.restarting = undefined));
+    return this.restarting;
+  }
+
+  private async replaceWorker(reason: RingshardError): Promise<void> {
+    this.restarts++;
+    // Everything not yet handled is for actors that are about to lose their state.
+    this.pending.rejectAll(reason);
+    this.overflow.rejectAll(reason);
+    this.onRestart(reason);
+    this.requests.publish();
+    const skipTo = this.requests.headIndex;
+    const old = this.worker;
+    this.worker = this.spawn({ ...this.config, skipTo });
+    release(old.control);
+    await old.pool.destroy().catch(() => undefined);
+    const started = await this.start();
+    if (started.diagnostics.length > 0) throw new RingshardError(ErrorCode.SHADER_COMPILE, `shard ${this.index} did not compile after a restart`);
   }
 
   /** Waits until every queued record is in the ring. */
@@ -267,18 +346,25 @@ export class ShardClient {
    */
   async stop(): Promise<ShardStats | undefined> {
     if (this.closed) return undefined;
+    await this.restarting?.catch(() => undefined);
     await this.drainQueued();
     this.closed = true;
     this.requests.close();
+    const { control, task, pool } = this.worker;
     let stats: ShardStats | undefined;
     if (!this.failure && this.started && this.started.diagnostics.length === 0) {
-      stats = (await this.control.stop()) as ShardStats;
+      stats = (await control.stop()) as ShardStats;
       await this.replyLoop;
-      await this.task.catch(() => undefined);
+      await task.catch(() => undefined);
     }
     this.pending.rejectAll(new RingshardError(ErrorCode.CLOSED, 'the cluster was shut down before the reply came'));
-    release(this.control);
-    await this.pool.destroy();
+    release(control);
+    await pool.destroy();
     return stats;
+  }
+
+  /** The worker thread, for tests that simulate a crash. @internal */
+  get workerThreads(): readonly { terminate(): Promise<number> }[] {
+    return this.worker.pool.threads;
   }
 }

@@ -269,6 +269,16 @@ export class SpscRing {
     }
   }
 
+  /** Index the next published record will get (after publishing what is claimed). */
+  get headIndex(): number {
+    return (this.head + this.claimed) | 0;
+  }
+
+  /** Clears CLOSED: a replacement producer (a restarted shard worker) takes over the ring. */
+  reopen(): void {
+    Atomics.store(this.control, CLOSED, 0);
+  }
+
   /** Marks the stream finished and wakes the consumer; records already published stay. */
   close(): void {
     this.publish();

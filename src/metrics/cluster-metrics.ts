@@ -1,0 +1,220 @@
+/**
+ * The cluster's Prometheus metrics: a prom-client Registry whose collectors read the
+ * shard workers' SharedArrayBuffer tables (and the coordinator's own counters) at scrape
+ * time. Nothing is sent or locked per message.
+ *
+ * Per-actor series are bounded: the first `perActor` actors active at a time get their
+ * own series; the rest of each kernel's actors share the series actor="_other". Counts
+ * of terminated actors fold into "_other" too, so summing a kernel's actor series always
+ * gives the kernel's exact total, which ringshard_messages_total reports per shard.
+ */
+import { Registry } from 'prom-client';
+import type { ActorEntry } from '../coordinator/actor-directory.ts';
+import type { SpscRing } from '../rings/spsc-ring.ts';
+import { CollectedMetric, histogramSamples, type Sample } from './collected-metric.ts';
+import {
+  BATCH_AT, BATCH_BUCKETS, DISPATCH_AT, DISPATCH_BUCKETS, LATENCY_BUCKETS, ROW_LATENCY_AT, ROW_LATENCY_SUM, ROW_WORDS, STATUS_COLUMNS,
+  ShardCell, createMetricTables, ensureBytes, type MetricTables,
+} from './tables.ts';
+
+const US = 1e-6;
+export const OTHER_ACTOR = '_other';
+
+export interface ShardMetricsSource {
+  readonly requests: SpscRing;
+  readonly replies: SpscRing;
+  queued(): number;
+  readonly backpressure: { readonly waits: number; readonly rejections: number };
+  restarts(): number;
+}
+
+interface ShardTables {
+  readonly tables: MetricTables;
+  readonly shard: Float64Array;
+  readonly actors: Float64Array;
+  readonly slotRows: Int32Array;
+  readonly freeRows: number[];
+  nextRow: number;
+  /** Per kernel: what terminated tracked actors of this shard had counted. */
+  readonly retired: Float64Array[];
+  source?: ShardMetricsSource;
+}
+
+interface Tracked {
+  readonly row: number;
+  /** The row's values when this actor got it (rows are reused). */
+  readonly baseline: Float64Array;
+}
+
+export interface ClusterMetricsOptions {
+  readonly kernels: readonly string[];
+  readonly shards: number;
+  readonly maxSlots: number;
+  /** Actors with series of their own at a time; Infinity for all, 0 for none. */
+  readonly perActor: number;
+  readonly registry: Registry;
+  readonly backend: string;
+  readonly adapter: string;
+  readonly version: string;
+  /** Active actors per shard and kernel, from the coordinator's directory. */
+  readonly activeActors: (shard: number, kernel: string) => number;
+}
+
+export class ClusterMetrics {
+  readonly registry: Registry;
+  private readonly shards: ShardTables[];
+  private readonly tracked = new Map<ActorEntry, Tracked>();
+
+  constructor(private readonly options: ClusterMetricsOptions) {
+    this.registry = options.registry;
+    const k = options.kernels.length;
+    const maxRows = k + Math.min(options.perActor, options.maxSlots);
+    this.shards = Array.from({ length: options.shards }, () => {
+      const tables = createMetricTables(k, maxRows, options.maxSlots);
+      return {
+        tables,
+        shard: new Float64Array(tables.shard),
+        actors: new Float64Array(tables.actors),
+        slotRows: new Int32Array(tables.slotRows),
+        freeRows: [],
+        nextRow: k, // rows 0 .. k-1 are each kernel's "_other"
+        retired: options.kernels.map(() => new Float64Array(ROW_WORDS)),
+      };
+    });
+    for (const metric of this.collectors()) this.registry.registerMetric(metric.asMetric());
+  }
+
+  tablesFor(shard: number): MetricTables {
+    return this.shards[shard]!.tables;
+  }
+
+  attach(shard: number, source: ShardMetricsSource): void {
+    this.shards[shard]!.source = source;
+  }
+
+  /** Called before the actor's INIT is sent: gives it a row and tells the worker. */
+  actorActivated(entry: ActorEntry): void {
+    const s = this.shards[entry.shard.index]!;
+    ensureBytes(s.tables.slotRows, (entry.slot + 1) * 4);
+    let row = entry.kernelId; // its kernel's "_other" row
+    if (this.tracked.size < this.options.perActor) {
+      row = s.freeRows.pop() ?? s.nextRow++;
+      ensureBytes(s.tables.actors, (row + 1) * ROW_WORDS * 8);
+      this.tracked.set(entry, { row, baseline: s.actors.slice(row * ROW_WORDS, (row + 1) * ROW_WORDS) });
+    }
+    s.slotRows[entry.slot] = row;
+  }
+
+  /** Called when the shard is done with the actor: its counts fold into "_other". */
+  actorRetired(entry: ActorEntry): void {
+    const t = this.tracked.get(entry);
+    if (!t) return;
+    this.tracked.delete(entry);
+    const s = this.shards[entry.shard.index]!;
+    const into = s.retired[entry.kernelId]!;
+    const at = t.row * ROW_WORDS;
+    for (let i = 0; i < ROW_WORDS; i++) into[i]! += s.actors[at + i]! - t.baseline[i]!;
+    s.freeRows.push(t.row);
+  }
+
+  /** The shard's worker was replaced: its actors are gone, their counts fold into "_other". */
+  shardRestarted(shard: number): void {
+    for (const entry of [...this.tracked.keys()]) if (entry.shard.index === shard) this.actorRetired(entry);
+  }
+
+  private collectors(): CollectedMetric[] {
+    const { kernels } = this.options;
+    const shards = this.shards;
+    const perShard = (f: (s: ShardTables, shard: string) => Sample[]) => () => shards.flatMap((s, i) => f(s, String(i)));
+    const statusSamples = (labels: Record<string, string>, row: ArrayLike<number>) =>
+      STATUS_COLUMNS.map((status, c) => ({ labels: { ...labels, status }, value: row[c]! }));
+
+    return [
+      new CollectedMetric('ringshard_info', 'ringshard build and backend (value is 1).', 'gauge', () => [
+        { labels: { version: this.options.version, backend: this.options.backend, adapter: this.options.adapter }, value: 1 },
+      ]),
+      new CollectedMetric('ringshard_messages_total', 'Messages handled per shard and kernel, by status (ok, error: the handler set a status, rejected: the shard refused it).', 'counter',
+        perShard((_, shard) => kernels.flatMap((kernel, k) => statusSamples({ shard, kernel }, this.kernelTotals(Number(shard), k))))),
+      new CollectedMetric('ringshard_message_latency_seconds', 'Time from enqueue to handled (its batch finished on the GPU), per shard and kernel.', 'histogram',
+        perShard((_, shard) => kernels.flatMap((kernel, k) => rowHistogram('ringshard_message_latency_seconds', { shard, kernel }, this.kernelTotals(Number(shard), k))))),
+      new CollectedMetric('ringshard_actor_messages_total', `Messages handled per actor, by status; actors beyond the per-actor limit (and rejected records) are counted under actor="${OTHER_ACTOR}".`, 'counter',
+        () => this.actorRows().flatMap(([labels, row]) => statusSamples(labels, row))),
+      new CollectedMetric('ringshard_actor_message_latency_seconds', `Time from enqueue to handled per actor; actors beyond the per-actor limit under actor="${OTHER_ACTOR}".`, 'histogram',
+        () => this.actorRows().flatMap(([labels, row]) => rowHistogram('ringshard_actor_message_latency_seconds', labels, row))),
+      new CollectedMetric('ringshard_ring_depth', 'Records in a shard ring not yet finished by its consumer.', 'gauge',
+        perShard((s, shard) => (s.source ? [{ labels: { shard, ring: 'request' }, value: s.source.requests.depth() }, { labels: { shard, ring: 'reply' }, value: s.source.replies.depth() }] : []))),
+      new CollectedMetric('ringshard_ring_capacity', 'Slots of a shard ring.', 'gauge',
+        perShard((s, shard) => (s.source ? [{ labels: { shard, ring: 'request' }, value: s.source.requests.capacity }, { labels: { shard, ring: 'reply' }, value: s.source.replies.capacity }] : []))),
+      new CollectedMetric('ringshard_queued_records', 'Records waiting for room in a full request ring (backpressure).', 'gauge',
+        perShard((s, shard) => (s.source ? [{ labels: { shard }, value: s.source.queued() }] : []))),
+      new CollectedMetric('ringshard_backpressure_waits_total', 'Records that had to wait for room in a full request ring.', 'counter',
+        perShard((s, shard) => (s.source ? [{ labels: { shard }, value: s.source.backpressure.waits }] : []))),
+      new CollectedMetric('ringshard_backpressure_rejections_total', "Records refused because a request ring was full ('reject' policy, or maxQueued reached).", 'counter',
+        perShard((s, shard) => (s.source ? [{ labels: { shard }, value: s.source.backpressure.rejections }] : []))),
+      new CollectedMetric('ringshard_batches_total', 'Batches dispatched per shard.', 'counter',
+        perShard((s, shard) => [{ labels: { shard }, value: s.shard[ShardCell.batches]! }])),
+      new CollectedMetric('ringshard_batch_size_records', 'Records per dispatched batch.', 'histogram',
+        perShard((s, shard) => histogramSamples('ringshard_batch_size_records', { shard }, BATCH_BUCKETS, s.shard, BATCH_AT, 1))),
+      new CollectedMetric('ringshard_dispatch_duration_seconds', 'GPU round trip of a batch: submit to results readable.', 'histogram',
+        perShard((s, shard) => histogramSamples('ringshard_dispatch_duration_seconds', { shard }, DISPATCH_BUCKETS, s.shard, DISPATCH_AT, US))),
+      new CollectedMetric('ringshard_actors_active', 'Active actors per shard and kernel.', 'gauge',
+        perShard((_, shard) => kernels.map((kernel) => ({ labels: { shard, kernel }, value: this.options.activeActors(Number(shard), kernel) })))),
+      new CollectedMetric('ringshard_gpu_state_bytes', 'Bytes of the GPU buffer that holds the actor state of the shard.', 'gauge',
+        perShard((s, shard) => [{ labels: { shard }, value: s.shard[ShardCell.stateBytes]! }])),
+      new CollectedMetric('ringshard_shard_restarts_total', 'Times the worker of a shard was replaced.', 'counter',
+        perShard((s, shard) => (s.source ? [{ labels: { shard }, value: s.source.restarts() }] : []))),
+      new CollectedMetric('ringshard_records_dropped_total', 'Records dropped when a shard restarted (the state of their actors was lost with the worker).', 'counter',
+        perShard((s, shard) => [{ labels: { shard }, value: s.shard[ShardCell.dropped]! }])),
+    ];
+  }
+
+  /** A tracked actor's row as it counts for this actor (minus what the row held before). */
+  private trackedRow(entry: ActorEntry, t: Tracked): Float64Array {
+    const actors = this.shards[entry.shard.index]!.actors;
+    const out = actors.slice(t.row * ROW_WORDS, (t.row + 1) * ROW_WORDS);
+    for (let i = 0; i < ROW_WORDS; i++) out[i]! -= t.baseline[i]!;
+    return out;
+  }
+
+  /** Everything kernel `k` counted on `shard`: its "_other" row, retired and tracked actors. */
+  private kernelTotals(shard: number, k: number): Float64Array {
+    const s = this.shards[shard]!;
+    const out = s.actors.slice(k * ROW_WORDS, (k + 1) * ROW_WORDS);
+    for (let i = 0; i < ROW_WORDS; i++) out[i]! += s.retired[k]![i]!;
+    for (const [entry, t] of this.tracked) {
+      if (entry.shard.index !== shard || entry.kernelId !== k) continue;
+      const row = this.trackedRow(entry, t);
+      for (let i = 0; i < ROW_WORDS; i++) out[i]! += row[i]!;
+    }
+    return out;
+  }
+
+  /** Rows of the per-actor series: tracked actors, then each kernel's "_other" over all shards. */
+  private actorRows(): Array<[Record<string, string>, Float64Array]> {
+    const out: Array<[Record<string, string>, Float64Array]> = [];
+    for (const [entry, t] of this.tracked) {
+      out.push([{ kernel: entry.kernelName, tenant: entry.tenant, actor: entry.key }, this.trackedRow(entry, t)]);
+    }
+    this.options.kernels.forEach((kernel, k) => {
+      const other = new Float64Array(ROW_WORDS);
+      for (const s of this.shards) {
+        for (let i = 0; i < ROW_WORDS; i++) other[i]! += s.actors[k * ROW_WORDS + i]! + s.retired[k]![i]!;
+      }
+      out.push([{ kernel, tenant: '', actor: OTHER_ACTOR }, other]);
+    });
+    return out;
+  }
+}
+
+/** Histogram samples of an actor-table row (its count is the sum of its status counters). */
+function rowHistogram(name: string, labels: Record<string, string>, row: ArrayLike<number>): Sample[] {
+  const out: Sample[] = [];
+  let cumulative = 0;
+  for (let i = 0; i <= LATENCY_BUCKETS.length; i++) {
+    cumulative += row[ROW_LATENCY_AT + i]!;
+    out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: i < LATENCY_BUCKETS.length ? LATENCY_BUCKETS[i]! : '+Inf' }, value: cumulative });
+  }
+  out.push({ metricName: `${name}_sum`, labels, value: row[ROW_LATENCY_SUM]! * US });
+  out.push({ metricName: `${name}_count`, labels, value: cumulative });
+  return out;
+}
