@@ -136,9 +136,11 @@ export class ShardRuntime {
     const resultWords = this.layout.resultWords;
     const nowUs = metrics ? metrics.nowUs() : 0;
     if (metrics) metrics.batch(batch.count, (performance.now() - batch.submittedAt) * 1000, this.backend.stateBytes, this.backend.slots);
+    const mask = requests.capacity - 1;
+    const slotWords = requests.slotWords;
     try {
       for (let i = 0; i < batch.count; i++) {
-        const o = requests.slotOffset(batch.start + i);
+        const o = ((batch.start + i) & mask) * slotWords;
         const ko = req[o + RequestHeader.kernelOp]!;
         const op = ko & OP_MASK;
         const status = batch.rejected !== null && batch.rejected[i] ? Status.REJECTED : results.statuses[i]!;
