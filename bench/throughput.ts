@@ -133,7 +133,7 @@ const two = await measureCluster(backend, 2);
 const piscina = await measurePiscinaPerMessage({ seconds: SECONDS, actors: 64, inFlight: 64 });
 const naive = backend === 'webgpu' ? await measureNaiveDispatch({ seconds: SECONDS, actors: 64 }) : undefined;
 const ringOnly = await ringThroughput(SECONDS, 10, 256, false);
-const { off: metricsOff, on: metricsOn } = await measureMetricsCost(backend, 8, Math.max(0.5, SECONDS / 4));
+const { off: metricsOff, on: metricsOn } = await measureMetricsCost(backend, 12, Math.max(0.5, SECONDS / 3));
 // The median of the pairs' ratios: each pair ran back to back on the same machine state.
 const metricsCost = 1 - median(metricsOn.map((x, i) => x / metricsOff[i]!));
 const kernelOnly = backend === 'webgpu' ? await measureKernelOnly({ seconds: SECONDS, batch: 16384, actors: ACTORS, frames: 3 }) : undefined;

@@ -14,9 +14,9 @@
  *   dispatch round-trip histogram (us)      batch size histogram (records)
  *
  * Actor table (Float64Array, growable): one row per tracked actor, and row k for the
- *   actors of kernel k that are not tracked ("_other"). A row: ok, error, rejected, then
- *   the latency histogram's buckets (+Inf included) and sum; its count is ok + error +
- *   rejected. Per-kernel totals are sums of rows, made at scrape time, so the worker
+ *   actors of kernel k that are not tracked ("_other"). A row: ok, error, rejected, the
+ *   latency sum, then the latency histogram's buckets (+Inf included), padded to whole
+ *   cache lines; its count is ok + error + rejected. Per-kernel totals are sums of rows, made at scrape time, so the worker
  *   writes each message once: three stores.
  *
  * Slot rows (Int32Array, growable): actor slot -> actor-table row.
@@ -47,12 +47,12 @@ export const ShardCell = { batches: 0, stateBytes: 1, stateSlots: 2, dropped: 3 
 export const DISPATCH_AT = SHARD_HEADER;
 export const BATCH_AT = DISPATCH_AT + histogramWords(DISPATCH_BUCKETS.length);
 const SHARD_TABLE_WORDS = BATCH_AT + histogramWords(BATCH_BUCKETS.length);
+/** Where a row's latency sum (us) is: beside the status counters, in the same cache line. */
+export const ROW_LATENCY_SUM = STATUS_COLUMNS.length;
 /** Where a row's latency buckets start; the +Inf bucket follows the finite ones. */
-export const ROW_LATENCY_AT = STATUS_COLUMNS.length;
-/** Where a row's latency sum (us) is. */
-export const ROW_LATENCY_SUM = ROW_LATENCY_AT + LATENCY_BUCKETS.length + 1;
-/** Words per actor row: three status counters, latency buckets and +Inf, latency sum. */
-export const ROW_WORDS = ROW_LATENCY_SUM + 1;
+export const ROW_LATENCY_AT = ROW_LATENCY_SUM + 1;
+/** Words per actor row, padded to whole 64-byte lines so a row starts a line. */
+export const ROW_WORDS = Math.ceil((ROW_LATENCY_AT + LATENCY_BUCKETS.length + 1) / 8) * 8;
 
 const ACTOR_ROWS_INITIAL = 256;
 const SLOT_ROWS_INITIAL = 1024;
