@@ -24,6 +24,11 @@ export class LatencyRecorder {
     this.histogram.recordValue(Math.max(1, Math.round(us)));
   }
 
+  /** Records `count` occurrences of one latency (the messages of one askMany). */
+  recordMany(us: number, count: number): void {
+    this.histogram.recordValueWithCount(Math.max(1, Math.round(us)), count);
+  }
+
   get count(): number {
     return this.histogram.totalCount;
   }
@@ -44,6 +49,11 @@ export class LatencyRecorder {
       p999Us: h.getValueAtPercentile(99.9),
       maxUs: h.maxValue,
     };
+  }
+
+  /** Adds another recorder's counts to this one. */
+  add(other: LatencyRecorder): void {
+    this.histogram.add(other.histogram);
   }
 
   reset(): void {

@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { OptionError, parseBenchOptions } from '../../src/cli/bench-options.ts';
+
+test('defaults', () => {
+  const o = parseBenchOptions([]);
+  assert.notEqual(o, 'help');
+  assert.deepEqual(o, {
+    kernel: 'counter', mode: 'ask', actors: 1000, batch: 64, rate: undefined, concurrency: 64, durationSeconds: 10,
+    warmupSeconds: 2, shards: 'auto', backend: 'auto', metricsPort: undefined, verify: false, json: false,
+  });
+});
+
+test('every option is read', () => {
+  const o = parseBenchOptions(['--kernel', 'stats', '--mode', 'askMany', '--actors', '50', '--batch', '8', '--rate', '2500.5', '--duration', '1.5',
+    '--warmup', '0', '--shards', '3', '--backend', 'cpu', '--metrics-port', '0', '--verify', '--json']);
+  assert.deepEqual(o, {
+    kernel: 'stats', mode: 'askMany', actors: 50, batch: 8, rate: 2500.5, concurrency: 64, durationSeconds: 1.5,
+    warmupSeconds: 0, shards: 3, backend: 'cpu', metricsPort: 0, verify: true, json: true,
+  });
+  assert.equal(parseBenchOptions(['-h']), 'help');
+});
+
+const bad: Array<[string[], RegExp]> = [
+  [['--kernel', 'sum'], /--kernel must be one of counter, echo, stats, got 'sum'/],
+  [['--mode', 'push'], /--mode must be one of tell, ask, askMany, got 'push'/],
+  [['--actors', '0'], /--actors must be an integer from 1 to \d+, got '0'/],
+  [['--actors', '1.5'], /--actors must be an integer .* got '1.5'/],
+  [['--rate=-3'], /--rate must be a number > 0, got '-3'/],
+  [['--rate', '-3'], /Option '--rate' argument is ambiguous/],
+  [['--rate', 'fast'], /--rate must be a number > 0, got 'fast'/],
+  [['--duration', '0'], /--duration must be a number > 0, got '0'/],
+  [['--warmup=-1'], /--warmup must be a number >= 0, got '-1'/],
+  [['--shards', 'many'], /--shards must be an integer from 1 to 256, got 'many'/],
+  [['--backend', 'gpu'], /--backend must be one of auto, webgpu, cpu, got 'gpu'/],
+  [['--metrics-port', '70000'], /--metrics-port must be a port from 0 to 65535, got '70000'/],
+  [['--rate', '100', '--concurrency', '4'], /--rate \(open loop\) and --concurrency \(closed loop\) cannot be used together/],
+  [['--mode', 'tell', '--verify'], /--verify checks replies, and --mode tell has none/],
+  [['--rat', '5'], /Unknown option '--rat'.*see ringshard bench --help/],
+  [['extra'], /(Unexpected argument|positional).*'extra'/i],
+];
+for (const [args, pattern] of bad) {
+  test(`rejects ${args.join(' ')}`, () => {
+    assert.throws(() => parseBenchOptions(args), (err: unknown) => err instanceof OptionError && pattern.test(err.message));
+  });
+}
