@@ -21,7 +21,7 @@ export function chooseFormat(accept: string | undefined): ExpositionFormat {
  */
 export async function renderMetrics(registry: Registry, format: ExpositionFormat): Promise<{ contentType: string; body: string }> {
   if (format === 'prometheus') {
-    return { contentType: Registry.PROMETHEUS_CONTENT_TYPE, body: await registry.metrics() };
+    return { contentType: Registry.PROMETHEUS_CONTENT_TYPE, body: spellNaN(await registry.metrics()) };
   }
   // prom-client's typings omit the constructor's content-type argument.
   const OpenMetricsRegistry = Registry as unknown as new (contentType: string) => Registry;
@@ -37,7 +37,13 @@ export async function renderMetrics(registry: Registry, format: ExpositionFormat
     };
     om.registerMetric(wrapper as unknown as Metric);
   }
-  return { contentType: Registry.OPENMETRICS_CONTENT_TYPE, body: await om.metrics() };
+  return { contentType: Registry.OPENMETRICS_CONTENT_TYPE, body: spellNaN(await om.metrics()) };
+}
+
+// prom-client 15 writes NaN as "Nan" (e.g. event-loop-lag gauges before their first
+// sample). Both formats spell it "NaN"; strict parsers refuse the other spelling.
+function spellNaN(text: string): string {
+  return text.replace(/ Nan$/gm, ' NaN');
 }
 
 /** A node:http request handler serving `registry` at `path`. */

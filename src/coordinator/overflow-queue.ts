@@ -58,7 +58,7 @@ export class OverflowQueue {
 
   // Throws (rather than rejects) when it refuses, so that callers learn it before they
   // register anything that waits for a reply.
-  private admit(count: number): void {
+  admit(count: number): void {
     if (this.policy === 'reject' || this.queued + count > this.maxQueued) {
       this.counts.rejections += count;
       const why =

@@ -242,6 +242,10 @@ export class ShardClient {
       }
     }
     if (this.overflow.empty) {
+      // All or nothing: what will not fit in the ring must be admitted to the queue
+      // before any of it is sent, or a refusal would leave part of the batch sent.
+      const room = Math.max(0, this.requests.availableWrite());
+      if (room < msgs.length) this.overflow.admit(msgs.length - room);
       const n = this.requests.tryPush(words, msgs.length);
       if (n === msgs.length) return RESOLVED;
       return this.overflow.append(words.subarray(n * rw), msgs.length - n);

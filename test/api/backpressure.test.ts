@@ -84,3 +84,18 @@ test('regression: a tell queued as the overflow drain finishes is still sent', a
     await cluster.shutdown();
   }
 });
+
+// Regression: under 'reject', an askMany larger than the room left was partly sent (the
+// ring took what fit) and then refused, so a caller retrying it applied a prefix twice.
+test("regression: an askMany refused by backpressure sends none of its messages", async () => {
+  const cluster = await Cluster.start({ kernels: [slow], backend: 'cpu', shards: 1, ringCapacity: 4, maxBatch: 4, backpressure: 'reject', logger: false });
+  try {
+    const a = cluster.actor(slow, 'a');
+    await a.ask({ spins: 0 }); // activated; the ring is empty again
+    await assert.rejects(a.askMany(Array.from({ length: 8 }, () => ({ spins: 0 }))), (err: any) => err.code === 'ERR_RINGSHARD_RING_FULL');
+    assert.deepEqual(await a.snapshot(), { n: 1 }, 'none of the 8 was handled');
+    assert.deepEqual((await a.askMany([{ spins: 0 }, { spins: 0 }, { spins: 0 }])).map((r) => r.n), [2, 3, 4]);
+  } finally {
+    await cluster.shutdown();
+  }
+});
