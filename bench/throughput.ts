@@ -83,27 +83,33 @@ async function measureRtt(refs: Ref[]): Promise<LatencySummary> {
 /**
  * What metrics cost tell throughput: two 1-shard clusters, metrics off and on, alive
  * together and measured in alternating short slices (only one works at a time), so that
- * drift in the machine's speed hits both alike. Returns per-pair throughputs.
+ * drift in the machine's speed hits both alike. The pair is made twice, in both orders,
+ * because which cluster starts first decides where its threads run (measured: that alone
+ * moved the ratio by +-10% on this machine). Returns per-slice throughputs.
  */
 async function measureMetricsCost(backend: 'webgpu' | 'cpu', pairs: number, slice: number): Promise<{ off: number[]; on: number[] }> {
-  const off = await Cluster.start({ kernels: [counter], shards: 1, backend, logger: false, metrics: false });
-  const on = await Cluster.start({ kernels: [counter], shards: 1, backend, logger: false });
-  try {
-    const refsOf = (c: Cluster): Ref[] => Array.from({ length: ACTORS }, (_, i) => c.actor(counter, `bench-${i}`));
-    const refs = { off: refsOf(off), on: refsOf(on) };
-    for (const r of [refs.off, refs.on]) {
-      await Promise.all(r.map((a) => a.ask({ add: 0 })));
-      await measureTell(r, slice);
+  const result = { off: [] as number[], on: [] as number[] };
+  for (const first of ['off', 'on'] as const) {
+    const start = (metrics: boolean) => Cluster.start({ kernels: [counter], shards: 1, backend, logger: false, ...(metrics ? {} : { metrics: false }) });
+    const a = await start(first === 'on');
+    const b = await start(first !== 'on');
+    const clusters = first === 'on' ? { on: a, off: b } : { off: a, on: b };
+    try {
+      const refsOf = (c: Cluster): Ref[] => Array.from({ length: ACTORS }, (_, i) => c.actor(counter, `bench-${i}`));
+      const refs = { off: refsOf(clusters.off), on: refsOf(clusters.on) };
+      for (const r of [refs.off, refs.on]) {
+        await Promise.all(r.map((x) => x.ask({ add: 0 })));
+        await measureTell(r, slice);
+      }
+      for (let i = 0; i < pairs / 2; i++) {
+        const order = i % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const);
+        for (const which of order) result[which].push((await measureTell(refs[which], slice)).msgsPerSec);
+      }
+    } finally {
+      await Promise.all([a.shutdown(), b.shutdown()]);
     }
-    const result = { off: [] as number[], on: [] as number[] };
-    for (let i = 0; i < pairs; i++) {
-      const order = i % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const);
-      for (const which of order) result[which].push((await measureTell(refs[which], slice)).msgsPerSec);
-    }
-    return result;
-  } finally {
-    await Promise.all([off.shutdown(), on.shutdown()]);
   }
+  return result;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

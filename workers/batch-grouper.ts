@@ -14,6 +14,21 @@ import { RANGE_WORDS, SEGMENT_WORDS, type BatchLayout } from '../src/layout/batc
 
 const NO_SEGMENT = -1;
 
+/**
+ * Which segment (actor) each record of a batch went to, and each segment's slot: the
+ * reply path uses it to total metrics per actor. The caller may keep one per batch in
+ * flight, since the grouper's own copy is overwritten by the next batch.
+ */
+export interface BatchSegments {
+  /** Per record: its segment, or -1 if rejected. */
+  readonly recordSegment: Int32Array;
+  readonly segmentSlot: Uint32Array;
+}
+
+export function createBatchSegments(maxBatch: number): BatchSegments {
+  return { recordSegment: new Int32Array(maxBatch), segmentSlot: new Uint32Array(maxBatch) };
+}
+
 export interface GroupedBatch {
   /** Records accepted into this batch (a prefix of those offered). */
   count: number;
@@ -40,8 +55,7 @@ export class BatchGrouper {
   private slotSegment = new Int32Array(0);
   private epoch = 0;
   // Per record / per segment scratch, sized by maxBatch.
-  private readonly recordSegment: Int32Array;
-  private readonly segmentSlot: Uint32Array;
+  private readonly own: BatchSegments;
   private readonly segmentKernel: Uint32Array;
   private readonly segmentCount: Uint32Array;
   private readonly segmentPosition: Uint32Array;
@@ -53,8 +67,7 @@ export class BatchGrouper {
     this.layout = layout;
     this.shard = shard;
     const n = layout.maxBatch;
-    this.recordSegment = new Int32Array(n);
-    this.segmentSlot = new Uint32Array(n);
+    this.own = createBatchSegments(n);
     this.segmentKernel = new Uint32Array(n);
     this.segmentCount = new Uint32Array(n);
     this.segmentPosition = new Uint32Array(n);
@@ -96,7 +109,7 @@ export class BatchGrouper {
    * Groups up to `offered` records from `records` (recordWords each) and writes the
    * ranges, segments and order of the batch into `index` (the batch layout's rs_index).
    */
-  group(records: Uint32Array, offered: number, baseMessageId: number, index: Uint32Array): GroupedBatch {
+  group(records: Uint32Array, offered: number, baseMessageId: number, index: Uint32Array, segmentsOut: BatchSegments = this.own): GroupedBatch {
     const L = this.layout;
     const out = this.result;
     const epoch = (this.epoch = (this.epoch + 1) >>> 0 || 1);
@@ -106,8 +119,8 @@ export class BatchGrouper {
     const maxSlots = this.maxSlots;
     // Locals: typed-array stores would otherwise force a reload of every field per use.
     const rejected = out.rejected;
-    const recordSegment = this.recordSegment;
-    const segmentSlot = this.segmentSlot;
+    const recordSegment = segmentsOut.recordSegment;
+    const segmentSlot = segmentsOut.segmentSlot;
     const segmentKernel = this.segmentKernel;
     const segmentCount = this.segmentCount;
     let slotKernel = this.slotKernel;

@@ -28,6 +28,9 @@ export class MetricsWriter {
   private actors: Float64Array;
   private slotRows: Int32Array;
   private readonly kernels: number;
+  /** Per batch segment: a row of counts, added to the actor's row in flush(). */
+  private scratch = new Float64Array(256 * ROW_WORDS);
+  private touched = 0;
 
   constructor(
     private readonly tables: MetricTables,
@@ -68,28 +71,58 @@ export class MetricsWriter {
   }
 
   /**
-   * One handled (or rejected) message of `kernel` for the actor in `actor`'s slot: its
-   * status and latency go into the actor's row. A rejected record may name a slot that
-   * is not (or no longer) its actor's, so it counts under its kernel's "_other" row.
+   * Counts one handled (or rejected) MESSAGE record of `kernel` whose actor is batch
+   * segment `segment` (-1 when the shard rejected it). Counts gather in a small per-batch
+   * table and reach the actors' rows in flush(): one visit per actor per batch instead of
+   * one per message, which keeps the large actor table out of the per-message path.
    */
-  message(kernel: number, actor: number, status: number, latencyUs: number): void {
+  count(kernel: number, segment: number, status: number, latencyUs: number): void {
     if (kernel >= this.kernels) return;
-    let row = kernel;
-    let column = REJECTED;
-    if (status !== Status.REJECTED) {
-      column = status === Status.OK ? OK : ERROR;
-      const slot = actor & ACTOR_SLOT_MASK;
-      if (slot < this.slotRows.length) row = this.slotRows[slot]!;
-    }
-    const a = this.actors;
-    const r = row * ROW_WORDS;
-    if (r + ROW_WORDS > a.length) return;
     // Clock skew between threads could make a latency "negative": count it as zero.
     const us = latencyUs > 0x7fffffff ? 0 : latencyUs;
     let bucket = FIRST_BUCKET[32 - Math.clz32(us)]!;
     while (bucket < LATENCY_COUNT && us > LATENCY_BOUNDS[bucket]!) bucket++;
-    a[r + column]!++;
-    a[r + ROW_LATENCY_AT + bucket]!++;
-    a[r + ROW_LATENCY_SUM]! += us;
+    if (segment < 0 || status === Status.REJECTED) {
+      // A rejected record may name a slot that is not (or no longer) its actor's: it
+      // counts under its kernel's "_other" row.
+      const r = kernel * ROW_WORDS;
+      const a = this.actors;
+      a[r + REJECTED]!++;
+      a[r + ROW_LATENCY_AT + bucket]!++;
+      a[r + ROW_LATENCY_SUM]! += us;
+      return;
+    }
+    const c = segment * ROW_WORDS;
+    if (c + ROW_WORDS > this.scratch.length) this.growScratch(segment);
+    if (segment >= this.touched) this.touched = segment + 1;
+    const scratch = this.scratch;
+    scratch[c + (status === Status.OK ? OK : ERROR)]!++;
+    scratch[c + ROW_LATENCY_AT + bucket]!++;
+    scratch[c + ROW_LATENCY_SUM]! += us;
+  }
+
+  /** Adds the batch's per-segment counts to the actors' rows and clears them. */
+  flush(segmentSlot: Uint32Array): void {
+    const a = this.actors;
+    const slotRows = this.slotRows;
+    const scratch = this.scratch;
+    for (let s = 0; s < this.touched; s++) {
+      const c = s * ROW_WORDS;
+      // Segments with no MESSAGE records (only INIT, snapshots) have nothing to add.
+      if (scratch[c + OK]! + scratch[c + ERROR]! === 0) continue;
+      const slot = segmentSlot[s]!;
+      const r = (slot < slotRows.length ? slotRows[slot]! : 0) * ROW_WORDS;
+      if (r + ROW_WORDS <= a.length) {
+        for (let w = 0; w < ROW_WORDS; w++) a[r + w]! += scratch[c + w]!;
+      }
+      scratch.fill(0, c, c + ROW_WORDS);
+    }
+    this.touched = 0;
+  }
+
+  private growScratch(segment: number): void {
+    const grown = new Float64Array(Math.max(this.scratch.length * 2, (segment + 1) * ROW_WORDS));
+    grown.set(this.scratch);
+    this.scratch = grown;
   }
 }

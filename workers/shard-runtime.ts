@@ -13,7 +13,7 @@ import { KERNEL_ID_SHIFT, OP_MASK, Op, ReplyHeader, REPLY_HEADER_WORDS, RequestH
 import type { KernelWire, ShardStats } from '../src/protocol.ts';
 import { SpscRing } from '../src/rings/spsc-ring.ts';
 import { layoutSchema } from '../src/layout/schema.ts';
-import { BatchGrouper } from './batch-grouper.ts';
+import { BatchGrouper, createBatchSegments, type BatchSegments } from './batch-grouper.ts';
 import type { BatchResults, KernelBackend } from './kernel-backend.ts';
 import type { MetricsWriter } from './metrics-writer.ts';
 
@@ -25,6 +25,8 @@ interface PendingBatch {
   readonly payloads: boolean;
   /** performance.now() at submit, for the dispatch round-trip metric. */
   readonly submittedAt: number;
+  /** Which actor each record went to (for per-actor metrics); back to the pool after. */
+  readonly segments: BatchSegments;
 }
 
 export class ShardRuntime {
@@ -38,6 +40,8 @@ export class ShardRuntime {
   private failure: unknown;
   private done: Promise<void> | undefined;
   private counters = { batches: 0, records: 0, replies: 0, rejected: 0, maxBatchSeen: 0 };
+  /** Segment maps of finished batches, for reuse (one per batch in flight at most). */
+  private readonly segmentPool: BatchSegments[] = [];
 
   constructor(
     shardIndex: number,
@@ -100,7 +104,8 @@ export class ShardRuntime {
       const offered = Math.min(requests.availableRead(), layout.maxBatch);
       const start = requests.readIndex;
       requests.copyOut(start, offered, frame.records);
-      const batch = this.grouper.group(frame.records, offered, start >>> 0, frame.index);
+      const segments = this.segmentPool.pop() ?? createBatchSegments(layout.maxBatch);
+      const batch = this.grouper.group(frame.records, offered, start >>> 0, frame.index, segments);
       requests.take(batch.count);
       const pending: PendingBatch = {
         start,
@@ -108,6 +113,7 @@ export class ShardRuntime {
         rejected: batch.rejectedCount > 0 ? batch.rejected.slice(0, batch.count) : null,
         payloads: batch.needsPayloads,
         submittedAt: performance.now(),
+        segments,
       };
       this.counters.batches++;
       this.counters.records += batch.count;
@@ -138,6 +144,7 @@ export class ShardRuntime {
     if (metrics) metrics.batch(batch.count, (performance.now() - batch.submittedAt) * 1000, this.backend.stateBytes, this.backend.slots);
     const mask = requests.capacity - 1;
     const slotWords = requests.slotWords;
+    const recordSegment = batch.segments.recordSegment;
     try {
       for (let i = 0; i < batch.count; i++) {
         const o = ((batch.start + i) & mask) * slotWords;
@@ -145,12 +152,14 @@ export class ShardRuntime {
         const op = ko & OP_MASK;
         const status = batch.rejected !== null && batch.rejected[i] ? Status.REJECTED : results.statuses[i]!;
         if (metrics && op === Op.MESSAGE) {
-          metrics.message(ko >>> KERNEL_ID_SHIFT, req[o + RequestHeader.actor]!, status, (nowUs - req[o + RequestHeader.enqueuedUs]!) >>> 0);
+          metrics.count(ko >>> KERNEL_ID_SHIFT, recordSegment[i]!, status, (nowUs - req[o + RequestHeader.enqueuedUs]!) >>> 0);
         }
         const correlation = req[o + RequestHeader.correlation]!;
         if (correlation === 0) continue;
         let r = replies.claim();
         while (r < 0) {
+          // A reply must never be seen before its message is counted: flush first.
+          metrics?.flush(batch.segments.segmentSlot);
           replies.publish();
           await replies.waitWritableAsync();
           r = replies.claim();
@@ -169,9 +178,11 @@ export class ShardRuntime {
         }
         this.counters.replies++;
       }
+      metrics?.flush(batch.segments.segmentSlot);
       replies.publish();
     } finally {
       results.release();
+      this.segmentPool.push(batch.segments);
     }
     requests.commit(batch.count);
   }
