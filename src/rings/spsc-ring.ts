@@ -155,6 +155,20 @@ export class SpscRing {
     return (seq & this.mask) * this.slotWords;
   }
 
+  /**
+   * Raises this side's WAITING `flag`, then re-reads the other side's `index`: returns the
+   * value to sleep on if it is still `seen`, or undefined (flag lowered) if it moved, in
+   * which case the caller must look again instead of sleeping (see the header comment).
+   * A close() also counts as movement for a consumer, since it notifies HEAD.
+   */
+  private announceSleep(flag: number, index: number, seen: number): number | undefined {
+    Atomics.store(this.control, flag, 1);
+    const now = Atomics.load(this.control, index);
+    if (now === seen && (index !== HEAD || Atomics.load(this.control, CLOSED) === 0)) return now;
+    Atomics.store(this.control, flag, 0);
+    return undefined;
+  }
+
   // ---------------------------------------------------------------- producer side
 
   /**
@@ -237,12 +251,8 @@ export class SpscRing {
     this.publish(); // a consumer cannot free slots for records it cannot see
     for (;;) {
       if (this.availableWrite() > 0) return 'ok';
-      Atomics.store(this.control, PRODUCER_WAITING, 1);
-      const committed = Atomics.load(this.control, COMMITTED);
-      if (committed !== this.committedSeen) {
-        Atomics.store(this.control, PRODUCER_WAITING, 0);
-        continue;
-      }
+      const committed = this.announceSleep(PRODUCER_WAITING, COMMITTED, this.committedSeen);
+      if (committed === undefined) continue;
       const r = Atomics.wait(this.control, COMMITTED, committed, timeoutMs);
       Atomics.store(this.control, PRODUCER_WAITING, 0);
       if (r === 'timed-out') return this.availableWrite() > 0 ? 'ok' : 'timed-out';
@@ -257,12 +267,8 @@ export class SpscRing {
     this.publish();
     for (;;) {
       if (this.availableWrite() > 0) return 'ok';
-      Atomics.store(this.control, PRODUCER_WAITING, 1);
-      const committed = Atomics.load(this.control, COMMITTED);
-      if (committed !== this.committedSeen) {
-        Atomics.store(this.control, PRODUCER_WAITING, 0);
-        continue;
-      }
+      const committed = this.announceSleep(PRODUCER_WAITING, COMMITTED, this.committedSeen);
+      if (committed === undefined) continue;
       const r = await waitAsync(this.control, COMMITTED, committed, timeoutMs, keepAlive);
       Atomics.store(this.control, PRODUCER_WAITING, 0);
       if (r === 'timed-out') return this.availableWrite() > 0 ? 'ok' : 'timed-out';
@@ -384,12 +390,8 @@ export class SpscRing {
     for (;;) {
       if (this.availableRead() > 0) return 'ok';
       if (this.closed) return 'closed';
-      Atomics.store(this.control, CONSUMER_WAITING, 1);
-      const head = Atomics.load(this.control, HEAD);
-      if (head !== this.read || this.closed) {
-        Atomics.store(this.control, CONSUMER_WAITING, 0);
-        continue;
-      }
+      const head = this.announceSleep(CONSUMER_WAITING, HEAD, this.read);
+      if (head === undefined) continue;
       const r = Atomics.wait(this.control, HEAD, head, timeoutMs);
       Atomics.store(this.control, CONSUMER_WAITING, 0);
       if (r === 'timed-out') return this.availableRead() > 0 ? 'ok' : 'timed-out';
@@ -404,12 +406,8 @@ export class SpscRing {
     for (;;) {
       if (this.availableRead() > 0) return 'ok';
       if (this.closed) return 'closed';
-      Atomics.store(this.control, CONSUMER_WAITING, 1);
-      const head = Atomics.load(this.control, HEAD);
-      if (head !== this.read || this.closed) {
-        Atomics.store(this.control, CONSUMER_WAITING, 0);
-        continue;
-      }
+      const head = this.announceSleep(CONSUMER_WAITING, HEAD, this.read);
+      if (head === undefined) continue;
       const r = await waitAsync(this.control, HEAD, head, timeoutMs, keepAlive);
       Atomics.store(this.control, CONSUMER_WAITING, 0);
       if (r === 'timed-out') return this.availableRead() > 0 ? 'ok' : 'timed-out';

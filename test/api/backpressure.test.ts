@@ -4,30 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Cluster, counter, defineKernel } from '../../src/index.ts';
-
-const slow = defineKernel({
-  name: 'slow',
-  state: { n: 'u32' },
-  request: { spins: 'u32' },
-  reply: { n: 'u32' },
-  wgsl: `fn handle(ctx: ptr<function, RingContext>, state: ptr<function, State>, msg: Request) -> Reply {
-  (*state).n += 1u;
-  return Reply((*state).n);
-}`,
-  reference: (s, m) => {
-    let acc = 1;
-    for (let i = 0; i < m.spins; i++) acc = (acc * 31 + i) % 1000003;
-    s.n = (s.n + 1 + acc * 0) >>> 0;
-    return { n: s.n };
-  },
-});
+import { Cluster, counter } from '../../src/index.ts';
+import { busy } from '../helpers/kernels.ts';
 
 test("policy 'reject': a full ring refuses at once with ERR_RINGSHARD_RING_FULL, and what was accepted is handled", async () => {
-  const cluster = await Cluster.start({ kernels: [slow], backend: 'cpu', shards: 1, ringCapacity: 4, maxBatch: 4, backpressure: 'reject', logger: false });
+  const cluster = await Cluster.start({ kernels: [busy], backend: 'cpu', shards: 1, ringCapacity: 4, maxBatch: 4, backpressure: 'reject', logger: false });
   try {
-    const a = cluster.actor(slow, 'a');
-    const results = await Promise.allSettled(Array.from({ length: 10 }, () => a.tell({ spins: 1000 })));
+    const a = cluster.actor(busy, 'a');
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => a.tell({ ms: 0 })));
     // INIT takes one slot, so three tells fit; the rest are refused in the same tick.
     const refused = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
     assert.equal(results.filter((r) => r.status === 'fulfilled').length, 3);
@@ -88,13 +72,13 @@ test('regression: a tell queued as the overflow drain finishes is still sent', a
 // Regression: under 'reject', an askMany larger than the room left was partly sent (the
 // ring took what fit) and then refused, so a caller retrying it applied a prefix twice.
 test("regression: an askMany refused by backpressure sends none of its messages", async () => {
-  const cluster = await Cluster.start({ kernels: [slow], backend: 'cpu', shards: 1, ringCapacity: 4, maxBatch: 4, backpressure: 'reject', logger: false });
+  const cluster = await Cluster.start({ kernels: [busy], backend: 'cpu', shards: 1, ringCapacity: 4, maxBatch: 4, backpressure: 'reject', logger: false });
   try {
-    const a = cluster.actor(slow, 'a');
-    await a.ask({ spins: 0 }); // activated; the ring is empty again
-    await assert.rejects(a.askMany(Array.from({ length: 8 }, () => ({ spins: 0 }))), (err: any) => err.code === 'ERR_RINGSHARD_RING_FULL');
+    const a = cluster.actor(busy, 'a');
+    await a.ask({ ms: 0 }); // activated; the ring is empty again
+    await assert.rejects(a.askMany(Array.from({ length: 8 }, () => ({ ms: 0 }))), (err: any) => err.code === 'ERR_RINGSHARD_RING_FULL');
     assert.deepEqual(await a.snapshot(), { n: 1 }, 'none of the 8 was handled');
-    assert.deepEqual((await a.askMany([{ spins: 0 }, { spins: 0 }, { spins: 0 }])).map((r) => r.n), [2, 3, 4]);
+    assert.deepEqual((await a.askMany([{ ms: 0 }, { ms: 0 }, { ms: 0 }])).map((r) => r.n), [2, 3, 4]);
   } finally {
     await cluster.shutdown();
   }

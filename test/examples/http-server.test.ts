@@ -8,50 +8,13 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { startServer, type RunningServer, type ServerOptions } from '../../examples/http-server.ts';
-import { counter, defineKernel, echo } from '../../src/index.ts';
+import { counter, echo } from '../../src/index.ts';
 import { parseExposition, sumOf, valueOf } from '../helpers/exposition.ts';
 import { gpuTest } from '../helpers/gpu.ts';
+import { busy as slow, flaky } from '../helpers/kernels.ts';
 
 const MiB = 1024 * 1024;
 const ROUTE = '/actors/:kernel/:key';
-
-/** Busy for `ms` per message (the cpu backend runs this reference): keeps a shard occupied. */
-const slow = defineKernel({
-  name: 'slow',
-  state: { n: 'u32' },
-  request: { ms: 'u32' },
-  reply: { n: 'u32' },
-  wgsl: `fn handle(ctx: ptr<function, RingContext>, state: ptr<function, State>, msg: Request) -> Reply {
-  (*state).n += 1u;
-  return Reply((*state).n);
-}`,
-  reference: (s, m) => {
-    const until = Date.now() + m.ms;
-    while (Date.now() < until) {
-      // spin: the shard's worker is busy, its ring slots stay taken
-    }
-    s.n = (s.n + 1) >>> 0;
-    return { n: s.n };
-  },
-});
-
-/** Fails the message with status `fail` when it is non-zero. */
-const flaky = defineKernel({
-  name: 'flaky',
-  state: { n: 'u32' },
-  request: { fail: 'u32' },
-  reply: { n: 'u32' },
-  wgsl: `fn handle(ctx: ptr<function, RingContext>, state: ptr<function, State>, msg: Request) -> Reply {
-  (*state).n += 1u;
-  (*ctx).status = msg.fail;
-  return Reply((*state).n);
-}`,
-  reference: (s, m, ctx) => {
-    s.n += 1;
-    ctx.status = m.fail;
-    return { n: s.n };
-  },
-});
 
 interface Answer {
   readonly status: number;
@@ -304,7 +267,7 @@ describe('http-server (cpu backend)', () => {
 test('overload: a full ring answers 503 with Retry-After; what was accepted is correct', async () => {
   await withServer({ cluster: { backend: 'cpu', shards: 1, ringCapacity: 4, maxBatch: 4, kernels: [counter, slow] } }, async (s) => {
     // Occupy the only shard: its INIT and message keep 2 of the 4 slots until it is done.
-    const busy = post(s, '/actors/slow/x', { ms: 1000 });
+    const busy = post(s, '/actors/busy/x', { ms: 1000 });
     const deadline = Date.now() + 10_000;
     while (s.cluster.info().shards[0]!.ringDepth < 2) {
       assert.ok(Date.now() < deadline, 'the slow message never reached the ring');
@@ -359,7 +322,7 @@ test('a handler status is 422; an ask timeout is 504; a closed cluster is 503', 
     assert.equal(batch.status, 422);
     assert.match(batch.body.error, /1 of 2 messages failed/);
 
-    const late = await post(s, '/actors/slow/t', { ms: 400 });
+    const late = await post(s, '/actors/busy/t', { ms: 400 });
     assert.equal(late.status, 504);
     assert.equal(late.body.code, 'ERR_RINGSHARD_TIMEOUT');
     assert.match(late.body.error, /timed out after 100 ms/);

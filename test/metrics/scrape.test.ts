@@ -4,27 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { Cluster, counter, defineKernel, stats } from '../../src/index.ts';
+import { Cluster, counter, stats } from '../../src/index.ts';
 import { parseExposition, sumOf, valueOf } from '../helpers/exposition.ts';
 import { gpuTest } from '../helpers/gpu.ts';
+import { flaky } from '../helpers/kernels.ts';
 import { seededRng } from '../helpers/random.ts';
-
-const flaky = defineKernel({
-  name: 'flaky',
-  state: { n: 'u32' },
-  request: { fail: 'u32' },
-  reply: { n: 'u32' },
-  wgsl: `fn handle(ctx: ptr<function, RingContext>, state: ptr<function, State>, msg: Request) -> Reply {
-  (*state).n += 1u;
-  (*ctx).status = msg.fail;
-  return Reply((*state).n);
-}`,
-  reference: (s, m, ctx) => {
-    s.n += 1;
-    ctx.status = m.fail;
-    return { n: s.n };
-  },
-});
 
 async function scrape(url: string, accept?: string): Promise<{ text: string; type: string | null }> {
   const res = await fetch(url, accept ? { headers: { accept } } : {});
