@@ -3,7 +3,7 @@
  * writer of the shard and actor tables, so plain stores suffice; a scrape may read a
  * value one batch old, never a torn one (aligned float64 stores).
  */
-import { ACTOR_SLOT_MASK, Status } from '../src/layout/record.ts';
+import { Status } from '../src/layout/record.ts';
 import {
   BATCH_AT, BATCH_BUCKETS, DISPATCH_AT, DISPATCH_US, ERROR, LATENCY_US, OK, REJECTED, ROW_LATENCY_AT, ROW_LATENCY_SUM, ROW_WORDS, ShardCell,
   observe, type MetricTables,

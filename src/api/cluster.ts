@@ -13,7 +13,7 @@ import { ActorDirectory, Interner, type ActorEntry } from '../coordinator/actor-
 import { HybridClock } from '../coordinator/hlc.ts';
 import { placeKey } from '../coordinator/placement.ts';
 import { ShardClient } from '../coordinator/shard-client.ts';
-import { requestAdapter, describeAdapter } from '../../workers/gpu-host.ts';
+import { requestAdapter, describeAdapter, type AdapterDescription } from '../../workers/gpu-host.ts';
 import { serveMetrics, type MetricsServer } from '../../metrics/exporter.ts';
 import { ClusterMetrics } from '../metrics/cluster-metrics.ts';
 import { Registry } from 'prom-client';
@@ -113,7 +113,7 @@ export class Cluster implements ActorHost {
   static async start(options: ClusterOptions): Promise<Cluster> {
     const resolved = resolveOptions(options);
     const { kernels } = resolved;
-    const backend = await chooseBackend(resolved);
+    const { backend, adapter: adapterInfo } = await chooseBackend(resolved);
     if (backend === 'cpu') {
       const missing = kernels.filter((k) => !k.referenceWire).map((k) => `'${k.name}'`);
       if (missing.length > 0) {
@@ -145,7 +145,6 @@ export class Cluster implements ActorHost {
     });
     const clock = new HybridClock(performance.timeOrigin + performance.now());
     const directory = new ActorDirectory(shardCount, resolved.maxActorsPerShard);
-    const adapterInfo = backend === 'webgpu' ? await requestAdapter(resolved).then((a) => (a ? describeAdapter(a) : undefined)) : undefined;
     const metrics =
       resolved.metrics === false
         ? undefined
@@ -336,8 +335,9 @@ export class Cluster implements ActorHost {
   }
 }
 
-async function chooseBackend(options: ResolvedOptions): Promise<BackendKind> {
-  if (options.backend === 'cpu') return 'cpu';
+/** The backend to run, and the adapter it found (probed here, in the coordinator's thread). */
+async function chooseBackend(options: ResolvedOptions): Promise<{ backend: BackendKind; adapter?: AdapterDescription }> {
+  if (options.backend === 'cpu') return { backend: 'cpu' };
   const adapter = await requestAdapter({
     ...(options.adapterName ? { adapterName: options.adapterName } : {}),
     ...(options.dawnFlags ? { dawnFlags: options.dawnFlags } : {}),
@@ -347,7 +347,7 @@ async function chooseBackend(options: ResolvedOptions): Promise<BackendKind> {
     if (options.backend === 'auto') {
       options.log(`ringshard: backend webgpu on ${a.vendor} ${a.device || a.architecture}${a.software ? ' (software rasterizer)' : ''}`);
     }
-    return 'webgpu';
+    return { backend: 'webgpu', adapter: a };
   }
   if (options.backend === 'webgpu') {
     throw new RingshardError(
@@ -356,5 +356,5 @@ async function chooseBackend(options: ResolvedOptions): Promise<BackendKind> {
     );
   }
   options.log("ringshard: no WebGPU adapter found; backend cpu (the kernels' TS references)");
-  return 'cpu';
+  return { backend: 'cpu' };
 }

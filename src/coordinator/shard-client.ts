@@ -140,10 +140,6 @@ export class ShardClient {
     return started;
   }
 
-  stats(): Promise<ShardStats> {
-    return this.worker.control.stats() as Promise<ShardStats>;
-  }
-
   get queued(): number {
     return this.overflow.size;
   }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Cluster, counter, defineKernel, stats, type RingshardError } from '../../src/index.ts';
 import { MAX_PAYLOAD_WORDS } from '../../src/layout/record.ts';
-import { gpuTest, gpuRequired, adapterAvailable } from '../helpers/gpu.ts';
+import { NO_GPU, gpuOrSkip, gpuTest } from '../helpers/gpu.ts';
 
 const isError = (code: string, pattern: RegExp) => (err: unknown) => {
   const e = err as RingshardError;
@@ -43,8 +43,7 @@ for (const backend of ['webgpu', 'cpu'] as const) {
     let cluster: Cluster | undefined;
     let available = true;
     before(async () => {
-      if (backend === 'webgpu' && !(await adapterAvailable())) {
-        if (gpuRequired) throw new Error('RINGSHARD_REQUIRE_GPU=1 but no WebGPU adapter was found');
+      if (backend === 'webgpu' && !(await gpuOrSkip())) {
         available = false;
         return;
       }
@@ -53,7 +52,7 @@ for (const backend of ['webgpu', 'cpu'] as const) {
     after(() => cluster?.shutdown());
     const it = (name: string, fn: (c: Cluster) => Promise<void>) =>
       test(name, async (t) => {
-        if (!available) return t.skip('no WebGPU adapter');
+        if (!available) return t.skip(NO_GPU);
         await fn(cluster!);
       });
 
