@@ -120,7 +120,9 @@ export class Cluster implements ActorHost {
         throw new RingshardError(ErrorCode.INVALID_KERNEL, `the cpu backend runs kernels' TS references, and kernel ${missing.join(', ')} has none`);
       }
     }
-    const shardCount = resolved.shards === 'auto' ? 1 : resolved.shards;
+    // 'auto': one shard per distinct adapter, each pinned to its adapter by name.
+    const pinned = backend === 'webgpu' && resolved.shards === 'auto' && !resolved.adapterName ? await distinctAdapters(resolved) : [];
+    const shardCount = resolved.shards === 'auto' ? Math.max(1, pinned.length) : resolved.shards;
     const shape: BatchShape = {
       kernels: kernels.length,
       maxBatch: resolved.maxBatch,
@@ -173,7 +175,7 @@ export class Cluster implements ActorHost {
             maxSlots: resolved.maxActorsPerShard,
             epochMs: clock.epochMs,
             ...(metrics ? { metrics: metrics.tablesFor(index) } : {}),
-            ...(resolved.adapterName ? { adapterName: resolved.adapterName } : {}),
+            ...(resolved.adapterName ? { adapterName: resolved.adapterName } : pinned.length > 1 ? { adapterName: pinned[index]! } : {}),
             ...(resolved.dawnFlags ? { dawnFlags: resolved.dawnFlags } : {}),
           },
           ringCapacity: resolved.ringCapacity,
@@ -333,6 +335,27 @@ export class Cluster implements ActorHost {
     await Promise.all(this.shards.map((s) => s.stop()));
     await this.metricsServer?.close();
   }
+}
+
+/**
+ * Names of the distinct adapters dawn.node offers. It has no enumeration: its default
+ * and its low-power and high-performance choices are asked for, and told apart by name,
+ * which is also how a shard is pinned to one (`adapter=NAME` picks the first adapter whose
+ * name contains NAME), so identical GPUs count as one.
+ */
+async function distinctAdapters(options: ResolvedOptions): Promise<string[]> {
+  const names = new Set<string>();
+  for (const powerPreference of [undefined, 'high-performance', 'low-power'] as const) {
+    const adapter = await requestAdapter({
+      ...(options.dawnFlags ? { dawnFlags: options.dawnFlags } : {}),
+      ...(powerPreference ? { powerPreference } : {}),
+    }).catch(() => null);
+    if (adapter) {
+      const a = describeAdapter(adapter);
+      names.add(a.device || a.description);
+    }
+  }
+  return [...names];
 }
 
 /** The backend to run, and the adapter it found (probed here, in the coordinator's thread). */

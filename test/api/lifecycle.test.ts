@@ -81,3 +81,15 @@ async function lifecycleRun(backend: 'webgpu' | 'cpu'): Promise<void> {
 
 gpuTest('webgpu: init once before the first message, shutdown on terminate, fresh state after', () => lifecycleRun('webgpu'));
 test('cpu: init once before the first message, shutdown on terminate, fresh state after', () => lifecycleRun('cpu'));
+
+gpuTest("shards: 'auto' starts one shard per distinct adapter (one here)", async () => {
+  const cluster = await Cluster.start({ kernels: [lifecycle], shards: 'auto', backend: 'webgpu', logger: false });
+  try {
+    const info = cluster.info();
+    assert.equal(info.shards.length, 1);
+    assert.ok(info.shards[0]!.adapter?.device, 'the shard reports its adapter');
+    assert.deepEqual(await cluster.actor(lifecycle, 'x').ask({ x: 0 }), { inits: 1, msgs: 1 });
+  } finally {
+    await cluster.shutdown();
+  }
+});
