@@ -14,7 +14,6 @@ import type { GroupedBatch } from './batch-grouper.ts';
 import type { BatchResults, Frame, KernelBackend } from './kernel-backend.ts';
 
 export class CpuKernelSet implements KernelBackend {
-  readonly kind = 'cpu' as const;
   private readonly runner: ReferenceRunner;
   private readonly frame: Frame;
   private readonly recordFloats: Float32Array;

@@ -26,7 +26,6 @@ interface GpuFrame extends Frame {
 }
 
 export class GpuKernelSet implements KernelBackend {
-  readonly kind = 'webgpu' as const;
   private readonly pipelines: GPUComputePipeline[];
   private readonly bindLayout: GPUBindGroupLayout;
   private readonly records: GPUBuffer;

@@ -4,7 +4,6 @@
  * kernel set and the CPU reference set both implement it, so the rings, grouping and
  * reply path are the same code whichever runs the handlers.
  */
-import type { BackendKind } from '../src/protocol.ts';
 import type { GroupedBatch } from './batch-grouper.ts';
 
 export interface Frame {
@@ -25,7 +24,6 @@ export interface BatchResults {
 }
 
 export interface KernelBackend {
-  readonly kind: BackendKind;
   /** Resolves with a frame to fill; waits while every frame is in flight. */
   acquireFrame(): Promise<Frame>;
   submit(frame: Frame, batch: GroupedBatch): Promise<BatchResults>;

@@ -29,6 +29,8 @@ export interface ActorHost {
 export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
   /** Who the actor is: kernel name, tenant and key joined (unique in the cluster). */
   readonly identity: string;
+  /** How errors name this actor; made once, since every ask carries it. */
+  private readonly what: string;
   private entry: ActorEntry | undefined;
 
   constructor(
@@ -42,10 +44,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     readonly principalId: number,
   ) {
     this.identity = `${kernel.name}\u0000${tenant}\u0000${key}`;
-  }
-
-  private get what(): string {
-    return `kernel '${this.kernel.name}' actor '${this.key}'${this.tenant ? ` of tenant '${this.tenant}'` : ''}`;
+    this.what = `kernel '${kernel.name}' actor '${key}'${tenant ? ` of tenant '${tenant}'` : ''}`;
   }
 
   private target(): ActorEntry {
@@ -193,7 +192,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
         what,
         resolve,
         reject,
-        onDone: onDone && (() => onDone()),
+        onDone,
       };
       e.shard.expect(entry);
       // A record that waited for ring space and then could not be sent fails its ask.
