@@ -3,14 +3,16 @@
  * exactly one thread). The task serves the control API over comlink on the port it was
  * given and resolves with the final stats when the shard stops. Messages never pass
  * through here: they come and go through the SharedArrayBuffer rings.
+ *
+ * The GPU modules (and with them dawn.node) are imported only by a webgpu shard, so a
+ * cpu shard runs without the `webgpu` package.
  */
 import type { MessagePort } from 'node:worker_threads';
 import { exposeOn } from '../src/control/comlink.ts';
 import { batchLayout } from '../src/layout/batch.ts';
 import type { ShardConfig, ShardControl, ShardStarted, ShardStats } from '../src/protocol.ts';
 import { CpuKernelSet } from './cpu-kernel-set.ts';
-import { GpuKernelSet } from './gpu-kernel-set.ts';
-import { openGpuHost, type GpuHost } from './gpu-host.ts';
+import type { GpuHost } from './gpu-host.ts';
 import type { KernelBackend } from './kernel-backend.ts';
 import { MetricsWriter } from './metrics-writer.ts';
 import { ShardRuntime } from './shard-runtime.ts';
@@ -45,6 +47,7 @@ export default function runShard({ port, config }: ShardTask): Promise<ShardStat
       if (config.backend === 'cpu') {
         backend = new CpuKernelSet(config.kernels, layout);
       } else {
+        const [{ openGpuHost }, { GpuKernelSet }] = await Promise.all([import('./gpu-host.ts'), import('./gpu-kernel-set.ts')]);
         host = await openGpuHost({
           ...(config.adapterName ? { adapterName: config.adapterName } : {}),
           ...(config.dawnFlags ? { dawnFlags: config.dawnFlags } : {}),

@@ -13,13 +13,13 @@ import { ActorDirectory, Interner, type ActorEntry } from '../coordinator/actor-
 import { HybridClock } from '../coordinator/hlc.ts';
 import { placeKey } from '../coordinator/placement.ts';
 import { ShardClient } from '../coordinator/shard-client.ts';
-import { requestAdapter, describeAdapter, type AdapterDescription } from '../../workers/gpu-host.ts';
 import { serveMetrics, type MetricsServer } from '../../metrics/exporter.ts';
 import { ClusterMetrics } from '../metrics/cluster-metrics.ts';
 import { Registry } from 'prom-client';
-import { readFileSync } from 'node:fs';
 import { ActorRef, type ActorHost } from './actor-ref.ts';
 import { resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.ts';
+import { chooseBackend, distinctAdapters } from './backend-choice.ts';
+import { packageVersion } from '../package-version.ts';
 
 export interface ActorOptions {
   /** The tenant the actor belongs to; actors of different tenants never share state. @default '' */
@@ -56,7 +56,7 @@ function formatDiagnostics(diagnostics: readonly CompileDiagnostic[]): string {
     .join('\n');
 }
 
-const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
+const VERSION = packageVersion();
 
 export class Cluster implements ActorHost {
   readonly backend: BackendKind;
@@ -335,49 +335,4 @@ export class Cluster implements ActorHost {
     await Promise.all(this.shards.map((s) => s.stop()));
     await this.metricsServer?.close();
   }
-}
-
-/**
- * Names of the distinct adapters dawn.node offers. It has no enumeration: its default
- * and its low-power and high-performance choices are asked for, and told apart by name,
- * which is also how a shard is pinned to one (`adapter=NAME` picks the first adapter whose
- * name contains NAME), so identical GPUs count as one.
- */
-async function distinctAdapters(options: ResolvedOptions): Promise<string[]> {
-  const names = new Set<string>();
-  for (const powerPreference of [undefined, 'high-performance', 'low-power'] as const) {
-    const adapter = await requestAdapter({
-      ...(options.dawnFlags ? { dawnFlags: options.dawnFlags } : {}),
-      ...(powerPreference ? { powerPreference } : {}),
-    }).catch(() => null);
-    if (adapter) {
-      const a = describeAdapter(adapter);
-      names.add(a.device || a.description);
-    }
-  }
-  return [...names];
-}
-
-/** The backend to run, and the adapter it found (probed here, in the coordinator's thread). */
-async function chooseBackend(options: ResolvedOptions): Promise<{ backend: BackendKind; adapter?: AdapterDescription }> {
-  if (options.backend === 'cpu') return { backend: 'cpu' };
-  const adapter = await requestAdapter({
-    ...(options.adapterName ? { adapterName: options.adapterName } : {}),
-    ...(options.dawnFlags ? { dawnFlags: options.dawnFlags } : {}),
-  }).catch(() => null);
-  if (adapter) {
-    const a = describeAdapter(adapter);
-    if (options.backend === 'auto') {
-      options.log(`ringshard: backend webgpu on ${a.vendor} ${a.device || a.architecture}${a.software ? ' (software rasterizer)' : ''}`);
-    }
-    return { backend: 'webgpu', adapter: a };
-  }
-  if (options.backend === 'webgpu') {
-    throw new RingshardError(
-      ErrorCode.NO_ADAPTER,
-      `options.backend is 'webgpu' but no WebGPU adapter was found${options.adapterName ? ` matching '${options.adapterName}'` : ''}; install a Vulkan driver or use backend: 'cpu'`,
-    );
-  }
-  options.log("ringshard: no WebGPU adapter found; backend cpu (the kernels' TS references)");
-  return { backend: 'cpu' };
 }

@@ -2,10 +2,10 @@
  * The `ringshard` command: `ringshard bench ...` (load test), `ringshard demo` (the main
  * job: a short verified run with metrics), `ringshard --version`.
  */
-import { readFileSync } from 'node:fs';
 import { OptionError } from './bench-options.ts';
 import { benchCommand } from './bench-command.ts';
 import { demoCommand } from './demo.ts';
+import { packageVersion } from '../package-version.ts';
 
 const USAGE = `Usage: ringshard <command> [options]
 
@@ -29,7 +29,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await demoCommand(rest);
       case '-v':
       case '--version':
-        process.stdout.write(`${JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version}\n`);
+        process.stdout.write(`${packageVersion()}\n`);
         return 0;
       case undefined:
       case '-h':

@@ -27,8 +27,11 @@ import { PendingReplies, type PendingAsk } from './pending-replies.ts';
 const PUBLISH_EVERY = 1024;
 const REPLY_TAKE = 4096;
 const RESOLVED: Promise<void> = Promise.resolve();
-const WORKER_ENTRY = new URL('../../workers/ts-entry.mjs', import.meta.url);
-const SHARD_WORKER = new URL('../../workers/shard-worker.ts', import.meta.url);
+// Compiled (this module is dist/src/coordinator/shard-client.js): piscina loads the
+// compiled worker directly. From sources under tsx: ts-entry.mjs registers tsx in the
+// worker (Node 20 workers do not inherit it), then imports SHARD_WORKER.
+const SHARD_WORKER = import.meta.url.endsWith('.js') ? undefined : new URL('../../workers/shard-worker.ts', import.meta.url);
+const WORKER_ENTRY = new URL(SHARD_WORKER ? '../../workers/ts-entry.mjs' : '../../workers/shard-worker.js', import.meta.url);
 
 /** Who a record is for and from: what the header needs besides op and payload. */
 export interface RecordTarget {
@@ -110,7 +113,7 @@ export class ShardClient {
   private spawn(config: ShardConfig): WorkerHandle {
     const pool = new Piscina({
       filename: WORKER_ENTRY.href,
-      workerData: { tsEntry: SHARD_WORKER.href },
+      workerData: SHARD_WORKER ? { tsEntry: SHARD_WORKER.href } : {},
       minThreads: 1,
       maxThreads: 1,
       idleTimeout: Infinity,
