@@ -31,6 +31,22 @@ export interface LoadPlan {
   readonly warmupSeconds: number;
   readonly verify: boolean;
   readonly seed?: number;
+  /**
+   * Open loop: the most messages sent and not yet done. Past it the schedule waits (the
+   * lateness shows in the latency, measured from the scheduled time) instead of growing
+   * queues until the cluster refuses records. Keep it below what the cluster's rings and
+   * overflow queues hold. @default 32768
+   */
+  readonly maxOutstanding?: number;
+}
+
+/** One run of a generator: its phases and its loop. Defaults come from the plan. */
+export interface LoadWindow {
+  readonly warmupSeconds?: number;
+  readonly durationSeconds?: number;
+  /** Open loop at this many messages/s; `null` forces a closed loop. */
+  readonly rate?: number | null;
+  readonly concurrency?: number;
 }
 
 export interface Progress {
@@ -52,10 +68,16 @@ export interface LoadResult {
   readonly mismatches: string[];
   readonly mismatchCount: number;
   readonly errors: string[];
+  /** Open loop: the rate asked for; null for a closed loop. */
+  readonly targetRate: number | null;
 }
 
-// Open loop: stop scheduling past this many unanswered messages rather than run out of memory.
-const MAX_OUTSTANDING = 1 << 20;
+const DEFAULT_MAX_OUTSTANDING = 32768;
+// A closed loop whose sends complete at once (tells into a ring with room) would run
+// on microtasks alone and starve timers and I/O; it yields this often.
+const YIELD_EVERY_MS = 2;
+
+const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export class LoadGenerator {
   private readonly refs: ActorRef<any, any, any>[];
@@ -63,11 +85,14 @@ export class LoadGenerator {
   private readonly model: KernelModel | undefined;
   private readonly latency = new LatencyRecorder();
   private measuring = false;
+  private measureAt = Infinity;
   private sent = 0;
   private completed = 0;
   private failed = 0;
   private checked = 0;
   private outstanding = 0;
+  /** Which actors got tells since the last handled() (by index into refs). */
+  private readonly touched: Uint8Array;
   private readonly mismatches: string[] = [];
   private mismatchCount = 0;
   private readonly errors: string[] = [];
@@ -78,48 +103,61 @@ export class LoadGenerator {
     private readonly plan: LoadPlan,
   ) {
     this.refs = Array.from({ length: plan.actors }, (_, i) => cluster.actor(plan.kernel, `${plan.keyPrefix ?? 'actor-'}${i}`));
+    this.touched = new Uint8Array(plan.actors);
     this.workload = new Workload(plan.kernel, plan.seed);
     this.model = plan.verify ? new KernelModel(plan.kernel) : undefined;
     // Echo's reply carries ids only the cluster knows; they are checked on their own.
     this.skip = plan.kernel.name === 'echo' ? ['actor', 'messageId'] : [];
   }
 
-  /** Runs warm-up then the measured window, reporting progress every ~250 ms. */
-  async run(onProgress: (p: Progress) => void = () => {}): Promise<LoadResult> {
+  /**
+   * Runs a warm-up then the measured window, reporting progress every ~250 ms. May be
+   * called again (the actors and the model carry on); each run counts afresh. Tells are
+   * done once in the ring; a tell run's window ends when all of them were handled.
+   */
+  async run(onProgress: (p: Progress) => void = () => {}, window: LoadWindow = {}): Promise<LoadResult> {
     const { plan } = this;
+    const warmupSeconds = window.warmupSeconds ?? plan.warmupSeconds;
+    const durationSeconds = window.durationSeconds ?? plan.durationSeconds;
+    const rate = window.rate === null ? undefined : (window.rate ?? plan.rate);
+    const concurrency = window.concurrency ?? plan.concurrency;
+    this.measuring = false;
+    this.resetCounts();
     const started = performance.now();
-    let measureStart = started + plan.warmupSeconds * 1000;
-    const end = measureStart + plan.durationSeconds * 1000;
+    // The switch to measuring is checked as messages are sent, not by the progress
+    // timer, so a busy event loop cannot keep a run in its warm-up.
+    this.measureAt = started + warmupSeconds * 1000;
+    const end = this.measureAt + durationSeconds * 1000;
+    if (warmupSeconds === 0) this.startMeasuring();
     let lastCompleted = 0;
     let lastTick = started;
     const timer = setInterval(() => {
       const now = performance.now();
-      if (!this.measuring && now >= measureStart) this.startMeasuring();
-      const rate = ((this.completed - lastCompleted) * 1000) / Math.max(1, now - lastTick);
+      this.maybeStartMeasuring(now);
+      const perSecond = ((this.completed - lastCompleted) * 1000) / Math.max(1, now - lastTick);
       lastCompleted = this.completed;
       lastTick = now;
       onProgress({
         phase: this.measuring ? 'measure' : 'warmup',
-        elapsedSeconds: (now - (this.measuring ? measureStart : started)) / 1000,
+        elapsedSeconds: (now - (this.measuring ? this.measureAt : started)) / 1000,
         completed: this.completed,
-        messagesPerSecond: rate,
+        messagesPerSecond: perSecond,
         p99Us: this.latency.count > 0 ? this.latency.percentile(99) : 0,
       });
     }, 250);
     try {
-      if (plan.warmupSeconds === 0) {
-        this.startMeasuring();
-        measureStart = performance.now();
-      }
-      if (plan.rate !== undefined) await this.openLoop(plan.rate, end);
-      else await Promise.all(Array.from({ length: plan.concurrency }, () => this.lane(end)));
+      if (rate !== undefined) await this.openLoop(rate, end);
+      else await Promise.all(Array.from({ length: concurrency }, () => this.lane(end)));
       await this.drain();
+      // Tells have no replies: a snapshot of each actor comes after its tells.
+      if (plan.mode === 'tell') await this.handled();
     } finally {
       clearInterval(timer);
     }
-    if (!this.measuring) this.startMeasuring();
+    this.maybeStartMeasuring(Infinity);
+    const now = performance.now();
     return {
-      seconds: (performance.now() - Math.min(measureStart, performance.now())) / 1000,
+      seconds: (now - Math.min(this.measureAt, now)) / 1000,
       sent: this.sent,
       completed: this.completed,
       failed: this.failed,
@@ -128,15 +166,38 @@ export class LoadGenerator {
       mismatches: this.mismatches,
       mismatchCount: this.mismatchCount,
       errors: this.errors,
+      targetRate: rate ?? null,
     };
   }
 
-  private startMeasuring(): void {
-    this.measuring = true;
+  private resetCounts(): void {
     this.sent = 0;
     this.completed = 0;
     this.failed = 0;
     this.latency.reset();
+  }
+
+  private maybeStartMeasuring(now: number): void {
+    if (!this.measuring && now >= this.measureAt) {
+      this.measureAt = Math.min(this.measureAt, performance.now());
+      this.startMeasuring();
+    }
+  }
+
+  /** Resolves when every tell sent so far has been handled. */
+  private async handled(): Promise<void> {
+    const refs = this.refs.filter((_, i) => this.touched[i] === 1);
+    this.touched.fill(0);
+    await Promise.all(refs.map((r) => r.snapshot().catch((error: Error) => this.noteError(error))));
+  }
+
+  private startMeasuring(): void {
+    this.measuring = true;
+    this.resetCounts();
+  }
+
+  private noteError(error: Error): void {
+    if (this.errors.length < 20) this.errors.push(error.message);
   }
 
   // One unit of work: a request (or a burst of `batch` tells); resolves when answered.
@@ -145,8 +206,10 @@ export class LoadGenerator {
     const i = workload.pick(this.refs.length);
     const ref = this.refs[i]!;
     const key = ref.key;
+    this.maybeStartMeasuring(performance.now());
     const n = plan.mode === 'ask' ? 1 : plan.batch;
-    const msgs = Array.from({ length: n }, () => workload.message());
+    const msgs = new Array<Message>(n);
+    for (let j = 0; j < n; j++) msgs[j] = workload.message();
     const expected = this.model && plan.mode !== 'tell' ? msgs.map((m) => this.model!.message(key, m)) : undefined;
     const measured = this.measuring;
     if (measured) this.sent += n;
@@ -166,8 +229,10 @@ export class LoadGenerator {
     const waiting: Array<Promise<void>> = [];
     let previous: Promise<void> | undefined;
     for (const msg of msgs) {
-      const ref = this.refs[workload.pick(this.refs.length)]!;
+      const i = workload.pick(this.refs.length);
+      const ref = this.refs[i]!;
       this.model?.message(ref.key, msg);
+      this.touched[i] = 1;
       const p = ref.tell(msg);
       if (p !== previous) waiting.push((previous = p));
     }
@@ -222,22 +287,30 @@ export class LoadGenerator {
   private fail(measured: boolean, n: number, error: Error): void {
     this.outstanding -= n;
     if (measured && this.measuring) this.failed += n;
-    if (this.errors.length < 20) this.errors.push(error.message);
+    this.noteError(error);
   }
 
   private async lane(end: number): Promise<void> {
-    while (performance.now() < end) await this.send(performance.now());
+    let yieldAt = performance.now() + YIELD_EVERY_MS;
+    for (let now = performance.now(); now < end; now = performance.now()) {
+      if (now >= yieldAt) {
+        await nextMacrotask();
+        yieldAt = performance.now() + YIELD_EVERY_MS;
+      }
+      await this.send(now);
+    }
   }
 
   private async openLoop(rate: number, end: number): Promise<void> {
     const perUnit = this.plan.mode === 'ask' ? 1 : this.plan.batch;
     const unitsPerMs = rate / perUnit / 1000;
+    const maxOutstanding = this.plan.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING;
     const start = performance.now();
     let scheduled = 0;
     const inFlight = new Set<Promise<void>>();
     while (performance.now() < end) {
       const due = Math.floor((performance.now() - start) * unitsPerMs);
-      for (; scheduled < due && this.outstanding < MAX_OUTSTANDING; scheduled++) {
+      for (; scheduled < due && this.outstanding < maxOutstanding; scheduled++) {
         const p = this.send(start + scheduled / unitsPerMs);
         inFlight.add(p);
         void p.then(() => inFlight.delete(p));

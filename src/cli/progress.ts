@@ -23,7 +23,8 @@ export class ProgressLine {
 
   constructor(
     private readonly out: NodeJS.WriteStream = process.stderr,
-    private readonly label = '',
+    /** Printed before each line; may change between phases. */
+    public label = '',
   ) {
     this.tty = out.isTTY === true;
   }

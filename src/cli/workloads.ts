@@ -43,8 +43,12 @@ export class Workload {
         return { add: this.next() & 0xffff };
       case 'echo':
         return { seq: this.seq++ >>> 0, value: this.next() | 0, data: [this.float(), this.float(), this.float(), this.float()] };
-      case 'stats':
-        return { samples: Array.from({ length: 8 }, () => this.float() * 100), n: 1 + (this.next() % 8) };
+      case 'stats': {
+        // A plain loop: Array.from with a callback cost ~1 us per message (profiled).
+        const samples = new Array<number>(8);
+        for (let j = 0; j < 8; j++) samples[j] = this.float() * 100;
+        return { samples, n: 1 + (this.next() % 8) };
+      }
       default:
         throw new Error(`no workload for kernel '${this.kernel.name}'`);
     }

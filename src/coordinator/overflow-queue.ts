@@ -56,6 +56,25 @@ export class OverflowQueue {
     return this.chunks.length === 0;
   }
 
+  /**
+   * Throws ERR_RINGSHARD_TOO_LARGE for `count` records sent as one unit (askMany,
+   * tellMany) that could never be admitted, however empty the ring: a clearer answer
+   * than a backpressure refusal that no amount of waiting would lift.
+   */
+  checkFits(count: number): void {
+    const capacity = this.ring.capacity;
+    const most = this.policy === 'reject' ? capacity : capacity + this.maxQueued;
+    if (count <= most) return;
+    const room =
+      this.policy === 'reject'
+        ? `shard ${this.shardIndex}'s request ring holds ${capacity} records and backpressure is 'reject'`
+        : `shard ${this.shardIndex}'s request ring holds ${capacity} records and at most ${this.maxQueued} may wait for it (maxQueuedPerShard)`;
+    throw new RingshardError(
+      ErrorCode.TOO_LARGE,
+      `${count} messages sent as one unit can never fit: ${room}; send at most ${most} at a time, or raise ringCapacity`,
+    );
+  }
+
   // Throws (rather than rejects) when it refuses, so that callers learn it before they
   // register anything that waits for a reply.
   admit(count: number): void {

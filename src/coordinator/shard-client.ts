@@ -227,6 +227,7 @@ export class ShardClient {
    */
   sendMany(to: RecordTarget, op: Op, codec: Codec, msgs: readonly unknown[], correlationBase: number): Promise<void> {
     this.check();
+    this.overflow.checkFits(msgs.length);
     const rw = this.recordWords;
     const words = new Uint32Array(msgs.length * rw);
     const floats = new Float32Array(words.buffer);

@@ -76,10 +76,41 @@ test("regression: an askMany refused by backpressure sends none of its messages"
   try {
     const a = cluster.actor(busy, 'a');
     await a.ask({ ms: 0 }); // activated; the ring is empty again
-    await assert.rejects(a.askMany(Array.from({ length: 8 }, () => ({ ms: 0 }))), (err: any) => err.code === 'ERR_RINGSHARD_RING_FULL');
-    assert.deepEqual(await a.snapshot(), { n: 1 }, 'none of the 8 was handled');
-    assert.deepEqual((await a.askMany([{ ms: 0 }, { ms: 0 }, { ms: 0 }])).map((r) => r.n), [2, 3, 4]);
+    // In one tick, so the worker cannot free slots in between: two tells leave room for
+    // two records, and an askMany of three must not send the two that would fit.
+    const tells = [a.tell({ ms: 0 }), a.tell({ ms: 0 })];
+    await assert.rejects(a.askMany([{ ms: 0 }, { ms: 0 }, { ms: 0 }]), (err: any) => err.code === 'ERR_RINGSHARD_RING_FULL');
+    await Promise.all(tells);
+    assert.deepEqual(await a.snapshot(), { n: 3 }, 'the two tells, none of the three asks');
+    assert.deepEqual((await a.askMany([{ ms: 0 }, { ms: 0 }, { ms: 0 }])).map((r) => r.n), [4, 5, 6]);
   } finally {
     await cluster.shutdown();
+  }
+});
+
+test('an askMany or tellMany that could never fit is refused with ERR_RINGSHARD_TOO_LARGE, naming the limit', async () => {
+  for (const backpressure of ['reject', 'wait'] as const) {
+    const cluster = await Cluster.start({ kernels: [counter], backend: 'cpu', shards: 1, ringCapacity: 8, maxBatch: 8, maxQueuedPerShard: 8, backpressure, logger: false });
+    try {
+      const a = cluster.actor(counter, 'a');
+      const most = backpressure === 'reject' ? 8 : 16;
+      const tooMany = Array.from({ length: most + 1 }, () => ({ add: 1 }));
+      for (const call of [() => a.askMany(tooMany), () => a.tellMany(tooMany)]) {
+        await assert.rejects(call(), (err: any) => {
+          assert.equal(err.code, 'ERR_RINGSHARD_TOO_LARGE');
+          assert.match(err.message, new RegExp(`${most + 1} messages sent as one unit can never fit: shard 0's request ring holds 8 records`));
+          assert.match(err.message, new RegExp(`send at most ${most} at a time`));
+          return true;
+        });
+      }
+      // Nothing was sent, and the largest unit that can fit goes through.
+      assert.deepEqual(await a.snapshot(), { total: 0, count: 0 });
+      if (backpressure === 'wait') {
+        const replies = await a.askMany(tooMany.slice(0, most));
+        assert.deepEqual(replies.map((r) => r.count), Array.from({ length: most }, (_, i) => i + 1));
+      }
+    } finally {
+      await cluster.shutdown();
+    }
   }
 });

@@ -35,7 +35,6 @@ const bad: Array<[string[], RegExp]> = [
   [['--backend', 'gpu'], /--backend must be one of auto, webgpu, cpu, got 'gpu'/],
   [['--metrics-port', '70000'], /--metrics-port must be a port from 0 to 65535, got '70000'/],
   [['--rate', '100', '--concurrency', '4'], /--rate \(open loop\) and --concurrency \(closed loop\) cannot be used together/],
-  [['--mode', 'tell', '--verify'], /--verify checks replies, and --mode tell has none/],
   [['--rat', '5'], /Unknown option '--rat'.*see ringshard bench --help/],
   [['extra'], /(Unexpected argument|positional).*'extra'/i],
 ];

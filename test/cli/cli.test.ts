@@ -95,7 +95,16 @@ test('ringshard demo checks every reply and exits 0', { timeout: 120_000 }, asyn
   assert.equal(code, 0, stdout + stderr);
   assert.match(stdout, /backend: CPU/);
   assert.match(stdout, /metrics: http:\/\/127\.0\.0\.1:\d+\/metrics/);
+  assert.match(stdout, /^warm: +3 kernels ran once on each shard/m);
+  // The open loop's rate comes from what this machine sustained, and the table says so.
+  const rate = /^rate: +tells in an open loop at ([\d.]+) (M|k)\/s: 70% of the ([\d.]+) (M|k)\/s they sustained/m.exec(stdout);
+  assert.ok(rate, stdout);
+  const perSecond = (n: string, unit: string) => Number(n) * (unit === 'M' ? 1e6 : 1e3);
+  const target = perSecond(rate[1]!, rate[2]!);
+  assert.ok(Math.abs(target / perSecond(rate[3]!, rate[4]!) - 0.7) < 0.01, rate[0]);
+  assert.match(stdout, /^all asks\s+[\d,]+\s+/m);
   assert.match(stdout, /^all\s+[\d,]+\s+/m);
+  assert.match(stdout, /^asks: +p99 [\d.]+ (us|ms|s) over [\d,]+ asked messages/m);
   assert.match(stdout, /checked: +[\d,]+ replies and final states \(6,000 actors\) against the TS references: 0 mismatches, 0 failed messages/);
   assert.match(stdout, /result: +OK/);
 });
