@@ -15,18 +15,49 @@ import { RANGE_WORDS, SEGMENT_WORDS, type BatchLayout } from '../src/layout/batc
 const NO_SEGMENT = -1;
 
 /**
- * Which segment (actor) each record of a batch went to, and each segment's slot: the
- * reply path uses it to total metrics per actor. The caller may keep one per batch in
- * flight, since the grouper's own copy is overwritten by the next batch.
+ * Which segment (actor) each record of a batch went to, and what the metrics need of
+ * each segment: the reply path totals metrics per actor from it. The caller may keep one
+ * per batch in flight, since the grouper's own copy is overwritten by the next batch.
  */
 export interface BatchSegments {
   /** Per record: its segment, or -1 if rejected. */
   readonly recordSegment: Int32Array;
   readonly segmentSlot: Uint32Array;
+  /** Per segment: where its records start in `order`, and how many there are. */
+  readonly segmentStart: Uint32Array;
+  readonly segmentCount: Uint32Array;
+  /**
+   * Batch-local record indices grouped by segment, arrival order inside a segment: a CPU
+   * copy of rs_index's order (the staging buffer it is written to is unmapped at submit).
+   */
+  readonly order: Uint32Array;
+  /**
+   * Latency data, gathered only when the grouper was asked to (metrics on): per segment,
+   * the sum of its records' enqueue times counted from the batch's first record's (u32
+   * microseconds, wrapping at 2^32: the reader checks the batch's span rules that out);
+   * the first and last accepted enqueue times; whether enqueue times never fell along the
+   * batch; and whether every accepted record is a MESSAGE (metrics count only those).
+   */
+  readonly segmentEnqueuedSum: Int32Array;
+  firstEnqueuedUs: number;
+  lastEnqueuedUs: number;
+  enqueuedInOrder: boolean;
+  onlyMessages: boolean;
 }
 
 export function createBatchSegments(maxBatch: number): BatchSegments {
-  return { recordSegment: new Int32Array(maxBatch), segmentSlot: new Uint32Array(maxBatch) };
+  return {
+    recordSegment: new Int32Array(maxBatch),
+    segmentSlot: new Uint32Array(maxBatch),
+    segmentStart: new Uint32Array(maxBatch),
+    segmentCount: new Uint32Array(maxBatch),
+    order: new Uint32Array(maxBatch),
+    segmentEnqueuedSum: new Int32Array(maxBatch),
+    firstEnqueuedUs: 0,
+    lastEnqueuedUs: 0,
+    enqueuedInOrder: false,
+    onlyMessages: false,
+  };
 }
 
 export interface GroupedBatch {
@@ -57,19 +88,21 @@ export class BatchGrouper {
   // Per record / per segment scratch, sized by maxBatch.
   private readonly own: BatchSegments;
   private readonly segmentKernel: Uint32Array;
-  private readonly segmentCount: Uint32Array;
   private readonly segmentPosition: Uint32Array;
   private readonly segmentCursor: Uint32Array;
   private readonly kernelCursor: Uint32Array;
   readonly result: GroupedBatch;
 
-  constructor(layout: BatchLayout, shard: number, private readonly maxSlots: number) {
+  /**
+   * `latency`: also gather what per-actor latency metrics need (BatchSegments'
+   * segmentMessages, segmentEnqueuedSum, enqueuedInOrder) while each record is at hand.
+   */
+  constructor(layout: BatchLayout, shard: number, private readonly maxSlots: number, private readonly latency = false) {
     this.layout = layout;
     this.shard = shard;
     const n = layout.maxBatch;
     this.own = createBatchSegments(n);
     this.segmentKernel = new Uint32Array(n);
-    this.segmentCount = new Uint32Array(n);
     this.segmentPosition = new Uint32Array(n);
     this.segmentCursor = new Uint32Array(n);
     this.kernelCursor = new Uint32Array(layout.kernels);
@@ -122,11 +155,32 @@ export class BatchGrouper {
     const recordSegment = segmentsOut.recordSegment;
     const segmentSlot = segmentsOut.segmentSlot;
     const segmentKernel = this.segmentKernel;
-    const segmentCount = this.segmentCount;
+    const segmentCount = segmentsOut.segmentCount;
+    const segmentEnqueuedSum = segmentsOut.segmentEnqueuedSum;
+    const latency = this.latency;
+    const enqueuedWord = RequestHeader.enqueuedUs;
+    const opMessage = Op.MESSAGE;
+    const firstEnqueued = offered > 0 ? records[enqueuedWord]! : 0;
+    let previousEnqueued = firstEnqueued;
+    let inOrder = true;
+    let onlyMessages = true;
     let slotKernel = this.slotKernel;
     let slotTenant = this.slotTenant;
     let slotEpoch = this.slotEpoch;
     let slotSegment = this.slotSegment;
+    // Imported constants read once: module bindings are re-checked on every use
+    // (hoisting them halved a loop like this one, measured).
+    const actorWord = RequestHeader.actor;
+    const kernelOpWord = RequestHeader.kernelOp;
+    const correlationWord = RequestHeader.correlation;
+    const tenantWord = RequestHeader.tenant;
+    const kernelShift = KERNEL_ID_SHIFT;
+    const opMask = OP_MASK;
+    const slotMask = ACTOR_SLOT_MASK;
+    const slotBits = ACTOR_SLOT_BITS;
+    const lastOp = Op.SNAPSHOT;
+    const opInit = Op.INIT;
+    const opShutdown = Op.SHUTDOWN;
     let segments = 0;
     let maxSlot = -1;
     let needsPayloads = false;
@@ -134,13 +188,13 @@ export class BatchGrouper {
     let count = 0;
     for (; count < offered; count++) {
       const o = count * rw;
-      const actor = records[o + RequestHeader.actor]!;
-      const ko = records[o + RequestHeader.kernelOp]!;
-      const kernel = ko >>> KERNEL_ID_SHIFT;
-      const op = ko & OP_MASK;
-      const slot = actor & ACTOR_SLOT_MASK;
-      if (records[o + RequestHeader.correlation] !== 0) needsPayloads = true;
-      let ok = actor >>> ACTOR_SLOT_BITS === shard && kernel < kernels && slot < maxSlots && op <= Op.SNAPSHOT;
+      const actor = records[o + actorWord]!;
+      const ko = records[o + kernelOpWord]!;
+      const kernel = ko >>> kernelShift;
+      const op = ko & opMask;
+      const slot = actor & slotMask;
+      if (records[o + correlationWord] !== 0) needsPayloads = true;
+      let ok = actor >>> slotBits === shard && kernel < kernels && slot < maxSlots && op <= lastOp;
       if (ok) {
         if (slot >= slotKernel.length) {
           this.ensureSlots(slot);
@@ -154,8 +208,8 @@ export class BatchGrouper {
         // (terminated and reused) ends the batch here.
         if (seen && segmentKernel[slotSegment[slot]!] !== kernel) break;
         const active = slotKernel[slot]!;
-        const tenant = records[o + RequestHeader.tenant]!;
-        if (op === Op.INIT) {
+        const tenant = records[o + tenantWord]!;
+        if (op === opInit) {
           ok = active === 0;
           if (ok) {
             slotKernel[slot] = kernel + 1;
@@ -163,23 +217,32 @@ export class BatchGrouper {
           }
         } else {
           ok = active === kernel + 1 && slotTenant[slot] === tenant;
-          if (ok && op === Op.SHUTDOWN) slotKernel[slot] = 0;
+          if (ok && op === opShutdown) slotKernel[slot] = 0;
         }
         if (ok) {
           rejected[count] = 0;
           if (slot > maxSlot) maxSlot = slot;
+          let seg: number;
           if (seen) {
-            const seg = slotSegment[slot]!;
+            seg = slotSegment[slot]!;
             segmentCount[seg]!++;
-            recordSegment[count] = seg;
           } else {
-            const seg = segments++;
+            seg = segments++;
             slotEpoch[slot] = epoch;
             slotSegment[slot] = seg;
             segmentSlot[seg] = slot;
             segmentKernel[seg] = kernel;
             segmentCount[seg] = 1;
-            recordSegment[count] = seg;
+            if (latency) segmentEnqueuedSum[seg] = 0;
+          }
+          recordSegment[count] = seg;
+          if (latency) {
+            const enqueued = records[o + enqueuedWord]!;
+            if (((enqueued - previousEnqueued) | 0) < 0) inOrder = false;
+            previousEnqueued = enqueued;
+            // Wraps at 2^32; the reader checks the batch's span makes that impossible.
+            segmentEnqueuedSum[seg] = (segmentEnqueuedSum[seg]! + enqueued - firstEnqueued) | 0;
+            if (op !== opMessage) onlyMessages = false;
           }
           continue;
         }
@@ -202,6 +265,7 @@ export class BatchGrouper {
     }
     // Segment table in kernel order; each segment's records start where the previous end.
     const segmentPosition = this.segmentPosition;
+    const segmentStart = segmentsOut.segmentStart;
     const kernelCursor = this.kernelCursor;
     let orderStart = 0;
     if (kernels === 1) {
@@ -211,6 +275,7 @@ export class BatchGrouper {
         index[w] = segmentSlot[s]!;
         index[w + 1] = orderStart;
         index[w + 2] = segmentCount[s]!;
+        segmentStart[s] = orderStart;
         segmentPosition[s] = orderStart; // from here on: next free place in `order`
         orderStart += segmentCount[s]!;
       }
@@ -225,15 +290,21 @@ export class BatchGrouper {
         index[w] = segmentSlot[s]!;
         index[w + 1] = orderStart;
         index[w + 2] = segmentCount[s]!;
+        segmentStart[s] = orderStart;
         segmentPosition[s] = orderStart;
         orderStart += segmentCount[s]!;
       }
     }
-    const orderWord = L.orderWord;
+    const order = segmentsOut.order;
     for (let i = 0; i < count; i++) {
       const s = recordSegment[i]!;
-      if (s !== NO_SEGMENT) index[orderWord + segmentPosition[s]!++] = i;
+      if (s !== NO_SEGMENT) order[segmentPosition[s]!++] = i;
     }
+    index.set(order.subarray(0, orderStart), L.orderWord);
+    segmentsOut.firstEnqueuedUs = firstEnqueued;
+    segmentsOut.enqueuedInOrder = latency && inOrder;
+    segmentsOut.onlyMessages = onlyMessages;
+    segmentsOut.lastEnqueuedUs = previousEnqueued;
     index[L.baseIdWord] = baseMessageId;
     index[L.countWord] = count;
 

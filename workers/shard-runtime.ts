@@ -22,7 +22,10 @@ interface PendingBatch {
   readonly count: number;
   /** Per record rejection flags, only when the batch had any. */
   readonly rejected: Uint8Array | null;
+  /** Some record wants a reply (an ask, snapshot or shutdown); payloads were read back. */
   readonly payloads: boolean;
+  /** Segments (actors) in the batch. */
+  readonly segmentCount: number;
   /** performance.now() at submit, for the dispatch round-trip metric. */
   readonly submittedAt: number;
   /** Which actor each record went to (for per-actor metrics); back to the pool after. */
@@ -70,7 +73,7 @@ export class ShardRuntime {
         metrics?.dropped(drop);
       }
     }
-    this.grouper = new BatchGrouper(layout, shardIndex, maxSlots);
+    this.grouper = new BatchGrouper(layout, shardIndex, maxSlots, metrics !== undefined);
     this.replyWords = Uint32Array.from(kernels, (k) => layoutSchema(k.reply, k.name).words);
     this.stateWords = Uint32Array.from(kernels, (k) => layoutSchema(k.state, k.name).words);
   }
@@ -112,6 +115,7 @@ export class ShardRuntime {
         count: batch.count,
         rejected: batch.rejectedCount > 0 ? batch.rejected.slice(0, batch.count) : null,
         payloads: batch.needsPayloads,
+        segmentCount: batch.segments,
         submittedAt: performance.now(),
         segments,
       };
@@ -140,22 +144,21 @@ export class ShardRuntime {
     const { requests, replies, metrics } = this;
     const req = requests.words;
     const resultWords = this.layout.resultWords;
-    const nowUs = metrics ? metrics.nowUs() : 0;
-    if (metrics) metrics.batch(batch.count, (performance.now() - batch.submittedAt) * 1000, this.backend.stateBytes, this.backend.slots);
     const mask = requests.capacity - 1;
     const slotWords = requests.slotWords;
-    const recordSegment = batch.segments.recordSegment;
     try {
-      for (let i = 0; i < batch.count; i++) {
+      if (metrics) {
+        metrics.batch(batch.count, (performance.now() - batch.submittedAt) * 1000, this.backend.stateBytes, this.backend.slots);
+        metrics.countSegments(req, batch.start, batch.count, mask, slotWords, batch.segments, batch.segmentCount, results.statuses, batch.rejected, metrics.nowUs());
+      }
+      // A batch of tells (no correlation anywhere) has no replies to write.
+      for (let i = 0; batch.payloads && i < batch.count; i++) {
         const o = ((batch.start + i) & mask) * slotWords;
+        const correlation = req[o + RequestHeader.correlation]!;
+        if (correlation === 0) continue;
         const ko = req[o + RequestHeader.kernelOp]!;
         const op = ko & OP_MASK;
         const status = batch.rejected !== null && batch.rejected[i] ? Status.REJECTED : results.statuses[i]!;
-        if (metrics && op === Op.MESSAGE) {
-          metrics.count(ko >>> KERNEL_ID_SHIFT, recordSegment[i]!, status, (nowUs - req[o + RequestHeader.enqueuedUs]!) >>> 0);
-        }
-        const correlation = req[o + RequestHeader.correlation]!;
-        if (correlation === 0) continue;
         let r = replies.claim();
         while (r < 0) {
           // A reply must never be seen before its message is counted: flush first.
@@ -169,7 +172,7 @@ export class ShardRuntime {
         out[r + ReplyHeader.actor] = req[o + RequestHeader.actor]!;
         out[r + ReplyHeader.status] = status;
         out[r + ReplyHeader.enqueuedUs] = req[o + RequestHeader.enqueuedUs]!;
-        if (status === Status.OK && batch.payloads) {
+        if (status === Status.OK) {
           const kernel = ko >>> KERNEL_ID_SHIFT;
           const words = op === Op.MESSAGE ? this.replyWords[kernel]! : op === Op.INIT ? 0 : this.stateWords[kernel]!;
           const from = i * resultWords;
