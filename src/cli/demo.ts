@@ -29,10 +29,11 @@ every reply and final state checked against the TS references. Exit code 0 only 
   --metrics-port <port>  where to serve /metrics (default 9464; 0 picks a free port)
 `;
 
-interface DemoOptions {
+export interface DemoOptions {
   readonly seconds: number;
   readonly shards: number | 'auto';
   readonly backend: 'auto' | 'webgpu' | 'cpu';
+  /** 0 picks a free port. */
   readonly metricsPort: number;
 }
 
@@ -113,7 +114,24 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
     process.stdout.write(DEMO_USAGE);
     return 0;
   }
-  const print = (line = '') => process.stdout.write(`${line}\n`);
+  const result = await runDemo(options, (line = '') => process.stdout.write(`${line}\n`));
+  return result.ok ? 0 : 1;
+}
+
+/** What a demo run measured (bench/throughput.ts compares it with single-kernel runs). */
+export interface DemoResult {
+  /** Every reply and final state matched the references, and nothing failed. */
+  readonly ok: boolean;
+  readonly shards: number;
+  /** All messages of the mix per second, in the measured window. */
+  readonly messagesPerSecond: number;
+  readonly tells: TellRate & { readonly achieved: number };
+  readonly askP50Us: number;
+  readonly askP99Us: number;
+}
+
+/** Runs the demo, printing as it goes; `options.seconds` is the measured window. */
+export async function runDemo(options: DemoOptions, print: (line?: string) => void): Promise<DemoResult> {
   print('ringshard demo: persistent GPU actors fed through SharedArrayBuffer rings');
   const kernels = [counter, stats, echo];
   const cluster = await startCluster(options);
@@ -196,7 +214,7 @@ function report(
   statesChecked: number,
   tells: { readonly index: number; readonly rate: TellRate },
   print: (line?: string) => void,
-): number {
+): DemoResult {
   const total = new LatencyRecorder();
   const asks = new LatencyRecorder();
   const row = (label: string, completed: number, seconds: number, l: ReturnType<LatencyRecorder['summary']>) => [
@@ -238,5 +256,13 @@ function report(
   for (const r of results) for (const e of r.errors.slice(0, 3)) print(`  error: ${e}`);
   const ok = mismatches === 0 && failed === 0 && completed > 0;
   print(ok ? 'result:   OK, every reply checked out' : 'result:   FAILED');
-  return ok ? 0 : 1;
+  const askSummary = asks.summary();
+  return {
+    ok,
+    shards: cluster.info().shards.length,
+    messagesPerSecond: completed / seconds,
+    tells: { ...tells.rate, achieved: told.completed / told.seconds },
+    askP50Us: askSummary.p50Us,
+    askP99Us: askSummary.p99Us,
+  };
 }

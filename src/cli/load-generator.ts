@@ -231,7 +231,7 @@ export class LoadGenerator {
     for (const msg of msgs) {
       const i = workload.pick(this.refs.length);
       const ref = this.refs[i]!;
-      this.model?.message(ref.key, msg);
+      this.model?.apply(ref.key, msg);
       this.touched[i] = 1;
       const p = ref.tell(msg);
       if (p !== previous) waiting.push((previous = p));

@@ -54,11 +54,16 @@ export class KernelModel {
 
   /** Applies `msg` to actor `key` and returns the reply the cluster should give. */
   message(key: string, msg: Message, actor = 0, messageId = 0): Message {
+    this.apply(key, msg, actor, messageId);
+    return this.kernel.codecs.reply.decode(this.output, this.outputFloats, 0);
+  }
+
+  /** Applies `msg` to actor `key` (a tell: the reply is not needed). */
+  apply(key: string, msg: Message, actor = 0, messageId = 0): void {
     const slot = this.slot(key, actor);
     this.kernel.codecs.request.encode(msg, this.input, this.inputFloats, 0);
     const status = this.run(Op.MESSAGE, slot, actor, messageId);
     if (status !== Status.OK) throw new Error(`the reference of kernel '${this.kernel.name}' failed with status ${status}`);
-    return this.kernel.codecs.reply.decode(this.output, this.outputFloats, 0);
   }
 
   /** The state actor `key` should have now. */
@@ -78,25 +83,59 @@ export class KernelModel {
   }
 }
 
+interface FieldCheck {
+  readonly name: string;
+  readonly float: boolean;
+  /** Elements of an array field; -1 for a scalar. */
+  readonly length: number;
+}
+
+// Schemas are frozen definitions: their checks are worked out once (the demo compares
+// every reply, so this is on its hot path).
+const checks = new WeakMap<Schema, readonly FieldCheck[]>();
+
+function checksOf(schema: Schema): readonly FieldCheck[] {
+  let c = checks.get(schema);
+  if (!c) {
+    c = (Object.entries(schema) as Array<[string, FieldType]>).map(([name, type]) => ({
+      name,
+      float: (typeof type === 'string' ? type : type[0]) === 'f32',
+      length: typeof type === 'string' ? -1 : type[1],
+    }));
+    checks.set(schema, c);
+  }
+  return c;
+}
+
+const sameNumber = (a: unknown, e: number, float: boolean) =>
+  typeof a === 'number' && (float ? Math.abs(a - e) <= 1e-5 * Math.max(1, Math.abs(e)) : a === e);
+
 /**
- * Where `actual` differs from `expected` (undefined when it does not): integers must be
- * equal, f32 within a relative 1e-5 (the GPU may fuse a multiply-add the reference
- * rounds twice). Fields in `skip` are not compared.
+ * Where `actual` differs from `expected` (undefined when it does not): the schema's
+ * fields and no others, integers equal, f32 within a relative 1e-5 (the GPU may fuse a
+ * multiply-add the reference rounds twice). Fields in `skip` are not compared.
  */
 export function compareMessage(actual: unknown, expected: Message, schema: Schema, skip: readonly string[] = []): string | undefined {
   if (actual === null || typeof actual !== 'object') return `expected an object, got ${String(actual)}`;
-  const got = actual as Message;
-  const names = Object.keys(expected).sort().join(',');
-  if (Object.keys(got).sort().join(',') !== names) return `fields are ${Object.keys(got).join(', ')}, expected ${names}`;
-  for (const [name, type] of Object.entries(schema) as Array<[string, FieldType]>) {
-    if (skip.includes(name)) continue;
-    const scalar = typeof type === 'string' ? type : type[0];
-    const a = ([] as number[]).concat(got[name]!);
-    const e = ([] as number[]).concat(expected[name]!);
-    if (a.length !== e.length) return `${name} has ${a.length} elements, expected ${e.length}`;
-    for (let i = 0; i < e.length; i++) {
-      const ok = scalar === 'f32' ? Math.abs(a[i]! - e[i]!) <= 1e-5 * Math.max(1, Math.abs(e[i]!)) : a[i] === e[i];
-      if (!ok) return `${name}${typeof type === 'string' ? '' : `[${i}]`} is ${a[i]}, expected ${e[i]}`;
+  const got = actual as Record<string, unknown>;
+  const fields = checksOf(schema);
+  let keys = 0;
+  for (const _ in got) keys++;
+  if (keys !== fields.length || fields.some((f) => !(f.name in got))) {
+    return `fields are ${Object.keys(got).join(', ')}, expected ${fields.map((f) => f.name).join(', ')}`;
+  }
+  for (const f of fields) {
+    if (skip.length > 0 && skip.includes(f.name)) continue;
+    const a = got[f.name];
+    const e = expected[f.name]!;
+    if (f.length < 0) {
+      if (!sameNumber(a, e as number, f.float)) return `${f.name} is ${String(a)}, expected ${String(e)}`;
+      continue;
+    }
+    const ea = e as number[];
+    if (!Array.isArray(a) || a.length !== ea.length) return `${f.name} has ${Array.isArray(a) ? a.length : 'no'} elements, expected ${ea.length}`;
+    for (let i = 0; i < ea.length; i++) {
+      if (!sameNumber(a[i], ea[i]!, f.float)) return `${f.name}[${i}] is ${String(a[i])}, expected ${ea[i]}`;
     }
   }
   return undefined;
