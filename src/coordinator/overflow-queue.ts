@@ -83,7 +83,7 @@ export class OverflowQueue {
       const why =
         this.policy === 'reject'
           ? `shard ${this.shardIndex}'s request ring is full (${this.ring.capacity} records) and backpressure is 'reject'`
-          : `shard ${this.shardIndex} already has ${this.queued} records waiting for ring space (maxQueued ${this.maxQueued}); await tell() to apply backpressure`;
+          : `shard ${this.shardIndex} cannot queue ${count} more record${count === 1 ? '' : 's'}: ${this.queued} already wait for ring space and at most ${this.maxQueued} may (maxQueuedPerShard); await tell() to apply backpressure`;
       throw new RingshardError(ErrorCode.RING_FULL, why);
     }
   }
