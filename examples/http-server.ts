@@ -9,6 +9,10 @@
  * Run it with `node --import tsx examples/http-server.ts` (PORT, default 8080), or embed it:
  * `const server = await startServer({ port: 0 }); ...; await server.close();`
  *
+ * The HTTP side (routes, parsing, status codes, metrics) is serveActors(): it asks whatever
+ * ActorSource it is given. startServer() gives it a Cluster; bench/http-load.ts also gives it
+ * a plain Map of counters, so the two servers it compares differ only in where actors live.
+ *
  * In an application, import from 'ringshard' and 'ringshard/metrics' instead of the paths below.
  */
 import http from 'node:http';
@@ -18,24 +22,47 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 import { Cluster, ErrorCode, RingshardError, counter, echo, stats, type ClusterOptions, type MessageOf, type Schema } from '../src/index.ts';
 import { chooseFormat, renderMetrics } from '../metrics/exporter.ts';
 
-export interface ServerOptions {
+export interface HttpOptions {
   /** TCP port; 0 picks a free one. @default 0 */
   readonly port?: number;
   /** @default '127.0.0.1' */
   readonly host?: string;
+  /** Actor requests handled at once; more are answered 503. @default 10_000 */
+  readonly maxInFlight?: number;
+}
+
+export interface ServerOptions extends HttpOptions {
   /**
    * Cluster options, over this server's defaults: the built-in kernels, `logger: false`,
    * and `backpressure: 'reject'` (a full ring answers 503 at once instead of queueing).
    */
   readonly cluster?: Partial<ClusterOptions>;
-  /** Actor requests handled at once; more are answered 503. @default 10_000 */
-  readonly maxInFlight?: number;
 }
 
-export interface RunningServer {
+/** One actor as the server uses it: an ActorRef has this shape. */
+export interface ActorHandle {
+  ask(msg: MessageOf<Schema>): Promise<unknown>;
+  askMany(msgs: readonly MessageOf<Schema>[]): Promise<unknown[]>;
+  snapshot(): Promise<unknown>;
+}
+
+/** Where the server's actors live: a Cluster has this shape. */
+export interface ActorSource {
+  /** The actor `key` of `kernel`; throws ERR_RINGSHARD_UNKNOWN_KERNEL for a kernel it does not run. */
+  actor(kernel: string, key: string): ActorHandle;
+  /** Served on /metrics, merged with the server's own metrics. */
+  readonly registry: Registry;
+}
+
+export interface HttpServer {
   /** e.g. http://127.0.0.1:8080 */
   readonly url: string;
   readonly port: number;
+  /** Stops accepting connections and lets requests in progress finish. */
+  close(): Promise<void>;
+}
+
+export interface RunningServer extends HttpServer {
   readonly cluster: Cluster;
   /** Stops accepting connections, lets requests in progress finish, shuts the cluster down. */
   close(): Promise<void>;
@@ -143,12 +170,65 @@ function matchRoute(pathname: string): Route {
 const ROUTE_LABEL = { actor: '/actors/:kernel/:key', metrics: '/metrics', none: 'unmatched' } as const;
 const ALLOWED: Record<'actor' | 'metrics', readonly string[]> = { actor: ['GET', 'POST'], metrics: ['GET'] };
 
+/** Starts a cluster of the built-in kernels and serves its actors over HTTP. */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
-  const maxInFlight = options.maxInFlight ?? 10_000;
   const cluster = await Cluster.start({ kernels: [echo, counter, stats], logger: false, backpressure: 'reject', ...options.cluster });
+  let front: HttpServer;
+  try {
+    front = await serveActors(refsOf(cluster), options);
+  } catch (error) {
+    await cluster.shutdown();
+    throw error;
+  }
+  let closed: Promise<void> | undefined;
+  async function close(): Promise<void> {
+    await front.close();
+    // Only now: requests still in progress needed the cluster to answer.
+    await cluster.shutdown();
+  }
+  return { url: front.url, port: front.port, cluster, close: () => (closed ??= close()) };
+}
+
+/** Refs kept beyond this many are dropped (all at once) and made again on their next request. */
+const MAX_CACHED_REFS = 100_000;
+
+/**
+ * The cluster's actors, one ActorRef per actor kept for its later requests. A ref is free
+ * to make, but a fresh one builds its identity string anew and the cluster hashes it on
+ * first use; a kept ref goes straight to its actor.
+ */
+function refsOf(cluster: Cluster): ActorSource {
+  const refs = new Map<string, Map<string, ActorHandle>>();
+  let size = 0;
+  return {
+    registry: cluster.registry,
+    actor(kernel, key) {
+      let byKey = refs.get(kernel);
+      const cached = byKey?.get(key);
+      if (cached !== undefined) return cached;
+      const ref = cluster.actor(kernel, key); // throws ERR_RINGSHARD_UNKNOWN_KERNEL: nothing kept
+      if (size >= MAX_CACHED_REFS) {
+        refs.clear();
+        size = 0;
+        byKey = undefined;
+      }
+      if (byKey === undefined) refs.set(kernel, (byKey = new Map()));
+      byKey.set(key, ref);
+      size++;
+      return ref;
+    },
+  };
+}
+
+/**
+ * Serves `actors` over HTTP: the routes above, with their parsing, status codes and
+ * metrics. Closing it does not close `actors`.
+ */
+export async function serveActors(actors: ActorSource, options: HttpOptions = {}): Promise<HttpServer> {
+  const maxInFlight = options.maxInFlight ?? 10_000;
 
   // The server's own metrics live in their own Registry; /metrics serves it merged with the
-  // cluster's (both registries' metrics are fixed once started, so merging once is enough).
+  // actors' (both registries' metrics are fixed once started, so merging once is enough).
   const httpRegistry = new Registry();
   collectDefaultMetrics({ register: httpRegistry });
   const requests = new Counter({ name: 'http_requests_total', help: 'HTTP requests answered', labelNames: ['method', 'route', 'status'], registers: [httpRegistry] });
@@ -159,7 +239,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [httpRegistry],
   });
-  const registry = Registry.merge([cluster.registry, httpRegistry]);
+  const registry = Registry.merge([actors.registry, httpRegistry]);
 
   let inFlight = 0;
   let closing = false;
@@ -169,9 +249,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     if (inFlight >= maxInFlight) throw new HttpError(503, `server busy: ${inFlight} requests in flight (maxInFlight ${maxInFlight})`, overloadHeaders());
     inFlight++;
     res.once('close', () => inFlight--);
-    const actor = cluster.actor(kernel, key); // throws ERR_RINGSHARD_UNKNOWN_KERNEL
+    const actor = actors.actor(kernel, key); // throws ERR_RINGSHARD_UNKNOWN_KERNEL
     if (req.method === 'GET') return sendJson(res, 200, await actor.snapshot());
-    // The cluster checks the message against the kernel's schema (ERR_RINGSHARD_SCHEMA).
+    // The actor checks the message against its kernel's schema (ERR_RINGSHARD_SCHEMA).
     const message = parseJson(await readBody(req)) as MessageOf<Schema>;
     // An array is a batch: one askMany, replies in order; refused as a whole (503) when
     // the ring has no room for all of it under 'reject' backpressure.
@@ -211,18 +291,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   }
 
   const server = http.createServer((req, res) => void handle(req, res));
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
     });
-  } catch (error) {
-    await cluster.shutdown();
-    throw error;
-  }
+  });
   const { address, port } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
 
@@ -234,11 +309,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref();
     await stopped;
     clearTimeout(force);
-    // Only now: requests still in progress needed the cluster to answer.
-    await cluster.shutdown();
   }
 
-  return { url: `http://${host}:${port}`, port, cluster, close: () => (closed ??= close()) };
+  return { url: `http://${host}:${port}`, port, close: () => (closed ??= close()) };
 }
 
 // Run directly: serve on PORT (default 8080) until SIGINT or SIGTERM.

@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { startServer, type RunningServer, type ServerOptions } from '../../examples/http-server.ts';
+import { serveActors, startServer, type RunningServer, type ServerOptions } from '../../examples/http-server.ts';
+import { MapCounters } from '../../bench/http-load.ts';
 import { counter, echo } from '../../src/index.ts';
 import { parseExposition, sumOf, valueOf } from '../helpers/exposition.ts';
 import { gpuTest } from '../helpers/gpu.ts';
@@ -367,6 +368,53 @@ test('/metrics: cluster counters exact per kernel, HTTP counters, process defaul
     const again = await scrape(s);
     assert.equal(valueOf(again, 'http_requests_total', { method: 'GET', route: '/metrics', status: '200' }), 2);
   });
+});
+
+test("bench/http-load.ts's baseline (serveActors over a Map of counters) answers as the cluster server does", async () => {
+  const map = new MapCounters();
+  const front = await serveActors(map, { port: 0 });
+  try {
+    await withServer({ cluster: { backend: 'cpu', shards: 2 } }, async (s) => {
+      const requests: Array<[string, string, unknown?]> = [
+        ['POST', '/actors/counter/a', { add: 5 }],
+        ['POST', '/actors/counter/a', [{ add: 1 }, { add: 2 }]],
+        ['POST', '/actors/counter/a', []],
+        ['POST', '/actors/counter/a%2Fb', { add: 4294967295 }],
+        ['POST', '/actors/counter/a%2Fb', { add: 2 }], // u32 wraps
+        ['GET', '/actors/counter/a'],
+        ['GET', '/actors/counter/fresh'],
+        ['POST', '/actors/counter/a', { add: 1, extra: 2 }],
+        ['POST', '/actors/counter/a', [{ add: 1 }, { ad: 2 }]],
+        ['POST', '/actors/counter/a', '{"add":'],
+        ['POST', '/actors/counter/%E0%A4%A', { add: 1 }],
+        ['PUT', '/actors/counter/a', { add: 1 }],
+        ['GET', '/actors/counter'],
+        ['POST', '/metrics', {}],
+        ['GET', '/actors/counter/a'],
+      ];
+      for (const [method, path, body] of requests) {
+        const [want, got] = await Promise.all([call(s.url, method, path, body), call(front.url, method, path, body)]);
+        assert.equal(got.status, want.status, `${method} ${path}`);
+        assert.deepEqual(got.body, want.body, `${method} ${path}`);
+        assert.equal(got.headers.get('allow'), want.headers.get('allow'), `${method} ${path}`);
+      }
+      // A kernel the Map does not run is a 404 with the same code (its message names what it runs).
+      const unknown = await call(front.url, 'POST', '/actors/stats/a', { samples: [1], n: 1 });
+      assert.equal(unknown.status, 404);
+      assert.equal(unknown.body.code, 'ERR_RINGSHARD_UNKNOWN_KERNEL');
+      assert.deepEqual(map.states.get('a'), { total: 8, count: 3 });
+
+      // The same HTTP metrics; the Map has no cluster metrics to add.
+      const res = await fetch(`${front.url}/metrics`);
+      const m = parseExposition(await res.text());
+      assert.equal(valueOf(m, 'http_requests_total', { method: 'POST', route: ROUTE, status: '200' }), 5);
+      assert.equal(valueOf(m, 'http_requests_total', { method: 'POST', route: ROUTE, status: '400' }), 3);
+      assert.equal(valueOf(m, 'http_requests_total', { method: 'POST', route: 'unmatched', status: '400' }), 1); // bad percent-encoding
+      assert.equal(m.get('ringshard_messages_total'), undefined);
+    });
+  } finally {
+    await front.close();
+  }
 });
 
 test('run directly: serves on PORT, prints its URL, exits 0 on SIGTERM', { timeout: 120_000 }, async () => {
