@@ -43,8 +43,11 @@ fn rs_main(@builtin(global_invocation_id) rs_gid: vec3<u32>) {
         {{SHUTDOWN_CALL}}
         rs_store_state_result(out, state);
       }
-      case RS_OP_SNAPSHOT: {
+      case RS_OP_SNAPSHOT, RS_OP_EXPORT: {
         rs_store_state_result(out, state);
+      }
+      case RS_OP_IMPORT: {
+        state = rs_load_imported_state(base + RS_REQ_HEADER_WORDS);
       }
       default: {
         status = RS_STATUS_REJECTED;

@@ -4,7 +4,7 @@
 
 // What a handler knows about the message it is handling.
 struct RingContext {
-  actor: u32,        // this actor's id: shard << 24 | slot
+  actor: u32,        // this actor's id: cluster-wide, stable while it lives (it may move)
   message_id: u32,   // the message's index in the shard's request ring
   correlation: u32,  // 0 for tell, else the ask's correlation id
   source: u32,       // sending actor id, 0xffffffffu for messages from outside

@@ -22,6 +22,8 @@ export const ErrorCode = {
   INVALID_KERNEL: 'ERR_RINGSHARD_INVALID_KERNEL',
   /** A kernel name the cluster does not know. */
   UNKNOWN_KERNEL: 'ERR_RINGSHARD_UNKNOWN_KERNEL',
+  /** An actor that is not active (terminated, or never used) where an active one is needed. */
+  UNKNOWN_ACTOR: 'ERR_RINGSHARD_UNKNOWN_ACTOR',
   /** A state or payload that does not fit a ring slot. */
   TOO_LARGE: 'ERR_RINGSHARD_TOO_LARGE',
   /** No GPU adapter where one was required. */

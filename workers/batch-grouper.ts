@@ -82,6 +82,7 @@ export class BatchGrouper {
   // Per actor slot, grown on demand.
   private slotKernel = new Int32Array(0); // kernel id + 1 while active, 0 when inactive
   private slotTenant = new Uint32Array(0);
+  private slotActor = new Uint32Array(0); // the id of the actor that holds the slot
   private slotEpoch = new Uint32Array(0);
   private slotSegment = new Int32Array(0);
   private epoch = 0;
@@ -134,6 +135,7 @@ export class BatchGrouper {
     };
     this.slotKernel = grow(this.slotKernel, (k) => new Int32Array(k));
     this.slotTenant = grow(this.slotTenant, (k) => new Uint32Array(k));
+    this.slotActor = grow(this.slotActor, (k) => new Uint32Array(k));
     this.slotEpoch = grow(this.slotEpoch, (k) => new Uint32Array(k));
     this.slotSegment = grow(this.slotSegment, (k) => new Int32Array(k));
   }
@@ -166,6 +168,7 @@ export class BatchGrouper {
     let onlyMessages = true;
     let slotKernel = this.slotKernel;
     let slotTenant = this.slotTenant;
+    let slotActor = this.slotActor;
     let slotEpoch = this.slotEpoch;
     let slotSegment = this.slotSegment;
     // Imported constants read once: module bindings are re-checked on every use
@@ -178,9 +181,12 @@ export class BatchGrouper {
     const opMask = OP_MASK;
     const slotMask = ACTOR_SLOT_MASK;
     const slotBits = ACTOR_SLOT_BITS;
-    const lastOp = Op.SNAPSHOT;
+    const locationWord = RequestHeader.location;
+    const lastOp = Op.IMPORT;
     const opInit = Op.INIT;
+    const opImport = Op.IMPORT;
     const opShutdown = Op.SHUTDOWN;
+    const opExport = Op.EXPORT;
     let segments = 0;
     let maxSlot = -1;
     let needsPayloads = false;
@@ -189,35 +195,40 @@ export class BatchGrouper {
     for (; count < offered; count++) {
       const o = count * rw;
       const actor = records[o + actorWord]!;
+      const location = records[o + locationWord]!;
       const ko = records[o + kernelOpWord]!;
       const kernel = ko >>> kernelShift;
       const op = ko & opMask;
-      const slot = actor & slotMask;
+      const slot = location & slotMask;
       if (records[o + correlationWord] !== 0) needsPayloads = true;
-      let ok = actor >>> slotBits === shard && kernel < kernels && slot < maxSlots && op <= lastOp;
+      let ok = location >>> slotBits === shard && kernel < kernels && slot < maxSlots && op <= lastOp;
       if (ok) {
         if (slot >= slotKernel.length) {
           this.ensureSlots(slot);
           slotKernel = this.slotKernel;
           slotTenant = this.slotTenant;
+          slotActor = this.slotActor;
           slotEpoch = this.slotEpoch;
           slotSegment = this.slotSegment;
         }
         const seen = slotEpoch[slot] === epoch;
-        // One segment runs one kernel, so a slot that changed kernel inside the batch
-        // (terminated and reused) ends the batch here.
-        if (seen && segmentKernel[slotSegment[slot]!] !== kernel) break;
+        const arrives = op === opInit || op === opImport;
+        // One segment is one actor of one kernel, so a slot that another actor takes
+        // inside the batch (freed and reused) ends the batch here.
+        if (seen && (arrives || segmentKernel[slotSegment[slot]!] !== kernel)) break;
         const active = slotKernel[slot]!;
         const tenant = records[o + tenantWord]!;
-        if (op === opInit) {
+        if (arrives) {
           ok = active === 0;
           if (ok) {
             slotKernel[slot] = kernel + 1;
             slotTenant[slot] = tenant;
+            slotActor[slot] = actor;
           }
         } else {
-          ok = active === kernel + 1 && slotTenant[slot] === tenant;
-          if (ok && op === opShutdown) slotKernel[slot] = 0;
+          // The slot must hold this very actor: its kernel, its tenant, its id.
+          ok = active === kernel + 1 && slotTenant[slot] === tenant && slotActor[slot] === actor;
+          if (ok && (op === opShutdown || op === opExport)) slotKernel[slot] = 0;
         }
         if (ok) {
           rejected[count] = 0;

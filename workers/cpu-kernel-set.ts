@@ -5,7 +5,7 @@
  */
 import { compileCodec } from '../src/layout/codec.ts';
 import type { BatchLayout } from '../src/layout/batch.ts';
-import { KERNEL_ID_SHIFT, OP_MASK, REQUEST_HEADER_WORDS, RequestHeader } from '../src/layout/record.ts';
+import { ACTOR_SLOT_MASK, KERNEL_ID_SHIFT, OP_MASK, REQUEST_HEADER_WORDS, RequestHeader } from '../src/layout/record.ts';
 import type { ReferenceContext } from '../src/kernels/define-kernel.ts';
 import { ReferenceRunner, type ReferenceKernel } from '../src/kernels/reference-runner.ts';
 import { rebuildFunction } from '../src/kernels/serialize-function.ts';
@@ -90,7 +90,7 @@ export class CpuKernelSet implements KernelBackend {
       ctx.hlc[0] = records[o + RequestHeader.hlcHi]!;
       ctx.hlc[1] = records[o + RequestHeader.hlcLo]!;
       ctx.status = 0;
-      const slot = ctx.actor & 0xffffff;
+      const slot = records[o + RequestHeader.location]! & ACTOR_SLOT_MASK;
       const { status } = this.runner.run(
         ko >>> KERNEL_ID_SHIFT, ko & OP_MASK, slot, ctx,
         records, this.recordFloats, o + REQUEST_HEADER_WORDS,

@@ -7,7 +7,7 @@
 import { assembleKernelModule } from '../../src/kernels/assemble.ts';
 import type { Kernel } from '../../src/kernels/define-kernel.ts';
 import { batchLayout } from '../../src/layout/batch.ts';
-import { NO_ACTOR, Op, REQUEST_HEADER_WORDS, RequestHeader, actorId, kernelOp, requestSlotWords } from '../../src/layout/record.ts';
+import { NO_ACTOR, Op, REQUEST_HEADER_WORDS, RequestHeader, actorLocation, kernelOp, requestSlotWords } from '../../src/layout/record.ts';
 import type { KernelWire } from '../../src/protocol.ts';
 import { counter } from '../../shaders/builtins/counter.ts';
 import { BatchGrouper } from '../../workers/batch-grouper.ts';
@@ -38,7 +38,8 @@ export async function measureKernelOnly(opts: { seconds: number; batch: number; 
     const fill = (op: Op, count: number) => {
       for (let i = 0; i < count; i++) {
         const o = i * rw;
-        template[o + RequestHeader.actor] = actorId(0, i % opts.actors);
+        template[o + RequestHeader.actor] = 1 + (i % opts.actors);
+        template[o + RequestHeader.location] = actorLocation(0, i % opts.actors);
         template[o + RequestHeader.kernelOp] = kernelOp(0, op);
         template[o + RequestHeader.source] = NO_ACTOR;
         template[o + REQUEST_HEADER_WORDS] = 1;

@@ -6,9 +6,7 @@
 import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
 import type { MessageOf, Schema } from '../layout/schema.ts';
-import { Op } from '../layout/record.ts';
 import type { ActorEntry } from '../coordinator/actor-directory.ts';
-import type { PendingAsk } from '../coordinator/pending-replies.ts';
 
 export interface AskOptions {
   /** Fail with ERR_RINGSHARD_TIMEOUT after this many ms. @default the cluster's askTimeoutMs */
@@ -26,6 +24,11 @@ export interface ActorHost {
   freeSlot(entry: ActorEntry): void;
 }
 
+/**
+ * A handle on one virtual actor. It knows who the actor is (kernel, tenant, key) and
+ * reaches it through its directory entry's ShardLink, whichever shard (or host) that is:
+ * all record bookkeeping (correlations, pending replies) belongs to the link.
+ */
 export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
   /** Who the actor is: kernel name, tenant and key joined (unique in the cluster). */
   readonly identity: string;
@@ -42,6 +45,8 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     readonly tenantId: number,
     readonly principal: string,
     readonly principalId: number,
+    /** The shard this actor is pinned to (cluster.actor's options.shard), if any. */
+    readonly pinnedShard?: number,
   ) {
     this.identity = `${kernel.name}\u0000${tenant}\u0000${key}`;
     this.what = `kernel '${kernel.name}' actor '${key}'${tenant ? ` of tenant '${tenant}'` : ''}`;
@@ -53,14 +58,23 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     return (this.entry = this.host.activate(this));
   }
 
-  /** The actor's id (shard << 24 | slot) while it is active, else undefined. */
+  /**
+   * The actor's cluster-wide id (a u32): what its handler sees in ctx.actor, what other
+   * actors address it by. It stays the same while the actor lives, wherever it moves;
+   * after terminate() the next activation gets a new one. Reading it activates the actor.
+   */
+  get id(): number {
+    return this.target().actorId;
+  }
+
+  /** The actor's id while it is active, else undefined (reading it activates nothing). */
   get actorId(): number | undefined {
     return this.host.find(this)?.actorId;
   }
 
-  /** The shard the actor is placed on. */
+  /** The shard the actor lives on (activating it if needed); see also cluster.locate(). */
   get shard(): number {
-    return this.target().shard.index;
+    return this.target().shard;
   }
 
   /**
@@ -71,7 +85,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
   tell(msg: MessageOf<Q>): Promise<void> {
     try {
       const e = this.target();
-      return e.shard.send(e, Op.MESSAGE, this.kernel.codecs.request, msg, 0);
+      return e.link.tell(e, this.kernel.codecs.request, msg);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -83,7 +97,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
       if (!Array.isArray(msgs)) throw new RingshardError(ErrorCode.SCHEMA, `${this.what}: tellMany expects an array, got ${describeValue(msgs)}`);
       if (msgs.length === 0) return Promise.resolve();
       const e = this.target();
-      return e.shard.sendMany(e, Op.MESSAGE, this.kernel.codecs.request, msgs, 0);
+      return e.link.tellMany(e, this.kernel.codecs.request, msgs);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -91,7 +105,13 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
 
   /** Sends a message and resolves with the handler's reply. */
   ask(msg: MessageOf<Q>, options?: AskOptions): Promise<MessageOf<R>> {
-    return this.request(Op.MESSAGE, msg, `ask to ${this.what}`, options) as Promise<MessageOf<R>>;
+    try {
+      const timeoutMs = this.timeout(options);
+      const e = this.target();
+      return e.link.ask(e, this.kernel.codecs.request, msg, { codec: this.kernel.codecs.reply, what: `ask to ${this.what}`, timeoutMs }) as Promise<MessageOf<R>>;
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**
@@ -105,10 +125,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
       const timeoutMs = this.timeout(options);
       if (msgs.length === 0) return Promise.resolve([]);
       const e = this.target();
-      const shard = e.shard;
-      const base = shard.allocateCorrelations(msgs.length);
-      const sent = shard.sendMany(e, Op.MESSAGE, this.kernel.codecs.request, msgs, base);
-      return this.expect(e, base, msgs.length, true, this.kernel.codecs.reply, `askMany to ${this.what}`, sent, timeoutMs) as Promise<MessageOf<R>[]>;
+      return e.link.askMany(e, this.kernel.codecs.request, msgs, { codec: this.kernel.codecs.reply, what: `askMany to ${this.what}`, timeoutMs }) as Promise<MessageOf<R>[]>;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -116,7 +133,13 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
 
   /** Resolves with the actor's current state, read back from the GPU in message order. */
   snapshot(options?: AskOptions): Promise<MessageOf<S>> {
-    return this.request(Op.SNAPSHOT, undefined, `snapshot of ${this.what}`, options) as Promise<MessageOf<S>>;
+    try {
+      const timeoutMs = this.timeout(options);
+      const e = this.target();
+      return e.link.snapshot(e, { codec: this.kernel.codecs.state, what: `snapshot of ${this.what}`, timeoutMs }) as Promise<MessageOf<S>>;
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**
@@ -131,12 +154,12 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
       if (!e) return Promise.resolve(undefined);
       this.host.retire(e);
       this.entry = undefined;
-      const shard = e.shard;
-      const base = shard.allocateCorrelations(1);
-      const sent = shard.send(e, Op.SHUTDOWN, undefined, undefined, base);
-      return this.expect(e, base, 1, false, this.kernel.codecs.state, `terminate of ${this.what}`, sent, timeoutMs, () =>
-        this.host.freeSlot(e),
-      ) as Promise<MessageOf<S>>;
+      return e.link.terminate(e, {
+        codec: this.kernel.codecs.state,
+        what: `terminate of ${this.what}`,
+        timeoutMs,
+        onDone: () => this.host.freeSlot(e),
+      }) as Promise<MessageOf<S>>;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -148,55 +171,5 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
       throw new RingshardError(ErrorCode.INVALID_OPTION, `options.timeoutMs must be a number > 0, got ${describeValue(timeoutMs)}`);
     }
     return timeoutMs;
-  }
-
-  private request(op: Op, msg: unknown, what: string, options: AskOptions | undefined): Promise<unknown> {
-    try {
-      const timeoutMs = this.timeout(options);
-      const e = this.target();
-      const shard = e.shard;
-      const base = shard.allocateCorrelations(1);
-      const codec = op === Op.MESSAGE ? this.kernel.codecs.request : undefined;
-      const sent = shard.send(e, op, codec, msg, base);
-      const replyCodec = op === Op.MESSAGE ? this.kernel.codecs.reply : this.kernel.codecs.state;
-      return this.expect(e, base, 1, false, replyCodec, what, sent, timeoutMs);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  private expect(
-    e: ActorEntry,
-    base: number,
-    count: number,
-    many: boolean,
-    codec: PendingAsk['codec'],
-    what: string,
-    sent: Promise<void>,
-    timeoutMs: number,
-    onDone?: () => void,
-  ): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const entry: PendingAsk = {
-        base,
-        count,
-        received: 0,
-        codec,
-        many,
-        values: many ? new Array(count) : undefined,
-        value: undefined,
-        failures: undefined,
-        deadline: performance.now() + timeoutMs,
-        timeoutMs,
-        settled: false,
-        what,
-        resolve,
-        reject,
-        onDone,
-      };
-      e.shard.expect(entry);
-      // A record that waited for ring space and then could not be sent fails its ask.
-      sent.catch((error: Error) => e.shard.pending.settle(entry, error));
-    });
   }
 }

@@ -6,12 +6,13 @@ import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
 import { assembleKernelModule } from '../kernels/assemble.ts';
 import { batchLayout, type BatchShape } from '../layout/batch.ts';
-import { Op, replySlotWords, requestSlotWords } from '../layout/record.ts';
+import { replySlotWords, requestSlotWords } from '../layout/record.ts';
 import type { Schema } from '../layout/schema.ts';
 import type { BackendKind, CompileDiagnostic, KernelWire, ShardStarted } from '../protocol.ts';
 import { ActorDirectory, Interner, type ActorEntry } from '../coordinator/actor-directory.ts';
 import { HybridClock } from '../coordinator/hlc.ts';
-import { placeKey } from '../coordinator/placement.ts';
+import { placeActor, type PlacementStrategy } from '../coordinator/placement.ts';
+import { MovingLink } from '../coordinator/moving-link.ts';
 import { ShardClient } from '../coordinator/shard-client.ts';
 import { serveMetrics, type MetricsServer } from '../../metrics/exporter.ts';
 import { ClusterMetrics } from '../metrics/cluster-metrics.ts';
@@ -26,6 +27,16 @@ export interface ActorOptions {
   readonly tenant?: string;
   /** The principal messages from this ref carry (ctx.principal). @default '' */
   readonly principal?: string;
+  /**
+   * Pins the actor to this shard when it activates, instead of the cluster's placement
+   * (an actor already active stays where it is; cluster.migrate() moves it).
+   */
+  readonly shard?: number;
+}
+
+/** Where an actor lives. */
+export interface ActorLocation {
+  readonly shard: number;
 }
 
 export interface ShardInfo {
@@ -69,6 +80,7 @@ export class Cluster implements ActorHost {
   private readonly metrics: ClusterMetrics | undefined;
   private metricsServer: MetricsServer | undefined;
   private readonly shards: ShardClient[];
+  private readonly placement: PlacementStrategy;
   private readonly kernelIds = new Map<Kernel<any, any, any>, number>();
   private readonly kernelsByName = new Map<string, Kernel<any, any, any>>();
   private readonly directory: ActorDirectory;
@@ -79,6 +91,7 @@ export class Cluster implements ActorHost {
   private constructor(options: ResolvedOptions, backend: BackendKind, shards: ShardClient[], directory: ActorDirectory, metrics: ClusterMetrics | undefined) {
     this.backend = backend;
     this.askTimeoutMs = options.askTimeoutMs;
+    this.placement = options.placement;
     this.shards = shards;
     options.kernels.forEach((k, i) => {
       this.kernelIds.set(k, i);
@@ -126,7 +139,8 @@ export class Cluster implements ActorHost {
     const shape: BatchShape = {
       kernels: kernels.length,
       maxBatch: resolved.maxBatch,
-      recordWords: requestSlotWords(Math.max(...kernels.map((k) => k.codecs.request.words))),
+      // A slot holds a request, or a state on its way into a shard (IMPORT, migration).
+      recordWords: requestSlotWords(Math.max(...kernels.map((k) => Math.max(k.codecs.request.words, k.codecs.state.words)))),
       resultWords: Math.max(...kernels.map((k) => Math.max(k.codecs.reply.words, k.codecs.state.words))),
       stateStride: Math.max(...kernels.map((k) => k.codecs.state.words)),
     };
@@ -230,9 +244,11 @@ export class Cluster implements ActorHost {
     }
     const tenant = options.tenant ?? '';
     const principal = options.principal ?? '';
+    const pinned = options.shard;
+    if (pinned !== undefined) this.checkShard('options.shard', pinned);
     if (typeof tenant !== 'string') throw new RingshardError(ErrorCode.INVALID_OPTION, `options.tenant must be a string, got ${describeValue(tenant)}`);
     if (typeof principal !== 'string') throw new RingshardError(ErrorCode.INVALID_OPTION, `options.principal must be a string, got ${describeValue(principal)}`);
-    return new ActorRef(this, k, id, String(key), tenant, this.tenants.id(tenant), principal, this.principals.id(principal));
+    return new ActorRef(this, k, id, String(key), tenant, this.tenants.id(tenant), principal, this.principals.id(principal), pinned);
   }
 
   // ---- ActorHost: used by ActorRef
@@ -242,13 +258,13 @@ export class Cluster implements ActorHost {
     if (this.closing) throw new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down');
     const existing = this.directory.lookup(ref.identity);
     if (existing) return existing;
-    const shard = this.shards[placeKey(ref.identity, this.shards.length)]!;
+    const link = this.shards[ref.pinnedShard ?? this.place(ref)]!;
     const entry = this.directory.add({
       identity: ref.identity,
       key: ref.key,
       kernelName: ref.kernel.name,
       tenant: ref.tenant,
-      shard,
+      link,
       kernelId: ref.kernelId,
       tenantId: ref.tenantId,
       principalId: ref.principalId,
@@ -257,12 +273,24 @@ export class Cluster implements ActorHost {
     this.metrics?.actorActivated(entry);
     try {
       // INIT goes into the ring ahead of the message that activated the actor.
-      void shard.send(entry, Op.INIT, undefined, undefined, 0).catch(() => this.directory.remove(entry));
+      void link.activate(entry).catch(() => this.directory.remove(entry));
     } catch (error) {
       this.directory.remove(entry);
       throw error;
     }
     return entry;
+  }
+
+  private place(ref: ActorRef<any, any, any>): number {
+    try {
+      return placeActor(
+        this.placement,
+        { key: ref.key, kernel: ref.kernel.name, tenant: ref.tenant, identity: ref.identity },
+        this.shards.map((s) => this.directory.count(s.index)),
+      );
+    } catch (error) {
+      throw new RingshardError(ErrorCode.INVALID_OPTION, (error as Error).message, { cause: error });
+    }
   }
 
   /** @internal */
@@ -279,6 +307,66 @@ export class Cluster implements ActorHost {
   freeSlot(entry: ActorEntry): void {
     this.metrics?.actorRetired(entry);
     this.directory.freeSlot(entry);
+  }
+
+  private checkShard(path: string, shard: unknown): asserts shard is number {
+    if (!Number.isInteger(shard) || (shard as number) < 0 || (shard as number) >= this.shards.length) {
+      throw new RingshardError(ErrorCode.INVALID_OPTION, `${path} must be a shard index from 0 to ${this.shards.length - 1}, got ${describeValue(shard)}`);
+    }
+  }
+
+  /**
+   * Where the actor lives now; for an actor that is not active, where it would be
+   * placed if it activated now (nothing is activated).
+   */
+  locate(ref: ActorRef<any, any, any>): ActorLocation {
+    const entry = this.directory.lookup(ref.identity);
+    if (entry) return { shard: entry.shard };
+    return { shard: ref.pinnedShard ?? this.place(ref) };
+  }
+
+  /**
+   * Moves an active actor to shard `toShard` while messages keep flowing: its state is
+   * read back on its shard after every record sent before (EXPORT), written into a new
+   * slot on the target shard (IMPORT), and the records sent meanwhile follow it there in
+   * send order. Its id, its metric series and every pending ask carry over; nothing is
+   * handled twice or lost. Resolves once the actor lives on `toShard`. A move waits for
+   * the actor's previous move to finish.
+   */
+  async migrate(ref: ActorRef<any, any, any>, toShard: number): Promise<void> {
+    this.checkShard('toShard', toShard);
+    if (this.closing) throw new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down');
+    const what = `kernel '${ref.kernel.name}' actor '${ref.key}'${ref.tenant ? ` of tenant '${ref.tenant}'` : ''}`;
+    let entry = this.directory.lookup(ref.identity);
+    while (entry && entry.link instanceof MovingLink) {
+      await entry.link.settled;
+      entry = this.directory.lookup(ref.identity);
+    }
+    if (!entry) {
+      throw new RingshardError(ErrorCode.UNKNOWN_ACTOR, `cannot migrate ${what}: it is not active (terminated, or never sent a message)`);
+    }
+    if (entry.shard === toShard) return;
+    const from = entry.link;
+    const to = this.shards[toShard]!;
+    const moving = new MovingLink(from);
+    entry.link = moving;
+    let state: unknown;
+    try {
+      state = await from.exportState(entry, { codec: ref.kernel.codecs.state, what: `migration of ${what}`, timeoutMs: this.askTimeoutMs });
+    } catch (error) {
+      // The state never left: the actor stays, and what waited goes where it was.
+      entry.link = from;
+      moving.arrived(from);
+      throw error;
+    }
+    const fromShard = entry.shard;
+    this.directory.relocate(entry, toShard);
+    this.metrics?.actorMoved(entry, fromShard);
+    // IMPORT first, then everything that waited, in order, then the actor is home.
+    const imported = to.importState(entry, ref.kernel.codecs.state, state);
+    entry.link = to;
+    moving.arrived(to);
+    await imported;
   }
 
   /**
@@ -324,10 +412,10 @@ export class Cluster implements ActorHost {
 
   private async close(): Promise<void> {
     for (const entry of [...this.directory.entries()]) {
-      if (entry.shard.failed) continue;
+      if (entry.link.failed) continue;
       this.directory.retire(entry);
       try {
-        void entry.shard.send(entry, Op.SHUTDOWN, undefined, undefined, 0).catch(() => {});
+        void entry.link.retire(entry).catch(() => {});
       } catch {
         // The shard refused (its ring is full under 'reject'): it is stopping anyway.
       }

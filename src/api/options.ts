@@ -5,6 +5,7 @@
 import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
 import { MAX_SHARDS, MAX_KERNELS, ACTOR_SLOT_MASK } from '../layout/record.ts';
+import type { PlacementStrategy } from '../coordinator/placement.ts';
 import { MAX_RING_CAPACITY } from '../rings/spsc-ring.ts';
 import { Registry } from 'prom-client';
 
@@ -75,6 +76,14 @@ export interface ClusterOptions {
    * @example { perActor: 'all', port: 9464 }
    */
   readonly metrics?: MetricsOptions | false;
+  /**
+   * Where a new actor lives: 'hash' (rendezvous hashing of kernel, tenant and key, so an
+   * actor lands on the same shard every time), 'least-loaded' (the shard with the fewest
+   * active actors when it activates), or `(key, kernel, tenant, shards) => index`.
+   * `cluster.actor(k, key, { shard })` pins one actor instead.
+   * @default 'hash'
+   */
+  readonly placement?: PlacementStrategy;
 }
 
 export interface ResolvedOptions {
@@ -93,6 +102,7 @@ export interface ResolvedOptions {
   readonly adapterName: string | undefined;
   readonly dawnFlags: readonly string[] | undefined;
   readonly log: (line: string) => void;
+  readonly placement: PlacementStrategy;
   readonly metrics:
     | { readonly perActor: number; readonly registry: Registry; readonly port: number | undefined; readonly host: string | undefined }
     | false;
@@ -171,9 +181,14 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
   }
   const askTimeoutMs = options.askTimeoutMs ?? 30_000;
   if (typeof askTimeoutMs !== 'number' || !(askTimeoutMs > 0)) fail('askTimeoutMs', 'a number > 0 (or Infinity)', askTimeoutMs);
+  const placement = options.placement ?? 'hash';
+  if (placement !== 'hash' && placement !== 'least-loaded' && typeof placement !== 'function') {
+    fail('placement', "'hash', 'least-loaded' or a function (key, kernel, tenant, shards) => shard index", placement);
+  }
   return {
     kernels,
     shards,
+    placement,
     backend: oneOf('backend', options.backend, 'auto', ['auto', 'webgpu', 'cpu']),
     ringCapacity,
     replyRingCapacity: powerOfTwo('replyRingCapacity', options.replyRingCapacity, ringCapacity, 2, MAX_RING_CAPACITY),

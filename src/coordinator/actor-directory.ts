@@ -1,33 +1,53 @@
 /**
- * Which actors exist and where: identity (kernel, tenant, key) -> shard and state slot.
- * Actors are virtual: the first message activates one (a slot is allocated and an INIT
- * record sent ahead of the message); terminate frees the slot once the shard has run the
- * shutdown hook, and a later message activates the actor afresh.
+ * Which actors exist, who they are and where they live. Identity (kernel, tenant, key)
+ * maps to an entry with a cluster-wide id that never changes while the actor lives (it
+ * is what ctx.actor and metrics use) and a location (shard link and state slot) that
+ * changes when the actor moves. Actors are virtual: the first message activates one (a
+ * slot is allocated and an INIT record sent ahead of the message); terminate frees the
+ * slot once the shard has run the shutdown hook, and a later message activates the
+ * actor afresh, with a new id.
  */
 import { ErrorCode, RingshardError } from '../errors.ts';
-import { NO_ACTOR, actorId } from '../layout/record.ts';
-import type { RecordTarget, ShardClient } from './shard-client.ts';
+import { NO_ACTOR, actorLocation } from '../layout/record.ts';
+import type { RecordTarget, ShardLink } from './shard-link.ts';
 
 export interface ActorEntry extends RecordTarget {
   readonly identity: string;
   readonly key: string;
   readonly kernelName: string;
   readonly tenant: string;
-  readonly shard: ShardClient;
-  readonly slot: number;
+  /** Where its records go: its shard's link (a MovingLink while it moves). */
+  link: ShardLink;
+  /** Its shard and state slot; `location` is the two as the header carries them. */
+  shard: number;
+  slot: number;
+  location: number;
   /** The shard's slot generation when the slot was taken (see resetShard). */
-  readonly generation: number;
+  generation: number;
   /** False once terminate() was called: the next message activates a new actor. */
   active: boolean;
 }
 
+export interface NewActor {
+  readonly identity: string;
+  readonly key: string;
+  readonly kernelName: string;
+  readonly tenant: string;
+  readonly link: ShardLink;
+  readonly kernelId: number;
+  readonly tenantId: number;
+  readonly principalId: number;
+}
+
 export class ActorDirectory {
   private readonly byIdentity = new Map<string, ActorEntry>();
+  private readonly byId = new Map<number, ActorEntry>();
   private readonly freeSlots: number[][];
   private readonly nextSlot: number[];
   /** Bumped when a shard's slots are reset, so stale frees are ignored. */
   private readonly generation: number[];
   private readonly perShardKernel: Map<string, number>;
+  private nextId = 1;
 
   constructor(
     shards: number,
@@ -47,17 +67,36 @@ export class ActorDirectory {
     return this.byIdentity.get(identity);
   }
 
-  /** Allocates a slot on `shard` and records the actor as active. */
-  add(fields: Omit<ActorEntry, 'slot' | 'actorId' | 'active' | 'sourceId' | 'generation'>): ActorEntry {
-    const s = fields.shard.index;
-    const slot = this.freeSlots[s]!.pop() ?? this.nextSlot[s]!;
+  /** The active actor with this id (the address K2K messages and ctx.source carry). */
+  byActorId(id: number): ActorEntry | undefined {
+    return this.byId.get(id);
+  }
+
+  private takeSlot(shard: number): number {
+    const slot = this.freeSlots[shard]!.pop() ?? this.nextSlot[shard]!;
     if (slot >= this.maxSlots) {
       throw new RingshardError(
         ErrorCode.TOO_LARGE,
-        `shard ${s} already holds its maximum of ${this.maxSlots} actors (options.maxActorsPerShard); terminate some or add shards`,
+        `shard ${shard} already holds its maximum of ${this.maxSlots} actors (options.maxActorsPerShard); terminate some or add shards`,
       );
     }
-    if (slot === this.nextSlot[s]) this.nextSlot[s]!++;
+    if (slot === this.nextSlot[shard]) this.nextSlot[shard]!++;
+    return slot;
+  }
+
+  // Ids count up from 1 and wrap before NO_ACTOR, skipping ids still in use.
+  private takeId(): number {
+    for (;;) {
+      const id = this.nextId;
+      this.nextId = id >= NO_ACTOR - 1 ? 1 : id + 1;
+      if (!this.byId.has(id)) return id;
+    }
+  }
+
+  /** Gives the actor an id, allocates a slot on its link's shard, records it as active. */
+  add(fields: NewActor): ActorEntry {
+    const shard = fields.link.index;
+    const slot = this.takeSlot(shard);
     // A literal with every field in a fixed order (not a spread): all entries share one
     // hidden class, which keeps the send path's property reads monomorphic.
     const entry: ActorEntry = {
@@ -65,19 +104,38 @@ export class ActorDirectory {
       key: fields.key,
       kernelName: fields.kernelName,
       tenant: fields.tenant,
-      shard: fields.shard,
+      link: fields.link,
       kernelId: fields.kernelId,
       tenantId: fields.tenantId,
       principalId: fields.principalId,
       sourceId: NO_ACTOR,
+      actorId: this.takeId(),
+      shard,
       slot,
-      generation: this.generation[s]!,
-      actorId: actorId(s, slot),
+      location: actorLocation(shard, slot),
+      generation: this.generation[shard]!,
       active: true,
     };
     this.byIdentity.set(fields.identity, entry);
-    this.bump(s, fields.kernelName, 1);
+    this.byId.set(entry.actorId, entry);
+    this.bump(shard, fields.kernelName, 1);
     return entry;
+  }
+
+  /**
+   * Moves an active actor's placement to `shard` (a new slot there) and frees its old
+   * slot, which its old shard has let go of (EXPORT). Its id does not change.
+   */
+  relocate(entry: ActorEntry, shard: number): void {
+    const slot = this.takeSlot(shard);
+    this.release(entry.shard, entry.slot, entry.generation);
+    // A terminate sent during the move retired it already (and was counted then).
+    if (entry.active) this.bump(entry.shard, entry.kernelName, -1);
+    entry.shard = shard;
+    entry.slot = slot;
+    entry.location = actorLocation(shard, slot);
+    entry.generation = this.generation[shard]!;
+    if (entry.active) this.bump(shard, entry.kernelName, 1);
   }
 
   /** Forgets the actor at once (new messages activate a new one); its slot stays taken. */
@@ -85,14 +143,19 @@ export class ActorDirectory {
     if (!entry.active) return;
     entry.active = false;
     if (this.byIdentity.get(entry.identity) === entry) this.byIdentity.delete(entry.identity);
-    this.bump(entry.shard.index, entry.kernelName, -1);
+    if (this.byId.get(entry.actorId) === entry) this.byId.delete(entry.actorId);
+    this.bump(entry.shard, entry.kernelName, -1);
   }
 
   /** Frees a retired actor's slot, once the shard has finished with it. */
   freeSlot(entry: ActorEntry): void {
+    this.release(entry.shard, entry.slot, entry.generation);
+  }
+
+  private release(shard: number, slot: number, generation: number): void {
     // After a shard restart the slot may already be free (the allocator was reset).
-    if (entry.generation !== this.generation[entry.shard.index]) return;
-    this.freeSlots[entry.shard.index]!.push(entry.slot);
+    if (generation !== this.generation[shard]) return;
+    this.freeSlots[shard]!.push(slot);
   }
 
   /** Undoes add() for an actor whose activation could not be sent. */
@@ -106,7 +169,7 @@ export class ActorDirectory {
    * knows none of them. Returns the actors that were active.
    */
   resetShard(shard: number): ActorEntry[] {
-    const gone = [...this.byIdentity.values()].filter((e) => e.shard.index === shard);
+    const gone = [...this.byIdentity.values()].filter((e) => e.shard === shard);
     for (const entry of gone) this.retire(entry);
     this.freeSlots[shard] = [];
     this.nextSlot[shard] = 0;

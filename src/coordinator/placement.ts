@@ -41,3 +41,43 @@ export function placeKey(key: string, shards: number): number {
   }
   return best;
 }
+
+/** `(key, kernel, tenant, shards) => shard index`: a user's own placement. */
+export type PlacementFunction = (key: string, kernel: string, tenant: string, shards: number) => number;
+
+/**
+ * How a new actor picks its shard: 'hash' (rendezvous hashing of kernel, tenant and key:
+ * the same actor lands on the same shard every time), 'least-loaded' (the shard with the
+ * fewest active actors at activation; ties go to the lowest index), or a function.
+ */
+export type PlacementStrategy = 'hash' | 'least-loaded' | PlacementFunction;
+
+export interface PlacementRequest {
+  readonly key: string;
+  readonly kernel: string;
+  readonly tenant: string;
+  /** The actor's identity string, what 'hash' hashes. */
+  readonly identity: string;
+}
+
+/**
+ * The shard for a new actor, given each shard's active actors (`load`, one per shard).
+ * Pure. A function strategy's answer is checked: it must be an index of `load`.
+ */
+export function placeActor(strategy: PlacementStrategy, actor: PlacementRequest, load: readonly number[]): number {
+  const shards = load.length;
+  if (strategy === 'hash') return placeKey(actor.identity, shards);
+  if (strategy === 'least-loaded') {
+    let best = 0;
+    for (let s = 1; s < shards; s++) if (load[s]! < load[best]!) best = s;
+    return best;
+  }
+  const index = strategy(actor.key, actor.kernel, actor.tenant, shards);
+  if (!Number.isInteger(index) || index < 0 || index >= shards) {
+    throw new RangeError(
+      `options.placement returned ${typeof index === 'number' ? index : `${typeof index} ${String(index)}`} for kernel '${actor.kernel}' actor '${actor.key}'; ` +
+        `expected a shard index from 0 to ${shards - 1}`,
+    );
+  }
+  return index;
+}

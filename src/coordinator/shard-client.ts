@@ -16,13 +16,16 @@ import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { ErrorCode, RingshardError } from '../errors.ts';
 import type { Codec } from '../layout/codec.ts';
-import { REPLY_HEADER_WORDS, REQUEST_HEADER_WORDS, ReplyHeader, RequestHeader, kernelOp, type Op } from '../layout/record.ts';
+import { Op, REPLY_HEADER_WORDS, REQUEST_HEADER_WORDS, ReplyHeader, RequestHeader, kernelOp } from '../layout/record.ts';
 import { SpscRing } from '../rings/spsc-ring.ts';
 import { connect, release, type Remote } from '../control/comlink.ts';
 import type { ShardConfig, ShardControl, ShardStarted, ShardStats } from '../protocol.ts';
 import { HybridClock } from './hlc.ts';
 import { OverflowQueue } from './overflow-queue.ts';
 import { PendingReplies, type PendingAsk } from './pending-replies.ts';
+import type { AskSpec, RecordTarget, ShardLink } from './shard-link.ts';
+
+export type { RecordTarget } from './shard-link.ts';
 
 const PUBLISH_EVERY = 1024;
 const REPLY_TAKE = 4096;
@@ -32,16 +35,6 @@ const RESOLVED: Promise<void> = Promise.resolve();
 // worker (Node 20 workers do not inherit it), then imports SHARD_WORKER.
 const SHARD_WORKER = import.meta.url.endsWith('.js') ? undefined : new URL('../../workers/shard-worker.ts', import.meta.url);
 const WORKER_ENTRY = new URL(SHARD_WORKER ? '../../workers/ts-entry.mjs' : '../../workers/shard-worker.js', import.meta.url);
-
-/** Who a record is for and from: what the header needs besides op and payload. */
-export interface RecordTarget {
-  readonly actorId: number;
-  readonly kernelId: number;
-  readonly tenantId: number;
-  readonly principalId: number;
-  /** The sending actor, NO_ACTOR for messages from outside. */
-  readonly sourceId: number;
-}
 
 export interface ShardClientOptions {
   readonly config: Omit<ShardConfig, 'requestRing' | 'replyRing'>;
@@ -63,7 +56,7 @@ interface WorkerHandle {
   readonly control: Remote<ShardControl>;
 }
 
-export class ShardClient {
+export class ShardClient implements ShardLink {
   readonly index: number;
   readonly requests: SpscRing;
   readonly replies: SpscRing;
@@ -175,6 +168,7 @@ export class ShardClient {
     const clock = this.clock;
     clock.tick();
     w[o + RequestHeader.actor] = to.actorId;
+    w[o + RequestHeader.location] = to.location;
     w[o + RequestHeader.kernelOp] = kernelOp(to.kernelId, op);
     w[o + RequestHeader.correlation] = correlation;
     w[o + RequestHeader.source] = to.sourceId;
@@ -253,9 +247,82 @@ export class ShardClient {
     return this.overflow.append(words, msgs.length);
   }
 
+  // ------------------------------------------------------------------ ShardLink
+
+  tell(to: RecordTarget, codec: Codec, msg: unknown): Promise<void> {
+    return this.send(to, Op.MESSAGE, codec, msg, 0);
+  }
+
+  tellMany(to: RecordTarget, codec: Codec, msgs: readonly unknown[]): Promise<void> {
+    return this.sendMany(to, Op.MESSAGE, codec, msgs, 0);
+  }
+
+  ask(to: RecordTarget, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown> {
+    return this.request(to, Op.MESSAGE, codec, msg, reply);
+  }
+
+  askMany(to: RecordTarget, codec: Codec, msgs: readonly unknown[], reply: AskSpec): Promise<unknown[]> {
+    const base = this.allocateCorrelations(msgs.length);
+    const sent = this.sendMany(to, Op.MESSAGE, codec, msgs, base);
+    return this.expect(base, msgs.length, true, reply, sent) as Promise<unknown[]>;
+  }
+
+  snapshot(to: RecordTarget, reply: AskSpec): Promise<unknown> {
+    return this.request(to, Op.SNAPSHOT, undefined, undefined, reply);
+  }
+
+  terminate(to: RecordTarget, reply: AskSpec): Promise<unknown> {
+    return this.request(to, Op.SHUTDOWN, undefined, undefined, reply);
+  }
+
+  activate(to: RecordTarget): Promise<void> {
+    return this.send(to, Op.INIT, undefined, undefined, 0);
+  }
+
+  retire(to: RecordTarget): Promise<void> {
+    return this.send(to, Op.SHUTDOWN, undefined, undefined, 0);
+  }
+
+  exportState(to: RecordTarget, reply: AskSpec): Promise<unknown> {
+    return this.request(to, Op.EXPORT, undefined, undefined, reply);
+  }
+
+  importState(to: RecordTarget, stateCodec: Codec, state: unknown): Promise<void> {
+    return this.send(to, Op.IMPORT, stateCodec, state, 0);
+  }
+
+  private request(to: RecordTarget, op: Op, codec: Codec | undefined, msg: unknown, reply: AskSpec): Promise<unknown> {
+    const base = this.allocateCorrelations(1);
+    const sent = this.send(to, op, codec, msg, base);
+    return this.expect(base, 1, false, reply, sent);
+  }
+
   /** Registers an ask whose replies will come back in ring order. */
-  expect(entry: PendingAsk): void {
-    this.pending.push(entry);
+  private expect(base: number, count: number, many: boolean, reply: AskSpec, sent: Promise<void>): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const onDone = reply.onDone;
+      const entry: PendingAsk = {
+        base,
+        count,
+        received: 0,
+        codec: reply.codec,
+        many,
+        values: many ? new Array(count) : undefined,
+        value: undefined,
+        failures: undefined,
+        deadline: performance.now() + reply.timeoutMs,
+        timeoutMs: reply.timeoutMs,
+        settled: false,
+        what: reply.what,
+        resolve,
+        reject,
+        onDone: onDone ? () => onDone() : undefined,
+      };
+      this.pending.push(entry);
+      // A record that waited for ring space and then could not be sent fails its ask
+      // (a record already in the ring shares the resolved promise: nothing to watch).
+      if (sent !== RESOLVED) sent.catch((error: Error) => this.pending.settle(entry, error));
+    });
   }
 
   // ------------------------------------------------------------------ replies

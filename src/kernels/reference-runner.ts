@@ -98,7 +98,13 @@ export class ReferenceRunner {
           }
           return { status: Status.OK, words: 0 };
         }
+        case Op.IMPORT: {
+          // The state arrives as the record's payload, in the state's own layout.
+          for (let w = 0; w < this.stateStride; w++) this.states[base + w] = w < stateCodec.words ? input[inputOffset + w]! : 0;
+          return { status: Status.OK, words: 0 };
+        }
         case Op.SHUTDOWN:
+        case Op.EXPORT:
         case Op.SNAPSHOT: {
           const state = stateCodec.decode(this.states, this.floats, base);
           if (op === Op.SHUTDOWN && kernel.shutdown) {

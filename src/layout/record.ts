@@ -5,16 +5,18 @@
  *
  * Request record (one ring slot; every cell is one u32 word):
  *
- *   word  0 actor        target actor id: shard << 24 | slot
- *   word  1 kernelOp     kernel id << 16 | op (OP_MESSAGE, OP_INIT, ...)
- *   word  2 correlation  reply correlation id; 0 for tell (no reply wanted)
- *   word  3 source       sending actor id, NO_ACTOR for messages from outside
- *   word  4 tenant       tenant id the coordinator checked
- *   word  5 principal    principal id the coordinator checked
- *   word  6 hlcHi        hybrid logical clock: wall milliseconds >> 16
- *   word  7 hlcLo        (wall milliseconds & 0xffff) << 16 | logical counter
- *   word  8 enqueuedUs   enqueue time, microseconds since the cluster epoch (mod 2^32)
- *   word  9.. payload    the kernel's request schema, packed words
+ *   word  0 actor        target actor's id: cluster-wide, stable for the actor's life
+ *                        (it is what ctx.actor holds); not where the actor lives
+ *   word  1 location     where it lives now: shard << 24 | state slot
+ *   word  2 kernelOp     kernel id << 16 | op (OP_MESSAGE, OP_INIT, ...)
+ *   word  3 correlation  reply correlation id; 0 for tell (no reply wanted)
+ *   word  4 source       sending actor's id, NO_ACTOR for messages from outside
+ *   word  5 tenant       tenant id the coordinator checked
+ *   word  6 principal    principal id the coordinator checked
+ *   word  7 hlcHi        hybrid logical clock: wall milliseconds >> 16
+ *   word  8 hlcLo        (wall milliseconds & 0xffff) << 16 | logical counter
+ *   word  9 enqueuedUs   enqueue time, microseconds since the cluster epoch (mod 2^32)
+ *   word 10.. payload    the kernel's request schema, packed words (IMPORT: the state)
  *
  * A message's id is its index in the shard's request ring (a monotonic u32), so it needs
  * no header word and stays the same when a record is replayed.
@@ -25,12 +27,13 @@
  *   word 1 actor         copied from the request
  *   word 2 status        Status.OK, Status.REJECTED or the handler's own non-zero code
  *   word 3 enqueuedUs    copied from the request, for latency accounting
- *   word 4.. payload     reply schema (OP_MESSAGE) or state schema (OP_SNAPSHOT, OP_SHUTDOWN)
+ *   word 4.. payload     reply schema (OP_MESSAGE) or state schema (SNAPSHOT, SHUTDOWN, EXPORT)
  */
 
 /** Header fields of a request record, in word order. */
 export const REQUEST_HEADER_FIELDS = [
   'actor',
+  'location',
   'kernelOp',
   'correlation',
   'source',
@@ -76,6 +79,10 @@ export const Op = {
   SHUTDOWN: 2,
   /** Reply with the current state, unchanged. */
   SNAPSHOT: 3,
+  /** Reply with the state and free the slot, without running `shutdown`: the actor moves. */
+  EXPORT: 4,
+  /** Take the state from the payload, without running `init`: the actor arrives. */
+  IMPORT: 5,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 
@@ -93,20 +100,15 @@ export const KERNEL_ID_SHIFT = 16;
 export const OP_MASK = 0xffff;
 export const MAX_KERNELS = 1 << 16;
 
-/** Actor ids carry their shard so that ids are unique across the cluster. */
+/** A location (the header's location word) is a shard and a state slot in it. */
 export const ACTOR_SLOT_BITS = 24;
 export const ACTOR_SLOT_MASK = (1 << ACTOR_SLOT_BITS) - 1;
 export const MAX_SHARDS = 1 << (32 - ACTOR_SLOT_BITS);
+/** No actor: the source of messages from outside the cluster; never an actor's id. */
 export const NO_ACTOR = 0xffffffff;
 
-export function actorId(shard: number, slot: number): number {
+export function actorLocation(shard: number, slot: number): number {
   return ((shard << ACTOR_SLOT_BITS) | slot) >>> 0;
-}
-export function actorShard(id: number): number {
-  return id >>> ACTOR_SLOT_BITS;
-}
-export function actorSlot(id: number): number {
-  return id & ACTOR_SLOT_MASK;
 }
 
 export function kernelOp(kernel: number, op: Op): number {

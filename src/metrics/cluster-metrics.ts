@@ -37,13 +37,21 @@ interface ShardTables {
   nextRow: number;
   /** Per kernel: what terminated tracked actors of this shard had counted. */
   readonly retired: Float64Array[];
+  /**
+   * Per kernel: what tracked actors counted here before they moved to another shard; it
+   * stays in this shard's totals while their own series carry it along.
+   */
+  readonly movedOut: Float64Array[];
   source?: ShardMetricsSource;
 }
 
 interface Tracked {
-  readonly row: number;
+  /** Its row in its current shard's actor table. */
+  row: number;
   /** The row's values when this actor got it (rows are reused). */
-  readonly baseline: Float64Array;
+  baseline: Float64Array;
+  /** What it counted on shards it has moved away from (its series carries on). */
+  readonly carried: Float64Array;
 }
 
 export interface ClusterMetricsOptions {
@@ -64,10 +72,13 @@ export class ClusterMetrics {
   readonly registry: Registry;
   private readonly shards: ShardTables[];
   private readonly tracked = new Map<ActorEntry, Tracked>();
+  /** Per kernel: what retired actors had carried over from shards they moved away from. */
+  private readonly retiredCarried: Float64Array[];
 
   constructor(private readonly options: ClusterMetricsOptions) {
     this.registry = options.registry;
     const k = options.kernels.length;
+    this.retiredCarried = options.kernels.map(() => new Float64Array(ROW_WORDS));
     const maxRows = k + Math.min(options.perActor, options.maxSlots);
     this.shards = Array.from({ length: options.shards }, () => {
       const tables = createMetricTables(k, maxRows, options.maxSlots);
@@ -79,6 +90,7 @@ export class ClusterMetrics {
         freeRows: [],
         nextRow: k, // rows 0 .. k-1 are each kernel's "_other"
         retired: options.kernels.map(() => new Float64Array(ROW_WORDS)),
+        movedOut: options.kernels.map(() => new Float64Array(ROW_WORDS)),
       };
     });
     for (const metric of this.collectors()) this.registry.registerMetric(metric.asMetric());
@@ -94,15 +106,52 @@ export class ClusterMetrics {
 
   /** Called before the actor's INIT is sent: gives it a row and tells the worker. */
   actorActivated(entry: ActorEntry): void {
-    const s = this.shards[entry.shard.index]!;
+    const row = this.assignRow(entry, this.tracked.size < this.options.perActor);
+    if (row !== entry.kernelId) {
+      const s = this.shards[entry.shard]!;
+      this.tracked.set(entry, { row, baseline: s.actors.slice(row * ROW_WORDS, (row + 1) * ROW_WORDS), carried: new Float64Array(ROW_WORDS) });
+    }
+  }
+
+  /** Maps the entry's slot to a fresh row of its shard (or its kernel's "_other" row). */
+  private assignRow(entry: ActorEntry, own: boolean): number {
+    const s = this.shards[entry.shard]!;
     ensureBytes(s.tables.slotRows, (entry.slot + 1) * 4);
     let row = entry.kernelId; // its kernel's "_other" row
-    if (this.tracked.size < this.options.perActor) {
+    if (own) {
       row = s.freeRows.pop() ?? s.nextRow++;
       ensureBytes(s.tables.actors, (row + 1) * ROW_WORDS * 8);
-      this.tracked.set(entry, { row, baseline: s.actors.slice(row * ROW_WORDS, (row + 1) * ROW_WORDS) });
     }
     s.slotRows[entry.slot] = row;
+    return row;
+  }
+
+  /**
+   * Called when the actor has moved from `fromShard` to its entry's new
+   * place, before its first record there: its series continues from a row on the new
+   * shard, carrying what it counted before; the old shard keeps those counts in its
+   * own totals.
+   */
+  actorMoved(entry: ActorEntry, fromShard: number): void {
+    const t = this.tracked.get(entry);
+    const old = this.shards[fromShard]!;
+    if (!t) {
+      this.assignRow(entry, false);
+      return;
+    }
+    const at = t.row * ROW_WORDS;
+    const into = old.movedOut[entry.kernelId]!;
+    for (let i = 0; i < ROW_WORDS; i++) {
+      const counted = old.actors[at + i]! - t.baseline[i]!;
+      t.carried[i]! += counted;
+      into[i]! += counted;
+    }
+    // The old slot is free; the next actor to take it gets a row of its own.
+    old.freeRows.push(t.row);
+    const row = this.assignRow(entry, true);
+    const s = this.shards[entry.shard]!;
+    t.row = row;
+    t.baseline = s.actors.slice(row * ROW_WORDS, (row + 1) * ROW_WORDS);
   }
 
   /** Called when the shard is done with the actor: its counts fold into "_other". */
@@ -110,16 +159,20 @@ export class ClusterMetrics {
     const t = this.tracked.get(entry);
     if (!t) return;
     this.tracked.delete(entry);
-    const s = this.shards[entry.shard.index]!;
+    const s = this.shards[entry.shard]!;
     const into = s.retired[entry.kernelId]!;
     const at = t.row * ROW_WORDS;
     for (let i = 0; i < ROW_WORDS; i++) into[i]! += s.actors[at + i]! - t.baseline[i]!;
+    // What it had carried from earlier shards joins "_other" too (those shards keep it
+    // in their totals as moved out; here it is no longer any actor's own).
+    const carried = this.retiredCarried[entry.kernelId]!;
+    for (let i = 0; i < ROW_WORDS; i++) carried[i]! += t.carried[i]!;
     s.freeRows.push(t.row);
   }
 
   /** The shard's worker was replaced: its actors are gone, their counts fold into "_other". */
   shardRestarted(shard: number): void {
-    for (const entry of [...this.tracked.keys()]) if (entry.shard.index === shard) this.actorRetired(entry);
+    for (const entry of [...this.tracked.keys()]) if (entry.shard === shard) this.actorRetired(entry);
   }
 
   private collectors(): CollectedMetric[] {
@@ -168,22 +221,22 @@ export class ClusterMetrics {
     ];
   }
 
-  /** A tracked actor's row as it counts for this actor (minus what the row held before). */
-  private trackedRow(entry: ActorEntry, t: Tracked): Float64Array {
-    const actors = this.shards[entry.shard.index]!.actors;
+  /** What a tracked actor counted on its current shard (its row, less what the row held before). */
+  private shardPart(entry: ActorEntry, t: Tracked): Float64Array {
+    const actors = this.shards[entry.shard]!.actors;
     const out = actors.slice(t.row * ROW_WORDS, (t.row + 1) * ROW_WORDS);
     for (let i = 0; i < ROW_WORDS; i++) out[i]! -= t.baseline[i]!;
     return out;
   }
 
-  /** Everything kernel `k` counted on `shard`: its "_other" row, retired and tracked actors. */
+  /** Everything kernel `k` counted on `shard`: its "_other" row, retired, moved-out and tracked actors. */
   private kernelTotals(shard: number, k: number): Float64Array {
     const s = this.shards[shard]!;
     const out = s.actors.slice(k * ROW_WORDS, (k + 1) * ROW_WORDS);
-    for (let i = 0; i < ROW_WORDS; i++) out[i]! += s.retired[k]![i]!;
+    for (let i = 0; i < ROW_WORDS; i++) out[i]! += s.retired[k]![i]! + s.movedOut[k]![i]!;
     for (const [entry, t] of this.tracked) {
-      if (entry.shard.index !== shard || entry.kernelId !== k) continue;
-      const row = this.trackedRow(entry, t);
+      if (entry.shard !== shard || entry.kernelId !== k) continue;
+      const row = this.shardPart(entry, t);
       for (let i = 0; i < ROW_WORDS; i++) out[i]! += row[i]!;
     }
     return out;
@@ -193,10 +246,12 @@ export class ClusterMetrics {
   private actorRows(): Array<[Record<string, string>, Float64Array]> {
     const out: Array<[Record<string, string>, Float64Array]> = [];
     for (const [entry, t] of this.tracked) {
-      out.push([{ kernel: entry.kernelName, tenant: entry.tenant, actor: entry.key }, this.trackedRow(entry, t)]);
+      const row = this.shardPart(entry, t);
+      for (let i = 0; i < ROW_WORDS; i++) row[i]! += t.carried[i]!;
+      out.push([{ kernel: entry.kernelName, tenant: entry.tenant, actor: entry.key }, row]);
     }
     this.options.kernels.forEach((kernel, k) => {
-      const other = new Float64Array(ROW_WORDS);
+      const other = Float64Array.from(this.retiredCarried[k]!);
       for (const s of this.shards) {
         for (let i = 0; i < ROW_WORDS; i++) other[i]! += s.actors[k * ROW_WORDS + i]! + s.retired[k]![i]!;
       }

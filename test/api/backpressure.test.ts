@@ -75,7 +75,9 @@ test("regression: an askMany refused by backpressure sends none of its messages"
   const cluster = await Cluster.start({ kernels: [busy], backend: 'cpu', shards: 1, ringCapacity: 4, maxBatch: 4, backpressure: 'reject', logger: false });
   try {
     const a = cluster.actor(busy, 'a');
-    await a.ask({ ms: 0 }); // activated; the ring is empty again
+    await a.ask({ ms: 0 }); // activated
+    // The worker commits records just after their replies are out (a SAB read, no sleep).
+    while (cluster.info().shards[0]!.ringDepth > 0) await new Promise((r) => setImmediate(r));
     // In one tick, so the worker cannot free slots in between: two tells leave room for
     // two records, and an askMany of three must not send the two that would fit.
     const tells = [a.tell({ ms: 0 }), a.tell({ ms: 0 })];

@@ -1,20 +1,21 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { batchLayout } from '../../src/layout/batch.ts';
-import { Op, RequestHeader, actorId, kernelOp } from '../../src/layout/record.ts';
+import { Op, RequestHeader, actorLocation, kernelOp } from '../../src/layout/record.ts';
 import { BatchGrouper } from '../../workers/batch-grouper.ts';
 import { seededRng } from '../helpers/random.ts';
 
 const SHARD = 1;
 
-for (const kernels of [1, 3]) test(`grouping keeps each actor’s records in arrival order, kernels in ranges, rejects what is not active (${kernels} kernels)`, (t) => {
+for (const kernels of [1, 3]) test(`grouping keeps each actor’s records in arrival order, kernels in ranges, rejects what is not active (or names another actor) (${kernels} kernels)`, (t) => {
   const rng = seededRng(t);
   const layout = batchLayout({ kernels, maxBatch: 512, recordWords: 10, resultWords: 2, stateStride: 2 });
   const grouper = new BatchGrouper(layout, SHARD, 1000);
   const records = new Uint32Array(layout.recordsWords);
   const index = new Uint32Array(layout.indexWords);
   // The model: which kernel and tenant each slot is active for.
-  const active = new Map<number, { kernel: number; tenant: number }>();
+  const active = new Map<number, { kernel: number; tenant: number; actor: number }>();
+  let nextId = 1;
   let baseId = 0;
   for (let round = 0; round < 300; round++) {
     const n = rng.int(1, layout.maxBatch);
@@ -24,35 +25,43 @@ for (const kernels of [1, 3]) test(`grouping keeps each actor’s records in arr
     const modelActive = new Map(active);
     for (let i = 0; i < n; i++) {
       const slot = rng.int(0, 60);
-      let kernel = modelActive.get(slot)?.kernel ?? rng.int(0, kernels - 1);
-      let tenant = modelActive.get(slot)?.tenant ?? rng.int(0, 2);
+      const cur = modelActive.get(slot);
+      let kernel = cur?.kernel ?? rng.int(0, kernels - 1);
+      let tenant = cur?.tenant ?? rng.int(0, 2);
+      // The id of the actor in the slot; a new actor gets a new one.
+      let actor = cur?.actor ?? nextId;
       let op: number = Op.MESSAGE;
       const roll = rng.float();
-      if (!modelActive.has(slot)) op = roll < 0.8 ? Op.INIT : Op.MESSAGE;
-      else if (roll < 0.05) op = Op.SHUTDOWN;
+      if (!cur) op = roll < 0.6 ? Op.INIT : roll < 0.8 ? Op.IMPORT : Op.MESSAGE;
+      else if (roll < 0.04) op = Op.SHUTDOWN;
+      else if (roll < 0.07) op = Op.EXPORT;
       else if (roll < 0.1) op = Op.SNAPSHOT;
       else if (roll < 0.13) tenant = (tenant + 1) % 3; // wrong tenant
       else if (roll < 0.15) kernel = (kernel + 1) % kernels; // wrong kernel
-      else if (roll < 0.16) op = 9; // unknown op
+      else if (roll < 0.17) actor = actor + 1000; // another actor's id: a stale address
+      else if (roll < 0.18) op = 9; // unknown op
       const shard = rng.float() < 0.01 ? 0 : SHARD;
       const o = i * layout.recordWords;
-      records[o + RequestHeader.actor] = actorId(shard, slot);
+      records[o + RequestHeader.actor] = actor;
+      records[o + RequestHeader.location] = actorLocation(shard, slot);
       records[o + RequestHeader.kernelOp] = kernelOp(kernel, op as Op);
       records[o + RequestHeader.tenant] = tenant;
       records[o + RequestHeader.correlation] = rng.float() < 0.3 ? i + 1 : 0;
       if (cut < n) continue;
-      if (seen.has(slot) && seen.get(slot) !== kernel && shard === SHARD && kernel < kernels && op <= Op.SNAPSHOT) {
-        cut = i; // a slot changing kernel ends the batch
+      const arrives = op === Op.INIT || op === Op.IMPORT;
+      const valid = shard === SHARD && kernel < kernels && op <= Op.IMPORT;
+      // A slot another actor takes, or that changes kernel, inside the batch ends it.
+      if (valid && seen.has(slot) && (arrives || seen.get(slot) !== kernel)) {
+        cut = i;
         continue;
       }
-      const cur = modelActive.get(slot);
-      let ok = shard === SHARD && op <= Op.SNAPSHOT;
-      if (ok && op === Op.INIT) {
+      let ok = valid;
+      if (ok && arrives) {
         ok = cur === undefined;
-        if (ok) modelActive.set(slot, { kernel, tenant });
+        if (ok) modelActive.set(slot, { kernel, tenant, actor: nextId++ });
       } else if (ok) {
-        ok = cur !== undefined && cur.kernel === kernel && cur.tenant === tenant;
-        if (ok && op === Op.SHUTDOWN) modelActive.delete(slot);
+        ok = cur !== undefined && cur.kernel === kernel && cur.tenant === tenant && cur.actor === actor;
+        if (ok && (op === Op.SHUTDOWN || op === Op.EXPORT)) modelActive.delete(slot);
       }
       expectedRejected.push(!ok);
       if (ok) seen.set(slot, kernel);
@@ -81,7 +90,7 @@ for (const kernels of [1, 3]) test(`grouping keeps each actor’s records in arr
           const rec = index[layout.orderWord + j]!;
           assert.ok(rec > prev, 'arrival order inside a segment');
           prev = rec;
-          assert.equal(records[rec * layout.recordWords + RequestHeader.actor]! & 0xffffff, slot);
+          assert.equal(records[rec * layout.recordWords + RequestHeader.location]! & 0xffffff, slot);
           assert.equal(records[rec * layout.recordWords + RequestHeader.kernelOp]! >>> 16, k);
           assert.ok(!placed.has(rec));
           placed.add(rec);

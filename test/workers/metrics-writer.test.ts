@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Op, REQUEST_HEADER_WORDS, RequestHeader, Status, actorId, kernelOp } from '../../src/layout/record.ts';
+import { Op, REQUEST_HEADER_WORDS, RequestHeader, Status, actorLocation, kernelOp } from '../../src/layout/record.ts';
 import { ERROR, LATENCY_US, OK, REJECTED, ROW_LATENCY_AT, ROW_LATENCY_SUM, ROW_WORDS, bucketOf, createMetricTables } from '../../src/metrics/tables.ts';
 import { MetricsWriter } from '../../workers/metrics-writer.ts';
 import { BatchGrouper, createBatchSegments } from '../../workers/batch-grouper.ts';
@@ -104,7 +104,8 @@ test('countSegments (work per actor) counts exactly what a per-record count woul
   const put = (i: number, slot: number, op: Op, enqueued: number) => {
     const o = ((start + i) % capacity) * rw;
     ring.fill(0, o, o + rw);
-    ring[o + RequestHeader.actor] = actorId(0, slot);
+    ring[o + RequestHeader.actor] = 100 + slot;
+    ring[o + RequestHeader.location] = actorLocation(0, slot);
     ring[o + RequestHeader.kernelOp] = kernelOp(slot % kernels, op);
     ring[o + RequestHeader.enqueuedUs] = enqueued >>> 0;
   };
@@ -152,7 +153,7 @@ test('countSegments (work per actor) counts exactly what a per-record count woul
       if ((ko & 0xffff) !== Op.MESSAGE) continue;
       let us = (now - ring[o + RequestHeader.enqueuedUs]!) >>> 0;
       if (us > 0x7fffffff) us = 0;
-      const slot = ring[o + RequestHeader.actor]! & 0xffffff;
+      const slot = ring[o + RequestHeader.location]! & 0xffffff;
       const isRejected = rejected !== null && rejected[i] === 1;
       const row = isRejected ? ko >>> 16 : kernels + slot;
       expected[row * ROW_WORDS + (isRejected ? REJECTED : statuses[i] === 0 ? OK : ERROR)]!++;

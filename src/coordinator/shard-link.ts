@@ -1,0 +1,62 @@
+/**
+ * ShardLink: "a shard I can send records to", whatever and wherever it is. ActorRef,
+ * Cluster and migration talk only to this interface; the local implementation is
+ * ShardClient (SAB rings + a worker thread), MovingLink stands in for an actor that is
+ * being moved, and a remote one (NATS) fits the same shape. Modelled on Proto.Actor's
+ * PID -> Process: the directory resolves an actor's id to its link, the link delivers.
+ *
+ * A link owns what a record needs on the way: correlations, pending replies and their
+ * settlement, and the activation and termination records of the actors it hosts.
+ */
+import type { Codec } from '../layout/codec.ts';
+
+/** Who a record is for and from: what the header needs besides op and payload. */
+export interface RecordTarget {
+  /** The actor's cluster-wide id (header word actor, ctx.actor). */
+  readonly actorId: number;
+  /** Where it lives: shard << 24 | slot (header word location). Changes when it moves. */
+  readonly location: number;
+  readonly kernelId: number;
+  readonly tenantId: number;
+  readonly principalId: number;
+  /** The sending actor, NO_ACTOR for messages from outside. */
+  readonly sourceId: number;
+}
+
+/** What an ask waits for: its reply codec, how errors name it, and for how long. */
+export interface AskSpec {
+  /** Decodes the reply payload (the reply schema for messages, the state otherwise). */
+  readonly codec: Codec;
+  /** "ask to kernel 'counter' actor 'user-42'": how errors name the request. */
+  readonly what: string;
+  readonly timeoutMs: number;
+  /** Runs once the reply came, before the promise settles (terminate frees the slot). */
+  readonly onDone?: () => void;
+}
+
+export interface ShardLink {
+  /** The shard's index in the cluster (placement data). */
+  readonly index: number;
+  /** A message without a reply; resolves once it is on its way (in the ring). */
+  tell(to: RecordTarget, codec: Codec, msg: unknown): Promise<void>;
+  /** Many messages to one actor, all checked before any is sent, all or none sent. */
+  tellMany(to: RecordTarget, codec: Codec, msgs: readonly unknown[]): Promise<void>;
+  /** A message; resolves with the handler's reply. */
+  ask(to: RecordTarget, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown>;
+  /** Many messages to one actor, handled in order; resolves with their replies in order. */
+  askMany(to: RecordTarget, codec: Codec, msgs: readonly unknown[], reply: AskSpec): Promise<unknown[]>;
+  /** The actor's state, after the records sent before. */
+  snapshot(to: RecordTarget, reply: AskSpec): Promise<unknown>;
+  /** Runs `shutdown` after the records sent before; resolves with the final state. */
+  terminate(to: RecordTarget, reply: AskSpec): Promise<unknown>;
+  /** Sends the activation record (INIT) ahead of the actor's first message. */
+  activate(to: RecordTarget): Promise<void>;
+  /** Sends a termination record whose reply nobody waits for (cluster shutdown). */
+  retire(to: RecordTarget): Promise<void>;
+  /** Migration, leaving: the state after the records sent before; frees the slot, no hook. */
+  exportState(to: RecordTarget, reply: AskSpec): Promise<unknown>;
+  /** Migration, arriving: takes `state` into the actor's new slot, no hook. */
+  importState(to: RecordTarget, stateCodec: Codec, state: unknown): Promise<void>;
+  /** The link has failed for good (its worker keeps dying), if it has. */
+  readonly failed: Error | undefined;
+}
