@@ -17,7 +17,7 @@ fn rs_main(@builtin(global_invocation_id) rs_gid: vec3<u32>) {
     let rec = rs_index[RS_INDEX_ORDER + first + i];
     let base = rec * RS_RECORD_WORDS;
     var ctx = RingContext(
-      rs_records[base + RS_REQ_ACTOR],
+      rs_records[base + RS_REQ_TARGET],  // the actor's id (the grouper put it there)
       base_id + rec,
       rs_records[base + RS_REQ_CORRELATION],
       rs_records[base + RS_REQ_SOURCE],
@@ -47,7 +47,12 @@ fn rs_main(@builtin(global_invocation_id) rs_gid: vec3<u32>) {
         rs_store_state_result(out, state);
       }
       case RS_OP_IMPORT: {
-        state = rs_load_imported_state(base + RS_REQ_HEADER_WORDS);
+        // A part of the arriving state: raw words from offset `principal` on.
+        let at = rs_records[base + RS_REQ_PRINCIPAL];
+        for (var w = 0u; w < RS_RECORD_WORDS - RS_REQ_HEADER_WORDS && at + w < RS_STATE_WORDS; w++) {
+          rs_states[state_base + at + w] = rs_records[base + RS_REQ_HEADER_WORDS + w];
+        }
+        state = rs_load_state(state_base);
       }
       default: {
         status = RS_STATUS_REJECTED;

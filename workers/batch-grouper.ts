@@ -9,7 +9,7 @@
  *   2. order segments by kernel (each kernel's pipeline dispatches its own range), give
  *      each segment its start in `order`, and place the records.
  */
-import { ACTOR_SLOT_BITS, ACTOR_SLOT_MASK, KERNEL_ID_SHIFT, OP_MASK, Op, RequestHeader } from '../src/layout/record.ts';
+import { ACTOR_SLOT_BITS, ACTOR_SLOT_MASK, KERNEL_ID_SHIFT, NO_ACTOR, OP_MASK, Op, RequestHeader } from '../src/layout/record.ts';
 import { RANGE_WORDS, SEGMENT_WORDS, type BatchLayout } from '../src/layout/batch.ts';
 
 const NO_SEGMENT = -1;
@@ -173,7 +173,9 @@ export class BatchGrouper {
     let slotSegment = this.slotSegment;
     // Imported constants read once: module bindings are re-checked on every use
     // (hoisting them halved a loop like this one, measured).
-    const actorWord = RequestHeader.actor;
+    const targetWord = RequestHeader.target;
+    const principalWord = RequestHeader.principal;
+    const noActor = NO_ACTOR;
     const kernelOpWord = RequestHeader.kernelOp;
     const correlationWord = RequestHeader.correlation;
     const tenantWord = RequestHeader.tenant;
@@ -181,7 +183,7 @@ export class BatchGrouper {
     const opMask = OP_MASK;
     const slotMask = ACTOR_SLOT_MASK;
     const slotBits = ACTOR_SLOT_BITS;
-    const locationWord = RequestHeader.location;
+    const sourceWord = RequestHeader.source;
     const lastOp = Op.IMPORT;
     const opInit = Op.INIT;
     const opImport = Op.IMPORT;
@@ -194,8 +196,7 @@ export class BatchGrouper {
     let count = 0;
     for (; count < offered; count++) {
       const o = count * rw;
-      const actor = records[o + actorWord]!;
-      const location = records[o + locationWord]!;
+      const location = records[o + targetWord]!;
       const ko = records[o + kernelOpWord]!;
       const kernel = ko >>> kernelShift;
       const op = ko & opMask;
@@ -212,10 +213,13 @@ export class BatchGrouper {
           slotSegment = this.slotSegment;
         }
         const seen = slotEpoch[slot] === epoch;
-        const arrives = op === opInit || op === opImport;
-        // One segment is one actor of one kernel, so a slot that another actor takes
-        // inside the batch (freed and reused) ends the batch here.
-        if (seen && (arrives || segmentKernel[slotSegment[slot]!] !== kernel)) break;
+        // An IMPORT's first part (offset 0, in the source word) is the actor arriving;
+        // its later parts go to the actor that part made the slot's.
+        const arrives = op === opInit || (op === opImport && records[o + principalWord] === 0);
+        // One segment is one actor, so a slot that another actor takes inside the batch
+        // (freed and reused) ends the batch here. (A record of another kernel for a slot
+        // in the batch is rejected below: the slot is not active for that kernel.)
+        if (seen && arrives) break;
         const active = slotKernel[slot]!;
         const tenant = records[o + tenantWord]!;
         if (arrives) {
@@ -223,13 +227,16 @@ export class BatchGrouper {
           if (ok) {
             slotKernel[slot] = kernel + 1;
             slotTenant[slot] = tenant;
-            slotActor[slot] = actor;
+            slotActor[slot] = records[o + sourceWord]!; // an arriving actor's id
+            records[o + sourceWord] = noActor; // nobody sent it
           }
         } else {
-          // The slot must hold this very actor: its kernel, its tenant, its id.
-          ok = active === kernel + 1 && slotTenant[slot] === tenant && slotActor[slot] === actor;
+          // The slot must hold an actor of this kernel and tenant.
+          ok = active === kernel + 1 && slotTenant[slot] === tenant;
           if (ok && (op === opShutdown || op === opExport)) slotKernel[slot] = 0;
         }
+        // The GPU sees the actor's id where the ring had its location (ctx.actor).
+        if (ok) records[o + targetWord] = slotActor[slot]!;
         if (ok) {
           rejected[count] = 0;
           if (slot > maxSlot) maxSlot = slot;

@@ -4,14 +4,16 @@
  * as the model GPU results are compared with.
  */
 import { compileCodec } from '../src/layout/codec.ts';
-import type { BatchLayout } from '../src/layout/batch.ts';
-import { ACTOR_SLOT_MASK, KERNEL_ID_SHIFT, OP_MASK, REQUEST_HEADER_WORDS, RequestHeader } from '../src/layout/record.ts';
+import { SEGMENT_WORDS, type BatchLayout } from '../src/layout/batch.ts';
+import { KERNEL_ID_SHIFT, OP_MASK, REQUEST_HEADER_WORDS, RequestHeader } from '../src/layout/record.ts';
 import type { ReferenceContext } from '../src/kernels/define-kernel.ts';
 import { ReferenceRunner, type ReferenceKernel } from '../src/kernels/reference-runner.ts';
 import { rebuildFunction } from '../src/kernels/serialize-function.ts';
 import type { KernelWire } from '../src/protocol.ts';
 import type { GroupedBatch } from './batch-grouper.ts';
 import type { BatchResults, Frame, KernelBackend } from './kernel-backend.ts';
+
+type MutableContext = { -readonly [K in keyof ReferenceContext]: ReferenceContext[K] } & { hlc: [number, number] };
 
 export class CpuKernelSet implements KernelBackend {
   private readonly runner: ReferenceRunner;
@@ -42,7 +44,7 @@ export class CpuKernelSet implements KernelBackend {
         ...(k.reference.shutdown ? { shutdown: rebuildFunction(k.reference.shutdown) } : {}),
       };
     });
-    this.runner = new ReferenceRunner(references, layout.stateStride);
+    this.runner = new ReferenceRunner(references, layout.stateStride, 64, layout.recordWords - REQUEST_HEADER_WORDS);
     this.runner.onThrow = (kernel, error) => console.error(`ringshard: kernel '${kernel}' reference threw:`, error);
     const records = new Uint32Array(layout.recordsWords);
     this.recordFloats = new Float32Array(records.buffer);
@@ -69,34 +71,21 @@ export class CpuKernelSet implements KernelBackend {
 
   submit(frame: Frame, batch: GroupedBatch): Promise<BatchResults> {
     const { records } = frame;
-    const rw = this.layout.recordWords;
-    const resultWords = this.layout.resultWords;
     const baseId = frame.index[this.layout.baseIdWord]!;
-    const ctx: { -readonly [K in keyof ReferenceContext]: ReferenceContext[K] } & { hlc: [number, number] } = {
+    const ctx: MutableContext = {
       actor: 0, messageId: 0, correlation: 0, source: 0, tenant: 0, principal: 0, hlc: [0, 0], status: 0,
     };
     if (batch.maxSlot > this.maxSlot) this.maxSlot = batch.maxSlot;
-    // Arrival order is per-actor order too; actors need no grouping on one thread.
-    for (let i = 0; i < batch.count; i++) {
-      if (batch.rejected[i]) continue;
-      const o = i * rw;
-      const ko = records[o + RequestHeader.kernelOp]!;
-      ctx.actor = records[o + RequestHeader.actor]!;
-      ctx.messageId = (baseId + i) >>> 0;
-      ctx.correlation = records[o + RequestHeader.correlation]!;
-      ctx.source = records[o + RequestHeader.source]!;
-      ctx.tenant = records[o + RequestHeader.tenant]!;
-      ctx.principal = records[o + RequestHeader.principal]!;
-      ctx.hlc[0] = records[o + RequestHeader.hlcHi]!;
-      ctx.hlc[1] = records[o + RequestHeader.hlcLo]!;
-      ctx.status = 0;
-      const slot = records[o + RequestHeader.location]! & ACTOR_SLOT_MASK;
-      const { status } = this.runner.run(
-        ko >>> KERNEL_ID_SHIFT, ko & OP_MASK, slot, ctx,
-        records, this.recordFloats, o + REQUEST_HEADER_WORDS,
-        this.payloads, this.payloadFloats, i * resultWords,
-      );
-      this.statuses[i] = status;
+    // Records go as the GPU driver takes them: segment by segment (an actor's state slot
+    // is in the batch index, not in the record), arrival order inside each.
+    const L = this.layout;
+    const index = frame.index;
+    for (let seg = 0; seg < batch.segments; seg++) {
+      const w = L.segmentsWord + seg * SEGMENT_WORDS;
+      const slot = index[w]!;
+      const first = index[w + 1]!;
+      const end = first + index[w + 2]!;
+      for (let j = first; j < end; j++) this.runOne(records, index[L.orderWord + j]!, slot, baseId, ctx);
     }
     let release!: () => void;
     this.released = new Promise<void>((resolve) => (release = resolve));
@@ -106,6 +95,30 @@ export class CpuKernelSet implements KernelBackend {
       payloadFloats: this.payloadFloats,
       release,
     });
+  }
+
+  private runOne(records: Uint32Array, i: number, slot: number, baseId: number, ctx: MutableContext): void {
+    const rw = this.layout.recordWords;
+    const resultWords = this.layout.resultWords;
+    {
+      const o = i * rw;
+      const ko = records[o + RequestHeader.kernelOp]!;
+      ctx.actor = records[o + RequestHeader.target]!; // the actor's id: the grouper put it there
+      ctx.messageId = (baseId + i) >>> 0;
+      ctx.correlation = records[o + RequestHeader.correlation]!;
+      ctx.source = records[o + RequestHeader.source]!;
+      ctx.tenant = records[o + RequestHeader.tenant]!;
+      ctx.principal = records[o + RequestHeader.principal]!;
+      ctx.hlc[0] = records[o + RequestHeader.hlcHi]!;
+      ctx.hlc[1] = records[o + RequestHeader.hlcLo]!;
+      ctx.status = 0;
+      const { status } = this.runner.run(
+        ko >>> KERNEL_ID_SHIFT, ko & OP_MASK, slot, ctx,
+        records, this.recordFloats, o + REQUEST_HEADER_WORDS,
+        this.payloads, this.payloadFloats, i * resultWords,
+      );
+      this.statuses[i] = status;
+    }
   }
 
   destroy(): void {}

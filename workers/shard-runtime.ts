@@ -184,7 +184,7 @@ export class ShardRuntime {
         }
         const out = replies.words;
         out[r + ReplyHeader.correlation] = correlation;
-        out[r + ReplyHeader.actor] = req[o + RequestHeader.actor]!;
+        out[r + ReplyHeader.target] = req[o + RequestHeader.target]!;
         out[r + ReplyHeader.status] = status;
         out[r + ReplyHeader.enqueuedUs] = req[o + RequestHeader.enqueuedUs]!;
         if (status === Status.OK) {

@@ -38,10 +38,10 @@ export async function measureKernelOnly(opts: { seconds: number; batch: number; 
     const fill = (op: Op, count: number) => {
       for (let i = 0; i < count; i++) {
         const o = i * rw;
-        template[o + RequestHeader.actor] = 1 + (i % opts.actors);
-        template[o + RequestHeader.location] = actorLocation(0, i % opts.actors);
+        template[o + RequestHeader.target] = actorLocation(0, i % opts.actors);
         template[o + RequestHeader.kernelOp] = kernelOp(0, op);
-        template[o + RequestHeader.source] = NO_ACTOR;
+        // An arriving actor's INIT carries its id where a sender's would be.
+        template[o + RequestHeader.source] = op === Op.INIT ? 1 + (i % opts.actors) : NO_ACTOR;
         template[o + REQUEST_HEADER_WORDS] = 1;
       }
     };

@@ -48,7 +48,7 @@ function fillRecords(ring: SpscRing, batch: number, seq: number, msg: { key: num
     const o = ring.claim();
     if (o < 0) break;
     const s = seq + n;
-    w[o + RequestHeader.actor] = s & 1023;
+    w[o + RequestHeader.target] = s & 1023;
     w[o + RequestHeader.kernelOp] = op;
     w[o + RequestHeader.correlation] = 0;
     w[o + RequestHeader.source] = NO_ACTOR;

@@ -139,8 +139,8 @@ export class Cluster implements ActorHost {
     const shape: BatchShape = {
       kernels: kernels.length,
       maxBatch: resolved.maxBatch,
-      // A slot holds a request, or a state on its way into a shard (IMPORT, migration).
-      recordWords: requestSlotWords(Math.max(...kernels.map((k) => Math.max(k.codecs.request.words, k.codecs.state.words)))),
+      // A state on its way into a shard (IMPORT) travels in as many slots as it needs.
+      recordWords: requestSlotWords(Math.max(...kernels.map((k) => k.codecs.request.words))),
       resultWords: Math.max(...kernels.map((k) => Math.max(k.codecs.reply.words, k.codecs.state.words))),
       stateStride: Math.max(...kernels.map((k) => k.codecs.state.words)),
     };

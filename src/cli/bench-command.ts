@@ -7,6 +7,7 @@ import { Cluster } from '../api/cluster.ts';
 import { BENCH_USAGE, parseBenchOptions, type BenchOptions } from './bench-options.ts';
 import { clusterFigures, figuresBetween } from './cluster-stats.ts';
 import { LoadGenerator } from './load-generator.ts';
+import { warmPipelines } from './demo.ts';
 import { ProgressLine, formatMicros, formatRate } from './progress.ts';
 import { BUILTIN_KERNELS } from './workloads.ts';
 
@@ -36,6 +37,9 @@ export async function runBench(options: BenchOptions) {
     ...(options.metricsPort !== undefined ? { metrics: { port: options.metricsPort } } : {}),
   });
   try {
+    // Nothing is measured before every pipeline has run once (a cold shader cache makes
+    // the first dispatch of a kernel take up to a second on llvmpipe).
+    await warmPipelines(cluster, [kernel], cluster.info().shards.length);
     const info = cluster.info();
     const adapter = info.shards[0]?.adapter;
     const progress = new ProgressLine(process.stderr, `${options.kernel} ${options.mode}: `);

@@ -90,7 +90,7 @@ interface TellRate {
  * shader cache costs about a second of compilation per kernel on llvmpipe, and on a
  * real driver the first dispatch of a pipeline is slow too. Returns the seconds it took.
  */
-async function warmPipelines(cluster: Cluster, kernels: readonly Kernel<any, any, any>[], shards: number): Promise<number> {
+export async function warmPipelines(cluster: Cluster, kernels: readonly Kernel<any, any, any>[], shards: number): Promise<number> {
   const started = performance.now();
   const workloads = kernels.map((k, i) => new Workload(k, 1000 + i));
   for (const [i, kernel] of kernels.entries()) {

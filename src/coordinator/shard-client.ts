@@ -167,8 +167,7 @@ export class ShardClient implements ShardLink {
   private writeHeader(w: Uint32Array, o: number, to: RecordTarget, op: Op, correlation: number): void {
     const clock = this.clock;
     clock.tick();
-    w[o + RequestHeader.actor] = to.actorId;
-    w[o + RequestHeader.location] = to.location;
+    w[o + RequestHeader.target] = to.location;
     w[o + RequestHeader.kernelOp] = kernelOp(to.kernelId, op);
     w[o + RequestHeader.correlation] = correlation;
     w[o + RequestHeader.source] = to.sourceId;
@@ -235,16 +234,21 @@ export class ShardClient implements ShardLink {
         throw error;
       }
     }
+    return this.pushUnit(words, msgs.length);
+  }
+
+  /** Sends `count` packed records as one unit: all go, in order, or none does. */
+  private pushUnit(words: Uint32Array, count: number): Promise<void> {
     if (this.overflow.empty) {
       // All or nothing: what will not fit in the ring must be admitted to the queue
       // before any of it is sent, or a refusal would leave part of the batch sent.
       const room = Math.max(0, this.requests.availableWrite());
-      if (room < msgs.length) this.overflow.admit(msgs.length - room);
-      const n = this.requests.tryPush(words, msgs.length);
-      if (n === msgs.length) return RESOLVED;
-      return this.overflow.append(words.subarray(n * rw), msgs.length - n);
+      if (room < count) this.overflow.admit(count - room);
+      const n = this.requests.tryPush(words, count);
+      if (n === count) return RESOLVED;
+      return this.overflow.append(words.subarray(n * this.recordWords), count - n);
     }
-    return this.overflow.append(words, msgs.length);
+    return this.overflow.append(words, count);
   }
 
   // ------------------------------------------------------------------ ShardLink
@@ -276,7 +280,8 @@ export class ShardClient implements ShardLink {
   }
 
   activate(to: RecordTarget): Promise<void> {
-    return this.send(to, Op.INIT, undefined, undefined, 0);
+    // The shard learns the actor's id from its INIT: the source word carries it.
+    return this.send(arriving(to), Op.INIT, undefined, undefined, 0);
   }
 
   retire(to: RecordTarget): Promise<void> {
@@ -287,8 +292,24 @@ export class ShardClient implements ShardLink {
     return this.request(to, Op.EXPORT, undefined, undefined, reply);
   }
 
+  /** The state goes in IMPORT records of a slot's payload each (offset in the principal word). */
   importState(to: RecordTarget, stateCodec: Codec, state: unknown): Promise<void> {
-    return this.send(to, Op.IMPORT, stateCodec, state, 0);
+    this.check();
+    const state32 = new Uint32Array(stateCodec.words);
+    stateCodec.encode(state as never, state32, new Float32Array(state32.buffer), 0);
+    const rw = this.recordWords;
+    const per = rw - REQUEST_HEADER_WORDS;
+    const parts = Math.max(1, Math.ceil(state32.length / per));
+    this.overflow.checkFits(parts);
+    const words = new Uint32Array(parts * rw);
+    const from = arriving(to);
+    for (let p = 0; p < parts; p++) {
+      const o = p * rw;
+      this.writeHeader(words, o, from, Op.IMPORT, 0);
+      words[o + RequestHeader.principal] = p * per;
+      words.set(state32.subarray(p * per, (p + 1) * per), o + REQUEST_HEADER_WORDS);
+    }
+    return this.pushUnit(words, parts);
   }
 
   private request(to: RecordTarget, op: Op, codec: Codec | undefined, msg: unknown, reply: AskSpec): Promise<unknown> {
@@ -438,4 +459,9 @@ export class ShardClient implements ShardLink {
   get workerThreads(): readonly { terminate(): Promise<number> }[] {
     return this.worker.pool.threads;
   }
+}
+
+/** An arriving actor's records (INIT, IMPORT) carry its own id where a sender's would be. */
+function arriving(to: RecordTarget): RecordTarget {
+  return { actorId: to.actorId, location: to.location, kernelId: to.kernelId, tenantId: to.tenantId, principalId: to.principalId, sourceId: to.actorId };
 }

@@ -33,6 +33,7 @@ function generatedSection(kernel: Kernel, kernelId: number, layout: BatchLayout)
     `const RS_OP_SNAPSHOT: u32 = ${Op.SNAPSHOT}u;`,
     `const RS_OP_EXPORT: u32 = ${Op.EXPORT}u;`,
     `const RS_OP_IMPORT: u32 = ${Op.IMPORT}u;`,
+    `const RS_STATE_WORDS: u32 = ${state.words}u;`,
     `const RS_STATUS_REJECTED: u32 = ${Status.REJECTED}u;`,
     wgslStruct('State', state.layout),
     wgslStruct('Request', request.layout),
@@ -41,7 +42,6 @@ function generatedSection(kernel: Kernel, kernelId: number, layout: BatchLayout)
     wgslStorer('rs_store_state', 'State', state.layout, 'rs_states'),
     wgslStorer('rs_store_state_result', 'State', state.layout, 'rs_results'),
     wgslLoader('rs_load_request', 'Request', request.layout, 'rs_records'),
-    wgslLoader('rs_load_imported_state', 'State', state.layout, 'rs_records'),
     wgslStorer('rs_store_reply', 'Reply', reply.layout, 'rs_results'),
   ].join('\n');
 }

@@ -40,6 +40,8 @@ export class ReferenceRunner {
     private readonly kernels: readonly ReferenceKernel[],
     private readonly stateStride: number,
     initialSlots = 64,
+    /** State words one IMPORT record carries (a ring slot's payload words). */
+    private readonly importWords = 0,
   ) {
     this.states = new Uint32Array(initialSlots * stateStride);
     this.floats = new Float32Array(this.states.buffer);
@@ -99,8 +101,9 @@ export class ReferenceRunner {
           return { status: Status.OK, words: 0 };
         }
         case Op.IMPORT: {
-          // The state arrives as the record's payload, in the state's own layout.
-          for (let w = 0; w < this.stateStride; w++) this.states[base + w] = w < stateCodec.words ? input[inputOffset + w]! : 0;
+          // A part of the arriving state: raw words from offset `principal` on.
+          const at = ctx.principal;
+          for (let w = 0; w < this.importWords && at + w < stateCodec.words; w++) this.states[base + at + w] = input[inputOffset + w]!;
           return { status: Status.OK, words: 0 };
         }
         case Op.SHUTDOWN:

@@ -5,18 +5,27 @@
  *
  * Request record (one ring slot; every cell is one u32 word):
  *
- *   word  0 actor        target actor's id: cluster-wide, stable for the actor's life
- *                        (it is what ctx.actor holds); not where the actor lives
- *   word  1 location     where it lives now: shard << 24 | state slot
- *   word  2 kernelOp     kernel id << 16 | op (OP_MESSAGE, OP_INIT, ...)
- *   word  3 correlation  reply correlation id; 0 for tell (no reply wanted)
- *   word  4 source       sending actor's id, NO_ACTOR for messages from outside
- *   word  5 tenant       tenant id the coordinator checked
- *   word  6 principal    principal id the coordinator checked
- *   word  7 hlcHi        hybrid logical clock: wall milliseconds >> 16
- *   word  8 hlcLo        (wall milliseconds & 0xffff) << 16 | logical counter
- *   word  9 enqueuedUs   enqueue time, microseconds since the cluster epoch (mod 2^32)
- *   word 10.. payload    the kernel's request schema, packed words (IMPORT: the state)
+ *   word  0 target       on the ring: where the actor lives now, shard << 24 | state slot;
+ *                        in the batch the GPU reads, the shard's grouper has put the
+ *                        actor's id here (cluster-wide, stable while it lives: ctx.actor)
+ *   word  1 kernelOp     kernel id << 16 | op (OP_MESSAGE, OP_INIT, ...)
+ *   word  2 correlation  reply correlation id; 0 for tell (no reply wanted)
+ *   word  3 source       sending actor's id, NO_ACTOR for messages from outside;
+ *                        INIT and IMPORT: the id of the actor that arrives
+ *   word  4 tenant       tenant id the coordinator checked
+ *   word  5 principal    principal id the coordinator checked; IMPORT: the part's offset
+ *   word  6 hlcHi        hybrid logical clock: wall milliseconds >> 16
+ *   word  7 hlcLo        (wall milliseconds & 0xffff) << 16 | logical counter
+ *   word  8 enqueuedUs   enqueue time, microseconds since the cluster epoch (mod 2^32)
+ *   word  9.. payload    the kernel's request schema, packed words
+ *
+ * An actor's id is not its location: the coordinator's directory maps ids to locations
+ * and the shard learns an actor's id when it arrives (INIT, IMPORT), so a record needs
+ * one word to say where it goes, and a migration changes only that word.
+ *
+ * IMPORT records carry an arriving actor's state in parts: the payload holds the state's
+ * words from word offset `principal` on (as many as a slot's payload holds), and the
+ * parts follow each other in the ring, the first (offset 0) activating the slot.
  *
  * A message's id is its index in the shard's request ring (a monotonic u32), so it needs
  * no header word and stays the same when a record is replayed.
@@ -24,7 +33,7 @@
  * Reply record:
  *
  *   word 0 correlation   copied from the request
- *   word 1 actor         copied from the request
+ *   word 1 target        copied from the request (where the actor was)
  *   word 2 status        Status.OK, Status.REJECTED or the handler's own non-zero code
  *   word 3 enqueuedUs    copied from the request, for latency accounting
  *   word 4.. payload     reply schema (OP_MESSAGE) or state schema (SNAPSHOT, SHUTDOWN, EXPORT)
@@ -32,8 +41,7 @@
 
 /** Header fields of a request record, in word order. */
 export const REQUEST_HEADER_FIELDS = [
-  'actor',
-  'location',
+  'target',
   'kernelOp',
   'correlation',
   'source',
@@ -45,7 +53,7 @@ export const REQUEST_HEADER_FIELDS = [
 ] as const;
 
 /** Header fields of a reply record, in word order. */
-export const REPLY_HEADER_FIELDS = ['correlation', 'actor', 'status', 'enqueuedUs'] as const;
+export const REPLY_HEADER_FIELDS = ['correlation', 'target', 'status', 'enqueuedUs'] as const;
 
 type Offsets<T extends readonly string[]> = { readonly [K in T[number]]: number };
 
@@ -81,7 +89,7 @@ export const Op = {
   SNAPSHOT: 3,
   /** Reply with the state and free the slot, without running `shutdown`: the actor moves. */
   EXPORT: 4,
-  /** Take the state from the payload, without running `init`: the actor arrives. */
+  /** Take (a part of) the state from the payload, without running `init`: the actor arrives. */
   IMPORT: 5,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
@@ -100,7 +108,7 @@ export const KERNEL_ID_SHIFT = 16;
 export const OP_MASK = 0xffff;
 export const MAX_KERNELS = 1 << 16;
 
-/** A location (the header's location word) is a shard and a state slot in it. */
+/** A location (the header's target word, on the ring) is a shard and a state slot in it. */
 export const ACTOR_SLOT_BITS = 24;
 export const ACTOR_SLOT_MASK = (1 << ACTOR_SLOT_BITS) - 1;
 export const MAX_SHARDS = 1 << (32 - ACTOR_SLOT_BITS);

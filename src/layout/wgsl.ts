@@ -61,7 +61,7 @@ function constantName(prefix: string, field: string): string {
   return `${prefix}${field.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 }
 
-/** Header word offsets as WGSL constants: `const RS_REQ_ACTOR: u32 = 0u;` ... */
+/** Header word offsets as WGSL constants: `const RS_REQ_TARGET: u32 = 0u;` ... */
 export function wgslHeaderConstants(): string {
   const lines = [
     ...REQUEST_HEADER_FIELDS.map((f, i) => `const ${constantName('RS_REQ_', f)}: u32 = ${i}u;`),

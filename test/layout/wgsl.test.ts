@@ -17,7 +17,7 @@ gpuTest('generated struct text and header constants compile on the GPU', async (
   const host = await openGpuHost();
   try {
     const layout = layoutSchema({ count: 'u32', mean: 'f32', pos: ['f32', 3], delta: ['i32', 12] }, 'state');
-    const code = [wgslHeaderConstants(), wgslStruct('State', layout), '@compute @workgroup_size(1) fn main() { var s: State; s.count = RS_REQ_ACTOR; }'].join('\n');
+    const code = [wgslHeaderConstants(), wgslStruct('State', layout), '@compute @workgroup_size(1) fn main() { var s: State; s.count = RS_REQ_TARGET; }'].join('\n');
     assert.deepEqual(await compileErrors(host.device, code), []);
   } finally {
     host.destroy();

@@ -104,8 +104,8 @@ test('countSegments (work per actor) counts exactly what a per-record count woul
   const put = (i: number, slot: number, op: Op, enqueued: number) => {
     const o = ((start + i) % capacity) * rw;
     ring.fill(0, o, o + rw);
-    ring[o + RequestHeader.actor] = 100 + slot;
-    ring[o + RequestHeader.location] = actorLocation(0, slot);
+    ring[o + RequestHeader.target] = actorLocation(0, slot);
+    ring[o + RequestHeader.source] = 100 + slot;
     ring[o + RequestHeader.kernelOp] = kernelOp(slot % kernels, op);
     ring[o + RequestHeader.enqueuedUs] = enqueued >>> 0;
   };
@@ -153,7 +153,7 @@ test('countSegments (work per actor) counts exactly what a per-record count woul
       if ((ko & 0xffff) !== Op.MESSAGE) continue;
       let us = (now - ring[o + RequestHeader.enqueuedUs]!) >>> 0;
       if (us > 0x7fffffff) us = 0;
-      const slot = ring[o + RequestHeader.location]! & 0xffffff;
+      const slot = ring[o + RequestHeader.target]! & 0xffffff;
       const isRejected = rejected !== null && rejected[i] === 1;
       const row = isRejected ? ko >>> 16 : kernels + slot;
       expected[row * ROW_WORDS + (isRejected ? REJECTED : statuses[i] === 0 ? OK : ERROR)]!++;
