@@ -2,9 +2,9 @@
  * Migration and the ShardLink seam, measured in one run:
  *   - what a live migration costs, by state size and by the messages pending for the
  *     actor when it moves (they are handled on the old shard before the state leaves);
- *   - tell and ask with today's code against the code before the seam (a git worktree
- *     of RINGSHARD_SEAM_BASE, default the commit before it), alternating in one process,
- *     so that the machine's drift hits both alike.
+ *   - tell and ask at RINGSHARD_SEAM_AFTER (default HEAD) against the code before the
+ *     seam (RINGSHARD_SEAM_BASE, default the commit before it), both as git worktrees,
+ *     alternating in one process so that the machine's drift hits both alike.
  * Prints tables and writes bench/results/migration.json.
  *
  *   npm run bench:migration      RINGSHARD_BENCH_SECONDS (default 1) per slice
@@ -19,6 +19,7 @@ import { printTable, writeJson, type BenchRow } from './report.ts';
 
 const SLICE = Number(process.env.RINGSHARD_BENCH_SECONDS ?? 1);
 const BASE = process.env.RINGSHARD_SEAM_BASE ?? '9fe89e0';
+const AFTER = process.env.RINGSHARD_SEAM_AFTER ?? 'HEAD';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -76,10 +77,11 @@ async function migrationCost(backend: 'webgpu' | 'cpu') {
 
 // ---------------------------------------------------------------- the seam: before vs after
 
-function checkoutBase(): { dir: string; remove: () => void } | undefined {
+/** A git worktree of `rev` with this checkout's node_modules; undefined if git cannot. */
+function checkout(rev: string): { dir: string; remove: () => void } | undefined {
   try {
-    const dir = mkdtempSync(join(tmpdir(), 'ringshard-seam-base-'));
-    execFileSync('git', ['-C', ROOT, 'worktree', 'add', '--detach', dir, BASE], { stdio: 'ignore' });
+    const dir = mkdtempSync(join(tmpdir(), 'ringshard-seam-'));
+    execFileSync('git', ['-C', ROOT, 'worktree', 'add', '--detach', dir, rev], { stdio: 'ignore' });
     symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
     return {
       dir,
@@ -89,7 +91,7 @@ function checkoutBase(): { dir: string; remove: () => void } | undefined {
       },
     };
   } catch (error) {
-    console.log(`(no baseline: could not check out ${BASE}: ${(error as Error).message})`);
+    console.log(`(no comparison: could not check out ${rev}: ${(error as Error).message})`);
     return undefined;
   }
 }
@@ -126,12 +128,20 @@ async function askP50(api: Api, cluster: ClusterOf<Api>, samples: number): Promi
 }
 
 async function seamCost(backend: 'webgpu' | 'cpu') {
-  const base = checkoutBase();
-  if (!base) return undefined;
+  // Both sides are checked out and loaded the same way: an A/A run (the same commit on
+  // both sides) showed a static import against a dynamic one biased the ratio by ~10%.
+  const base = checkout(BASE);
+  const head = checkout(AFTER);
+  if (!base || !head) {
+    base?.remove();
+    head?.remove();
+    return undefined;
+  }
   try {
     const before = (await import(join(base.dir, 'src/index.ts'))) as Api;
+    const after = (await import(join(head.dir, 'src/index.ts'))) as Api;
     const start = (api: Api) => api.Cluster.start({ kernels: [api.counter], shards: 1, backend, logger: false });
-    const apis = { before, after: current };
+    const apis = { before, after };
     const tell = { before: [] as number[], after: [] as number[] };
     const ask = { before: [] as number[], after: [] as number[] };
     // Both start orders: which cluster starts first decides where its threads run, which
@@ -153,9 +163,10 @@ async function seamCost(backend: 'webgpu' | 'cpu') {
         await Promise.all([a.shutdown(), b.shutdown()]);
       }
     }
-    return { base: BASE, tell, ask };
+    return { base: BASE, after: AFTER, tell, ask };
   } finally {
     base.remove();
+    head.remove();
   }
 }
 
@@ -168,7 +179,7 @@ printTable(`Migration cost (2 shards, 16 moves per row, ${backend})`, cost.rows)
 const seam = existsSync(join(ROOT, '.git')) ? await seamCost(backend) : undefined;
 if (seam) {
   const ratio = (after: number[], before: number[]) => median(after.map((a, i) => a / before[i]!));
-  printTable(`The seam: this code vs ${seam.base} (before it), 8 alternating pairs in both start orders, 1 shard`, [
+  printTable(`The seam: ${seam.after} vs ${seam.base} (before it), 8 alternating pairs in both start orders, 1 shard`, [
     { case: 'tell msgs/s, before', median: Math.round(median(seam.tell.before)), slices: seam.tell.before.map((x) => (x / 1e6).toFixed(2)).join(' ') },
     { case: 'tell msgs/s, after', median: Math.round(median(seam.tell.after)), slices: seam.tell.after.map((x) => (x / 1e6).toFixed(2)).join(' ') },
     { case: 'tell after / before (median of pairs)', median: ratio(seam.tell.after, seam.tell.before).toFixed(3), slices: '' },
