@@ -32,8 +32,10 @@ export interface ActorHost {
 export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
   /** Who the actor is: kernel name, tenant and key joined (unique in the cluster). */
   readonly identity: string;
-  /** How errors name this actor; made once, since every ask carries it. */
+  /** How errors name this actor and its requests; made once, since every ask carries one. */
   private readonly what: string;
+  private readonly askWhat: string;
+  private readonly askManyWhat: string;
   private entry: ActorEntry | undefined;
 
   constructor(
@@ -50,6 +52,8 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
   ) {
     this.identity = `${kernel.name}\u0000${tenant}\u0000${key}`;
     this.what = `kernel '${kernel.name}' actor '${key}'${tenant ? ` of tenant '${tenant}'` : ''}`;
+    this.askWhat = `ask to ${this.what}`;
+    this.askManyWhat = `askMany to ${this.what}`;
   }
 
   private target(): ActorEntry {
@@ -108,7 +112,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     try {
       const timeoutMs = this.timeout(options);
       const e = this.target();
-      return e.link.ask(e, this.kernel.codecs.request, msg, { codec: this.kernel.codecs.reply, what: `ask to ${this.what}`, timeoutMs }) as Promise<MessageOf<R>>;
+      return e.link.ask(e, this.kernel.codecs.request, msg, { codec: this.kernel.codecs.reply, what: this.askWhat, timeoutMs }) as Promise<MessageOf<R>>;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -125,7 +129,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
       const timeoutMs = this.timeout(options);
       if (msgs.length === 0) return Promise.resolve([]);
       const e = this.target();
-      return e.link.askMany(e, this.kernel.codecs.request, msgs, { codec: this.kernel.codecs.reply, what: `askMany to ${this.what}`, timeoutMs }) as Promise<MessageOf<R>[]>;
+      return e.link.askMany(e, this.kernel.codecs.request, msgs, { codec: this.kernel.codecs.reply, what: this.askManyWhat, timeoutMs }) as Promise<MessageOf<R>[]>;
     } catch (error) {
       return Promise.reject(error);
     }

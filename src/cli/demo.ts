@@ -15,8 +15,7 @@ import { OptionError } from './bench-options.ts';
 import { clusterFigures, figuresBetween } from './cluster-stats.ts';
 import { LatencyRecorder } from './latency.ts';
 import { LoadGenerator, type LoadPlan, type LoadResult, type LoadWindow, type Progress } from './load-generator.ts';
-import { Workload } from './workloads.ts';
-import type { Kernel } from '../kernels/define-kernel.ts';
+import { warmPipelines } from './warm-pipelines.ts';
 import { ProgressLine, formatMicros, formatRate } from './progress.ts';
 
 const DEMO_USAGE = `Usage: ringshard demo [--seconds <s>] [--shards <n|auto>] [--backend auto|webgpu|cpu] [--metrics-port <port>]
@@ -83,29 +82,6 @@ interface TellRate {
   /** What tells sustained in calibration, in a closed loop beside the asks. */
   readonly sustained: number;
   readonly calibrationSeconds: number;
-}
-
-/**
- * Every kernel's pipeline runs once on every shard before anything is measured: a cold
- * shader cache costs about a second of compilation per kernel on llvmpipe, and on a
- * real driver the first dispatch of a pipeline is slow too. Returns the seconds it took.
- */
-export async function warmPipelines(cluster: Cluster, kernels: readonly Kernel<any, any, any>[], shards: number): Promise<number> {
-  const started = performance.now();
-  const workloads = kernels.map((k, i) => new Workload(k, 1000 + i));
-  for (const [i, kernel] of kernels.entries()) {
-    const covered = new Set<number>();
-    const refs = [];
-    for (let n = 0; covered.size < shards && n < 64 * shards; n++) {
-      const ref = cluster.actor(kernel, `warmup-${n}`);
-      if (covered.has(ref.shard)) continue;
-      covered.add(ref.shard);
-      refs.push(ref);
-    }
-    await Promise.all(refs.map((r) => r.ask(workloads[i]!.message())));
-    await Promise.all(refs.map((r) => r.terminate()));
-  }
-  return (performance.now() - started) / 1000;
 }
 
 export async function demoCommand(argv: readonly string[]): Promise<number> {
