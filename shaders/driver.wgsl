@@ -31,16 +31,33 @@ fn rs_main(@builtin(global_invocation_id) rs_gid: vec3<u32>) {
     var status = 0u;
     switch op {
       case RS_OP_MESSAGE: {
+        // A message that spends its loop budget fails alone: its state changes are undone.
+        let before = state;
+        rs_refill_budget();
         rs_store_reply(out, handle(&ctx, &state, rs_load_request(base + RS_REQ_HEADER_WORDS)));
-        status = min(ctx.status, RS_STATUS_REJECTED - 1u);
+        status = min(ctx.status, RS_STATUS_BUDGET - 1u);
+        if (rs_budget_spent) {
+          state = before;
+          status = RS_STATUS_BUDGET;
+        }
       }
       case RS_OP_INIT: {
         var fresh: State;
         state = fresh;
+        rs_refill_budget();
         {{INIT_CALL}}
+        if (rs_budget_spent) {
+          state = fresh;
+          status = RS_STATUS_BUDGET;
+        }
       }
       case RS_OP_SHUTDOWN: {
+        let before = state;
+        rs_refill_budget();
         {{SHUTDOWN_CALL}}
+        if (rs_budget_spent) {
+          state = before;
+        }
         rs_store_state_result(out, state);
       }
       case RS_OP_SNAPSHOT, RS_OP_EXPORT: {

@@ -18,3 +18,20 @@ struct RingContext {
 @group(0) @binding(1) var<storage, read> rs_index: array<u32>;
 @group(0) @binding(2) var<storage, read_write> rs_results: array<u32>;
 @group(0) @binding(3) var<storage, read_write> rs_states: array<u32>;
+
+// Loop budget (src/kernels/loop-budget.ts): every loop of kernel code calls this at the
+// top of its body; the driver refills the budget before each message and hook.
+var<private> rs_budget: u32;
+var<private> rs_budget_spent: bool;
+fn rs_loop_tick() -> bool {
+  if (rs_budget == 0u) {
+    rs_budget_spent = true;
+    return true;
+  }
+  rs_budget -= 1u;
+  return false;
+}
+fn rs_refill_budget() {
+  rs_budget = RS_MAX_LOOP_ITERATIONS;
+  rs_budget_spent = false;
+}

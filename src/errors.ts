@@ -30,6 +30,8 @@ export const ErrorCode = {
   NO_ADAPTER: 'ERR_RINGSHARD_NO_ADAPTER',
   /** An option has a wrong type or value. */
   INVALID_OPTION: 'ERR_RINGSHARD_INVALID_OPTION',
+  /** A handler (or hook) ran more loop iterations than options.maxLoopIterations allows. */
+  BUDGET: 'ERR_RINGSHARD_BUDGET',
   /** The handler set a non-ok status (ctx.status) for a message. */
   HANDLER: 'ERR_RINGSHARD_HANDLER',
   /** A message whose tenant does not own the actor. */

@@ -146,7 +146,7 @@ export class Cluster implements ActorHost {
     };
     const layout = batchLayout(shape);
     const wires: KernelWire[] = kernels.map((k, id) => {
-      const module = assembleKernelModule(k, id, layout);
+      const module = assembleKernelModule(k, id, layout, resolved.maxLoopIterations);
       return {
         id,
         name: k.name,

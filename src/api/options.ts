@@ -6,6 +6,7 @@ import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
 import { MAX_SHARDS, MAX_KERNELS, ACTOR_SLOT_MASK } from '../layout/record.ts';
 import type { PlacementStrategy } from '../coordinator/placement.ts';
+import { DEFAULT_MAX_LOOP_ITERATIONS } from '../kernels/assemble.ts';
 import { MAX_RING_CAPACITY } from '../rings/spsc-ring.ts';
 import { Registry } from 'prom-client';
 
@@ -84,6 +85,15 @@ export interface ClusterOptions {
    * @default 'hash'
    */
   readonly placement?: PlacementStrategy;
+  /**
+   * Loop iterations (all loops together) one message's handler, or one init or shutdown
+   * hook, may run. Past it every loop breaks, the message fails with ERR_RINGSHARD_BUDGET
+   * and the actor's state is left as it was before the message; the rest of the batch is
+   * unaffected. Applies to WGSL kernels (the cpu backend runs TS references as they are).
+   * At most 2^31 - 1.
+   * @default 1048576 (2^20)
+   */
+  readonly maxLoopIterations?: number;
 }
 
 export interface ResolvedOptions {
@@ -103,6 +113,7 @@ export interface ResolvedOptions {
   readonly dawnFlags: readonly string[] | undefined;
   readonly log: (line: string) => void;
   readonly placement: PlacementStrategy;
+  readonly maxLoopIterations: number;
   readonly metrics:
     | { readonly perActor: number; readonly registry: Registry; readonly port: number | undefined; readonly host: string | undefined }
     | false;
@@ -189,6 +200,8 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
     kernels,
     shards,
     placement,
+    // At most 2^31 - 1: a budget of 2^31 crashed Mesa's llvmpipe (SIGFPE) when compiling (measured).
+    maxLoopIterations: integer('maxLoopIterations', options.maxLoopIterations, DEFAULT_MAX_LOOP_ITERATIONS, 1, 0x7fffffff),
     backend: oneOf('backend', options.backend, 'auto', ['auto', 'webgpu', 'cpu']),
     ringCapacity,
     replyRingCapacity: powerOfTwo('replyRingCapacity', options.replyRingCapacity, ringCapacity, 2, MAX_RING_CAPACITY),

@@ -37,6 +37,12 @@ export interface PendingAsk {
 }
 
 export function statusError(what: string, status: number): RingshardError {
+  if (status === Status.BUDGET) {
+    return new RingshardError(
+      ErrorCode.BUDGET,
+      `${what} failed: its handler ran out of loop iterations (options.maxLoopIterations), so it was stopped and the actor's state left as it was before the message`,
+    );
+  }
   if (status === Status.REJECTED) {
     return new RingshardError(
       ErrorCode.HANDLER,

@@ -9,6 +9,7 @@ import { Op, Status } from '../layout/record.ts';
 import { WORKGROUP_SIZE, wgslBatchConstants, type BatchLayout } from '../layout/batch.ts';
 import { wgslHeaderConstants, wgslLoader, wgslStorer, wgslStruct } from '../layout/wgsl.ts';
 import type { Kernel } from './define-kernel.ts';
+import { meterLoops } from './loop-budget.ts';
 
 const PRELUDE = readFileSync(new URL('../../shaders/prelude.wgsl', import.meta.url), 'utf8');
 const DRIVER = readFileSync(new URL('../../shaders/driver.wgsl', import.meta.url), 'utf8');
@@ -20,7 +21,7 @@ export interface AssembledModule {
   readonly userLineCount: number;
 }
 
-function generatedSection(kernel: Kernel, kernelId: number, layout: BatchLayout): string {
+function generatedSection(kernel: Kernel, kernelId: number, layout: BatchLayout, maxLoopIterations: number): string {
   const { state, request, reply } = kernel.codecs;
   return [
     '// ---- generated from the record, batch and schema layouts (src/layout) ----',
@@ -35,6 +36,8 @@ function generatedSection(kernel: Kernel, kernelId: number, layout: BatchLayout)
     `const RS_OP_IMPORT: u32 = ${Op.IMPORT}u;`,
     `const RS_STATE_WORDS: u32 = ${state.words}u;`,
     `const RS_STATUS_REJECTED: u32 = ${Status.REJECTED}u;`,
+    `const RS_STATUS_BUDGET: u32 = ${Status.BUDGET}u;`,
+    `const RS_MAX_LOOP_ITERATIONS: u32 = ${maxLoopIterations}u;`,
     wgslStruct('State', state.layout),
     wgslStruct('Request', request.layout),
     wgslStruct('Reply', reply.layout),
@@ -46,12 +49,16 @@ function generatedSection(kernel: Kernel, kernelId: number, layout: BatchLayout)
   ].join('\n');
 }
 
-export function assembleKernelModule(kernel: Kernel, kernelId: number, layout: BatchLayout): AssembledModule {
-  const head = `${PRELUDE.trimEnd()}\n\n${generatedSection(kernel, kernelId, layout)}\n\n// ---- kernel '${kernel.name}' ----\n`;
+/** Loop iterations a message (or hook) may run before it fails with Status.BUDGET. */
+export const DEFAULT_MAX_LOOP_ITERATIONS = 1 << 20;
+
+export function assembleKernelModule(kernel: Kernel, kernelId: number, layout: BatchLayout, maxLoopIterations = DEFAULT_MAX_LOOP_ITERATIONS): AssembledModule {
+  const head = `${PRELUDE.trimEnd()}\n\n${generatedSection(kernel, kernelId, layout, maxLoopIterations)}\n\n// ---- kernel '${kernel.name}' ----\n`;
   const driver = DRIVER.replace('{{WORKGROUP_SIZE}}', String(WORKGROUP_SIZE))
     .replace('{{INIT_CALL}}', kernel.hasInit ? 'init(&ctx, &state);' : '')
     .replace('{{SHUTDOWN_CALL}}', kernel.hasShutdown ? 'shutdown(&ctx, &state);' : '');
-  const user = kernel.code.trimEnd();
+  // Every loop of the kernel's code counts against the message's budget (same lines).
+  const user = meterLoops(kernel.code.trimEnd());
   return {
     code: `${head}${user}\n\n// ---- driver (shaders/driver.wgsl) ----\n${driver}`,
     userLineOffset: head.split('\n').length,

@@ -89,7 +89,7 @@ export class ReferenceRunner {
           const reply = kernel.handle(state, msg, ctx);
           stateCodec.store(state, this.states, this.floats, base);
           kernel.codecs.reply.store(reply, output, outputFloats, outputOffset);
-          return { status: Math.min(ctx.status >>> 0, Status.REJECTED - 1), words: kernel.codecs.reply.words };
+          return { status: Math.min(ctx.status >>> 0, Status.BUDGET - 1), words: kernel.codecs.reply.words };
         }
         case Op.INIT: {
           this.states.fill(0, base, base + this.stateStride);

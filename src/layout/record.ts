@@ -96,10 +96,12 @@ export type Op = (typeof Op)[keyof typeof Op];
 
 /**
  * Outcome of one record, in the reply's status word. Any other value is the non-zero
- * code a handler stored in ctx.status (1 .. 0xfffffffe).
+ * code a handler stored in ctx.status (1 .. 0xfffffffd; larger codes are clamped to that).
  */
 export const Status = {
   OK: 0,
+  /** The handler (or hook) spent its loop budget (maxLoopIterations); its changes were undone. */
+  BUDGET: 0xfffffffe,
   /** The shard refused the record: the actor slot is not active, or not for this kernel or tenant. */
   REJECTED: 0xffffffff,
 } as const;

@@ -47,7 +47,7 @@ for (const backend of ['webgpu', 'cpu'] as const) {
         available = false;
         return;
       }
-      cluster = await Cluster.start({ kernels: [counter, stats, slow], shards: 2, backend, logger: false });
+      cluster = await Cluster.start({ kernels: [counter, stats, slow], shards: 2, backend, logger: false, maxLoopIterations: 2 ** 30 }); // 'slow' loops on purpose
     });
     after(() => cluster?.shutdown());
     const it = (name: string, fn: (c: Cluster) => Promise<void>) =>

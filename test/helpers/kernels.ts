@@ -41,3 +41,30 @@ export const busy = defineKernel({
     return { n: s.n };
   },
 });
+
+/**
+ * Counts to `y` in a loop before it counts the message in `n`: with y = 2^31 it would
+ * block its shard for good without a loop budget. (Its TS reference, for the model,
+ * skips the loop.)
+ */
+export const spin = defineKernel({
+  name: 'spin',
+  state: { n: 'u32', last: 'u32' },
+  request: { y: 'u32' },
+  reply: { n: 'u32', i: 'u32' },
+  wgsl: `fn handle(ctx: ptr<function, RingContext>, state: ptr<function, State>, msg: Request) -> Reply {
+  (*state).last = msg.y;
+  var i = 0u;
+  loop {
+    if (i == msg.y) { break; }
+    i = i + 1u;
+  }
+  (*state).n += 1u;
+  return Reply((*state).n, i);
+}`,
+  reference: (s, m) => {
+    s.last = m.y;
+    s.n = (s.n + 1) >>> 0;
+    return { n: s.n, i: m.y };
+  },
+});
