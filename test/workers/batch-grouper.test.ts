@@ -40,16 +40,19 @@ for (const kernels of [1, 3]) test(`grouping keeps each actor’s records in arr
       else if (roll < 0.13) tenant = (tenant + 1) % 3; // wrong tenant
       else if (roll < 0.15) kernel = (kernel + 1) % kernels; // wrong kernel
       else if (roll < 0.18) op = 9; // unknown op
+      else if (roll < 0.2) op = Op.IMPORT; // a later part of an arriving state (offset > 0)
+      const part = op === Op.IMPORT && cur ? 2 : 0;
       const shard = rng.float() < 0.01 ? 0 : SHARD;
       const o = i * layout.recordWords;
       records[o + RequestHeader.target] = actorLocation(shard, slot);
       // An arriving actor's INIT or IMPORT carries its id where a sender's would be.
-      records[o + RequestHeader.source] = op === Op.INIT || op === Op.IMPORT ? actor : 7;
+      records[o + RequestHeader.source] = op === Op.INIT || (op === Op.IMPORT && part === 0) ? actor : 7;
       records[o + RequestHeader.kernelOp] = kernelOp(kernel, op as Op);
       records[o + RequestHeader.tenant] = tenant;
       records[o + RequestHeader.correlation] = rng.float() < 0.3 ? i + 1 : 0;
+      records[o + RequestHeader.principal] = part; // IMPORT: the part's offset
       if (cut < n) continue;
-      const arrives = op === Op.INIT || op === Op.IMPORT;
+      const arrives = op === Op.INIT || (op === Op.IMPORT && part === 0);
       const valid = shard === SHARD && kernel < kernels && op <= Op.IMPORT;
       // A slot another actor takes inside the batch ends it.
       if (valid && seen.has(slot) && arrives) {
