@@ -7,7 +7,7 @@ import { seededRng } from '../helpers/random.ts';
 
 const SHARD = 1;
 
-for (const kernels of [1, 3]) test(`grouping keeps each actor’s records in arrival order, kernels in ranges, rejects what is not active (or names another actor) (${kernels} kernels)`, (t) => {
+for (const kernels of [1, 3]) test(`grouping keeps each actor’s records in arrival order, kernels in ranges, rejects what is not active, gives the GPU each actor's id (${kernels} kernels)`, (t) => {
   const rng = seededRng(t);
   const layout = batchLayout({ kernels, maxBatch: 512, recordWords: 10, resultWords: 2, stateStride: 2 });
   const grouper = new BatchGrouper(layout, SHARD, 1000);
