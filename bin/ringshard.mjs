@@ -19,4 +19,9 @@ async function registerTsx() {
 }
 
 const { main } = existsSync(source) && (await registerTsx()) ? await import(source.href) : await import('../dist/src/cli/main.js');
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// A command exits when its work is done, even if something still holds the event loop
+// (a test saw a finished bench process linger once); stdout is flushed first, so piped
+// output such as --json is whole.
+process.exitCode = code;
+process.stdout.write('', () => process.exit(code));

@@ -17,9 +17,6 @@ import { BatchGrouper, createBatchSegments, type BatchSegments } from './batch-g
 import type { BatchResults, KernelBackend } from './kernel-backend.ts';
 import type { MetricsWriter } from './metrics-writer.ts';
 
-/** Fewer records than this wait for the batches in flight to finish (see loop()). */
-const COALESCE_BELOW = 256;
-
 interface PendingBatch {
   readonly start: number;
   readonly count: number;
@@ -43,8 +40,6 @@ export class ShardRuntime {
   private readonly replyWords: Uint32Array;
   private readonly stateWords: Uint32Array;
   private completion: Promise<void> = Promise.resolve();
-  /** Batches submitted and not yet finished. */
-  private inFlight = 0;
   private failure: unknown;
   private done: Promise<void> | undefined;
   private counters = { batches: 0, records: 0, replies: 0, rejected: 0, maxBatchSeen: 0 };
@@ -106,15 +101,6 @@ export class ShardRuntime {
         if (r === 'closed' && requests.availableRead() === 0) break;
         continue;
       }
-      // A few records while batches are on the GPU: wait for those to finish, since the
-      // GPU runs batches in order and a small one would finish after them anyway; what
-      // arrives meanwhile joins it. Under light load (an HTTP server's asks) this turned
-      // batches of 3-4 records into larger ones; a lone ask (nothing in flight) and full
-      // batches go out at once.
-      if (this.inFlight > 0 && requests.availableRead() < COALESCE_BELOW) {
-        await this.completion;
-        continue;
-      }
       const frame = await this.backend.acquireFrame();
       if (this.failure !== undefined) break;
       // More may have arrived while every frame was busy: that is the batching.
@@ -140,7 +126,6 @@ export class ShardRuntime {
       const results = this.backend.submit(frame, batch);
       // Swallowed here, surfaced through this.failure: a rejected link must not become
       // an unhandled rejection while the loop is busy elsewhere.
-      this.inFlight++;
       this.completion = this.completion
         .then(() => results)
         .then((r) => this.finish(r, pending))
@@ -199,7 +184,6 @@ export class ShardRuntime {
       metrics?.flush(batch.segments.segmentSlot);
       replies.publish();
     } finally {
-      this.inFlight--;
       results.release();
       this.segmentPool.push(batch.segments);
     }
