@@ -12,7 +12,7 @@
  * maxQueued) or are refused (policy 'reject'). Once anything waits, every new record
  * queues behind it, so per-actor order holds.
  */
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { ErrorCode, RingshardError } from '../errors.ts';
 import type { Codec } from '../layout/codec.ts';
@@ -54,6 +54,8 @@ interface WorkerHandle {
   readonly pool: Piscina;
   readonly task: Promise<ShardStats>;
   readonly control: Remote<ShardControl>;
+  /** The coordinator's end of the control channel; closed when the worker goes. */
+  readonly port: MessagePort;
 }
 
 export class ShardClient implements ShardLink {
@@ -115,7 +117,10 @@ export class ShardClient implements ShardLink {
     });
     const { port1, port2 } = new MessageChannel();
     const task = pool.run({ port: port2, config }, { transferList: [port2] }) as Promise<ShardStats>;
-    const handle: WorkerHandle = { pool, task, control: connect<ShardControl>(port1) };
+    // The control port alone must not keep the process alive: a finished process was
+    // seen lingering with two open MessagePorts. The worker's running task does that.
+    port1.unref();
+    const handle: WorkerHandle = { pool, task, control: connect<ShardControl>(port1), port: port1 };
     // Only the current worker's end matters; a replaced one is expected to fail.
     task.catch((error: unknown) => {
       if (this.worker === handle) this.workerFailed(error);
@@ -421,6 +426,7 @@ export class ShardClient implements ShardLink {
     const old = this.worker;
     this.worker = this.spawn({ ...this.config, skipTo });
     release(old.control);
+    old.port.close();
     await old.pool.destroy().catch(() => undefined);
     const started = await this.start();
     if (started.diagnostics.length > 0) throw new RingshardError(ErrorCode.SHADER_COMPILE, `shard ${this.index} did not compile after a restart`);
@@ -451,6 +457,7 @@ export class ShardClient implements ShardLink {
     }
     this.pending.rejectAll(new RingshardError(ErrorCode.CLOSED, 'the cluster was shut down before the reply came'));
     release(control);
+    this.worker.port.close();
     await pool.destroy();
     return stats;
   }
