@@ -231,7 +231,6 @@ export class MetricsWriter {
     const sumAt = ROW_LATENCY_SUM;
     const bounds = LATENCY_BOUNDS;
     const bucketCount = LATENCY_COUNT;
-    const firstBucket = FIRST_BUCKET;
     let bucket = 0;
     let low = -1; // the current bucket holds latencies in (low, high]
     let high = LATENCY_BOUNDS[0]!;
@@ -244,8 +243,7 @@ export class MetricsWriter {
       // Clock skew between threads could make a latency "negative": count it as zero.
       if (us > 0x7fffffff) us = 0;
       if (us > high || us <= low) {
-        bucket = firstBucket[32 - Math.clz32(us)]!;
-        while (bucket < bucketCount && us > bounds[bucket]!) bucket++;
+        bucket = bucketOfLatency(us);
         low = bucket === 0 ? -1 : bounds[bucket - 1]!;
         high = bucket < bucketCount ? bounds[bucket]! : Infinity;
       }
