@@ -35,7 +35,7 @@ fn rs_main(@builtin(global_invocation_id) rs_gid: vec3<u32>) {
         let before = state;
         rs_refill_budget();
         rs_store_reply(out, handle(&ctx, &state, rs_load_request(base + RS_REQ_HEADER_WORDS)));
-        status = min(ctx.status, RS_STATUS_BUDGET - 1u);
+        status = min(ctx.status, RS_MAX_USER_STATUS);
         if (rs_budget_spent) {
           state = before;
           status = RS_STATUS_BUDGET;

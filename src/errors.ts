@@ -36,6 +36,8 @@ export const ErrorCode = {
   HANDLER: 'ERR_RINGSHARD_HANDLER',
   /** A message whose tenant does not own the actor. */
   FORBIDDEN: 'ERR_RINGSHARD_FORBIDDEN',
+  /** The actor is quarantined: its messages hung its shard's dispatch (maxDispatchMs) again after a replay. */
+  QUARANTINED: 'ERR_RINGSHARD_QUARANTINED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -6,6 +6,8 @@
 import type { BatchShape } from './layout/batch.ts';
 import type { Schema } from './layout/schema.ts';
 import type { MetricTables } from './metrics/tables.ts';
+import type { CheckpointBuffers } from './recovery/checkpoint-store.ts';
+import type { WatchBuffers } from './recovery/dispatch-watch.ts';
 
 export type BackendKind = 'webgpu' | 'cpu';
 
@@ -54,10 +56,26 @@ export interface ShardConfig {
   /** The shard's metric tables (src/metrics/tables.ts); absent when metrics are off. */
   readonly metrics?: MetricTables;
   /**
-   * Set when the coordinator restarts the shard: records before this ring index were
-   * for actors whose state died with the old worker, and are dropped.
+   * Set when the coordinator restarts a shard that keeps no checkpoint: records before
+   * this ring index were for actors whose state died with the old worker, and are dropped.
    */
   readonly skipTo?: number;
+  /** The shard's checkpoint (src/recovery/checkpoint-store.ts); absent when checkpoints are off. */
+  readonly checkpoint?: CheckpointPolicy & { readonly buffers: CheckpointBuffers };
+  /** Where the worker shows the coordinator's watchdog what is on the GPU (src/recovery/dispatch-watch.ts). */
+  readonly watch: WatchBuffers;
+  /** This worker's generation: it owns the rings while the watch shows it (see DispatchWatch). */
+  readonly generation: number;
+  /** Ring records to replay one actor per batch: they were on the GPU when a dispatch hung. */
+  readonly isolate?: { readonly from: number; readonly count: number };
+  /** Ids of actors whose records the shard refuses (their messages kept hanging its dispatch). */
+  readonly quarantined?: readonly number[];
+}
+
+/** When a shard checkpoints: after this many records, or this many ms (0: never by that rule). */
+export interface CheckpointPolicy {
+  readonly everyRecords: number;
+  readonly everyMs: number;
 }
 
 export interface CompileDiagnostic {
@@ -101,4 +119,13 @@ export interface ShardControl {
   stats(): ShardStats;
   /** Finishes every record already in the ring, stops the loop, destroys the device. */
   stop(): Promise<ShardStats>;
+  /** Destroys the device (or fails the cpu backend) as a lost GPU would; resolves once it is lost. */
+  loseDevice(): Promise<void>;
+  /**
+   * Ends the thread as a crash would (no reply, ring update or checkpoint after this call),
+   * at the first moment no GPU operation is pending (dawn.node aborts the process otherwise).
+   */
+  exit(): Promise<void>;
+  /** Stops touching the rings and resolves once no GPU operation is pending: the thread may then be ended. */
+  quiesce(): Promise<void>;
 }

@@ -11,8 +11,11 @@
  */
 import { ACTOR_SLOT_BITS, ACTOR_SLOT_MASK, KERNEL_ID_SHIFT, NO_ACTOR, OP_MASK, Op, RequestHeader } from '../src/layout/record.ts';
 import { RANGE_WORDS, SEGMENT_WORDS, type BatchLayout } from '../src/layout/batch.ts';
+import { ADMISSION_WORDS } from '../src/recovery/checkpoint-store.ts';
 
 const NO_SEGMENT = -1;
+/** A `rejected` mark: the record's actor is quarantined (1 marks any other refusal). */
+export const QUARANTINED_MARK = 2;
 
 /**
  * Which segment (actor) each record of a batch went to, and what the metrics need of
@@ -71,7 +74,7 @@ export interface GroupedBatch {
   maxSlot: number;
   /** True when some record wants a payload back (an ask, snapshot or shutdown). */
   needsPayloads: boolean;
-  /** Per record: true when the shard rejected it. */
+  /** Per record: non-zero when the shard rejected it (QUARANTINED_MARK: its actor is quarantined). */
   readonly rejected: Uint8Array;
   rejectedCount: number;
 }
@@ -85,6 +88,9 @@ export class BatchGrouper {
   private slotActor = new Uint32Array(0); // the id of the actor that holds the slot
   private slotEpoch = new Uint32Array(0);
   private slotSegment = new Int32Array(0);
+  /** Per slot: 1 while its actor is quarantined; null while no actor is. */
+  private slotQuarantined: Uint8Array | null = null;
+  private quarantinedIds: ReadonlySet<number> = new Set();
   private epoch = 0;
   // Per record / per segment scratch, sized by maxBatch.
   private readonly own: BatchSegments;
@@ -125,6 +131,51 @@ export class BatchGrouper {
     return n;
   }
 
+  /** Admission data of `count` slots (ADMISSION_WORDS each: kernel id + 1, tenant, actor id), for a checkpoint. */
+  readAdmission(slots: Uint32Array, count: number, out: Uint32Array): void {
+    const n = this.slotKernel.length;
+    for (let i = 0; i < count; i++) {
+      const slot = slots[i]!;
+      const o = i * ADMISSION_WORDS;
+      out[o] = slot < n ? this.slotKernel[slot]! : 0;
+      out[o + 1] = slot < n ? this.slotTenant[slot]! : 0;
+      out[o + 2] = slot < n ? this.slotActor[slot]! : 0;
+    }
+  }
+
+  /** Takes the actor table of a checkpoint: slots [0, slots), ADMISSION_WORDS each. */
+  restoreAdmission(admission: Uint32Array, slots: number): void {
+    if (slots === 0) return;
+    this.ensureSlots(slots - 1);
+    for (let slot = 0; slot < slots; slot++) {
+      const o = slot * ADMISSION_WORDS;
+      this.slotKernel[slot] = admission[o]!;
+      this.slotTenant[slot] = admission[o + 1]!;
+      this.slotActor[slot] = admission[o + 2]!;
+    }
+  }
+
+  /**
+   * From now on every record for these actors is refused with QUARANTINED_MARK (their
+   * messages hung the shard's dispatch). Call after restoreAdmission.
+   */
+  quarantine(actorIds: ReadonlySet<number>): void {
+    this.quarantinedIds = actorIds;
+    if (actorIds.size === 0) return;
+    this.slotQuarantined = new Uint8Array(this.slotKernel.length);
+    for (let slot = 0; slot < this.slotKernel.length; slot++) {
+      if (this.slotKernel[slot] !== 0 && actorIds.has(this.slotActor[slot]!)) this.slotQuarantined[slot] = 1;
+    }
+  }
+
+  private ensureQuarantineFlags(): void {
+    if (this.slotQuarantined === null || this.slotQuarantined.length < this.slotKernel.length) {
+      const flags = new Uint8Array(this.slotKernel.length);
+      if (this.slotQuarantined) flags.set(this.slotQuarantined);
+      this.slotQuarantined = flags;
+    }
+  }
+
   private ensureSlots(slot: number): void {
     if (slot < this.slotKernel.length) return;
     const size = Math.min(this.maxSlots, Math.max(64, 2 ** Math.ceil(Math.log2(slot + 1))));
@@ -138,13 +189,14 @@ export class BatchGrouper {
     this.slotActor = grow(this.slotActor, (k) => new Uint32Array(k));
     this.slotEpoch = grow(this.slotEpoch, (k) => new Uint32Array(k));
     this.slotSegment = grow(this.slotSegment, (k) => new Int32Array(k));
+    if (this.slotQuarantined) this.ensureQuarantineFlags();
   }
 
   /**
    * Groups up to `offered` records from `records` (recordWords each) and writes the
    * ranges, segments and order of the batch into `index` (the batch layout's rs_index).
    */
-  group(records: Uint32Array, offered: number, baseMessageId: number, index: Uint32Array, segmentsOut: BatchSegments = this.own): GroupedBatch {
+  group(records: Uint32Array, offered: number, baseMessageId: number, index: Uint32Array, segmentsOut: BatchSegments = this.own, maxSegments = Infinity): GroupedBatch {
     const L = this.layout;
     const out = this.result;
     const epoch = (this.epoch = (this.epoch + 1) >>> 0 || 1);
@@ -171,6 +223,7 @@ export class BatchGrouper {
     let slotActor = this.slotActor;
     let slotEpoch = this.slotEpoch;
     let slotSegment = this.slotSegment;
+    let slotQuarantined = this.slotQuarantined;
     // Imported constants read once: module bindings are re-checked on every use
     // (hoisting them halved a loop like this one, measured).
     const targetWord = RequestHeader.target;
@@ -211,6 +264,7 @@ export class BatchGrouper {
           slotActor = this.slotActor;
           slotEpoch = this.slotEpoch;
           slotSegment = this.slotSegment;
+          slotQuarantined = this.slotQuarantined;
         }
         const seen = slotEpoch[slot] === epoch;
         // An IMPORT's first part (offset 0, in the source word) is the actor arriving;
@@ -220,6 +274,8 @@ export class BatchGrouper {
         // (freed and reused) ends the batch here. (A record of another kernel for a slot
         // in the batch is rejected below: the slot is not active for that kernel.)
         if (seen && arrives) break;
+        // Suspects of a hung dispatch are replayed one actor per batch.
+        if (!seen && segments >= maxSegments) break;
         const active = slotKernel[slot]!;
         const tenant = records[o + tenantWord]!;
         if (arrives) {
@@ -229,11 +285,22 @@ export class BatchGrouper {
             slotTenant[slot] = tenant;
             slotActor[slot] = records[o + sourceWord]!; // an arriving actor's id
             records[o + sourceWord] = noActor; // nobody sent it
+            if (this.quarantinedIds.size > 0) {
+              this.ensureQuarantineFlags();
+              slotQuarantined = this.slotQuarantined;
+              slotQuarantined![slot] = this.quarantinedIds.has(slotActor[slot]!) ? 1 : 0;
+            }
           }
         } else {
           // The slot must hold an actor of this kernel and tenant.
           ok = active === kernel + 1 && slotTenant[slot] === tenant;
           if (ok && (op === opShutdown || op === opExport)) slotKernel[slot] = 0;
+        }
+        if (ok && slotQuarantined !== null && slotQuarantined[slot] === 1) {
+          rejected[count] = QUARANTINED_MARK;
+          rejectedCount++;
+          recordSegment[count] = NO_SEGMENT;
+          continue;
         }
         // The GPU sees the actor's id where the ring had its location (ctx.actor).
         if (ok) records[o + targetWord] = slotActor[slot]!;

@@ -24,6 +24,7 @@ export class CpuKernelSet implements KernelBackend {
   private readonly payloadFloats: Float32Array;
   private maxSlot = -1;
   private released: Promise<void> = Promise.resolve();
+  private lost = false;
 
   constructor(
     kernels: readonly KernelWire[],
@@ -70,6 +71,7 @@ export class CpuKernelSet implements KernelBackend {
   }
 
   submit(frame: Frame, batch: GroupedBatch): Promise<BatchResults> {
+    if (this.lost) return Promise.reject(new Error('GPU device lost: the cpu backend was failed on purpose'));
     const { records } = frame;
     const baseId = frame.index[this.layout.baseIdWord]!;
     const ctx: MutableContext = {
@@ -119,6 +121,26 @@ export class CpuKernelSet implements KernelBackend {
       );
       this.statuses[i] = status;
     }
+  }
+
+  captureStates(slots: Uint32Array, count: number, into: Uint32Array): Promise<void> {
+    if (this.lost) return Promise.reject(new Error('GPU device lost: the cpu backend was failed on purpose'));
+    // Batches run synchronously at submit, so the states are already those after the last one.
+    this.runner.readStates(slots, count, into);
+    return Promise.resolve();
+  }
+
+  restoreStates(states: Uint32Array, slots: number): void {
+    this.runner.restoreStates(states, slots);
+    if (slots - 1 > this.maxSlot) this.maxSlot = slots - 1;
+  }
+
+  lose(): void {
+    this.lost = true;
+  }
+
+  settled(): Promise<void> {
+    return Promise.resolve();
   }
 
   destroy(): void {}

@@ -9,12 +9,23 @@
  * reply) into the frame's MAP_READ buffer. Actor state never leaves the GPU per batch.
  */
 import type { BatchLayout } from '../src/layout/batch.ts';
+import { readFileSync } from 'node:fs';
 import { WORKGROUP_SIZE } from '../src/layout/batch.ts';
 import type { CompileDiagnostic, KernelWire } from '../src/protocol.ts';
 import type { GroupedBatch } from './batch-grouper.ts';
 import type { BatchResults, Frame, KernelBackend } from './kernel-backend.ts';
 
 const WORD = 4;
+const GATHER = readFileSync(new URL('../shaders/gather-states.wgsl', import.meta.url), 'utf8');
+
+/** The checkpoint gather's buffers, grown to the largest capture so far. */
+interface Gather {
+  readonly pipeline: GPUComputePipeline;
+  list: GPUBuffer | undefined;
+  packed: GPUBuffer | undefined;
+  readback: GPUBuffer | undefined;
+  capacity: number;
+}
 
 interface GpuFrame extends Frame {
   readonly staging: GPUBuffer;
@@ -36,6 +47,11 @@ export class GpuKernelSet implements KernelBackend {
   private readonly frames: GpuFrame[];
   private nextFrame = 0;
   private stateSlots: number;
+  private readonly gather: Gather;
+  private lostOnPurpose = false;
+  /** mapAsync calls not settled yet, and who waits for there to be none. */
+  private mapsPending = 0;
+  private onNoMaps: Array<() => void> = [];
 
   private constructor(
     private readonly device: GPUDevice,
@@ -45,8 +61,10 @@ export class GpuKernelSet implements KernelBackend {
     initialSlots: number,
     private readonly maxSlots: number,
     framesInFlight: number,
+    gatherPipeline: GPUComputePipeline,
   ) {
     this.pipelines = pipelines;
+    this.gather = { pipeline: gatherPipeline, list: undefined, packed: undefined, readback: undefined, capacity: 0 };
     this.bindLayout = bindLayout;
     const storage = GPUBufferUsage.STORAGE;
     this.records = device.createBuffer({ label: 'rs_records', size: layout.recordsWords * WORD, usage: storage | GPUBufferUsage.COPY_DST });
@@ -105,7 +123,13 @@ export class GpuKernelSet implements KernelBackend {
       pipelines.push(pipeline);
     }
     if (diagnostics.length > 0) return diagnostics;
-    return new GpuKernelSet(device, layout, pipelines, bindLayout, initialSlots, maxSlots, framesInFlight);
+    const gatherCode = GATHER.replace('{{STATE_STRIDE}}', String(layout.stateStride)).replace('{{WORKGROUP_SIZE}}', String(WORKGROUP_SIZE));
+    const gather = await device.createComputePipelineAsync({
+      label: 'ringshard checkpoint gather',
+      layout: 'auto',
+      compute: { module: device.createShaderModule({ label: 'ringshard gather-states', code: gatherCode }), entryPoint: 'rs_gather' },
+    });
+    return new GpuKernelSet(device, layout, pipelines, bindLayout, initialSlots, maxSlots, framesInFlight, gather);
   }
 
   private createStates(slots: number): GPUBuffer {
@@ -209,11 +233,13 @@ export class GpuKernelSet implements KernelBackend {
     device.queue.submit([encoder.finish()]);
     retired?.destroy();
 
-    frame.ready = frame.staging.mapAsync(GPUMapMode.WRITE).then(() => this.viewStaging(frame));
+    frame.ready = this.track(frame.staging.mapAsync(GPUMapMode.WRITE)).then(() => this.viewStaging(frame));
+    // Awaited by the next acquireFrame, if any: an abandoned shard must not crash on it.
+    frame.ready.catch(() => {});
     let release!: () => void;
     frame.released = new Promise<void>((resolve) => (release = resolve));
     const mapSize = payloadBytes > 0 ? payloadOffset + payloadBytes : alignUp(n * WORD, 8);
-    return frame.readback.mapAsync(GPUMapMode.READ, 0, Math.min(mapSize, frame.readback.size)).then(() => {
+    return this.track(frame.readback.mapAsync(GPUMapMode.READ, 0, Math.min(mapSize, frame.readback.size))).then(() => {
       const range = frame.readback.getMappedRange(0, Math.min(mapSize, frame.readback.size));
       const statuses = new Uint32Array(range, 0, n);
       const payloads = payloadBytes > 0 ? new Uint32Array(range, payloadOffset, n * L.resultWords) : new Uint32Array(0);
@@ -243,7 +269,92 @@ export class GpuKernelSet implements KernelBackend {
     return old;
   }
 
+  async captureStates(slots: Uint32Array, count: number, into: Uint32Array): Promise<void> {
+    const g = this.gather;
+    const stride = this.layout.stateStride;
+    if (count > g.capacity) {
+      for (const b of [g.list, g.packed, g.readback]) b?.destroy();
+      const capacity = Math.max(count, g.capacity * 2, 64);
+      g.list = this.device.createBuffer({ label: 'rs_gather_list', size: (capacity + 1) * WORD, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+      g.packed = this.device.createBuffer({ label: 'rs_gather_packed', size: capacity * stride * WORD, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+      g.readback = this.device.createBuffer({ label: 'rs_gather_readback', size: capacity * stride * WORD, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      g.capacity = capacity;
+    }
+    const list = new Uint32Array(count + 1);
+    list[0] = count;
+    list.set(slots.subarray(0, count), 1);
+    // Queue order: the gather sees the states after every batch submitted before it.
+    this.device.queue.writeBuffer(g.list!, 0, list);
+    const encoder = this.device.createCommandEncoder({ label: 'ringshard checkpoint' });
+    const pass = encoder.beginComputePass({ label: 'ringshard gather' });
+    pass.setPipeline(g.pipeline);
+    pass.setBindGroup(
+      0,
+      this.device.createBindGroup({
+        layout: g.pipeline.getBindGroupLayout(0),
+        entries: [
+          { binding: 0, resource: { buffer: g.list! } },
+          { binding: 1, resource: { buffer: this.states } },
+          { binding: 2, resource: { buffer: g.packed! } },
+        ],
+      }),
+    );
+    pass.dispatchWorkgroups(Math.ceil(count / WORKGROUP_SIZE));
+    pass.end();
+    const bytes = count * stride * WORD;
+    encoder.copyBufferToBuffer(g.packed!, 0, g.readback!, 0, bytes);
+    this.device.queue.submit([encoder.finish()]);
+    const readback = g.readback!;
+    await this.track(readback.mapAsync(GPUMapMode.READ, 0, bytes));
+    into.set(new Uint32Array(readback.getMappedRange(0, bytes)));
+    readback.unmap();
+  }
+
+  // dawn.node aborts the whole process (GPUBuffer.cpp:74, "Promise not resolved or
+  // rejected: mapAsync()") when a thread ends with a mapAsync pending, so the shard counts
+  // them and ends its thread only when none is (settled()).
+  private track(p: Promise<undefined>): Promise<undefined> {
+    this.mapsPending++;
+    const done = () => {
+      if (--this.mapsPending === 0) for (const wake of this.onNoMaps.splice(0)) wake();
+    };
+    p.then(done, done);
+    return p;
+  }
+
+  settled(): Promise<void> {
+    if (this.mapsPending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.onNoMaps.push(resolve));
+  }
+
+  restoreStates(states: Uint32Array, slots: number): void {
+    if (slots === 0) return;
+    if (slots > this.stateSlots) {
+      let size = this.stateSlots;
+      while (size < slots) size *= 2;
+      this.states.destroy();
+      this.stateSlots = Math.min(size, this.maxSlots);
+      this.states = this.createStates(this.stateSlots);
+      this.bindGroup = this.createBindGroup();
+    }
+    // A copy: dawn.node's writeBuffer read past a view over a growable SharedArrayBuffer
+    // (segfault in memcpy, seen under load), and this runs once per recovery.
+    this.device.queue.writeBuffer(this.states, 0, states.slice(0, slots * this.layout.stateStride));
+  }
+
+  /** Destroys the device: dawn.node then reports it lost, as if the GPU had gone. */
+  lose(): void {
+    this.lostOnPurpose = true;
+    this.device.destroy();
+  }
+
+  /** True once lose() was called (the device reports 'destroyed' then, not a real loss). */
+  get lostDeliberately(): boolean {
+    return this.lostOnPurpose;
+  }
+
   destroy(): void {
+    for (const b of [this.gather.list, this.gather.packed, this.gather.readback]) b?.destroy();
     for (const frame of this.frames) {
       frame.staging.destroy();
       frame.readback.destroy();

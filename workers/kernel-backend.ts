@@ -27,6 +27,17 @@ export interface KernelBackend {
   /** Resolves with a frame to fill; waits while every frame is in flight. */
   acquireFrame(): Promise<Frame>;
   submit(frame: Frame, batch: GroupedBatch): Promise<BatchResults>;
+  /**
+   * Copies the states of `count` slots (stateStride words each, in list order) into
+   * `into`, as they are after every batch submitted so far: a checkpoint's data.
+   */
+  captureStates(slots: Uint32Array, count: number, into: Uint32Array): Promise<void>;
+  /** Sets slots [0, slots) to a checkpoint's states before the first batch. */
+  restoreStates(states: Uint32Array, slots: number): void;
+  /** Makes the backend fail as a lost device does (fault drills). */
+  lose(): void;
+  /** Resolves when no GPU operation is pending: only then may the thread end (see gpu-kernel-set.ts). */
+  settled(): Promise<void>;
   readonly stateBytes: number;
   readonly slots: number;
   destroy(): void;

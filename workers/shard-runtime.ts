@@ -5,22 +5,30 @@
  *
  * Pipelining: a batch is gathered and submitted while earlier ones are still on the
  * GPU (the backend bounds how many with its frames). Completions are chained, so replies
- * leave in ring order and records are committed in ring order, only after their replies
- * are in the reply ring: a record still in the ring after a crash was never answered.
+ * leave in ring order and records are marked handled in ring order, only after their
+ * replies are in the reply ring.
+ *
+ * Recovery: with checkpoints on, records stay in the ring until a checkpoint covers them.
+ * A replacement worker restores the checkpoint and runs every record after it again; the
+ * ones its predecessor had answered (below the ring's HANDLED index) are replayed for
+ * their effect on state only, so nothing is answered or counted twice.
  */
 import type { BatchLayout } from '../src/layout/batch.ts';
-import { KERNEL_ID_SHIFT, OP_MASK, Op, ReplyHeader, REPLY_HEADER_WORDS, RequestHeader, Status } from '../src/layout/record.ts';
-import type { KernelWire, ShardStats } from '../src/protocol.ts';
+import { KERNEL_ID_SHIFT, NO_ACTOR, OP_MASK, Op, ReplyHeader, REPLY_HEADER_WORDS, RequestHeader, Status } from '../src/layout/record.ts';
+import type { CheckpointPolicy, KernelWire, ShardStats } from '../src/protocol.ts';
+import { CheckpointStat, type CheckpointStore } from '../src/recovery/checkpoint-store.ts';
+import type { DispatchWatch } from '../src/recovery/dispatch-watch.ts';
+import { Checkpointer } from './checkpointer.ts';
 import { SpscRing } from '../src/rings/spsc-ring.ts';
 import { layoutSchema } from '../src/layout/schema.ts';
-import { BatchGrouper, createBatchSegments, type BatchSegments } from './batch-grouper.ts';
+import { BatchGrouper, QUARANTINED_MARK, createBatchSegments, type BatchSegments } from './batch-grouper.ts';
 import type { BatchResults, KernelBackend } from './kernel-backend.ts';
 import type { MetricsWriter } from './metrics-writer.ts';
 
 interface PendingBatch {
   readonly start: number;
   readonly count: number;
-  /** Per record rejection flags, only when the batch had any. */
+  /** Per record rejection marks, only when the batch had any. */
   readonly rejected: Uint8Array | null;
   /** Some record wants a reply (an ask, snapshot or shutdown); payloads were read back. */
   readonly payloads: boolean;
@@ -30,12 +38,49 @@ interface PendingBatch {
   readonly submittedAt: number;
   /** Which actor each record went to (for per-actor metrics); back to the pool after. */
   readonly segments: BatchSegments;
+  /** Records a previous worker answered already: run again for their state, never answered or counted twice. */
+  readonly replay: boolean;
+  /** The batch's one actor while suspects of a hung dispatch are isolated, else NO_ACTOR. */
+  readonly isolatedActor: number;
+}
+
+export interface RuntimeOptions {
+  readonly shardIndex: number;
+  readonly requestRing: SharedArrayBuffer;
+  readonly replyRing: SharedArrayBuffer;
+  readonly kernels: readonly KernelWire[];
+  readonly layout: BatchLayout;
+  readonly backend: KernelBackend;
+  readonly maxSlots: number;
+  readonly metrics: MetricsWriter | undefined;
+  /** Without a checkpoint: records before this index died with the old worker's state. */
+  readonly skipTo: number | undefined;
+  readonly checkpoint: { readonly store: CheckpointStore; readonly policy: CheckpointPolicy } | undefined;
+  readonly watch: DispatchWatch;
+  /** performance.timeOrigin + performance.now() of the cluster's start, ms. */
+  readonly epochMs: number;
+  /** Ring records to replay one actor per batch (suspects of a hung dispatch). */
+  readonly isolate: { readonly from: number; readonly count: number } | undefined;
+  /** Actors whose records are refused (Status.QUARANTINED). */
+  readonly quarantined: ReadonlySet<number>;
+  /** This worker's generation; once the watch shows another, the rings are not ours. */
+  readonly generation: number;
 }
 
 export class ShardRuntime {
   private readonly requests: SpscRing;
   private readonly replies: SpscRing;
   private readonly grouper: BatchGrouper;
+  private readonly layout: BatchLayout;
+  private readonly backend: KernelBackend;
+  private readonly metrics: MetricsWriter | undefined;
+  private readonly checkpointer: Checkpointer | undefined;
+  private readonly store: CheckpointStore | undefined;
+  private readonly watch: DispatchWatch;
+  private readonly epochMs: number;
+  /** Records below this index were answered by a previous worker (a replay after recovery). */
+  private readonly replayUntil: number;
+  private readonly isolate: { readonly from: number; readonly count: number } | undefined;
   /** Per kernel: payload words of a MESSAGE reply and of a state. */
   private readonly replyWords: Uint32Array;
   private readonly stateWords: Uint32Array;
@@ -45,37 +90,65 @@ export class ShardRuntime {
   private counters = { batches: 0, records: 0, replies: 0, rejected: 0, maxBatchSeen: 0 };
   /** Segment maps of finished batches, for reuse (one per batch in flight at most). */
   private readonly segmentPool: BatchSegments[] = [];
+  /** Batches submitted and not yet finished, oldest first (what the watchdog is shown). */
+  private readonly onGpu: PendingBatch[] = [];
+  private readonly generation: number;
+  private abandonedHere = false;
 
-  constructor(
-    shardIndex: number,
-    requestRing: SharedArrayBuffer,
-    replyRing: SharedArrayBuffer,
-    kernels: readonly KernelWire[],
-    private readonly layout: BatchLayout,
-    private readonly backend: KernelBackend,
-    maxSlots: number,
-    private readonly metrics: MetricsWriter | undefined,
-    skipTo: number | undefined,
-  ) {
-    this.requests = new SpscRing(requestRing);
-    this.replies = new SpscRing(replyRing);
+  constructor(options: RuntimeOptions) {
+    const { layout, kernels, metrics } = options;
+    this.layout = layout;
+    this.backend = options.backend;
+    this.metrics = metrics;
+    this.watch = options.watch;
+    this.epochMs = options.epochMs;
+    this.generation = options.generation;
+    this.isolate = options.isolate;
+    this.requests = new SpscRing(options.requestRing);
+    this.replies = new SpscRing(options.replyRing);
     // A worker that died before us may have closed the reply ring on its way out.
     this.replies.reopen();
-    // A replacement worker sees again what its predecessor took and did not finish...
-    this.requests.rewind();
-    if (skipTo !== undefined) {
-      // ...unless the coordinator restarted the shard: the actors those records were for
-      // lost their state with the old device, so records up to skipTo are dropped.
-      const drop = (skipTo - this.requests.readIndex) | 0;
-      if (drop > 0) {
-        this.requests.take(drop);
-        this.requests.commit(drop);
-        metrics?.dropped(drop);
+    this.grouper = new BatchGrouper(layout, options.shardIndex, options.maxSlots, metrics !== undefined);
+    if (options.checkpoint) {
+      // Recovery: the last checkpoint's actors, then every record after it again.
+      const store = (this.store = options.checkpoint.store);
+      store.applyDelta();
+      this.grouper.restoreAdmission(store.admission(), store.slots);
+      this.backend.restoreStates(store.states(), store.slots);
+      this.requests.rewindTo(store.covered);
+      this.checkpointer = new Checkpointer(store, this.grouper, this.backend, this.requests, options.checkpoint.policy);
+    } else {
+      // A replacement worker sees again what its predecessor took and did not finish...
+      this.requests.rewind();
+      if (options.skipTo !== undefined) {
+        // ...unless the coordinator restarted the shard: the actors those records were for
+        // lost their state with the old device, so records up to skipTo are dropped.
+        const drop = (options.skipTo - this.requests.readIndex) | 0;
+        if (drop > 0) {
+          this.requests.take(drop);
+          this.requests.commit(drop);
+          metrics?.dropped(drop);
+        }
       }
     }
-    this.grouper = new BatchGrouper(layout, shardIndex, maxSlots, metrics !== undefined);
+    this.replayUntil = this.requests.handledIndex;
+    this.grouper.quarantine(options.quarantined);
     this.replyWords = Uint32Array.from(kernels, (k) => layoutSchema(k.reply, k.name).words);
     this.stateWords = Uint32Array.from(kernels, (k) => layoutSchema(k.state, k.name).words);
+  }
+
+  /**
+   * True once this worker must not touch the rings or the checkpoint: it was abandoned
+   * (a crash drill), or replaced while its GPU hung. Its work since is thrown away, as in
+   * a crash, and its successor replays it.
+   */
+  get abandoned(): boolean {
+    return this.abandonedHere || this.watch.generation !== this.generation;
+  }
+
+  /** From now on this worker answers nothing and frees nothing (see abandoned). */
+  abandon(): void {
+    this.abandonedHere = true;
   }
 
   /** Starts the loop; the promise settles when the request ring is closed and drained. */
@@ -92,24 +165,55 @@ export class ShardRuntime {
     };
   }
 
+  /** Shows the watchdog the oldest batch on the GPU. */
+  private showOldest(): void {
+    const oldest = this.onGpu[0];
+    if (oldest === undefined) this.watch.show(undefined);
+    else this.watch.show(oldest.submittedAt + performance.timeOrigin - this.epochMs, oldest.start, oldest.count, oldest.isolatedActor);
+  }
+
+  /** Starts a checkpoint of everything handed to the backend; it finishes after their replies. */
+  private checkpoint(): void {
+    const finish = this.checkpointer!.capture(this.requests.readIndex);
+    this.completion = this.completion.then(() => (this.abandoned ? undefined : finish())).catch((error: unknown) => {
+      this.failure ??= error;
+    });
+  }
+
   private async loop(): Promise<void> {
-    const { requests, layout } = this;
+    const { requests, layout, checkpointer } = this;
     for (;;) {
-      if (this.failure !== undefined) break;
+      if (this.failure !== undefined || this.abandoned) break;
+      if (checkpointer?.due(requests.readIndex, performance.now())) this.checkpoint();
       if (requests.availableRead() === 0) {
-        const r = await requests.waitReadableAsync();
+        const wait = checkpointer ? checkpointer.msUntilDue(requests.readIndex, performance.now()) : Infinity;
+        if (wait === 0) continue;
+        const r = await requests.waitReadableAsync(wait);
         if (r === 'closed' && requests.availableRead() === 0) break;
         continue;
       }
       const frame = await this.backend.acquireFrame();
-      if (this.failure !== undefined) break;
+      if (this.failure !== undefined || this.abandoned) break;
       // More may have arrived while every frame was busy: that is the batching.
-      const offered = Math.min(requests.availableRead(), layout.maxBatch);
+      let offered = Math.min(requests.availableRead(), layout.maxBatch);
       const start = requests.readIndex;
+      // A batch is all replay or all new, so replies and metrics are per batch.
+      const replayLeft = (this.replayUntil - start) | 0;
+      if (replayLeft > 0) offered = Math.min(offered, replayLeft);
+      let maxSegments = Infinity;
+      const iso = this.isolate;
+      if (iso !== undefined) {
+        const into = (start - iso.from) | 0;
+        if (into >= 0 && into < iso.count) {
+          offered = Math.min(offered, iso.count - into);
+          maxSegments = 1;
+        }
+      }
       requests.copyOut(start, offered, frame.records);
       const segments = this.segmentPool.pop() ?? createBatchSegments(layout.maxBatch);
-      const batch = this.grouper.group(frame.records, offered, start >>> 0, frame.index, segments);
+      const batch = this.grouper.group(frame.records, offered, start >>> 0, frame.index, segments, maxSegments);
       requests.take(batch.count);
+      checkpointer?.touched(segments.segmentSlot, batch.segments, batch.count);
       const pending: PendingBatch = {
         start,
         count: batch.count,
@@ -118,11 +222,15 @@ export class ShardRuntime {
         segmentCount: batch.segments,
         submittedAt: performance.now(),
         segments,
+        replay: replayLeft > 0,
+        isolatedActor: maxSegments === 1 && batch.segments === 1 ? frame.records[segments.order[0]! * layout.recordWords + RequestHeader.target]! : NO_ACTOR,
       };
       this.counters.batches++;
       this.counters.records += batch.count;
       this.counters.rejected += batch.rejectedCount;
       if (batch.count > this.counters.maxBatchSeen) this.counters.maxBatchSeen = batch.count;
+      this.onGpu.push(pending);
+      if (this.onGpu.length === 1) this.showOldest();
       const results = this.backend.submit(frame, batch);
       // Swallowed here, surfaced through this.failure: a rejected link must not become
       // an unhandled rejection while the loop is busy elsewhere.
@@ -134,8 +242,8 @@ export class ShardRuntime {
         });
     }
     await this.completion;
-    // The coordinator's reply loop ends when it sees this.
-    this.replies.close();
+    // The coordinator's reply loop ends when it sees this (a successor's must not).
+    if (!this.abandoned) this.replies.close();
     if (this.failure !== undefined) throw this.failure;
   }
 
@@ -146,6 +254,19 @@ export class ShardRuntime {
     const resultWords = this.layout.resultWords;
     const mask = requests.capacity - 1;
     const slotWords = requests.slotWords;
+    if (this.abandoned) {
+      results.release();
+      return;
+    }
+    this.onGpu.shift();
+    this.showOldest();
+    if (batch.replay) {
+      // Answered and counted by the worker before: only the state effects were wanted.
+      results.release();
+      this.segmentPool.push(batch.segments);
+      if (this.store) this.store.stats[CheckpointStat.replayed]! += batch.count;
+      return;
+    }
     try {
       if (metrics) {
         metrics.batch(batch.count, (performance.now() - batch.submittedAt) * 1000, this.backend.stateBytes, this.backend.slots);
@@ -158,13 +279,15 @@ export class ShardRuntime {
         if (correlation === 0) continue;
         const ko = req[o + RequestHeader.kernelOp]!;
         const op = ko & OP_MASK;
-        const status = batch.rejected !== null && batch.rejected[i] ? Status.REJECTED : results.statuses[i]!;
+        const mark = batch.rejected !== null ? batch.rejected[i]! : 0;
+        const status = mark === 0 ? results.statuses[i]! : mark === QUARANTINED_MARK ? Status.QUARANTINED : Status.REJECTED;
         let r = replies.claim();
         while (r < 0) {
           // A reply must never be seen before its message is counted: flush first.
           metrics?.flush(batch.segments.segmentSlot);
           replies.publish();
           await replies.waitWritableAsync();
+          if (this.abandoned) return;
           r = replies.claim();
         }
         const out = replies.words;
@@ -187,6 +310,8 @@ export class ShardRuntime {
       results.release();
       this.segmentPool.push(batch.segments);
     }
-    requests.commit(batch.count);
+    // With checkpoints, records stay until one covers them (Checkpointer.capture).
+    if (this.checkpointer) requests.markHandled((batch.start + batch.count) | 0);
+    else requests.commit(batch.count);
   }
 }

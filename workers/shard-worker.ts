@@ -16,6 +16,8 @@ import type { GpuHost } from './gpu-host.ts';
 import type { KernelBackend } from './kernel-backend.ts';
 import { MetricsWriter } from './metrics-writer.ts';
 import { ShardRuntime } from './shard-runtime.ts';
+import { CheckpointStore } from '../src/recovery/checkpoint-store.ts';
+import { DispatchWatch } from '../src/recovery/dispatch-watch.ts';
 
 export interface ShardTask {
   readonly port: MessagePort;
@@ -41,6 +43,17 @@ export default function runShard({ port, config }: ShardTask): Promise<ShardStat
     host?.destroy();
     port.close();
   };
+  // The shard failed: stop touching the rings, wait until no mapAsync is pending (ending
+  // the thread with one pending aborts the process in dawn.node), then report it.
+  let failing = false;
+  const failShard = async (error: unknown) => {
+    if (failing) return;
+    failing = true;
+    runtime?.abandon();
+    await backend?.settled();
+    teardown();
+    fail(error);
+  };
 
   const control: ShardControl = {
     async start(): Promise<ShardStarted> {
@@ -60,21 +73,52 @@ export default function runShard({ port, config }: ShardTask): Promise<ShardStat
         }
         backend = created;
         // A lost device fails the shard; the coordinator hears it through the task.
+        const kernelSet = created;
         void host.lost.then((info) => {
-          if (info.reason !== 'destroyed') fail(new Error(`GPU device lost: ${info.message || info.reason}`));
+          if (info.reason !== 'destroyed' || kernelSet.lostDeliberately) void failShard(new Error(`GPU device lost: ${info.message || info.reason}`));
         });
       }
       const metrics = config.metrics ? new MetricsWriter(config.metrics, config.kernels.length, config.epochMs) : undefined;
-      runtime = new ShardRuntime(config.index, config.requestRing, config.replyRing, config.kernels, layout, backend, config.maxSlots, metrics, config.skipTo);
-      running = runtime.run();
-      running.catch((error: unknown) => {
-        teardown();
-        fail(error);
+      const checkpoint = config.checkpoint;
+      runtime = new ShardRuntime({
+        shardIndex: config.index,
+        requestRing: config.requestRing,
+        replyRing: config.replyRing,
+        kernels: config.kernels,
+        layout,
+        backend,
+        maxSlots: config.maxSlots,
+        metrics,
+        skipTo: config.skipTo,
+        checkpoint: checkpoint ? { store: new CheckpointStore(checkpoint.buffers), policy: checkpoint } : undefined,
+        watch: new DispatchWatch(config.watch),
+        epochMs: config.epochMs,
+        isolate: config.isolate,
+        quarantined: new Set(config.quarantined ?? []),
+        generation: config.generation,
       });
+      running = runtime.run();
+      running.catch((error: unknown) => failShard(error));
       return { backend: config.backend, ...(host ? { adapter: host.adapter } : {}), diagnostics: [] };
     },
     stats(): ShardStats {
       return runtime?.stats() ?? emptyStats;
+    },
+    async loseDevice(): Promise<void> {
+      if (!backend) throw new Error('the shard has no device yet');
+      backend.lose();
+      if (host) await host.lost;
+      // The cpu backend has no device to report it: fail the shard as a lost one would.
+      else void failShard(new Error('GPU device lost: the cpu backend was failed on purpose'));
+    },
+    async exit(): Promise<void> {
+      runtime?.abandon();
+      await backend?.settled();
+      process.exit(1);
+    },
+    async quiesce(): Promise<void> {
+      runtime?.abandon();
+      await backend?.settled();
     },
     async stop(): Promise<ShardStats> {
       // The coordinator closed the request ring first: the loop ends once it is drained.

@@ -107,12 +107,19 @@ export class Cluster implements ActorHost {
         this.directory.resetShard(shard.index);
         this.metrics?.shardRestarted(shard.index);
       };
+      shard.onRecover = (cause, reason) => options.log(`ringshard: recovering shard ${shard.index} from its checkpoint (${cause}): ${reason.message}`);
+      shard.onQuarantine = (actorId) => {
+        const entry = this.directory.byActorId(actorId);
+        options.log(`ringshard: quarantined ${entry ? `kernel '${entry.kernelName}' actor '${entry.key}'` : `actor ${actorId}`} on shard ${shard.index}: its messages hung the dispatch twice`);
+      };
       metrics?.attach(shard.index, {
         requests: shard.requests,
         replies: shard.replies,
         queued: () => shard.queued,
         backpressure: shard.backpressure,
         restarts: () => shard.restarts,
+        recoveries: () => shard.recoveries,
+        checkpoints: () => shard.checkpointStats,
       });
     }
   }
@@ -188,10 +195,13 @@ export class Cluster implements ActorHost {
             initialSlots: resolved.initialActorsPerShard,
             maxSlots: resolved.maxActorsPerShard,
             epochMs: clock.epochMs,
+            generation: 0,
             ...(metrics ? { metrics: metrics.tablesFor(index) } : {}),
             ...(resolved.adapterName ? { adapterName: resolved.adapterName } : pinned.length > 1 ? { adapterName: pinned[index]! } : {}),
             ...(resolved.dawnFlags ? { dawnFlags: resolved.dawnFlags } : {}),
           },
+          checkpoint: resolved.checkpointEvery,
+          maxDispatchMs: resolved.maxDispatchMs,
           ringCapacity: resolved.ringCapacity,
           replyRingCapacity: resolved.replyRingCapacity,
           recordWords: shape.recordWords,
@@ -370,15 +380,32 @@ export class Cluster implements ActorHost {
   }
 
   /**
-   * Replaces shard `index`'s worker and GPU device, e.g. after it misbehaved. Its actors
-   * lose their state (they re-activate on their next message), records not yet handled
-   * are dropped and their asks reject with ERR_RINGSHARD_WORKER_EXIT. Metrics carry on.
-   * A worker that dies on its own is replaced the same way, automatically.
+   * Replaces shard `index`'s worker and GPU device, e.g. after it misbehaved. With
+   * checkpoints on (the default) its actors keep their state: the new worker restores the
+   * last checkpoint and replays the records after it, and every ask is answered once.
+   * With `checkpointEvery: false` its actors lose their state (they re-activate on their
+   * next message), records not yet handled are dropped and their asks reject with
+   * ERR_RINGSHARD_WORKER_EXIT. Metrics carry on. A worker that dies on its own, or whose
+   * device is lost, is replaced the same way, automatically. Resolves once the new worker runs.
    */
   async restartShard(index: number): Promise<void> {
-    const shard = this.shards[index];
-    if (!shard) throw new RingshardError(ErrorCode.INVALID_OPTION, `no shard ${describeValue(index)}: the cluster has shards 0..${this.shards.length - 1}`);
-    await shard.restart();
+    this.checkShard('index', index);
+    await this.shards[index]!.restart();
+  }
+
+  /**
+   * Causes a fault on shard `shard`, for tests and drills: 'worker-exit' ends its worker
+   * thread abruptly (no clean-up in the worker), 'device-lost' destroys its GPUDevice so
+   * dawn.node reports it lost (on the cpu backend, fails the backend the same way).
+   * Resolves once the fault has happened, not when recovery ends.
+   */
+  async injectFault(shard: number, kind: 'worker-exit' | 'device-lost'): Promise<void> {
+    this.checkShard('shard', shard);
+    if (kind !== 'worker-exit' && kind !== 'device-lost') {
+      throw new RingshardError(ErrorCode.INVALID_OPTION, `injectFault: kind must be 'worker-exit' or 'device-lost', got ${describeValue(kind)}`);
+    }
+    if (this.closing) throw new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down');
+    await this.shards[shard]!.injectFault(kind);
   }
 
   // ---- introspection and lifecycle

@@ -2,6 +2,7 @@
  * Cluster options: typed, documented with their defaults, and validated one by one at the
  * public edge with the option's path and the value received in the message.
  */
+import type { CheckpointPolicy } from '../protocol.ts';
 import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
 import { MAX_SHARDS, MAX_KERNELS, ACTOR_SLOT_MASK } from '../layout/record.ts';
@@ -94,6 +95,27 @@ export interface ClusterOptions {
    * @default 1048576 (2^20)
    */
   readonly maxLoopIterations?: number;
+  /**
+   * When each shard checkpoints its actors (GPU state and admission data, only the actors
+   * that changed) into memory the coordinator owns: after `records` records or after `ms`
+   * milliseconds with records not covered yet, whichever comes first (0: not by that
+   * rule), and whenever the request ring is full. Records stay in the ring until a
+   * checkpoint covers them, so a worker that dies or loses its device is replaced by one
+   * that restores the checkpoint and replays the records after it: no message is lost or
+   * handled twice, every ask is answered once. `false` turns checkpoints off: a replaced
+   * worker then starts its actors afresh and drops what it had not handled.
+   * @default { records: ringCapacity / 8, ms: 50 }
+   */
+  readonly checkpointEvery?: { readonly records?: number; readonly ms?: number } | false;
+  /**
+   * A batch still on the GPU after this many ms is taken as hung: the shard's worker is
+   * replaced and recovers from its checkpoint, the hung batch is replayed one actor at a
+   * time, and an actor whose messages hang it again is quarantined (its messages are
+   * refused with ERR_RINGSHARD_QUARANTINED; the other actors keep being served).
+   * Infinity turns the watchdog off.
+   * @default 15000
+   */
+  readonly maxDispatchMs?: number;
 }
 
 export interface ResolvedOptions {
@@ -114,6 +136,8 @@ export interface ResolvedOptions {
   readonly log: (line: string) => void;
   readonly placement: PlacementStrategy;
   readonly maxLoopIterations: number;
+  readonly checkpointEvery: CheckpointPolicy | undefined;
+  readonly maxDispatchMs: number;
   readonly metrics:
     | { readonly perActor: number; readonly registry: Registry; readonly port: number | undefined; readonly host: string | undefined }
     | false;
@@ -216,5 +240,23 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
     dawnFlags: options.dawnFlags,
     log: logger === false ? () => {} : (logger ?? ((line: string) => console.error(line))),
     metrics: resolveMetrics(options.metrics),
+    checkpointEvery: resolveCheckpointEvery(options.checkpointEvery, ringCapacity),
+    maxDispatchMs: positive('maxDispatchMs', options.maxDispatchMs, 15_000),
   };
+}
+
+function positive(path: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value > 0)) fail(path, 'a number > 0 (or Infinity)', value);
+  return value;
+}
+
+function resolveCheckpointEvery(value: ClusterOptions['checkpointEvery'], ringCapacity: number): CheckpointPolicy | undefined {
+  if (value === false) return undefined;
+  if (value !== undefined && (value === null || typeof value !== 'object')) fail('checkpointEvery', '{ records?, ms? } or false', value);
+  const everyRecords = integer('checkpointEvery.records', value?.records, Math.max(1, ringCapacity / 8), 0, ringCapacity);
+  const everyMs = value?.ms === undefined ? 50 : value.ms;
+  if (typeof everyMs !== 'number' || !(everyMs >= 0) || !Number.isFinite(everyMs)) fail('checkpointEvery.ms', 'a finite number >= 0', everyMs);
+  if (everyRecords === 0 && everyMs === 0) fail('checkpointEvery', 'a policy with records or ms above 0 (or false for no checkpoints)', value);
+  return { everyRecords, everyMs };
 }

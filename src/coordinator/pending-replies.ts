@@ -43,6 +43,12 @@ export function statusError(what: string, status: number): RingshardError {
       `${what} failed: its handler ran out of loop iterations (options.maxLoopIterations), so it was stopped and the actor's state left as it was before the message`,
     );
   }
+  if (status === Status.QUARANTINED) {
+    return new RingshardError(
+      ErrorCode.QUARANTINED,
+      `${what} was refused: the actor is quarantined, because its messages hung its shard's dispatch for longer than maxDispatchMs again after a replay`,
+    );
+  }
   if (status === Status.REJECTED) {
     return new RingshardError(
       ErrorCode.HANDLER,

@@ -19,7 +19,9 @@ import type { Codec } from '../layout/codec.ts';
 import { Op, REPLY_HEADER_WORDS, REQUEST_HEADER_WORDS, ReplyHeader, RequestHeader, kernelOp } from '../layout/record.ts';
 import { SpscRing } from '../rings/spsc-ring.ts';
 import { connect, release, type Remote } from '../control/comlink.ts';
-import type { ShardConfig, ShardControl, ShardStarted, ShardStats } from '../protocol.ts';
+import type { CheckpointPolicy, ShardConfig, ShardControl, ShardStarted, ShardStats } from '../protocol.ts';
+import { CheckpointStat, CheckpointStore } from '../recovery/checkpoint-store.ts';
+import { DispatchWatch, createWatchBuffers } from '../recovery/dispatch-watch.ts';
 import { HybridClock } from './hlc.ts';
 import { OverflowQueue } from './overflow-queue.ts';
 import { PendingReplies, type PendingAsk } from './pending-replies.ts';
@@ -36,8 +38,19 @@ const RESOLVED: Promise<void> = Promise.resolve();
 const SHARD_WORKER = import.meta.url.endsWith('.js') ? undefined : new URL('../../workers/shard-worker.ts', import.meta.url);
 const WORKER_ENTRY = new URL(SHARD_WORKER ? '../../workers/ts-entry.mjs' : '../../workers/shard-worker.js', import.meta.url);
 
+/** Why a shard's worker was replaced (the `cause` label of ringshard_recoveries_total). */
+export type RecoveryCause = 'worker-exit' | 'device-lost' | 'watchdog' | 'restart';
+export const RECOVERY_CAUSES: readonly RecoveryCause[] = ['worker-exit', 'device-lost', 'watchdog', 'restart'];
+
+/** A fault `injectFault` can cause. */
+export type FaultKind = 'worker-exit' | 'device-lost';
+
 export interface ShardClientOptions {
-  readonly config: Omit<ShardConfig, 'requestRing' | 'replyRing'>;
+  readonly config: Omit<ShardConfig, 'requestRing' | 'replyRing' | 'watch' | 'checkpoint'>;
+  /** When the shard checkpoints; undefined: never (a replaced worker starts its actors afresh). */
+  readonly checkpoint: CheckpointPolicy | undefined;
+  /** A batch on the GPU longer than this replaces the worker (Infinity: no watchdog). */
+  readonly maxDispatchMs: number;
   readonly ringCapacity: number;
   readonly replyRingCapacity: number;
   readonly recordWords: number;
@@ -56,6 +69,11 @@ interface WorkerHandle {
   readonly control: Remote<ShardControl>;
   /** The coordinator's end of the control channel; closed when the worker goes. */
   readonly port: MessagePort;
+  /** Set once the worker's task failed (the worker died or its device was lost). */
+  failed: unknown;
+  /** Resolves once the worker's start() returned (or failed). */
+  readonly up: Promise<void>;
+  markUp: () => void;
 }
 
 export class ShardClient implements ShardLink {
@@ -78,14 +96,30 @@ export class ShardClient implements ShardLink {
   private readonly maxRestartsPerMinute: number;
   /** Worker replacements so far (the ringshard_shard_restarts_total metric). */
   restarts = 0;
+  /** Recoveries with state kept, by cause (ringshard_recoveries_total). */
+  readonly recoveries = new Map<RecoveryCause, number>(RECOVERY_CAUSES.map((c) => [c, 0]));
+  /** The shard's checkpoint, in memory this thread owns; undefined when checkpoints are off. */
+  readonly checkpoints: CheckpointStore | undefined;
+  private readonly watch: DispatchWatch;
+  private readonly maxDispatchMs: number;
+  private watchTimer: NodeJS.Timeout | undefined;
+  /** Records to replay one actor per batch (suspects of the last hang). */
+  private isolate: { from: number; count: number } | undefined;
+  /** Actors whose messages kept hanging the dispatch; their messages are refused. */
+  readonly quarantined = new Set<number>();
+  /** Called when an actor is quarantined (its id). */
+  onQuarantine: (actorId: number) => void = () => {};
   started: ShardStarted | undefined;
   /** Called once if the shard fails for good (its worker keeps dying, or cannot start). */
   onFailure: (error: RingshardError) => void = () => {};
   /**
-   * Called when the worker is replaced, before the new one starts: the actors placed here
-   * lost their state, and the cluster retires them (they re-activate on their next message).
+   * Called when the worker is replaced without a checkpoint, before the new one starts:
+   * the actors placed here lost their state, and the cluster retires them (they
+   * re-activate on their next message).
    */
   onRestart: (reason: RingshardError) => void = () => {};
+  /** Called when the worker is replaced and its actors recover from the checkpoint. */
+  onRecover: (cause: RecoveryCause, reason: RingshardError) => void = () => {};
 
   private readonly flush = () => {
     this.flushQueued = false;
@@ -101,8 +135,37 @@ export class ShardClient implements ShardLink {
     this.requests = SpscRing.create({ capacity: options.ringCapacity, slotWords: options.recordWords });
     this.overflow = new OverflowQueue(this.requests, options.recordWords, options.policy, options.maxQueued, this.index);
     this.replies = SpscRing.create({ capacity: options.replyRingCapacity, slotWords: options.replyWords });
-    this.config = { ...options.config, requestRing: this.requests.buffer, replyRing: this.replies.buffer };
+    this.checkpoints = options.checkpoint
+      ? CheckpointStore.create(options.config.batch.stateStride, options.config.maxSlots, this.requests.committedIndex)
+      : undefined;
+    const watch = createWatchBuffers();
+    this.watch = new DispatchWatch(watch);
+    this.maxDispatchMs = options.maxDispatchMs;
+    this.config = {
+      ...options.config,
+      requestRing: this.requests.buffer,
+      replyRing: this.replies.buffer,
+      watch,
+      ...(this.checkpoints && options.checkpoint ? { checkpoint: { ...options.checkpoint, buffers: this.checkpoints.buffers } } : {}),
+    };
     this.worker = this.spawn(this.config);
+    if (Number.isFinite(this.maxDispatchMs)) {
+      this.watchTimer = setInterval(() => this.checkDispatch(), Math.max(5, Math.min(1000, this.maxDispatchMs / 4)));
+      this.watchTimer.unref();
+    }
+  }
+
+  /** Checkpoint counters of this shard (ringshard_checkpoints_total and friends). */
+  get checkpointStats(): { checkpoints: number; durationUs: number; bytes: number; lastBytes: number; replayed: number } | undefined {
+    const s = this.checkpoints?.stats;
+    if (!s) return undefined;
+    return {
+      checkpoints: s[CheckpointStat.checkpoints]!,
+      durationUs: s[CheckpointStat.durationUs]!,
+      bytes: s[CheckpointStat.bytes]!,
+      lastBytes: s[CheckpointStat.lastBytes]!,
+      replayed: s[CheckpointStat.replayed]!,
+    };
   }
 
   private spawn(config: ShardConfig): WorkerHandle {
@@ -120,22 +183,26 @@ export class ShardClient implements ShardLink {
     // The control port alone must not keep the process alive: a finished process was
     // seen lingering with two open MessagePorts. The worker's running task does that.
     port1.unref();
-    const handle: WorkerHandle = { pool, task, control: connect<ShardControl>(port1), port: port1 };
+    let markUp!: () => void;
+    const up = new Promise<void>((resolve) => (markUp = resolve));
+    const handle: WorkerHandle = { pool, task, control: connect<ShardControl>(port1), port: port1, failed: undefined, up, markUp };
     // Only the current worker's end matters; a replaced one is expected to fail.
     task.catch((error: unknown) => {
-      if (this.worker === handle) this.workerFailed(error);
+      handle.failed = error ?? new Error('the worker failed');
+      if (this.worker === handle && !this.restarting) this.workerFailed(error);
     });
     return handle;
   }
 
   async start(): Promise<ShardStarted> {
-    const { control, task } = this.worker;
+    const handle = this.worker;
+    const { control, task } = handle;
     const started = await Promise.race([
       control.start(),
       task.then(() => {
         throw new RingshardError(ErrorCode.WORKER_EXIT, `shard ${this.index} ended before it started`);
       }),
-    ]);
+    ]).finally(() => handle.markUp());
     this.started = started;
     if (started.diagnostics.length === 0) this.replyLoop ??= this.drainReplies();
     return started;
@@ -159,6 +226,15 @@ export class ShardClient implements ShardLink {
   private check(): void {
     if (this.failure !== undefined) throw this.failure;
     if (this.closed) throw new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down');
+  }
+
+  private checkQuarantine(to: RecordTarget): void {
+    if (this.quarantined.has(to.actorId)) {
+      throw new RingshardError(
+        ErrorCode.QUARANTINED,
+        `actor ${to.actorId} on shard ${this.index} is quarantined: its messages hung the shard's dispatch for longer than maxDispatchMs (${this.maxDispatchMs} ms) twice, so its messages are refused; other actors are served`,
+      );
+    }
   }
 
   /** Correlation ids for `n` records: a run that never contains 0 (0 means tell). */
@@ -190,6 +266,7 @@ export class ShardClient implements ShardLink {
    */
   send(to: RecordTarget, op: Op, codec: Codec | undefined, msg: unknown, correlation: number): Promise<void> {
     if (this.failure !== undefined || this.closed) this.check();
+    if (this.quarantined.size > 0) this.checkQuarantine(to);
     const ring = this.requests;
     const overflow = this.overflow;
     if (overflow.empty) {
@@ -225,6 +302,7 @@ export class ShardClient implements ShardLink {
    */
   sendMany(to: RecordTarget, op: Op, codec: Codec, msgs: readonly unknown[], correlationBase: number): Promise<void> {
     this.check();
+    if (this.quarantined.size > 0) this.checkQuarantine(to);
     this.overflow.checkFits(msgs.length);
     const rw = this.recordWords;
     const words = new Uint32Array(msgs.length * rw);
@@ -379,19 +457,29 @@ export class ShardClient implements ShardLink {
 
   // ------------------------------------------------------------------ lifecycle
 
-  private workerFailed(cause: unknown): void {
-    if (this.failure || this.closed) return;
+  private causeOf(cause: unknown): { code: ErrorCode; message: string; kind: RecoveryCause } {
     const message = cause instanceof Error ? cause.message : String(cause);
-    const code = /device lost/i.test(message) ? ErrorCode.DEVICE_LOST : ErrorCode.WORKER_EXIT;
-    const error = new RingshardError(code, `shard ${this.index}'s worker failed: ${message}`, { cause });
+    const lost = /device lost/i.test(message);
+    return { code: lost ? ErrorCode.DEVICE_LOST : ErrorCode.WORKER_EXIT, message, kind: lost ? 'device-lost' : 'worker-exit' };
+  }
+
+  /** Counts a replacement against maxRestartsPerMinute; false when the budget is spent. */
+  private withinRestartBudget(): boolean {
     const now = performance.now();
     this.restartTimes.push(now);
     while (this.restartTimes[0]! < now - 60_000) this.restartTimes.shift();
-    if (this.restartTimes.length > this.maxRestartsPerMinute) {
+    return this.restartTimes.length <= this.maxRestartsPerMinute;
+  }
+
+  private workerFailed(cause: unknown): void {
+    if (this.failure || this.closed) return;
+    const { code, message, kind } = this.causeOf(cause);
+    const error = new RingshardError(code, `shard ${this.index}'s worker failed: ${message}`, { cause });
+    if (!this.withinRestartBudget()) {
       this.fail(new RingshardError(code, `shard ${this.index} failed: its worker died ${this.restartTimes.length} times within a minute; last: ${message}`, { cause }));
       return;
     }
-    void this.restart(error).catch((restartError: unknown) => this.fail(restartError));
+    void this.restart(error, kind).catch((restartError: unknown) => this.fail(restartError));
   }
 
   private fail(cause: unknown): void {
@@ -402,34 +490,159 @@ export class ShardClient implements ShardLink {
     this.onFailure(this.failure);
   }
 
+  /** Looks at what is on the GPU; a batch there for longer than maxDispatchMs replaces the worker. */
+  private checkDispatch(): void {
+    if (this.closed || this.failure || this.restarting || !this.started) return;
+    const busy = this.watch.busy();
+    if (!busy) return;
+    const nowMs = performance.timeOrigin + performance.now() - this.config.epochMs;
+    if (nowMs - busy.sinceMs <= this.maxDispatchMs) return;
+    let what: string;
+    if (busy.actor !== undefined) {
+      // It hung while alone on the GPU: that actor is the one.
+      this.quarantined.add(busy.actor);
+      this.onQuarantine(busy.actor);
+      what = `actor ${busy.actor}'s messages hung it again; the actor is quarantined`;
+    } else {
+      this.isolate = { from: busy.from, count: busy.count };
+      what = `its ${busy.count} records are replayed one actor at a time to find the one that hangs`;
+    }
+    const reason = new RingshardError(ErrorCode.WORKER_EXIT, `shard ${this.index}: a batch was on the GPU for more than maxDispatchMs (${this.maxDispatchMs} ms); ${what}`);
+    if (!this.withinRestartBudget()) {
+      this.fail(new RingshardError(ErrorCode.WORKER_EXIT, `shard ${this.index} failed: replaced ${this.restartTimes.length} times within a minute; last: ${reason.message}`));
+      return;
+    }
+    void this.restart(reason, 'watchdog').catch((error: unknown) => this.fail(error));
+  }
+
   /**
-   * Replaces the shard's worker (and its GPU device). The actors placed here lose their
-   * state; records not yet handled are dropped, waiting asks reject with `reason`, and the
-   * actors activate afresh on their next message. Counters in the metric tables continue.
+   * Replaces the shard's worker (and its GPU device). With checkpoints on, the new worker
+   * restores the actors' last checkpoint and replays the records after it: nothing is
+   * lost and every ask is answered once. Without, the actors placed here lose their state;
+   * records not yet handled are dropped, waiting asks reject with `reason`, and the actors
+   * activate afresh on their next message. Counters in the metric tables continue.
    */
-  restart(reason?: RingshardError): Promise<void> {
+  restart(reason?: RingshardError, cause: RecoveryCause = 'restart'): Promise<void> {
     if (this.closed) return Promise.reject(new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down'));
     this.restarting ??= this.replaceWorker(
       reason ?? new RingshardError(ErrorCode.WORKER_EXIT, `shard ${this.index} was restarted before the reply came`),
-    ).finally(() => (this.restarting = undefined));
+      cause,
+    ).finally(() => {
+      this.restarting = undefined;
+      // A worker that died in the moment its recovery ended was not seen by anyone.
+      if (this.worker.failed !== undefined && !this.closed && !this.failure) this.workerFailed(this.worker.failed);
+    });
     return this.restarting;
   }
 
-  private async replaceWorker(reason: RingshardError): Promise<void> {
+  private async replaceWorker(reason: RingshardError, cause: RecoveryCause): Promise<void> {
     this.restarts++;
-    // Everything not yet handled is for actors that are about to lose their state.
-    this.pending.rejectAll(reason);
-    this.overflow.rejectAll(reason);
-    this.onRestart(reason);
+    const keep = this.checkpoints !== undefined;
+    if (keep) {
+      this.recoveries.set(cause, this.recoveries.get(cause)! + 1);
+      this.onRecover(cause, reason);
+    } else {
+      // Everything not yet handled is for actors that are about to lose their state.
+      this.pending.rejectAll(reason);
+      this.overflow.rejectAll(reason);
+      this.onRestart(reason);
+    }
     this.requests.publish();
-    const skipTo = this.requests.headIndex;
-    const old = this.worker;
-    this.worker = this.spawn({ ...this.config, skipTo });
+    for (;;) {
+      const config: ShardConfig = {
+        ...this.config,
+        ...(keep ? {} : { skipTo: this.requests.headIndex }),
+        ...(this.isolate ? { isolate: this.isolate } : {}),
+        ...(this.quarantined.size > 0 ? { quarantined: [...this.quarantined] } : {}),
+      };
+      const old = this.worker;
+      // From here on the old worker must not touch the rings, whatever state it is in.
+      // (The new one touches them only once started, after the old one is retired.)
+      const generation = this.watch.nextGeneration();
+      this.worker = this.spawn({ ...config, generation });
+      await this.retireWorker(old, cause);
+      this.watch.clear();
+      if (this.closed) return;
+      let started: ShardStarted;
+      try {
+        started = await this.start();
+      } catch (error) {
+        // The new worker died as well (a fault during recovery): replace it again.
+        if (this.worker.failed !== undefined && !this.closed && keep && this.withinRestartBudget()) {
+          this.restarts++;
+          this.recoveries.set(this.causeOf(this.worker.failed).kind, this.recoveries.get(this.causeOf(this.worker.failed).kind)! + 1);
+          continue;
+        }
+        throw error;
+      }
+      if (started.diagnostics.length > 0) throw new RingshardError(ErrorCode.SHADER_COMPILE, `shard ${this.index} did not compile after a restart`);
+      // It may have died between starting and now, unseen while this restart was on.
+      if (this.worker.failed !== undefined) {
+        if (keep && this.withinRestartBudget()) {
+          this.restarts++;
+          continue;
+        }
+        throw this.worker.failed;
+      }
+      return;
+    }
+  }
+
+  /** Old workers whose GPU hung: ended once their GPU work settles (dawn.node aborts otherwise). */
+  private readonly parked = new Set<Promise<void>>();
+
+  /**
+   * Ends a replaced worker's thread. A thread may end only with no mapAsync pending, or
+   * dawn.node aborts the process: a worker that died or lost its device waited for that
+   * itself; a live one is asked to quiesce first. One whose GPU hung (the watchdog) cannot
+   * quiesce: on the cpu backend it is stuck in JS and can be ended; on webgpu it is parked
+   * (it no longer owns the rings) and ended once its GPU work settles.
+   */
+  private async retireWorker(old: WorkerHandle, cause: RecoveryCause): Promise<void> {
     release(old.control);
-    old.port.close();
-    await old.pool.destroy().catch(() => undefined);
-    const started = await this.start();
-    if (started.diagnostics.length > 0) throw new RingshardError(ErrorCode.SHADER_COMPILE, `shard ${this.index} did not compile after a restart`);
+    const end = async () => {
+      old.port.close();
+      await old.pool.destroy().catch(() => undefined);
+    };
+    if (old.failed !== undefined) return end();
+    const quiesced = Promise.race([old.control.quiesce(), old.task.then(() => undefined, () => undefined)]).catch(() => undefined);
+    const hung = cause === 'watchdog';
+    const gpu = this.config.backend === 'webgpu';
+    const settledInTime = await Promise.race([quiesced.then(() => true), delay(hung ? 0 : 5000).then(() => false)]);
+    if (settledInTime || !gpu) return end();
+    const parked: Promise<void> = quiesced.then(end).finally(() => this.parked.delete(parked));
+    this.parked.add(parked);
+  }
+
+  /**
+   * Causes a fault on purpose (tests and drills). 'worker-exit' ends the worker thread at
+   * once, with no clean-up in it; 'device-lost' destroys its GPUDevice (on the cpu backend,
+   * fails the backend the same way). Resolves once the fault has happened and the shard
+   * has noticed it, not when recovery ends.
+   */
+  async injectFault(kind: FaultKind): Promise<void> {
+    if (this.closed) throw new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down');
+    if (this.failure) throw this.failure;
+    // A fault during a recovery hits the worker that is starting: on webgpu once it runs
+    // (ending a thread amid dawn.node's device set-up is not a fault users meet).
+    if (this.config.backend === 'webgpu') await this.worker.up;
+    const handle = this.worker;
+    const noticed = handle.task.then(
+      () => undefined,
+      () => undefined,
+    );
+    if (kind === 'worker-exit') {
+      // On webgpu the thread ends itself at the first moment dawn.node allows (no mapAsync
+      // pending; see ShardControl.exit): nothing it did after the call counts.
+      if (this.config.backend === 'webgpu') void handle.control.exit().catch(() => undefined);
+      else await handle.pool.threads[0]?.terminate();
+    } else if (kind === 'device-lost') {
+      await handle.up;
+      await Promise.race([handle.control.loseDevice(), noticed]);
+    } else {
+      throw new RingshardError(ErrorCode.INVALID_OPTION, `injectFault: kind must be 'worker-exit' or 'device-lost', got ${JSON.stringify(kind)}`);
+    }
+    await noticed;
   }
 
   /** Waits until every queued record is in the ring. */
@@ -445,6 +658,7 @@ export class ShardClient implements ShardLink {
   async stop(): Promise<ShardStats | undefined> {
     if (this.closed) return undefined;
     await this.restarting?.catch(() => undefined);
+    if (this.watchTimer) clearInterval(this.watchTimer);
     await this.drainQueued();
     this.closed = true;
     this.requests.close();
@@ -459,6 +673,8 @@ export class ShardClient implements ShardLink {
     release(control);
     this.worker.port.close();
     await pool.destroy();
+    // Workers parked with a hung GPU end when it settles; shutdown does not wait forever.
+    if (this.parked.size > 0) await Promise.race([Promise.all(this.parked), delay(Math.min(this.maxDispatchMs, 10_000))]);
     return stats;
   }
 
@@ -469,6 +685,10 @@ export class ShardClient implements ShardLink {
 }
 
 /** An arriving actor's records (INIT, IMPORT) carry its own id where a sender's would be. */
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
 function arriving(to: RecordTarget): RecordTarget {
   return { actorId: to.actorId, location: to.location, kernelId: to.kernelId, tenantId: to.tenantId, principalId: to.principalId, sourceId: to.actorId };
 }

@@ -5,7 +5,7 @@
  * so kernels never collide on names and a compile error belongs to exactly one kernel.
  */
 import { readFileSync } from 'node:fs';
-import { Op, Status } from '../layout/record.ts';
+import { MAX_USER_STATUS, Op, Status } from '../layout/record.ts';
 import { WORKGROUP_SIZE, wgslBatchConstants, type BatchLayout } from '../layout/batch.ts';
 import { wgslHeaderConstants, wgslLoader, wgslStorer, wgslStruct } from '../layout/wgsl.ts';
 import type { Kernel } from './define-kernel.ts';
@@ -37,6 +37,7 @@ function generatedSection(kernel: Kernel, kernelId: number, layout: BatchLayout,
     `const RS_STATE_WORDS: u32 = ${state.words}u;`,
     `const RS_STATUS_REJECTED: u32 = ${Status.REJECTED}u;`,
     `const RS_STATUS_BUDGET: u32 = ${Status.BUDGET}u;`,
+    `const RS_MAX_USER_STATUS: u32 = ${MAX_USER_STATUS}u;`,
     `const RS_MAX_LOOP_ITERATIONS: u32 = ${maxLoopIterations}u;`,
     wgslStruct('State', state.layout),
     wgslStruct('Request', request.layout),

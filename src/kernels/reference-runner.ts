@@ -7,7 +7,7 @@
  * the model that GPU results are checked against.
  */
 import type { Codec } from '../layout/codec.ts';
-import { Op, Status } from '../layout/record.ts';
+import { MAX_USER_STATUS, Op, Status } from '../layout/record.ts';
 import type { ReferenceContext } from './define-kernel.ts';
 
 type AnyMessage = Record<string, number | number[]>;
@@ -89,7 +89,7 @@ export class ReferenceRunner {
           const reply = kernel.handle(state, msg, ctx);
           stateCodec.store(state, this.states, this.floats, base);
           kernel.codecs.reply.store(reply, output, outputFloats, outputOffset);
-          return { status: Math.min(ctx.status >>> 0, Status.BUDGET - 1), words: kernel.codecs.reply.words };
+          return { status: Math.min(ctx.status >>> 0, MAX_USER_STATUS), words: kernel.codecs.reply.words };
         }
         case Op.INIT: {
           this.states.fill(0, base, base + this.stateStride);
@@ -127,6 +127,23 @@ export class ReferenceRunner {
       }
       return { status: REFERENCE_THREW, words: 0 };
     }
+  }
+
+  /** Copies the states of `count` slots (in list order, stateStride words each) into `into`. */
+  readStates(slots: Uint32Array, count: number, into: Uint32Array): void {
+    const stride = this.stateStride;
+    for (let i = 0; i < count; i++) {
+      const from = slots[i]! * stride;
+      if (from + stride <= this.states.length) into.set(this.states.subarray(from, from + stride), i * stride);
+      else into.fill(0, i * stride, (i + 1) * stride);
+    }
+  }
+
+  /** Sets slots [0, slots) from a checkpoint's states. */
+  restoreStates(states: Uint32Array, slots: number): void {
+    if (slots === 0) return;
+    this.ensureSlot(slots - 1);
+    this.states.set(states.subarray(0, slots * this.stateStride));
   }
 
   /** The state of `slot` decoded (for tests). */

@@ -96,15 +96,20 @@ export type Op = (typeof Op)[keyof typeof Op];
 
 /**
  * Outcome of one record, in the reply's status word. Any other value is the non-zero
- * code a handler stored in ctx.status (1 .. 0xfffffffd; larger codes are clamped to that).
+ * code a handler stored in ctx.status (1 .. MAX_USER_STATUS; larger codes are clamped to it).
  */
 export const Status = {
   OK: 0,
+  /** The actor is quarantined: its messages hung the shard's dispatch (maxDispatchMs) again and again. */
+  QUARANTINED: 0xfffffffd,
   /** The handler (or hook) spent its loop budget (maxLoopIterations); its changes were undone. */
   BUDGET: 0xfffffffe,
   /** The shard refused the record: the actor slot is not active, or not for this kernel or tenant. */
   REJECTED: 0xffffffff,
 } as const;
+
+/** The largest code a handler's own status may have; the codes above it are ringshard's. */
+export const MAX_USER_STATUS = 0xfffffffc;
 
 export const KERNEL_ID_SHIFT = 16;
 export const OP_MASK = 0xffff;

@@ -26,6 +26,10 @@ export interface ShardMetricsSource {
   queued(): number;
   readonly backpressure: { readonly waits: number; readonly rejections: number };
   restarts(): number;
+  /** Recoveries from a checkpoint, by cause. */
+  recoveries?(): ReadonlyMap<string, number>;
+  /** Checkpoint counters; undefined when checkpoints are off. */
+  checkpoints?(): { checkpoints: number; durationUs: number; bytes: number; lastBytes: number; replayed: number } | undefined;
 }
 
 interface ShardTables {
@@ -216,8 +220,30 @@ export class ClusterMetrics {
         perShard((s, shard) => [{ labels: { shard }, value: s.shard[ShardCell.stateBytes]! }])),
       new CollectedMetric('ringshard_shard_restarts_total', 'Times the worker of a shard was replaced.', 'counter',
         perShard((s, shard) => (s.source ? [{ labels: { shard }, value: s.source.restarts() }] : []))),
+      ...this.recoveryCollectors(),
       new CollectedMetric('ringshard_records_dropped_total', 'Records dropped when a shard restarted (the state of their actors was lost with the worker).', 'counter',
         perShard((s, shard) => [{ labels: { shard }, value: s.shard[ShardCell.dropped]! }])),
+    ];
+  }
+
+  private recoveryCollectors(): CollectedMetric[] {
+    const shards = this.shards;
+    const checkpointMetric = (name: string, help: string, type: 'counter' | 'gauge', pick: (c: NonNullable<ReturnType<NonNullable<ShardMetricsSource['checkpoints']>>>) => number) =>
+      new CollectedMetric(name, help, type, () =>
+        shards.flatMap((s, i) => {
+          const c = s.source?.checkpoints?.();
+          return c ? [{ labels: { shard: String(i) }, value: pick(c) }] : [];
+        }),
+      );
+    return [
+      checkpointMetric('ringshard_checkpoints_total', 'Checkpoints a shard took of its actors (state and admission data).', 'counter', (c) => c.checkpoints),
+      checkpointMetric('ringshard_checkpoint_duration_seconds_total', 'Time from the start of a checkpoint (capture) to its end (in the coordinator\'s memory), summed.', 'counter', (c) => c.durationUs * US),
+      checkpointMetric('ringshard_checkpoint_bytes_total', 'Bytes written by checkpoints (only the actors that changed).', 'counter', (c) => c.bytes),
+      checkpointMetric('ringshard_checkpoint_last_bytes', 'Bytes of the last checkpoint.', 'gauge', (c) => c.lastBytes),
+      checkpointMetric('ringshard_records_replayed_total', 'Records run again after a recovery for their effect on state (already answered: not answered or counted again).', 'counter', (c) => c.replayed),
+      new CollectedMetric('ringshard_recoveries_total', 'Times a shard\'s worker was replaced and its actors restored from the checkpoint, by cause.', 'counter', () =>
+        shards.flatMap((s, i) => [...(s.source?.recoveries?.() ?? [])].map(([cause, value]) => ({ labels: { shard: String(i), cause }, value }))),
+      ),
     ];
   }
 

@@ -11,7 +11,8 @@
  *   64   +---------------------------------------------+
  *        | READ      i32  records taken    (consumer)  |  line 1: consumer writes
  *   128  +---------------------------------------------+
- *        | COMMITTED i32  records finished (consumer)  |  line 2: consumer writes
+ *        | COMMITTED i32  records freed    (consumer)  |  line 2: consumer writes
+ *        | HANDLED   i32  records answered (consumer)  |
  *   192  +---------------------------------------------+
  *        | C_WAITING i32  consumer is asleep on HEAD   |  line 3: consumer writes
  *   256  +---------------------------------------------+
@@ -25,10 +26,11 @@
  * Indices are monotonic int32 counters that wrap at 2^32; a slot is `index & mask`, and
  * every distance is `(a - b) | 0`, correct while capacity < 2^31.
  *
- * Two consumer cursors: READ moves when the consumer takes records, COMMITTED when it
- * has finished with them. The producer reuses slots only below COMMITTED, so records
- * taken but not committed survive the consumer: a new consumer calls rewind() and sees
- * them again (replay after a worker dies).
+ * Three consumer cursors: READ moves when the consumer takes records, HANDLED when their
+ * replies are out, COMMITTED when the consumer no longer needs them (at once, or only
+ * once a checkpoint covers them). The producer reuses slots only below COMMITTED, so
+ * records not committed survive the consumer: a new consumer rewinds and sees them again
+ * (replay after a worker dies), and HANDLED tells it which of them were answered already.
  *
  * Waking: a side about to sleep sets its WAITING flag, re-reads the other side's index
  * and only then waits. The other side stores its index and then reads the flag. With
@@ -41,6 +43,7 @@ const HEAD = 0;
 const CLOSED = 1;
 const READ = 1 * INT32_PER_LINE;
 const COMMITTED = 2 * INT32_PER_LINE;
+const HANDLED = COMMITTED + 1;
 const CONSUMER_WAITING = 3 * INT32_PER_LINE;
 const PRODUCER_WAITING = 4 * INT32_PER_LINE;
 const CAPACITY = 5 * INT32_PER_LINE;
@@ -128,7 +131,7 @@ export class SpscRing {
     control[CAPACITY] = options.capacity;
     control[SLOT_WORDS] = options.slotWords;
     const start = (options.startIndex ?? 0) | 0;
-    control[HEAD] = control[READ] = control[COMMITTED] = start;
+    control[HEAD] = control[READ] = control[COMMITTED] = control[HANDLED] = start;
     return new SpscRing(buffer);
   }
 
@@ -359,8 +362,43 @@ export class SpscRing {
     if (((this.read - next) | 0) < 0) {
       throw new RangeError(`cannot commit ${count} records: only ${(this.read - committed) | 0} are taken`);
     }
+    // Freed records were answered, whoever did not say so.
+    if (((next - Atomics.load(this.control, HANDLED)) | 0) > 0) Atomics.store(this.control, HANDLED, next);
     Atomics.store(this.control, COMMITTED, next);
     if (Atomics.load(this.control, PRODUCER_WAITING) !== 0) Atomics.notify(this.control, COMMITTED);
+  }
+
+  /** Records below `index` were answered (their replies are out); they stay until released. */
+  markHandled(index: number): void {
+    if (((index - Atomics.load(this.control, HANDLED)) | 0) > 0) Atomics.store(this.control, HANDLED, index);
+  }
+
+  /** Index below which every record was answered. Readable from any thread. */
+  get handledIndex(): number {
+    return Atomics.load(this.control, HANDLED);
+  }
+
+  /** Frees every record below `index` (a checkpoint covers them) and wakes a waiting producer. */
+  release(index: number): void {
+    const committed = Atomics.load(this.control, COMMITTED);
+    const by = (index - committed) | 0;
+    if (by <= 0) return;
+    this.commit(by);
+  }
+
+  /**
+   * Moves READ to `index` (at or after COMMITTED): a replacement consumer resumes there.
+   * Records from COMMITTED to `index` are freed (a checkpoint covers them).
+   */
+  rewindTo(index: number): void {
+    const committed = Atomics.load(this.control, COMMITTED);
+    const head = Atomics.load(this.control, HEAD);
+    if (((index - committed) | 0) < 0 || ((head - index) | 0) < 0) {
+      throw new RangeError(`cannot resume at record ${index}: records ${committed} to ${head} are in the ring`);
+    }
+    this.read = index;
+    Atomics.store(this.control, READ, index);
+    this.release(index);
   }
 
   /** Records taken and not yet committed. */
