@@ -68,9 +68,14 @@ export class Checkpointer {
     return (p.everyRecords > 0 && this.recordsSince >= p.everyRecords) || (p.everyMs > 0 && now - this.lastAt >= p.everyMs) || this.ring.producerWaiting;
   }
 
-  /** Milliseconds until a checkpoint is due by time alone (Infinity when nothing is uncovered). */
+  /**
+   * Milliseconds an idle shard may sleep before a checkpoint may be due (Infinity when
+   * nothing is uncovered). While one is in flight, records taken after its capture wait
+   * for the next: look again shortly, since nothing else would wake the shard for them.
+   */
   msUntilDue(readIndex: number, now: number): number {
-    if (this.inFlight || this.uncovered(readIndex) <= 0) return Infinity;
+    if (this.uncovered(readIndex) <= 0) return Infinity;
+    if (this.inFlight) return 1;
     if (this.ring.producerWaiting) return 0;
     return this.policy.everyMs > 0 ? Math.max(0, this.lastAt + this.policy.everyMs - now) : Infinity;
   }

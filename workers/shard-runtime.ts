@@ -40,6 +40,8 @@ interface PendingBatch {
   readonly segments: BatchSegments;
   /** Records a previous worker answered already: run again for their state, never answered or counted twice. */
   readonly replay: boolean;
+  /** Records a previous worker counted in the metrics but did not mark handled: answered, not counted again. */
+  readonly counted: boolean;
   /** The batch's one actor while suspects of a hung dispatch are isolated, else NO_ACTOR. */
   readonly isolatedActor: number;
 }
@@ -80,6 +82,8 @@ export class ShardRuntime {
   private readonly epochMs: number;
   /** Records below this index were answered by a previous worker (a replay after recovery). */
   private readonly replayUntil: number;
+  /** Records below this index are in the metrics already (a previous worker counted them). */
+  private readonly countedUntil: number;
   private readonly isolate: { readonly from: number; readonly count: number } | undefined;
   /** Per kernel: payload words of a MESSAGE reply and of a state. */
   private readonly replyWords: Uint32Array;
@@ -132,6 +136,7 @@ export class ShardRuntime {
       }
     }
     this.replayUntil = this.requests.handledIndex;
+    this.countedUntil = this.store ? this.store.counted : this.replayUntil;
     this.grouper.quarantine(options.quarantined);
     this.replyWords = Uint32Array.from(kernels, (k) => layoutSchema(k.reply, k.name).words);
     this.stateWords = Uint32Array.from(kernels, (k) => layoutSchema(k.state, k.name).words);
@@ -199,7 +204,9 @@ export class ShardRuntime {
       const start = requests.readIndex;
       // A batch is all replay or all new, so replies and metrics are per batch.
       const replayLeft = (this.replayUntil - start) | 0;
+      const countedLeft = (this.countedUntil - start) | 0;
       if (replayLeft > 0) offered = Math.min(offered, replayLeft);
+      else if (countedLeft > 0) offered = Math.min(offered, countedLeft);
       let maxSegments = Infinity;
       const iso = this.isolate;
       if (iso !== undefined) {
@@ -223,6 +230,7 @@ export class ShardRuntime {
         submittedAt: performance.now(),
         segments,
         replay: replayLeft > 0,
+        counted: countedLeft > 0,
         isolatedActor: maxSegments === 1 && batch.segments === 1 ? frame.records[segments.order[0]! * layout.recordWords + RequestHeader.target]! : NO_ACTOR,
       };
       this.counters.batches++;
@@ -249,7 +257,9 @@ export class ShardRuntime {
 
   /** Writes the batch's replies (asks, snapshots, shutdowns) and metrics, then commits its records. */
   private async finish(results: BatchResults, batch: PendingBatch): Promise<void> {
-    const { requests, replies, metrics } = this;
+    const { requests, replies, store } = this;
+    const metrics = batch.counted ? undefined : this.metrics;
+    const end = (batch.start + batch.count) | 0;
     const req = requests.words;
     const resultWords = this.layout.resultWords;
     const mask = requests.capacity - 1;
@@ -284,7 +294,10 @@ export class ShardRuntime {
         let r = replies.claim();
         while (r < 0) {
           // A reply must never be seen before its message is counted: flush first.
-          metrics?.flush(batch.segments.segmentSlot);
+          if (metrics) {
+            store?.markCounted(end);
+            metrics.flush(batch.segments.segmentSlot);
+          }
           replies.publish();
           await replies.waitWritableAsync();
           if (this.abandoned) return;
@@ -304,14 +317,17 @@ export class ShardRuntime {
         }
         this.counters.replies++;
       }
-      metrics?.flush(batch.segments.segmentSlot);
+      if (metrics) {
+        store?.markCounted(end);
+        metrics.flush(batch.segments.segmentSlot);
+      }
       replies.publish();
     } finally {
       results.release();
       this.segmentPool.push(batch.segments);
     }
     // With checkpoints, records stay until one covers them (Checkpointer.capture).
-    if (this.checkpointer) requests.markHandled((batch.start + batch.count) | 0);
+    if (this.checkpointer) requests.markHandled(end);
     else requests.commit(batch.count);
   }
 }

@@ -202,6 +202,7 @@ export class Cluster implements ActorHost {
           },
           checkpoint: resolved.checkpointEvery,
           maxDispatchMs: resolved.maxDispatchMs,
+          maxRestartsPerMinute: resolved.maxRestartsPerMinute,
           ringCapacity: resolved.ringCapacity,
           replyRingCapacity: resolved.replyRingCapacity,
           recordWords: shape.recordWords,

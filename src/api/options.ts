@@ -116,6 +116,13 @@ export interface ClusterOptions {
    * @default 15000
    */
   readonly maxDispatchMs?: number;
+  /**
+   * Worker replacements (crashes, lost devices, watchdog) one shard may have within a
+   * minute; one more fails the shard for good (its asks reject), so a kernel that keeps
+   * crashing its worker does not loop forever.
+   * @default 5
+   */
+  readonly maxRestartsPerMinute?: number;
 }
 
 export interface ResolvedOptions {
@@ -138,6 +145,7 @@ export interface ResolvedOptions {
   readonly maxLoopIterations: number;
   readonly checkpointEvery: CheckpointPolicy | undefined;
   readonly maxDispatchMs: number;
+  readonly maxRestartsPerMinute: number;
   readonly metrics:
     | { readonly perActor: number; readonly registry: Registry; readonly port: number | undefined; readonly host: string | undefined }
     | false;
@@ -242,6 +250,7 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
     metrics: resolveMetrics(options.metrics),
     checkpointEvery: resolveCheckpointEvery(options.checkpointEvery, ringCapacity),
     maxDispatchMs: positive('maxDispatchMs', options.maxDispatchMs, 15_000),
+    maxRestartsPerMinute: integer('maxRestartsPerMinute', options.maxRestartsPerMinute, 5, 0, 1_000_000),
   };
 }
 

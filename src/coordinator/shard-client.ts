@@ -30,6 +30,8 @@ import type { AskSpec, RecordTarget, ShardLink } from './shard-link.ts';
 export type { RecordTarget } from './shard-link.ts';
 
 const PUBLISH_EVERY = 1024;
+/** How long shutdown waits for a worker whose GPU hung to settle. */
+const PARKED_WAIT_MS = 120_000;
 const REPLY_TAKE = 4096;
 const RESOLVED: Promise<void> = Promise.resolve();
 // Compiled (this module is dist/src/coordinator/shard-client.js): piscina loads the
@@ -525,7 +527,11 @@ export class ShardClient implements ShardLink {
   restart(reason?: RingshardError, cause: RecoveryCause = 'restart'): Promise<void> {
     if (this.closed) return Promise.reject(new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down'));
     this.restarting ??= this.replaceWorker(
-      reason ?? new RingshardError(ErrorCode.WORKER_EXIT, `shard ${this.index} was restarted before the reply came`),
+      reason ??
+        new RingshardError(
+          ErrorCode.WORKER_EXIT,
+          this.checkpoints ? `shard ${this.index}: restartShard() was called` : `shard ${this.index} was restarted before the reply came`,
+        ),
       cause,
     ).finally(() => {
       this.restarting = undefined;
@@ -569,8 +575,10 @@ export class ShardClient implements ShardLink {
       } catch (error) {
         // The new worker died as well (a fault during recovery): replace it again.
         if (this.worker.failed !== undefined && !this.closed && keep && this.withinRestartBudget()) {
+          const again = this.causeOf(this.worker.failed);
           this.restarts++;
-          this.recoveries.set(this.causeOf(this.worker.failed).kind, this.recoveries.get(this.causeOf(this.worker.failed).kind)! + 1);
+          this.recoveries.set(again.kind, this.recoveries.get(again.kind)! + 1);
+          this.onRecover(again.kind, new RingshardError(again.code, `shard ${this.index}'s replacement worker failed while it started: ${again.message}`));
           continue;
         }
         throw error;
@@ -579,7 +587,10 @@ export class ShardClient implements ShardLink {
       // It may have died between starting and now, unseen while this restart was on.
       if (this.worker.failed !== undefined) {
         if (keep && this.withinRestartBudget()) {
+          const again = this.causeOf(this.worker.failed);
           this.restarts++;
+          this.recoveries.set(again.kind, this.recoveries.get(again.kind)! + 1);
+          this.onRecover(again.kind, new RingshardError(again.code, `shard ${this.index}'s replacement worker failed as it started: ${again.message}`));
           continue;
         }
         throw this.worker.failed;
@@ -599,8 +610,8 @@ export class ShardClient implements ShardLink {
    * (it no longer owns the rings) and ended once its GPU work settles.
    */
   private async retireWorker(old: WorkerHandle, cause: RecoveryCause): Promise<void> {
-    release(old.control);
     const end = async () => {
+      release(old.control);
       old.port.close();
       await old.pool.destroy().catch(() => undefined);
     };
@@ -673,8 +684,9 @@ export class ShardClient implements ShardLink {
     release(control);
     this.worker.port.close();
     await pool.destroy();
-    // Workers parked with a hung GPU end when it settles; shutdown does not wait forever.
-    if (this.parked.size > 0) await Promise.race([Promise.all(this.parked), delay(Math.min(this.maxDispatchMs, 10_000))]);
+    // Workers parked with a hung GPU end when it settles (the loop budget bounds every
+    // handler, so it does): ending them sooner would abort the process in dawn.node.
+    if (this.parked.size > 0) await Promise.race([Promise.all(this.parked), delay(PARKED_WAIT_MS)]);
     return stats;
   }
 

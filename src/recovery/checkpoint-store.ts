@@ -12,7 +12,8 @@
  * whole delta again (it is idempotent) before it restores. So the image is never torn.
  *
  *   control (Int32Array)   COVERED, SLOTS, DELTA_READY, DELTA_COVERED, DELTA_COUNT,
- *                          DELTA_SLOTS
+ *                          DELTA_SLOTS, COUNTED (records below it are in the metrics:
+ *                          a successor answers them again if need be, never counts them)
  *   stats   (Float64Array) checkpoints, duration us, bytes, last bytes, replayed records
  *   admission (u32 per slot x ADMISSION_WORDS)  kernel id + 1 (0: free), tenant, actor id
  *   states    (u32 per slot x stateStride)
@@ -28,6 +29,7 @@ const DELTA_READY = 2;
 const DELTA_COVERED = 3;
 const DELTA_COUNT = 4;
 const DELTA_SLOTS = 5;
+const COUNTED = 6;
 const CONTROL_INT32S = 16;
 
 /** Per-slot words the grouper keeps: kernel id + 1 (0 while free), tenant, actor id. */
@@ -79,6 +81,7 @@ export class CheckpointStore {
     };
     const store = new CheckpointStore(buffers);
     Atomics.store(store.control, COVERED, coveredIndex | 0);
+    Atomics.store(store.control, COUNTED, coveredIndex | 0);
     return store;
   }
 
@@ -92,6 +95,20 @@ export class CheckpointStore {
   /** Ring index the image covers: records below it are in the image. */
   get covered(): number {
     return Atomics.load(this.control, COVERED);
+  }
+
+  /** Ring index below which every record's message metrics were written. */
+  get counted(): number {
+    return Atomics.load(this.control, COUNTED);
+  }
+
+  /**
+   * Stored just before a batch's counts go into the metric tables: a worker that dies
+   * between the two leaves that batch's counts short, instead of counting it twice when
+   * its successor handles the batch again.
+   */
+  markCounted(index: number): void {
+    if (((index - Atomics.load(this.control, COUNTED)) | 0) > 0) Atomics.store(this.control, COUNTED, index | 0);
   }
 
   /** Slots the image holds (the highest slot ever checkpointed, plus one). */

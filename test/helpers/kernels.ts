@@ -68,3 +68,33 @@ export const spin = defineKernel({
     return { n: s.n, i: m.y };
   },
 });
+
+/**
+ * Hangs its shard's dispatch on a message with `spins` > 0: the TS reference (cpu
+ * backend) then loops forever; the WGSL loops `spins` times (2^30 takes seconds on
+ * llvmpipe, given a maxLoopIterations that allows it). Counts messages in `n`.
+ */
+export const hang = defineKernel({
+  name: 'hang',
+  state: { n: 'u32' },
+  request: { spins: 'u32' },
+  reply: { n: 'u32' },
+  wgsl: `fn handle(ctx: ptr<function, RingContext>, state: ptr<function, State>, msg: Request) -> Reply {
+  var i = 0u;
+  var x = (*state).n;
+  loop {
+    if (i >= msg.spins) { break; }
+    x = x * 1664525u + 1013904223u;
+    i = i + 1u;
+  }
+  (*state).n += 1u + (x & 0u);
+  return Reply((*state).n);
+}`,
+  reference: (s, m) => {
+    while (m.spins > 0) {
+      // never returns: the watchdog's business
+    }
+    s.n = (s.n + 1) >>> 0;
+    return { n: s.n };
+  },
+});
