@@ -46,6 +46,8 @@ export interface ShardInfo {
   readonly actors: number;
   readonly ringCapacity: number;
   readonly ringDepth: number;
+  /** Request records already answered and kept until a checkpoint covers them. */
+  readonly ringRetained: number;
   readonly queued: number;
   readonly failed?: string;
 }
@@ -423,6 +425,7 @@ export class Cluster implements ActorHost {
         actors: this.directory.count(s.index),
         ringCapacity: s.requests.capacity,
         ringDepth: s.requests.depth(),
+        ringRetained: s.requests.retained(),
         queued: s.queued,
         ...(s.failed ? { failed: s.failed.message } : {}),
       })),

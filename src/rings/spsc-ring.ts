@@ -326,9 +326,14 @@ export class SpscRing {
     return (Atomics.load(this.control, HEAD) - this.read) | 0;
   }
 
-  /** Records published and not yet committed: the ring's depth. Readable from any thread. */
+  /** Records published and not yet handled (answered): the ring's depth. Readable from any thread. */
   depth(): number {
-    return (Atomics.load(this.control, HEAD) - Atomics.load(this.control, COMMITTED)) | 0;
+    return (Atomics.load(this.control, HEAD) - Atomics.load(this.control, HANDLED)) | 0;
+  }
+
+  /** Records handled but kept (not committed) until a checkpoint covers them. Readable from any thread. */
+  retained(): number {
+    return (Atomics.load(this.control, HANDLED) - Atomics.load(this.control, COMMITTED)) | 0;
   }
 
   /**
