@@ -2,17 +2,19 @@
  * The worker's side of recovery: it notes which actor slots each batch touched and, when
  * a checkpoint is due, captures those slots (admission data from the grouper at once,
  * states from the backend in queue order) into the coordinator's CheckpointStore, then
- * frees the ring records the checkpoint covers. One checkpoint is in flight at a time.
+ * frees the ring records the checkpoint covers. Several may be in flight (one can ride on
+ * every batch); each gathers into its own memory and they finish in order, so the store
+ * applies their deltas in capture order.
  *
  * A checkpoint is due after `everyRecords` records, after `everyMs` with records not yet
  * covered, or at once when the producer waits for ring space (records a checkpoint does
  * not cover yet hold their slots, so the ring must not stay full for want of one).
  */
 import type { CheckpointPolicy } from '../src/protocol.ts';
-import { CheckpointStat, type CheckpointStore } from '../src/recovery/checkpoint-store.ts';
+import { ADMISSION_WORDS, CheckpointStat, type CheckpointStore } from '../src/recovery/checkpoint-store.ts';
 import type { SpscRing } from '../src/rings/spsc-ring.ts';
 import type { BatchGrouper } from './batch-grouper.ts';
-import type { KernelBackend } from './kernel-backend.ts';
+import type { KernelBackend, StateCapture } from './kernel-backend.ts';
 
 export class Checkpointer {
   private dirty = new Uint8Array(0);
@@ -21,7 +23,8 @@ export class Checkpointer {
   private slotsHigh: number;
   private recordsSince = 0;
   private lastAt = performance.now();
-  private inFlight = false;
+  /** Ring index the last capture covers (its checkpoint may still be in flight). */
+  private capturedTo: number;
 
   constructor(
     private readonly store: CheckpointStore,
@@ -31,6 +34,7 @@ export class Checkpointer {
     private readonly policy: CheckpointPolicy,
   ) {
     this.slotsHigh = store.slots;
+    this.capturedTo = store.covered;
   }
 
   /** A batch of `records` touched the actors in `slots[0..count)`. */
@@ -56,26 +60,26 @@ export class Checkpointer {
     }
   }
 
-  /** Records handed to the backend that no checkpoint covers yet. */
+  /** Slots touched since the last checkpoint. */
+  get dirtySlots(): number {
+    return this.dirtyCount;
+  }
+
+  /** Records handed to the backend that no checkpoint (in flight or done) covers yet. */
   private uncovered(readIndex: number): number {
-    return (readIndex - this.store.covered) | 0;
+    return (readIndex - this.capturedTo) | 0;
   }
 
   /** True when a checkpoint should start now, `readIndex` being the ring's read cursor. */
   due(readIndex: number, now: number): boolean {
-    if (this.inFlight || this.uncovered(readIndex) <= 0) return false;
+    if (this.uncovered(readIndex) <= 0) return false;
     const p = this.policy;
     return (p.everyRecords > 0 && this.recordsSince >= p.everyRecords) || (p.everyMs > 0 && now - this.lastAt >= p.everyMs) || this.ring.producerWaiting;
   }
 
-  /**
-   * Milliseconds an idle shard may sleep before a checkpoint may be due (Infinity when
-   * nothing is uncovered). While one is in flight, records taken after its capture wait
-   * for the next: look again shortly, since nothing else would wake the shard for them.
-   */
+  /** Milliseconds an idle shard may sleep before a checkpoint is due (Infinity when nothing is uncovered). */
   msUntilDue(readIndex: number, now: number): number {
     if (this.uncovered(readIndex) <= 0) return Infinity;
-    if (this.inFlight) return 1;
     if (this.ring.producerWaiting) return 0;
     return this.policy.everyMs > 0 ? Math.max(0, this.lastAt + this.policy.everyMs - now) : Infinity;
   }
@@ -85,35 +89,41 @@ export class Checkpointer {
    * to the backend). Returns the step that finishes it: run it after those records'
    * replies are out, since records the checkpoint covers are never replayed.
    */
-  capture(coveredIndex: number): () => Promise<void> {
-    this.inFlight = true;
+  capture(coveredIndex: number, viaBatch?: (capture: StateCapture) => Promise<unknown>): () => Promise<void> {
     const startedAt = performance.now();
     const count = this.dirtyCount;
-    const delta = this.store.beginDelta(count);
-    delta.slots.set(this.dirtyList.subarray(0, count));
-    this.grouper.readAdmission(delta.slots, count, delta.admission);
+    const stride = this.store.buffers.stateStride;
+    // Its own memory: the store's delta region belongs to the checkpoint finishing now.
+    const words = new Uint32Array(count * (1 + ADMISSION_WORDS + stride));
+    const slots = words.subarray(0, count);
+    const admission = words.subarray(count, count * (1 + ADMISSION_WORDS));
+    const states = words.subarray(count * (1 + ADMISSION_WORDS));
+    slots.set(this.dirtyList.subarray(0, count));
+    this.grouper.readAdmission(slots, count, admission);
     for (let i = 0; i < count; i++) this.dirty[this.dirtyList[i]!] = 0;
     this.dirtyCount = 0;
     this.recordsSince = 0;
     this.lastAt = startedAt;
-    const slots = this.slotsHigh;
-    const states = count > 0 ? this.backend.captureStates(delta.slots, count, delta.states) : Promise.resolve();
+    this.capturedTo = coveredIndex;
+    const slotsHigh = this.slotsHigh;
+    // With the batch being submitted when it fits (no extra submit or map), else on its own.
+    const request: StateCapture = { slots, count, into: states };
+    const captured = count === 0 ? Promise.resolve() : viaBatch ? viaBatch(request) : this.backend.captureStates(slots, count, states);
     // Not left unhandled if the worker fails before the finish step runs.
-    states.catch(() => {});
+    captured.catch(() => {});
     return async () => {
-      try {
-        await states;
-        this.store.publishDelta(count, coveredIndex, slots);
-        this.ring.release(coveredIndex);
-        const stats = this.store.stats;
-        const bytes = delta.slots.byteLength + delta.admission.byteLength + delta.states.byteLength;
-        stats[CheckpointStat.checkpoints]!++;
-        stats[CheckpointStat.durationUs]! += (performance.now() - startedAt) * 1000;
-        stats[CheckpointStat.bytes]! += bytes;
-        stats[CheckpointStat.lastBytes] = bytes;
-      } finally {
-        this.inFlight = false;
-      }
+      await captured;
+      const delta = this.store.beginDelta(count);
+      delta.slots.set(slots);
+      delta.admission.set(admission);
+      delta.states.set(states);
+      this.store.publishDelta(count, coveredIndex, slotsHigh);
+      this.ring.release(coveredIndex);
+      const stats = this.store.stats;
+      stats[CheckpointStat.checkpoints]!++;
+      stats[CheckpointStat.durationUs]! += (performance.now() - startedAt) * 1000;
+      stats[CheckpointStat.bytes]! += words.byteLength;
+      stats[CheckpointStat.lastBytes] = words.byteLength;
     };
   }
 }

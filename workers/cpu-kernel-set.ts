@@ -11,7 +11,7 @@ import { ReferenceRunner, type ReferenceKernel } from '../src/kernels/reference-
 import { rebuildFunction } from '../src/kernels/serialize-function.ts';
 import type { KernelWire } from '../src/protocol.ts';
 import type { GroupedBatch } from './batch-grouper.ts';
-import type { BatchResults, Frame, KernelBackend } from './kernel-backend.ts';
+import type { BatchResults, Frame, KernelBackend, StateCapture } from './kernel-backend.ts';
 
 type MutableContext = { -readonly [K in keyof ReferenceContext]: ReferenceContext[K] } & { hlc: [number, number] };
 
@@ -70,7 +70,7 @@ export class CpuKernelSet implements KernelBackend {
     return this.frame;
   }
 
-  submit(frame: Frame, batch: GroupedBatch): Promise<BatchResults> {
+  submit(frame: Frame, batch: GroupedBatch, capture?: StateCapture): Promise<BatchResults> {
     if (this.lost) return Promise.reject(new Error('GPU device lost: the cpu backend was failed on purpose'));
     const { records } = frame;
     const baseId = frame.index[this.layout.baseIdWord]!;
@@ -89,6 +89,7 @@ export class CpuKernelSet implements KernelBackend {
       const end = first + index[w + 2]!;
       for (let j = first; j < end; j++) this.runOne(records, index[L.orderWord + j]!, slot, baseId, ctx);
     }
+    if (capture) this.runner.readStates(capture.slots, capture.count, capture.into);
     let release!: () => void;
     this.released = new Promise<void>((resolve) => (release = resolve));
     return Promise.resolve({

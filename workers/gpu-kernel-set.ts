@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { WORKGROUP_SIZE } from '../src/layout/batch.ts';
 import type { CompileDiagnostic, KernelWire } from '../src/protocol.ts';
 import type { GroupedBatch } from './batch-grouper.ts';
-import type { BatchResults, Frame, KernelBackend } from './kernel-backend.ts';
+import type { BatchResults, Frame, KernelBackend, StateCapture } from './kernel-backend.ts';
 
 const WORD = 4;
 const GATHER = readFileSync(new URL('../shaders/gather-states.wgsl', import.meta.url), 'utf8');
@@ -23,8 +23,12 @@ interface Gather {
   readonly pipeline: GPUComputePipeline;
   list: GPUBuffer | undefined;
   packed: GPUBuffer | undefined;
-  readback: GPUBuffer | undefined;
   capacity: number;
+  /** Made again when the state buffer or the gather buffers change. */
+  bindGroup: GPUBindGroup | undefined;
+  boundStates: GPUBuffer | undefined;
+  /** Reused list upload (slot count, then the slots). */
+  list32: Uint32Array;
 }
 
 interface GpuFrame extends Frame {
@@ -64,7 +68,7 @@ export class GpuKernelSet implements KernelBackend {
     gatherPipeline: GPUComputePipeline,
   ) {
     this.pipelines = pipelines;
-    this.gather = { pipeline: gatherPipeline, list: undefined, packed: undefined, readback: undefined, capacity: 0 };
+    this.gather = { pipeline: gatherPipeline, list: undefined, packed: undefined, capacity: 0, bindGroup: undefined, boundStates: undefined, list32: new Uint32Array(0) };
     this.bindLayout = bindLayout;
     const storage = GPUBufferUsage.STORAGE;
     this.records = device.createBuffer({ label: 'rs_records', size: layout.recordsWords * WORD, usage: storage | GPUBufferUsage.COPY_DST });
@@ -162,7 +166,8 @@ export class GpuKernelSet implements KernelBackend {
     });
     const readback = this.device.createBuffer({
       label: `rs_readback_${i}`,
-      size: L.resultsWords * WORD,
+      // Results, then room for a checkpoint's states read back with the batch.
+      size: (L.resultsWords + L.maxBatch * L.stateStride) * WORD,
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
     const frame: GpuFrame = {
@@ -201,7 +206,7 @@ export class GpuKernelSet implements KernelBackend {
     return frame;
   }
 
-  submit(f: Frame, batch: GroupedBatch): Promise<BatchResults> {
+  submit(f: Frame, batch: GroupedBatch, capture?: StateCapture): Promise<BatchResults> {
     const frame = f as GpuFrame;
     const L = this.layout;
     const n = batch.count;
@@ -230,6 +235,12 @@ export class GpuKernelSet implements KernelBackend {
     const payloadBytes = batch.needsPayloads ? n * L.resultWords * WORD : 0;
     const payloadOffset = L.resultPayloadsWord * WORD;
     if (payloadBytes > 0) encoder.copyBufferToBuffer(this.results, payloadOffset, frame.readback, payloadOffset, payloadBytes);
+    const captureOffset = L.resultsWords * WORD;
+    const captureBytes = capture ? capture.count * L.stateStride * WORD : 0;
+    if (capture && captureBytes > 0) {
+      this.encodeGather(encoder, capture.slots, capture.count);
+      encoder.copyBufferToBuffer(this.gather.packed!, 0, frame.readback, captureOffset, captureBytes);
+    }
     device.queue.submit([encoder.finish()]);
     retired?.destroy();
 
@@ -238,9 +249,11 @@ export class GpuKernelSet implements KernelBackend {
     frame.ready.catch(() => {});
     let release!: () => void;
     frame.released = new Promise<void>((resolve) => (release = resolve));
-    const mapSize = payloadBytes > 0 ? payloadOffset + payloadBytes : alignUp(n * WORD, 8);
-    return this.track(frame.readback.mapAsync(GPUMapMode.READ, 0, Math.min(mapSize, frame.readback.size))).then(() => {
-      const range = frame.readback.getMappedRange(0, Math.min(mapSize, frame.readback.size));
+    const resultsSize = payloadBytes > 0 ? payloadOffset + payloadBytes : alignUp(n * WORD, 8);
+    const mapSize = Math.min(captureBytes > 0 ? captureOffset + captureBytes : resultsSize, frame.readback.size);
+    return this.track(frame.readback.mapAsync(GPUMapMode.READ, 0, mapSize)).then(() => {
+      const range = frame.readback.getMappedRange(0, mapSize);
+      if (capture && captureBytes > 0) capture.into.set(new Uint32Array(range, captureOffset, capture.count * L.stateStride));
       const statuses = new Uint32Array(range, 0, n);
       const payloads = payloadBytes > 0 ? new Uint32Array(range, payloadOffset, n * L.resultWords) : new Uint32Array(0);
       return {
@@ -269,45 +282,60 @@ export class GpuKernelSet implements KernelBackend {
     return old;
   }
 
-  async captureStates(slots: Uint32Array, count: number, into: Uint32Array): Promise<void> {
+  /** Uploads the slot list and encodes the gather of their states into gather.packed. */
+  private encodeGather(encoder: GPUCommandEncoder, slots: Uint32Array, count: number): void {
     const g = this.gather;
     const stride = this.layout.stateStride;
     if (count > g.capacity) {
-      for (const b of [g.list, g.packed, g.readback]) b?.destroy();
-      const capacity = Math.max(count, g.capacity * 2, 64);
+      for (const b of [g.list, g.packed]) b?.destroy();
+      const capacity = Math.max(count, g.capacity * 2, this.layout.maxBatch);
       g.list = this.device.createBuffer({ label: 'rs_gather_list', size: (capacity + 1) * WORD, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
       g.packed = this.device.createBuffer({ label: 'rs_gather_packed', size: capacity * stride * WORD, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-      g.readback = this.device.createBuffer({ label: 'rs_gather_readback', size: capacity * stride * WORD, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
       g.capacity = capacity;
+      g.list32 = new Uint32Array(capacity + 1);
+      g.bindGroup = undefined;
     }
-    const list = new Uint32Array(count + 1);
-    list[0] = count;
-    list.set(slots.subarray(0, count), 1);
-    // Queue order: the gather sees the states after every batch submitted before it.
-    this.device.queue.writeBuffer(g.list!, 0, list);
-    const encoder = this.device.createCommandEncoder({ label: 'ringshard checkpoint' });
-    const pass = encoder.beginComputePass({ label: 'ringshard gather' });
-    pass.setPipeline(g.pipeline);
-    pass.setBindGroup(
-      0,
-      this.device.createBindGroup({
+    if (g.bindGroup === undefined || g.boundStates !== this.states) {
+      g.bindGroup = this.device.createBindGroup({
         layout: g.pipeline.getBindGroupLayout(0),
         entries: [
           { binding: 0, resource: { buffer: g.list! } },
           { binding: 1, resource: { buffer: this.states } },
           { binding: 2, resource: { buffer: g.packed! } },
         ],
-      }),
-    );
+      });
+      g.boundStates = this.states;
+    }
+    const list = g.list32;
+    list[0] = count;
+    list.set(slots.subarray(0, count), 1);
+    // A queue write lands before the command buffer submitted after it.
+    this.device.queue.writeBuffer(g.list!, 0, list, 0, count + 1);
+    const pass = encoder.beginComputePass({ label: 'ringshard gather' });
+    pass.setPipeline(g.pipeline);
+    pass.setBindGroup(0, g.bindGroup);
     pass.dispatchWorkgroups(Math.ceil(count / WORKGROUP_SIZE));
     pass.end();
-    const bytes = count * stride * WORD;
-    encoder.copyBufferToBuffer(g.packed!, 0, g.readback!, 0, bytes);
+  }
+
+  /**
+   * A checkpoint's capture on its own (the shard is idle, or too many slots to ride on a
+   * batch). Submitted at once, so it sees exactly the batches submitted before it; its
+   * readback buffer is its own, since several captures may be in flight.
+   */
+  async captureStates(slots: Uint32Array, count: number, into: Uint32Array): Promise<void> {
+    const encoder = this.device.createCommandEncoder({ label: 'ringshard checkpoint' });
+    this.encodeGather(encoder, slots, count);
+    const bytes = count * this.layout.stateStride * WORD;
+    const readback = this.device.createBuffer({ label: 'rs_checkpoint_readback', size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    encoder.copyBufferToBuffer(this.gather.packed!, 0, readback, 0, bytes);
     this.device.queue.submit([encoder.finish()]);
-    const readback = g.readback!;
-    await this.track(readback.mapAsync(GPUMapMode.READ, 0, bytes));
-    into.set(new Uint32Array(readback.getMappedRange(0, bytes)));
-    readback.unmap();
+    try {
+      await this.track(readback.mapAsync(GPUMapMode.READ, 0, bytes));
+      into.set(new Uint32Array(readback.getMappedRange(0, bytes)));
+    } finally {
+      readback.destroy();
+    }
   }
 
   // dawn.node aborts the whole process (GPUBuffer.cpp:74, "Promise not resolved or
@@ -354,7 +382,7 @@ export class GpuKernelSet implements KernelBackend {
   }
 
   destroy(): void {
-    for (const b of [this.gather.list, this.gather.packed, this.gather.readback]) b?.destroy();
+    for (const b of [this.gather.list, this.gather.packed]) b?.destroy();
     for (const frame of this.frames) {
       frame.staging.destroy();
       frame.readback.destroy();

@@ -23,10 +23,22 @@ export interface BatchResults {
   release(): void;
 }
 
+/** States a checkpoint wants read back with a batch: `count` slots into `into`, in list order. */
+export interface StateCapture {
+  readonly slots: Uint32Array;
+  readonly count: number;
+  readonly into: Uint32Array;
+}
+
 export interface KernelBackend {
   /** Resolves with a frame to fill; waits while every frame is in flight. */
   acquireFrame(): Promise<Frame>;
-  submit(frame: Frame, batch: GroupedBatch): Promise<BatchResults>;
+  /**
+   * Runs the batch. With `capture` (at most maxBatch slots), the states of those slots as
+   * the batch leaves them are read back with its results and are in `capture.into` when
+   * the returned promise resolves: a checkpoint at no extra submit or map.
+   */
+  submit(frame: Frame, batch: GroupedBatch, capture?: StateCapture): Promise<BatchResults>;
   /**
    * Copies the states of `count` slots (stateStride words each, in list order) into
    * `into`, as they are after every batch submitted so far: a checkpoint's data.

@@ -177,9 +177,8 @@ export class ShardRuntime {
     else this.watch.show(oldest.submittedAt + performance.timeOrigin - this.epochMs, oldest.start, oldest.count, oldest.isolatedActor);
   }
 
-  /** Starts a checkpoint of everything handed to the backend; it finishes after their replies. */
-  private checkpoint(): void {
-    const finish = this.checkpointer!.capture(this.requests.readIndex);
+  /** Runs a started checkpoint's finish after everything chained so far (their replies are out then). */
+  private chainCheckpoint(finish: () => Promise<void>): void {
     this.completion = this.completion.then(() => (this.abandoned ? undefined : finish())).catch((error: unknown) => {
       this.failure ??= error;
     });
@@ -189,8 +188,9 @@ export class ShardRuntime {
     const { requests, layout, checkpointer } = this;
     for (;;) {
       if (this.failure !== undefined || this.abandoned) break;
-      if (checkpointer?.due(requests.readIndex, performance.now())) this.checkpoint();
       if (requests.availableRead() === 0) {
+        // Idle: a checkpoint due now goes on its own.
+        if (checkpointer?.due(requests.readIndex, performance.now())) this.chainCheckpoint(checkpointer.capture(requests.readIndex));
         const wait = checkpointer ? checkpointer.msUntilDue(requests.readIndex, performance.now()) : Infinity;
         if (wait === 0) continue;
         const r = await requests.waitReadableAsync(wait);
@@ -239,15 +239,26 @@ export class ShardRuntime {
       if (batch.count > this.counters.maxBatchSeen) this.counters.maxBatchSeen = batch.count;
       this.onGpu.push(pending);
       if (this.onGpu.length === 1) this.showOldest();
-      const results = this.backend.submit(frame, batch);
+      let results: Promise<BatchResults> | undefined;
+      let finishCheckpoint: (() => Promise<void>) | undefined;
+      // A checkpoint due now covers this batch too (taken above). It rides on the batch,
+      // read back with its results, when its states fit there; else it goes on its own.
+      if (checkpointer?.due(requests.readIndex, performance.now())) {
+        const ride = checkpointer.dirtySlots <= layout.maxBatch;
+        if (ride) finishCheckpoint = checkpointer.capture(requests.readIndex, (capture) => (results = this.backend.submit(frame, batch, capture)));
+        results ??= this.backend.submit(frame, batch);
+        if (!ride) finishCheckpoint = checkpointer.capture(requests.readIndex);
+      }
+      const batchResults = results ?? this.backend.submit(frame, batch);
       // Swallowed here, surfaced through this.failure: a rejected link must not become
       // an unhandled rejection while the loop is busy elsewhere.
       this.completion = this.completion
-        .then(() => results)
+        .then(() => batchResults)
         .then((r) => this.finish(r, pending))
         .catch((error: unknown) => {
           this.failure ??= error;
         });
+      if (finishCheckpoint) this.chainCheckpoint(finishCheckpoint);
     }
     await this.completion;
     // The coordinator's reply loop ends when it sees this (a successor's must not).

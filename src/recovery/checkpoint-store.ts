@@ -163,14 +163,20 @@ export class CheckpointStore {
     const delta = this.beginDelta(count);
     const admission = new Uint32Array(this.buffers.admission, 0, slots * ADMISSION_WORDS);
     const states = new Uint32Array(this.buffers.states, 0, slots * stride);
+    // Word by word: a subarray per slot would allocate on the worker's hot path.
+    const dSlots = delta.slots;
+    const dAdmission = delta.admission;
+    const dStates = delta.states;
     for (let i = 0; i < count; i++) {
-      const slot = delta.slots[i]!;
+      const slot = dSlots[i]!;
       const a = slot * ADMISSION_WORDS;
       const d = i * ADMISSION_WORDS;
-      admission[a] = delta.admission[d]!;
-      admission[a + 1] = delta.admission[d + 1]!;
-      admission[a + 2] = delta.admission[d + 2]!;
-      states.set(delta.states.subarray(i * stride, (i + 1) * stride), slot * stride);
+      admission[a] = dAdmission[d]!;
+      admission[a + 1] = dAdmission[d + 1]!;
+      admission[a + 2] = dAdmission[d + 2]!;
+      const to = slot * stride;
+      const from = i * stride;
+      for (let w = 0; w < stride; w++) states[to + w] = dStates[from + w]!;
     }
     Atomics.store(c, SLOTS, slots);
     Atomics.store(c, COVERED, Atomics.load(c, DELTA_COVERED));
