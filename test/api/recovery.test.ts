@@ -198,7 +198,7 @@ test('with checkpointEvery: false a replaced worker starts its actors afresh (th
 
 test('checkpointEvery, maxDispatchMs and injectFault check their input', async () => {
   for (const [options, pattern] of [
-    [{ checkpointEvery: { records: -1 } }, /options.checkpointEvery.records must be an integer from 0 to 65536/],
+    [{ checkpointEvery: { records: -1 } }, /options.checkpointEvery.records must be an integer from 0 to 262144/],
     [{ checkpointEvery: { ms: 'soon' } }, /options.checkpointEvery.ms must be a finite number >= 0/],
     [{ checkpointEvery: { records: 0, ms: 0 } }, /options.checkpointEvery must be a policy with records or ms above 0/],
     [{ checkpointEvery: 5 }, /options.checkpointEvery must be \{ records\?, ms\? \} or false/],

@@ -68,7 +68,7 @@ async function exactCounts(t: TestContext, backend: 'webgpu' | 'cpu'): Promise<v
     for (const shard of ['0', '1']) {
       assert.equal(valueOf(m, 'ringshard_ring_depth', { shard, ring: 'request' }), 0);
       assert.equal(valueOf(m, 'ringshard_ring_depth', { shard, ring: 'reply' }), 0);
-      assert.equal(valueOf(m, 'ringshard_ring_capacity', { shard, ring: 'request' }), 65536);
+      assert.equal(valueOf(m, 'ringshard_ring_capacity', { shard, ring: 'request' }), 262144);
       assert.ok(valueOf(m, 'ringshard_gpu_state_bytes', { shard }) > 0);
     }
     assert.equal(sumOf(m, 'ringshard_actors_active', { kernel: 'counter' }), 20);
