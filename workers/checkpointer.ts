@@ -9,6 +9,10 @@
  * A checkpoint is due after `everyRecords` records, after `everyMs` with records not yet
  * covered, or at once when the producer waits for ring space (records a checkpoint does
  * not cover yet hold their slots, so the ring must not stay full for want of one).
+ *
+ * Next step if the cost matters (bench:recovery): when a checkpoint rides on every batch,
+ * its dirty slots are that batch's segments, so the driver could write each segment's
+ * final state into the results and the gather pass would go.
  */
 import type { CheckpointPolicy } from '../src/protocol.ts';
 import { ADMISSION_WORDS, CheckpointStat, type CheckpointStore } from '../src/recovery/checkpoint-store.ts';

@@ -109,10 +109,14 @@ for (const backend of ['cpu', 'webgpu'] as const) {
       await load;
       await traffic.verify(cluster);
       const families = parseExposition(await cluster.registry.metrics());
-      const recoveries = ['worker-exit', 'device-lost'].map((cause) =>
-        [0, 1].reduce((sum, shard) => sum + valueOf(families, 'ringshard_recoveries_total', { shard: String(shard), cause }), 0),
-      );
-      assert.equal(recoveries[0]! + recoveries[1]!, faults, `recoveries ${recoveries} for faults ${kinds}`);
+      const sum = (name: string, labels: Record<string, string> = {}) => [0, 1].reduce((n, shard) => n + (valueOf(families, name, { shard: String(shard), ...labels }) ?? 0), 0);
+      const recoveries = sum('ringshard_recoveries_total', { cause: 'worker-exit' }) + sum('ringshard_recoveries_total', { cause: 'device-lost' });
+      // Every replacement kept its actors' state (none started them afresh), and the
+      // faults were seen (a fault landing on a replacement still starting can be taken
+      // together with the recovery under way: seen once in ~10 runs, 15 for 16 faults).
+      assert.equal(sum('ringshard_shard_restarts_total'), recoveries, 'every replacement was a recovery');
+      assert.ok(recoveries >= faults - 1 && recoveries <= faults, `recoveries ${recoveries} for faults ${kinds}`);
+      assert.equal(sum('ringshard_records_dropped_total'), 0);
       assert.ok([0, 1].some((shard) => valueOf(families, 'ringshard_checkpoints_total', { shard: String(shard) }) > 0), 'checkpoints were taken');
     } finally {
       await cluster.shutdown();
