@@ -71,7 +71,7 @@ export const spin = defineKernel({
 
 /**
  * Hangs its shard's dispatch on a message with `spins` > 0: the TS reference (cpu
- * backend) then loops forever; the WGSL loops `spins` times (2^28 takes about a second on
+ * backend) then loops forever; the WGSL loops `spins` times (2^29 takes about 3 s on
  * llvmpipe, given a maxLoopIterations that allows it). Counts messages in `n`.
  */
 export const hang = defineKernel({
