@@ -634,6 +634,13 @@ export class ShardClient implements ShardLink {
   async injectFault(kind: FaultKind): Promise<void> {
     if (this.closed) throw new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down');
     if (this.failure) throw this.failure;
+    // A worker that already died is no target: wait for its replacement to be spawned
+    // (else the fault would be a no-op, as a drill once found: 15 recoveries for 16 faults).
+    while (this.worker.failed !== undefined) {
+      if (this.closed) throw new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down');
+      if (this.failure) throw this.failure;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     // A fault during a recovery hits the worker that is starting: on webgpu once it runs
     // (ending a thread amid dawn.node's device set-up is not a fault users meet).
     if (this.config.backend === 'webgpu') await this.worker.up;
