@@ -18,7 +18,14 @@ import type { CheckpointPolicy } from '../src/protocol.ts';
 import { ADMISSION_WORDS, CheckpointStat, type CheckpointStore } from '../src/recovery/checkpoint-store.ts';
 import type { SpscRing } from '../src/rings/spsc-ring.ts';
 import type { BatchGrouper } from './batch-grouper.ts';
-import type { KernelBackend, StateCapture } from './kernel-backend.ts';
+import type { StateCapture } from './kernel-backend.ts';
+
+/** A checkpoint whose admission data is taken; its states are still to be read back. */
+export interface StartedCheckpoint {
+  readonly states: StateCapture | undefined;
+  /** `captured` resolves once `states.into` holds them; returns the step that finishes the checkpoint. */
+  finish(captured: Promise<unknown>): () => Promise<void>;
+}
 
 export class Checkpointer {
   private dirty = new Uint8Array(0);
@@ -33,7 +40,6 @@ export class Checkpointer {
   constructor(
     private readonly store: CheckpointStore,
     private readonly grouper: BatchGrouper,
-    private readonly backend: KernelBackend,
     private readonly ring: SpscRing,
     private readonly policy: CheckpointPolicy,
   ) {
@@ -64,11 +70,6 @@ export class Checkpointer {
     }
   }
 
-  /** Slots touched since the last checkpoint. */
-  get dirtySlots(): number {
-    return this.dirtyCount;
-  }
-
   /** Records handed to the backend that no checkpoint (in flight or done) covers yet. */
   private uncovered(readIndex: number): number {
     return (readIndex - this.capturedTo) | 0;
@@ -90,10 +91,12 @@ export class Checkpointer {
 
   /**
    * Starts a checkpoint covering every record below `coveredIndex` (all of them handed
-   * to the backend). Returns the step that finishes it: run it after those records'
-   * replies are out, since records the checkpoint covers are never replayed.
+   * to the backend): takes the changed actors' admission data now and says which states
+   * to read back (`states`, undefined when no actor changed). The caller has them read
+   * (with the batch it submits, or on their own) and passes that to `finish`, whose step
+   * it runs after those records' replies are out, since covered records are never replayed.
    */
-  capture(coveredIndex: number, viaBatch?: (capture: StateCapture) => Promise<unknown>): () => Promise<void> {
+  capture(coveredIndex: number): StartedCheckpoint {
     const startedAt = performance.now();
     const count = this.dirtyCount;
     const stride = this.store.buffers.stateStride;
@@ -110,24 +113,26 @@ export class Checkpointer {
     this.lastAt = startedAt;
     this.capturedTo = coveredIndex;
     const slotsHigh = this.slotsHigh;
-    // With the batch being submitted when it fits (no extra submit or map), else on its own.
-    const request: StateCapture = { slots, count, into: states };
-    const captured = count === 0 ? Promise.resolve() : viaBatch ? viaBatch(request) : this.backend.captureStates(slots, count, states);
-    // Not left unhandled if the worker fails before the finish step runs.
-    captured.catch(() => {});
-    return async () => {
-      await captured;
-      const delta = this.store.beginDelta(count);
-      delta.slots.set(slots);
-      delta.admission.set(admission);
-      delta.states.set(states);
-      this.store.publishDelta(count, coveredIndex, slotsHigh);
-      this.ring.release(coveredIndex);
-      const stats = this.store.stats;
-      stats[CheckpointStat.checkpoints]!++;
-      stats[CheckpointStat.durationUs]! += (performance.now() - startedAt) * 1000;
-      stats[CheckpointStat.bytes]! += words.byteLength;
-      stats[CheckpointStat.lastBytes] = words.byteLength;
+    return {
+      states: count > 0 ? { slots, count, into: states } : undefined,
+      finish: (captured) => {
+        // Not left unhandled if the worker fails before the finish step runs.
+        captured.catch(() => {});
+        return async () => {
+          await captured;
+          const delta = this.store.beginDelta(count);
+          delta.slots.set(slots);
+          delta.admission.set(admission);
+          delta.states.set(states);
+          this.store.publishDelta(count, coveredIndex, slotsHigh);
+          this.ring.release(coveredIndex);
+          const stats = this.store.stats;
+          stats[CheckpointStat.checkpoints]!++;
+          stats[CheckpointStat.durationUs]! += (performance.now() - startedAt) * 1000;
+          stats[CheckpointStat.bytes]! += words.byteLength;
+          stats[CheckpointStat.lastBytes] = words.byteLength;
+        };
+      },
     };
   }
 }

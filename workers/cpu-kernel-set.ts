@@ -13,6 +13,9 @@ import type { KernelWire } from '../src/protocol.ts';
 import type { GroupedBatch } from './batch-grouper.ts';
 import type { BatchResults, Frame, KernelBackend, StateCapture } from './kernel-backend.ts';
 
+/** What a failed cpu backend reports: worded as a lost GPU, so the shard recovers the same way. */
+export const CPU_DEVICE_LOST = 'GPU device lost: the cpu backend was failed on purpose';
+
 type MutableContext = { -readonly [K in keyof ReferenceContext]: ReferenceContext[K] } & { hlc: [number, number] };
 
 export class CpuKernelSet implements KernelBackend {
@@ -71,7 +74,7 @@ export class CpuKernelSet implements KernelBackend {
   }
 
   submit(frame: Frame, batch: GroupedBatch, capture?: StateCapture): Promise<BatchResults> {
-    if (this.lost) return Promise.reject(new Error('GPU device lost: the cpu backend was failed on purpose'));
+    if (this.lost) return Promise.reject(new Error(CPU_DEVICE_LOST));
     const { records } = frame;
     const baseId = frame.index[this.layout.baseIdWord]!;
     const ctx: MutableContext = {
@@ -125,7 +128,7 @@ export class CpuKernelSet implements KernelBackend {
   }
 
   captureStates(slots: Uint32Array, count: number, into: Uint32Array): Promise<void> {
-    if (this.lost) return Promise.reject(new Error('GPU device lost: the cpu backend was failed on purpose'));
+    if (this.lost) return Promise.reject(new Error(CPU_DEVICE_LOST));
     // Batches run synchronously at submit, so the states are already those after the last one.
     this.runner.readStates(slots, count, into);
     return Promise.resolve();

@@ -22,7 +22,7 @@ import { Checkpointer } from './checkpointer.ts';
 import { SpscRing } from '../src/rings/spsc-ring.ts';
 import { layoutSchema } from '../src/layout/schema.ts';
 import { BatchGrouper, QUARANTINED_MARK, createBatchSegments, type BatchSegments } from './batch-grouper.ts';
-import type { BatchResults, KernelBackend } from './kernel-backend.ts';
+import type { BatchResults, KernelBackend, StateCapture } from './kernel-backend.ts';
 import type { MetricsWriter } from './metrics-writer.ts';
 
 interface PendingBatch {
@@ -120,7 +120,7 @@ export class ShardRuntime {
       this.grouper.restoreAdmission(store.admission(), store.slots);
       this.backend.restoreStates(store.states(), store.slots);
       this.requests.rewindTo(store.covered);
-      this.checkpointer = new Checkpointer(store, this.grouper, this.backend, this.requests, options.checkpoint.policy);
+      this.checkpointer = new Checkpointer(store, this.grouper, this.requests, options.checkpoint.policy);
     } else {
       // A replacement worker sees again what its predecessor took and did not finish...
       this.requests.rewind();
@@ -177,6 +177,11 @@ export class ShardRuntime {
     else this.watch.show(oldest.submittedAt + performance.timeOrigin - this.epochMs, oldest.start, oldest.count, oldest.isolatedActor);
   }
 
+  /** Reads a checkpoint's states back on their own, queued after every batch submitted so far. */
+  private readStates(states: StateCapture | undefined): Promise<unknown> {
+    return states ? this.backend.captureStates(states.slots, states.count, states.into) : Promise.resolve();
+  }
+
   /** Runs a started checkpoint's finish after everything chained so far (their replies are out then). */
   private chainCheckpoint(finish: () => Promise<void>): void {
     this.completion = this.completion.then(() => (this.abandoned ? undefined : finish())).catch((error: unknown) => {
@@ -190,7 +195,10 @@ export class ShardRuntime {
       if (this.failure !== undefined || this.abandoned) break;
       if (requests.availableRead() === 0) {
         // Idle: a checkpoint due now goes on its own.
-        if (checkpointer?.due(requests.readIndex, performance.now())) this.chainCheckpoint(checkpointer.capture(requests.readIndex));
+        if (checkpointer?.due(requests.readIndex, performance.now())) {
+          const checkpoint = checkpointer.capture(requests.readIndex);
+          this.chainCheckpoint(checkpoint.finish(this.readStates(checkpoint.states)));
+        }
         const wait = checkpointer ? checkpointer.msUntilDue(requests.readIndex, performance.now()) : Infinity;
         if (wait === 0) continue;
         const r = await requests.waitReadableAsync(wait);
@@ -239,17 +247,12 @@ export class ShardRuntime {
       if (batch.count > this.counters.maxBatchSeen) this.counters.maxBatchSeen = batch.count;
       this.onGpu.push(pending);
       if (this.onGpu.length === 1) this.showOldest();
-      let results: Promise<BatchResults> | undefined;
-      let finishCheckpoint: (() => Promise<void>) | undefined;
-      // A checkpoint due now covers this batch too (taken above). It rides on the batch,
-      // read back with its results, when its states fit there; else it goes on its own.
-      if (checkpointer?.due(requests.readIndex, performance.now())) {
-        const ride = checkpointer.dirtySlots <= layout.maxBatch;
-        if (ride) finishCheckpoint = checkpointer.capture(requests.readIndex, (capture) => (results = this.backend.submit(frame, batch, capture)));
-        results ??= this.backend.submit(frame, batch);
-        if (!ride) finishCheckpoint = checkpointer.capture(requests.readIndex);
-      }
-      const batchResults = results ?? this.backend.submit(frame, batch);
+      // A checkpoint due now covers this batch too (taken above). Its states ride on the
+      // batch, read back with its results, when they fit there; else they go on their own.
+      const checkpoint = checkpointer?.due(requests.readIndex, performance.now()) ? checkpointer.capture(requests.readIndex) : undefined;
+      const states = checkpoint?.states;
+      const ride = states !== undefined && states.count <= layout.maxBatch ? states : undefined;
+      const batchResults = this.backend.submit(frame, batch, ride);
       // Swallowed here, surfaced through this.failure: a rejected link must not become
       // an unhandled rejection while the loop is busy elsewhere.
       this.completion = this.completion
@@ -258,7 +261,7 @@ export class ShardRuntime {
         .catch((error: unknown) => {
           this.failure ??= error;
         });
-      if (finishCheckpoint) this.chainCheckpoint(finishCheckpoint);
+      if (checkpoint) this.chainCheckpoint(checkpoint.finish(ride ? batchResults : this.readStates(states)));
     }
     await this.completion;
     // The coordinator's reply loop ends when it sees this (a successor's must not).

@@ -11,7 +11,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { exposeOn } from '../src/control/comlink.ts';
 import { batchLayout } from '../src/layout/batch.ts';
 import type { ShardConfig, ShardControl, ShardStarted, ShardStats } from '../src/protocol.ts';
-import { CpuKernelSet } from './cpu-kernel-set.ts';
+import { CPU_DEVICE_LOST, CpuKernelSet } from './cpu-kernel-set.ts';
 import type { GpuHost } from './gpu-host.ts';
 import type { KernelBackend } from './kernel-backend.ts';
 import { MetricsWriter } from './metrics-writer.ts';
@@ -49,8 +49,7 @@ export default function runShard({ port, config }: ShardTask): Promise<ShardStat
   const failShard = async (error: unknown) => {
     if (failing) return;
     failing = true;
-    runtime?.abandon();
-    await backend?.settled();
+    await control.quiesce();
     teardown();
     fail(error);
   };
@@ -109,16 +108,15 @@ export default function runShard({ port, config }: ShardTask): Promise<ShardStat
       backend.lose();
       if (host) await host.lost;
       // The cpu backend has no device to report it: fail the shard as a lost one would.
-      else void failShard(new Error('GPU device lost: the cpu backend was failed on purpose'));
-    },
-    async exit(): Promise<void> {
-      runtime?.abandon();
-      await backend?.settled();
-      process.exit(1);
+      else void failShard(new Error(CPU_DEVICE_LOST));
     },
     async quiesce(): Promise<void> {
       runtime?.abandon();
       await backend?.settled();
+    },
+    async exit(): Promise<void> {
+      await control.quiesce();
+      process.exit(1);
     },
     async stop(): Promise<ShardStats> {
       // The coordinator closed the request ring first: the loop ends once it is drained.

@@ -228,8 +228,7 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
   if (options.dawnFlags !== undefined && (!Array.isArray(options.dawnFlags) || !options.dawnFlags.every((f) => typeof f === 'string'))) {
     fail('dawnFlags', 'an array of strings', options.dawnFlags);
   }
-  const askTimeoutMs = options.askTimeoutMs ?? 30_000;
-  if (typeof askTimeoutMs !== 'number' || !(askTimeoutMs > 0)) fail('askTimeoutMs', 'a number > 0 (or Infinity)', askTimeoutMs);
+  const askTimeoutMs = positive('askTimeoutMs', options.askTimeoutMs, 30_000);
   const placement = options.placement ?? 'hash';
   if (placement !== 'hash' && placement !== 'least-loaded' && typeof placement !== 'function') {
     fail('placement', "'hash', 'least-loaded' or a function (key, kernel, tenant, shards) => shard index", placement);

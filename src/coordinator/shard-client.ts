@@ -542,12 +542,10 @@ export class ShardClient implements ShardLink {
   }
 
   private async replaceWorker(reason: RingshardError, cause: RecoveryCause): Promise<void> {
-    this.restarts++;
     const keep = this.checkpoints !== undefined;
-    if (keep) {
-      this.recoveries.set(cause, this.recoveries.get(cause)! + 1);
-      this.onRecover(cause, reason);
-    } else {
+    if (keep) this.countRecovery(cause, reason);
+    else {
+      this.restarts++;
       // Everything not yet handled is for actors that are about to lose their state.
       this.pending.rejectAll(reason);
       this.overflow.rejectAll(reason);
@@ -569,34 +567,33 @@ export class ShardClient implements ShardLink {
       await this.retireWorker(old, cause);
       this.watch.clear();
       if (this.closed) return;
-      let started: ShardStarted;
+      let started: ShardStarted | undefined;
+      let startError: unknown;
       try {
         started = await this.start();
       } catch (error) {
-        // The new worker died as well (a fault during recovery): replace it again.
-        if (this.worker.failed !== undefined && !this.closed && keep && this.withinRestartBudget()) {
-          const again = this.causeOf(this.worker.failed);
-          this.restarts++;
-          this.recoveries.set(again.kind, this.recoveries.get(again.kind)! + 1);
-          this.onRecover(again.kind, new RingshardError(again.code, `shard ${this.index}'s replacement worker failed while it started: ${again.message}`));
-          continue;
-        }
-        throw error;
+        startError = error;
       }
-      if (started.diagnostics.length > 0) throw new RingshardError(ErrorCode.SHADER_COMPILE, `shard ${this.index} did not compile after a restart`);
-      // It may have died between starting and now, unseen while this restart was on.
-      if (this.worker.failed !== undefined) {
-        if (keep && this.withinRestartBudget()) {
-          const again = this.causeOf(this.worker.failed);
-          this.restarts++;
-          this.recoveries.set(again.kind, this.recoveries.get(again.kind)! + 1);
-          this.onRecover(again.kind, new RingshardError(again.code, `shard ${this.index}'s replacement worker failed as it started: ${again.message}`));
-          continue;
-        }
-        throw this.worker.failed;
+      if (started && started.diagnostics.length > 0) throw new RingshardError(ErrorCode.SHADER_COMPILE, `shard ${this.index} did not compile after a restart`);
+      // The new worker died as well, while starting or unseen since (this restart was on):
+      // a fault during recovery. Replace it again.
+      const died = this.worker.failed;
+      if (died !== undefined && !this.closed) {
+        if (!keep || !this.withinRestartBudget()) throw startError ?? died;
+        const again = this.causeOf(died);
+        this.countRecovery(again.kind, new RingshardError(again.code, `shard ${this.index}'s replacement worker failed as it started: ${again.message}`));
+        continue;
       }
+      if (startError !== undefined) throw startError;
       return;
     }
+  }
+
+  /** One replacement with the actors' state kept (ringshard_shard_restarts_total and ringshard_recoveries_total). */
+  private countRecovery(cause: RecoveryCause, reason: RingshardError): void {
+    this.restarts++;
+    this.recoveries.set(cause, this.recoveries.get(cause)! + 1);
+    this.onRecover(cause, reason);
   }
 
   /** Old workers whose GPU hung: ended once their GPU work settles (dawn.node aborts otherwise). */
@@ -695,11 +692,6 @@ export class ShardClient implements ShardLink {
     // handler, so it does): ending them sooner would abort the process in dawn.node.
     if (this.parked.size > 0) await Promise.race([Promise.all(this.parked), delay(PARKED_WAIT_MS)]);
     return stats;
-  }
-
-  /** The worker thread, for tests that simulate a crash. @internal */
-  get workerThreads(): readonly { terminate(): Promise<number> }[] {
-    return this.worker.pool.threads;
   }
 }
 
