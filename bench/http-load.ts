@@ -29,6 +29,7 @@ import { Registry } from 'prom-client';
 import { serveActors, startServer, type ActorHandle, type ActorSource, type HttpServer } from '../examples/http-server.ts';
 import { ErrorCode, RingshardError, counter, type MessageOf, type ReferenceContext, type Schema } from '../src/index.ts';
 import { printTable, writeJson } from './report.ts';
+import { RunnerContext } from '../src/kernels/reference-runner.ts';
 
 const SECONDS = positive('RINGSHARD_HTTP_SECONDS', 10);
 const WARMUP_SECONDS = positive('RINGSHARD_HTTP_WARMUP_SECONDS', 2);
@@ -55,8 +56,8 @@ type CounterRequest = MessageOf<typeof counter.request>;
 export class MapCounters implements ActorSource {
   readonly registry = new Registry();
   readonly states = new Map<string, CounterState>();
-  private readonly handle = counter.reference!.handle;
-  private readonly ctx: ReferenceContext = { actor: 0, messageId: 0, correlation: 0, source: 0, tenant: 0, principal: 0, hlc: [0, 0], status: 0 };
+  private readonly handle = counter.reference!.handle!;
+  private readonly ctx = new RunnerContext([], { maxSends: 0, sendWords: 0 }) as unknown as ReferenceContext;
 
   actor(kernel: string, key: string): ActorHandle {
     if (kernel !== counter.name) throw new RingshardError(ErrorCode.UNKNOWN_KERNEL, `unknown kernel ${JSON.stringify(kernel)}: this server runs 'counter'`);

@@ -16,7 +16,7 @@ fn rs_main(@builtin(global_invocation_id) rs_gid: vec3<u32>) {
   for (var i = 0u; i < count; i++) {
     let rec = rs_index[RS_INDEX_ORDER + first + i];
     let base = rec * RS_RECORD_WORDS;
-    var ctx = RingContext(
+    var ctx = {{CONTEXT_TYPE}}(
       rs_records[base + RS_REQ_TARGET],  // the actor's id (the grouper put it there)
       base_id + rec,
       rs_records[base + RS_REQ_CORRELATION],
@@ -24,18 +24,25 @@ fn rs_main(@builtin(global_invocation_id) rs_gid: vec3<u32>) {
       rs_records[base + RS_REQ_TENANT],
       rs_records[base + RS_REQ_PRINCIPAL],
       vec2<u32>(rs_records[base + RS_REQ_HLC_HI], rs_records[base + RS_REQ_HLC_LO]),
-      0u,
+      0u,{{ROLES_ARG}}
     );
     let op = rs_records[base + RS_REQ_KERNEL_OP] & 0xffffu;
     let out = RS_RESULT_PAYLOADS + rec * RS_RESULT_WORDS;
     var status = 0u;
+    rs_outbox_at = RS_OUTBOX + rec * RS_OUTBOX_WORDS;
+    // Only messages send: in hooks send_<name> returns false.
+    rs_send_count = select(RS_MAX_SENDS, 0u, op == RS_OP_MESSAGE);
     switch op {
       case RS_OP_MESSAGE: {
-        // A message that spends its loop budget fails alone: its state changes are undone.
+        // A message that spends its loop budget, or is refused, fails alone: its state
+        // changes are undone (and its sends dropped, below).
         let before = state;
         rs_refill_budget();
-        rs_store_reply(out, handle(&ctx, &state, rs_load_request(base + RS_REQ_HEADER_WORDS)));
-        status = min(ctx.status, RS_MAX_USER_STATUS);
+        rs_store_reply(out, {{HANDLE_CALL}}(&ctx, &state, rs_load_request(base + RS_REQ_HEADER_WORDS)));
+        status = select(min(ctx.status, RS_MAX_USER_STATUS), RS_STATUS_FORBIDDEN, ctx.status == RS_STATUS_FORBIDDEN);
+        if (status == RS_STATUS_FORBIDDEN) {
+          state = before;
+        }
         if (rs_budget_spent) {
           state = before;
           status = RS_STATUS_BUDGET;
@@ -76,6 +83,10 @@ fn rs_main(@builtin(global_invocation_id) rs_gid: vec3<u32>) {
       }
     }
     rs_results[rec] = status;
+    if (RS_OUTBOX_WORDS > 0u) {
+      // Only a message that succeeded sends anything.
+      rs_results[rs_outbox_at] = select(0u, rs_send_count, status == 0u && op == RS_OP_MESSAGE);
+    }
   }
   rs_store_state(state_base, state);
 }

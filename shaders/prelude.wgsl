@@ -14,6 +14,19 @@ struct RingContext {
   status: u32,       // set to a non-zero code to fail this message (ask rejects with it)
 }
 
+// What handle_secure receives: RingContext plus the principal's role bits (ROLE_<NAME>).
+struct SecureRingContext {
+  actor: u32,
+  message_id: u32,
+  correlation: u32,
+  source: u32,
+  tenant: u32,
+  principal: u32,
+  hlc: vec2<u32>,
+  status: u32,       // STATUS_FORBIDDEN refuses the message (ask rejects with ERR_RINGSHARD_FORBIDDEN)
+  roles: u32,        // bit masks: (*ctx).roles & ROLE_TELLER
+}
+
 @group(0) @binding(0) var<storage, read> rs_records: array<u32>;
 @group(0) @binding(1) var<storage, read> rs_index: array<u32>;
 @group(0) @binding(2) var<storage, read_write> rs_results: array<u32>;
@@ -31,6 +44,10 @@ fn rs_loop_tick() -> bool {
   rs_budget -= 1u;
   return false;
 }
+// K2K: where the current message's outbox is, and how many sends it made so far.
+var<private> rs_outbox_at: u32;
+var<private> rs_send_count: u32;
+
 fn rs_refill_budget() {
   rs_budget = RS_MAX_LOOP_ITERATIONS;
   rs_budget_spent = false;

@@ -26,9 +26,12 @@ export interface KernelWire {
   readonly userLineCount: number;
   /** The reference twin, as source text ("function (state, msg, ctx) {...}"), if any. */
   readonly reference?: ReferenceWire;
+  /** The kernel's sends entries, resolved: name -> receiving kernel id. */
+  readonly sends?: readonly { readonly name: string; readonly kernel: number }[];
 }
 
 export interface ReferenceWire {
+  /** The handler that runs: handleSecure when the kernel has one, else handle. */
   readonly handle: string;
   readonly init?: string;
   readonly shutdown?: string;
@@ -44,6 +47,8 @@ export interface ShardConfig {
   readonly batch: BatchShape;
   /** Batches on the GPU at once (pipelining). */
   readonly framesInFlight: number;
+  /** The cluster's role names (bit i is roles[i]); the cpu backend's ctx has ROLE_<NAME> for each. */
+  readonly roles: readonly string[];
   /** Actor slots the state buffer starts with; it grows by doubling. */
   readonly initialSlots: number;
   /** Upper bound of actor slots on this shard. */
@@ -107,6 +112,8 @@ export interface ShardStats {
   readonly records: number;
   readonly replies: number;
   readonly rejected: number;
+  /** K2K send records put into the reply ring (a replay's again included). */
+  readonly sends: number;
   readonly stateSlots: number;
   readonly stateBytes: number;
   readonly maxBatchSeen: number;

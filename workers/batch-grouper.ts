@@ -26,6 +26,8 @@ export interface BatchSegments {
   /** Per record: its segment, or -1 if rejected. */
   readonly recordSegment: Int32Array;
   readonly segmentSlot: Uint32Array;
+  /** Per segment: the id of its actor (who a message's sends are from). */
+  readonly segmentActor: Uint32Array;
   /** Per segment: where its records start in `order`, and how many there are. */
   readonly segmentStart: Uint32Array;
   readonly segmentCount: Uint32Array;
@@ -52,6 +54,7 @@ export function createBatchSegments(maxBatch: number): BatchSegments {
   return {
     recordSegment: new Int32Array(maxBatch),
     segmentSlot: new Uint32Array(maxBatch),
+    segmentActor: new Uint32Array(maxBatch),
     segmentStart: new Uint32Array(maxBatch),
     segmentCount: new Uint32Array(maxBatch),
     order: new Uint32Array(maxBatch),
@@ -208,6 +211,7 @@ export class BatchGrouper {
     const rejected = out.rejected;
     const recordSegment = segmentsOut.recordSegment;
     const segmentSlot = segmentsOut.segmentSlot;
+    const segmentActor = segmentsOut.segmentActor;
     const segmentKernel = this.segmentKernel;
     const segmentCount = segmentsOut.segmentCount;
     const segmentEnqueuedSum = segmentsOut.segmentEnqueuedSum;
@@ -316,6 +320,7 @@ export class BatchGrouper {
             slotEpoch[slot] = epoch;
             slotSegment[slot] = seg;
             segmentSlot[seg] = slot;
+            segmentActor[seg] = slotActor[slot]!;
             segmentKernel[seg] = kernel;
             segmentCount[seg] = 1;
             if (latency) segmentEnqueuedSum[seg] = 0;

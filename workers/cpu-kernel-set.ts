@@ -6,7 +6,6 @@
 import { compileCodec } from '../src/layout/codec.ts';
 import { SEGMENT_WORDS, type BatchLayout } from '../src/layout/batch.ts';
 import { KERNEL_ID_SHIFT, OP_MASK, REQUEST_HEADER_WORDS, RequestHeader } from '../src/layout/record.ts';
-import type { ReferenceContext } from '../src/kernels/define-kernel.ts';
 import { ReferenceRunner, type ReferenceKernel } from '../src/kernels/reference-runner.ts';
 import { rebuildFunction } from '../src/kernels/serialize-function.ts';
 import type { KernelWire } from '../src/protocol.ts';
@@ -16,8 +15,6 @@ import type { BatchResults, Frame, KernelBackend, StateCapture } from './kernel-
 /** What a failed cpu backend reports: worded as a lost GPU, so the shard recovers the same way. */
 export const CPU_DEVICE_LOST = 'GPU device lost: the cpu backend was failed on purpose';
 
-type MutableContext = { -readonly [K in keyof ReferenceContext]: ReferenceContext[K] } & { hlc: [number, number] };
-
 export class CpuKernelSet implements KernelBackend {
   private readonly runner: ReferenceRunner;
   private readonly frame: Frame;
@@ -25,6 +22,8 @@ export class CpuKernelSet implements KernelBackend {
   private readonly statuses: Uint32Array;
   private readonly payloads: Uint32Array;
   private readonly payloadFloats: Float32Array;
+  private readonly outbox: Uint32Array;
+  private readonly outboxFloats: Float32Array;
   private maxSlot = -1;
   private released: Promise<void> = Promise.resolve();
   private lost = false;
@@ -32,11 +31,14 @@ export class CpuKernelSet implements KernelBackend {
   constructor(
     kernels: readonly KernelWire[],
     private readonly layout: BatchLayout,
+    roles: readonly string[] = [],
   ) {
+    const requests = kernels.map((k) => compileCodec(k.request, `kernel '${k.name}' request`));
     const references: ReferenceKernel[] = kernels.map((k) => {
       if (!k.reference) throw new Error(`kernel '${k.name}' has no reference; the cpu backend needs one`);
       const what = `kernel '${k.name}'`;
       return {
+        sends: (k.sends ?? []).map((s) => ({ name: s.name, kernelId: s.kernel, request: requests[s.kernel]! })),
         name: k.name,
         codecs: {
           state: compileCodec(k.state, `${what} state`),
@@ -48,7 +50,7 @@ export class CpuKernelSet implements KernelBackend {
         ...(k.reference.shutdown ? { shutdown: rebuildFunction(k.reference.shutdown) } : {}),
       };
     });
-    this.runner = new ReferenceRunner(references, layout.stateStride, 64, layout.recordWords - REQUEST_HEADER_WORDS);
+    this.runner = new ReferenceRunner(references, layout.stateStride, 64, layout.recordWords - REQUEST_HEADER_WORDS, roles, layout);
     this.runner.onThrow = (kernel, error) => console.error(`ringshard: kernel '${kernel}' reference threw:`, error);
     const records = new Uint32Array(layout.recordsWords);
     this.recordFloats = new Float32Array(records.buffer);
@@ -56,6 +58,8 @@ export class CpuKernelSet implements KernelBackend {
     this.statuses = new Uint32Array(layout.maxBatch);
     this.payloads = new Uint32Array(layout.maxBatch * layout.resultWords);
     this.payloadFloats = new Float32Array(this.payloads.buffer);
+    this.outbox = new Uint32Array(layout.maxBatch * layout.outboxWords);
+    this.outboxFloats = new Float32Array(this.outbox.buffer);
   }
 
   get stateBytes(): number {
@@ -77,9 +81,6 @@ export class CpuKernelSet implements KernelBackend {
     if (this.lost) return Promise.reject(new Error(CPU_DEVICE_LOST));
     const { records } = frame;
     const baseId = frame.index[this.layout.baseIdWord]!;
-    const ctx: MutableContext = {
-      actor: 0, messageId: 0, correlation: 0, source: 0, tenant: 0, principal: 0, hlc: [0, 0], status: 0,
-    };
     if (batch.maxSlot > this.maxSlot) this.maxSlot = batch.maxSlot;
     // Records go as the GPU driver takes them: segment by segment (an actor's state slot
     // is in the batch index, not in the record), arrival order inside each.
@@ -90,7 +91,7 @@ export class CpuKernelSet implements KernelBackend {
       const slot = index[w]!;
       const first = index[w + 1]!;
       const end = first + index[w + 2]!;
-      for (let j = first; j < end; j++) this.runOne(records, index[L.orderWord + j]!, slot, baseId, ctx);
+      for (let j = first; j < end; j++) this.runOne(records, index[L.orderWord + j]!, slot, baseId);
     }
     if (capture) this.runner.readStates(capture.slots, capture.count, capture.into);
     let release!: () => void;
@@ -99,13 +100,15 @@ export class CpuKernelSet implements KernelBackend {
       statuses: this.statuses,
       payloads: this.payloads,
       payloadFloats: this.payloadFloats,
+      outbox: this.outbox,
       release,
     });
   }
 
-  private runOne(records: Uint32Array, i: number, slot: number, baseId: number, ctx: MutableContext): void {
+  private runOne(records: Uint32Array, i: number, slot: number, baseId: number): void {
     const rw = this.layout.recordWords;
     const resultWords = this.layout.resultWords;
+    const ctx = this.runner.ctx;
     {
       const o = i * rw;
       const ko = records[o + RequestHeader.kernelOp]!;
@@ -115,13 +118,16 @@ export class CpuKernelSet implements KernelBackend {
       ctx.source = records[o + RequestHeader.source]!;
       ctx.tenant = records[o + RequestHeader.tenant]!;
       ctx.principal = records[o + RequestHeader.principal]!;
+      ctx.roles = records[o + RequestHeader.roles]!;
       ctx.hlc[0] = records[o + RequestHeader.hlcHi]!;
       ctx.hlc[1] = records[o + RequestHeader.hlcLo]!;
       ctx.status = 0;
+      const outboxWords = this.layout.outboxWords;
       const { status } = this.runner.run(
-        ko >>> KERNEL_ID_SHIFT, ko & OP_MASK, slot, ctx,
+        ko >>> KERNEL_ID_SHIFT, ko & OP_MASK, slot,
         records, this.recordFloats, o + REQUEST_HEADER_WORDS,
         this.payloads, this.payloadFloats, i * resultWords,
+        outboxWords > 0 ? this.outbox : undefined, this.outboxFloats, i * outboxWords,
       );
       this.statuses[i] = status;
     }

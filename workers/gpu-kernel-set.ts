@@ -16,6 +16,7 @@ import type { GroupedBatch } from './batch-grouper.ts';
 import type { BatchResults, Frame, KernelBackend, StateCapture } from './kernel-backend.ts';
 
 const WORD = 4;
+const EMPTY = new Uint32Array(0);
 const GATHER = readFileSync(new URL('../shaders/gather-states.wgsl', import.meta.url), 'utf8');
 
 /** The checkpoint gather's buffers, grown to the largest capture so far. */
@@ -53,6 +54,8 @@ export class GpuKernelSet implements KernelBackend {
   private stateSlots: number;
   private readonly gather: Gather;
   private lostOnPurpose = false;
+  /** Per kernel: it has sends entries (a batch with its segments reads the outbox back). */
+  private readonly sends: boolean[];
   /** mapAsync calls not settled yet, and who waits for there to be none. */
   private mapsPending = 0;
   private onNoMaps: Array<() => void> = [];
@@ -66,8 +69,10 @@ export class GpuKernelSet implements KernelBackend {
     private readonly maxSlots: number,
     framesInFlight: number,
     gatherPipeline: GPUComputePipeline,
+    kernels: readonly KernelWire[],
   ) {
     this.pipelines = pipelines;
+    this.sends = kernels.map((k) => (k.sends?.length ?? 0) > 0 && layout.outboxWords > 0);
     this.gather = { pipeline: gatherPipeline, list: undefined, packed: undefined, capacity: 0, bindGroup: undefined, boundStates: undefined, list32: new Uint32Array(0) };
     this.bindLayout = bindLayout;
     const storage = GPUBufferUsage.STORAGE;
@@ -133,7 +138,7 @@ export class GpuKernelSet implements KernelBackend {
       layout: 'auto',
       compute: { module: device.createShaderModule({ label: 'ringshard gather-states', code: gatherCode }), entryPoint: 'rs_gather' },
     });
-    return new GpuKernelSet(device, layout, pipelines, bindLayout, initialSlots, maxSlots, framesInFlight, gather);
+    return new GpuKernelSet(device, layout, pipelines, bindLayout, initialSlots, maxSlots, framesInFlight, gather, kernels);
   }
 
   private createStates(slots: number): GPUBuffer {
@@ -235,6 +240,11 @@ export class GpuKernelSet implements KernelBackend {
     const payloadBytes = batch.needsPayloads ? n * L.resultWords * WORD : 0;
     const payloadOffset = L.resultPayloadsWord * WORD;
     if (payloadBytes > 0) encoder.copyBufferToBuffer(this.results, payloadOffset, frame.readback, payloadOffset, payloadBytes);
+    let sending = false;
+    for (let k = 0; k < this.sends.length; k++) if (this.sends[k] && batch.kernelSegments[k]! > 0) sending = true;
+    const outboxOffset = L.outboxWord * WORD;
+    const outboxBytes = sending ? n * L.outboxWords * WORD : 0;
+    if (outboxBytes > 0) encoder.copyBufferToBuffer(this.results, outboxOffset, frame.readback, outboxOffset, outboxBytes);
     const captureOffset = L.resultsWords * WORD;
     const captureBytes = capture ? capture.count * L.stateStride * WORD : 0;
     if (capture && captureBytes > 0) {
@@ -249,16 +259,18 @@ export class GpuKernelSet implements KernelBackend {
     frame.ready.catch(() => {});
     let release!: () => void;
     frame.released = new Promise<void>((resolve) => (release = resolve));
-    const resultsSize = payloadBytes > 0 ? payloadOffset + payloadBytes : alignUp(n * WORD, 8);
+    const resultsSize = outboxBytes > 0 ? outboxOffset + outboxBytes : payloadBytes > 0 ? payloadOffset + payloadBytes : alignUp(n * WORD, 8);
     const mapSize = Math.min(captureBytes > 0 ? captureOffset + captureBytes : resultsSize, frame.readback.size);
     return this.track(frame.readback.mapAsync(GPUMapMode.READ, 0, mapSize)).then(() => {
       const range = frame.readback.getMappedRange(0, mapSize);
       if (capture && captureBytes > 0) capture.into.set(new Uint32Array(range, captureOffset, capture.count * L.stateStride));
       const statuses = new Uint32Array(range, 0, n);
       const payloads = payloadBytes > 0 ? new Uint32Array(range, payloadOffset, n * L.resultWords) : new Uint32Array(0);
+      const outbox = outboxBytes > 0 ? new Uint32Array(range, outboxOffset, n * L.outboxWords) : EMPTY;
       return {
         statuses,
         payloads,
+        outbox,
         payloadFloats: new Float32Array(payloads.buffer, payloads.byteOffset, payloads.length),
         release: () => {
           frame.readback.unmap();

@@ -19,6 +19,11 @@ export interface BatchResults {
   /** Per record: resultWords of reply or state; empty when no record asked for one. */
   readonly payloads: Uint32Array;
   readonly payloadFloats: Float32Array;
+  /**
+   * Per record: outboxWords of sends (count, then entries; src/layout/batch.ts); empty
+   * when no kernel of the batch sends. Counts of rejected records are not meaningful.
+   */
+  readonly outbox: Uint32Array;
   /** Gives the results' memory back; the views are dead afterwards. */
   release(): void;
 }

@@ -6,7 +6,7 @@
 import { KERNEL_ID_SHIFT, OP_MASK, Op, RequestHeader, Status } from '../src/layout/record.ts';
 import type { BatchSegments } from './batch-grouper.ts';
 import {
-  BATCH_AT, BATCH_BUCKETS, DISPATCH_AT, DISPATCH_US, ERROR, LATENCY_US, OK, REJECTED, ROW_LATENCY_AT, ROW_LATENCY_SUM, ROW_WORDS, ShardCell,
+  BATCH_AT, BATCH_BUCKETS, DISPATCH_AT, DISPATCH_US, ERROR, FORBIDDEN, LATENCY_US, OK, REJECTED, ROW_LATENCY_AT, ROW_LATENCY_SUM, ROW_WORDS, ShardCell,
   observe, type MetricTables,
 } from '../src/metrics/tables.ts';
 
@@ -132,9 +132,9 @@ export class MetricsWriter {
     let i = 0;
     for (const quads = count & ~3; i < quads; i += 4) {
       if ((statuses[i]! | statuses[i + 1]! | statuses[i + 2]! | statuses[i + 3]!) === 0) continue;
-      for (let j = i; j < i + 4; j++) if (statuses[j] !== 0) scratch[recordSegment[j]! * rowWords + ERROR]!++;
+      for (let j = i; j < i + 4; j++) if (statuses[j] !== 0) scratch[recordSegment[j]! * rowWords + failureColumn(statuses[j]!)]!++;
     }
-    for (; i < count; i++) if (statuses[i] !== 0) scratch[recordSegment[i]! * rowWords + ERROR]!++;
+    for (; i < count; i++) if (statuses[i] !== 0) scratch[recordSegment[i]! * rowWords + failureColumn(statuses[i]!)]!++;
     // edge[b]: the first batch position whose latency is <= bounds[b] (non-increasing in b);
     // records in bucket b lie in [edge[b], edge[b - 1]), with edge[-1] = count.
     const edge = this.edges;
@@ -224,9 +224,11 @@ export class MetricsWriter {
     const opMask = OP_MASK;
     const statusOk = Status.OK;
     const statusRejected = Status.REJECTED;
+    const statusForbidden = Status.FORBIDDEN;
     const rowWords = ROW_WORDS;
     const okAt = OK;
     const errorAt = ERROR;
+    const forbiddenAt = FORBIDDEN;
     const latencyAt = ROW_LATENCY_AT;
     const sumAt = ROW_LATENCY_SUM;
     const bounds = LATENCY_BOUNDS;
@@ -251,7 +253,7 @@ export class MetricsWriter {
       const status = rejected !== null && rejected[i] === 1 ? statusRejected : statuses[i]!;
       if (segment >= 0 && status !== statusRejected) {
         const c = segment * rowWords;
-        scratch[c + (status === statusOk ? okAt : errorAt)]!++;
+        scratch[c + (status === statusOk ? okAt : status === statusForbidden ? forbiddenAt : errorAt)]!++;
         scratch[c + latencyAt + bucket]!++;
         scratch[c + sumAt]! += us;
         continue;
@@ -310,4 +312,9 @@ export class MetricsWriter {
     grown.set(this.scratch);
     this.scratch = grown;
   }
+}
+
+/** The metric column of a failed message's status: refused by handle_secure, or an error. */
+function failureColumn(status: number): number {
+  return status === Status.FORBIDDEN ? FORBIDDEN : ERROR;
 }

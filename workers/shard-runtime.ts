@@ -14,7 +14,8 @@
  * their effect on state only, so nothing is answered or counted twice.
  */
 import type { BatchLayout } from '../src/layout/batch.ts';
-import { KERNEL_ID_SHIFT, NO_ACTOR, OP_MASK, Op, ReplyHeader, REPLY_HEADER_WORDS, RequestHeader, Status } from '../src/layout/record.ts';
+import { KERNEL_ID_SHIFT, NO_ACTOR, OP_MASK, Op, ReplyHeader, REPLY_HEADER_WORDS, RequestHeader, SEND_HEADER_WORDS, SendHeader, Status } from '../src/layout/record.ts';
+import { SEND_ENTRY_HEADER } from '../src/layout/batch.ts';
 import type { CheckpointPolicy, KernelWire, ShardStats } from '../src/protocol.ts';
 import { CheckpointStat, type CheckpointStore } from '../src/recovery/checkpoint-store.ts';
 import type { DispatchWatch } from '../src/recovery/dispatch-watch.ts';
@@ -91,7 +92,7 @@ export class ShardRuntime {
   private completion: Promise<void> = Promise.resolve();
   private failure: unknown;
   private done: Promise<void> | undefined;
-  private counters = { batches: 0, records: 0, replies: 0, rejected: 0, maxBatchSeen: 0 };
+  private counters = { batches: 0, records: 0, replies: 0, rejected: 0, sends: 0, maxBatchSeen: 0 };
   /** Segment maps of finished batches, for reuse (one per batch in flight at most). */
   private readonly segmentPool: BatchSegments[] = [];
   /** Batches submitted and not yet finished, oldest first (what the watchdog is shown). */
@@ -296,27 +297,24 @@ export class ShardRuntime {
         metrics.batch(batch.count, (performance.now() - batch.submittedAt) * 1000, this.backend.stateBytes, this.backend.slots);
         metrics.countSegments(req, batch.start, batch.count, mask, slotWords, batch.segments, batch.segmentCount, results.statuses, batch.rejected, metrics.nowUs());
       }
-      // A batch of tells (no correlation anywhere) has no replies to write.
-      for (let i = 0; batch.payloads && i < batch.count; i++) {
+      // A batch of tells (no correlation anywhere) that sends nothing has no replies to write.
+      const outbox = results.outbox;
+      const emitting = outbox.length > 0;
+      const outboxWords = this.layout.outboxWords;
+      for (let i = 0; (batch.payloads || emitting) && i < batch.count; i++) {
         const o = ((batch.start + i) & mask) * slotWords;
+        const mark = batch.rejected !== null ? batch.rejected[i]! : 0;
+        if (emitting && mark === 0 && results.statuses[i] === Status.OK && outbox[i * outboxWords] !== 0) {
+          if (!(await this.emitSends(batch, i, o, outbox, metrics, end))) return;
+        }
         const correlation = req[o + RequestHeader.correlation]!;
         if (correlation === 0) continue;
         const ko = req[o + RequestHeader.kernelOp]!;
         const op = ko & OP_MASK;
-        const mark = batch.rejected !== null ? batch.rejected[i]! : 0;
         const status = mark === 0 ? results.statuses[i]! : mark === QUARANTINED_MARK ? Status.QUARANTINED : Status.REJECTED;
         let r = replies.claim();
-        while (r < 0) {
-          // A reply must never be seen before its message is counted: flush first.
-          if (metrics) {
-            store?.markCounted(end);
-            metrics.flush(batch.segments.segmentSlot);
-          }
-          replies.publish();
-          await replies.waitWritableAsync();
-          if (this.abandoned) return;
-          r = replies.claim();
-        }
+        if (r < 0) r = await this.waitForReplySlot(batch, metrics, end);
+        if (r < 0) return;
         const out = replies.words;
         out[r + ReplyHeader.correlation] = correlation;
         out[r + ReplyHeader.target] = req[o + RequestHeader.target]!;
@@ -343,5 +341,59 @@ export class ShardRuntime {
     // With checkpoints, records stay until one covers them (Checkpointer.capture).
     if (this.checkpointer) requests.markHandled(end);
     else requests.commit(batch.count);
+  }
+
+  /**
+   * Waits for room in the reply ring; -1 when this worker was abandoned meanwhile. A reply
+   * must never be seen before its message is counted, so the batch's counts go first.
+   */
+  private async waitForReplySlot(batch: PendingBatch, metrics: MetricsWriter | undefined, end: number): Promise<number> {
+    const { replies, store } = this;
+    for (;;) {
+      if (metrics) {
+        store?.markCounted(end);
+        metrics.flush(batch.segments.segmentSlot);
+      }
+      replies.publish();
+      await replies.waitWritableAsync();
+      if (this.abandoned) return -1;
+      const r = replies.claim();
+      if (r >= 0) return r;
+    }
+  }
+
+  /**
+   * Puts record i's sends (K2K) into the reply ring as send records, for the coordinator
+   * to route. A replay sends them again; the coordinator drops those by (cause, ordinal).
+   * False when this worker was abandoned meanwhile.
+   */
+  private async emitSends(batch: PendingBatch, i: number, o: number, outbox: Uint32Array, metrics: MetricsWriter | undefined, end: number): Promise<boolean> {
+    const { replies, layout } = this;
+    const req = this.requests.words;
+    const base = i * layout.outboxWords;
+    const count = Math.min(outbox[base]!, layout.maxSends);
+    const source = batch.segments.segmentActor[batch.segments.recordSegment[i]!]!;
+    const payloadWords = layout.sendWords - SEND_ENTRY_HEADER;
+    for (let j = 0; j < count; j++) {
+      let r = replies.claim();
+      if (r < 0) r = await this.waitForReplySlot(batch, metrics, end);
+      if (r < 0) return false;
+      const out = replies.words;
+      const e = base + 1 + j * layout.sendWords;
+      out[r + SendHeader.correlation] = 0;
+      out[r + SendHeader.to] = outbox[e]!;
+      out[r + SendHeader.kernel] = outbox[e + 1]!;
+      out[r + SendHeader.cause] = batch.start + i;
+      out[r + SendHeader.ordinal] = j;
+      out[r + SendHeader.source] = source;
+      out[r + SendHeader.tenant] = req[o + RequestHeader.tenant]!;
+      out[r + SendHeader.principal] = req[o + RequestHeader.principal]!;
+      out[r + SendHeader.roles] = req[o + RequestHeader.roles]!;
+      out[r + SendHeader.hlcHi] = req[o + RequestHeader.hlcHi]!;
+      out[r + SendHeader.hlcLo] = req[o + RequestHeader.hlcLo]!;
+      for (let w = 0; w < payloadWords; w++) out[r + SEND_HEADER_WORDS + w] = outbox[e + SEND_ENTRY_HEADER + w]!;
+      this.counters.sends++;
+    }
+    return true;
   }
 }

@@ -36,7 +36,7 @@ export default function runShard({ port, config }: ShardTask): Promise<ShardStat
     finish = resolve;
     fail = reject;
   });
-  const emptyStats: ShardStats = { batches: 0, records: 0, replies: 0, rejected: 0, stateSlots: 0, stateBytes: 0, maxBatchSeen: 0 };
+  const emptyStats: ShardStats = { batches: 0, records: 0, replies: 0, rejected: 0, sends: 0, stateSlots: 0, stateBytes: 0, maxBatchSeen: 0 };
 
   const teardown = () => {
     backend?.destroy();
@@ -57,7 +57,7 @@ export default function runShard({ port, config }: ShardTask): Promise<ShardStat
   const control: ShardControl = {
     async start(): Promise<ShardStarted> {
       if (config.backend === 'cpu') {
-        backend = new CpuKernelSet(config.kernels, layout);
+        backend = new CpuKernelSet(config.kernels, layout, config.roles);
       } else {
         const [{ openGpuHost }, { GpuKernelSet }] = await Promise.all([import('./gpu-host.ts'), import('./gpu-kernel-set.ts')]);
         host = await openGpuHost({

@@ -7,6 +7,8 @@ import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
 import type { MessageOf, Schema } from '../layout/schema.ts';
 import type { ActorEntry } from '../coordinator/actor-directory.ts';
+import type { Caller } from '../coordinator/shard-link.ts';
+import { NO_ACTOR } from '../layout/record.ts';
 
 export interface AskOptions {
   /** Fail with ERR_RINGSHARD_TIMEOUT after this many ms. @default the cluster's askTimeoutMs */
@@ -22,6 +24,10 @@ export interface ActorHost {
   find(ref: ActorRef<any, any, any>): ActorEntry | undefined;
   retire(entry: ActorEntry): void;
   freeSlot(entry: ActorEntry): void;
+  /** The cluster's authorize policy's answer for the ref (asked once per tuple, cached); true without a policy. */
+  authorized(ref: ActorRef<any, any, any>): boolean;
+  /** Counts a message the policy refused (ringshard_policy_refusals_total). */
+  refused(ref: ActorRef<any, any, any>): void;
 }
 
 /**
@@ -37,6 +43,10 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
   private readonly askWhat: string;
   private readonly askManyWhat: string;
   private entry: ActorEntry | undefined;
+  /** Who this ref's messages are from: its principal and role bits (ctx.principal, ctx.roles). */
+  readonly caller: Caller;
+  /** The policy said yes once: from then on no check (the answer is cached for the tuple anyway). */
+  private allowed = false;
 
   constructor(
     private readonly host: ActorHost,
@@ -48,8 +58,12 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     readonly principal: string,
     readonly principalId: number,
     /** The shard this actor is pinned to (cluster.actor's options.shard), if any. */
-    readonly pinnedShard?: number,
+    readonly pinnedShard: number | undefined,
+    /** The principal's role names, and their bits (cluster roles: bit i is roles[i]). */
+    readonly roles: readonly string[] = [],
+    rolesMask = 0,
   ) {
+    this.caller = { principalId, roles: rolesMask, sourceId: NO_ACTOR };
     this.identity = `${kernel.name}\u0000${tenant}\u0000${key}`;
     this.what = `kernel '${kernel.name}' actor '${key}'${tenant ? ` of tenant '${tenant}'` : ''}`;
     this.askWhat = `ask to ${this.what}`;
@@ -57,9 +71,24 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
   }
 
   private target(): ActorEntry {
+    if (!this.allowed) this.authorize();
     const e = this.entry;
     if (e !== undefined && e.active) return e;
     return (this.entry = this.host.activate(this));
+  }
+
+  /** Throws ERR_RINGSHARD_FORBIDDEN when the cluster's authorize policy refuses this ref: nothing is sent. */
+  private authorize(): void {
+    if (this.host.authorized(this)) {
+      this.allowed = true;
+      return;
+    }
+    this.host.refused(this);
+    const who = this.principal ? `principal '${this.principal}'` : 'the anonymous principal';
+    throw new RingshardError(
+      ErrorCode.FORBIDDEN,
+      `${this.what}: the cluster's authorize policy refused ${who}${this.roles.length > 0 ? ` with roles ${this.roles.map((r) => `'${r}'`).join(', ')}` : ''}; nothing was sent`,
+    );
   }
 
   /**
@@ -89,7 +118,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
   tell(msg: MessageOf<Q>): Promise<void> {
     try {
       const e = this.target();
-      return e.link.tell(e, this.kernel.codecs.request, msg);
+      return e.link.tell(e, this.caller, this.kernel.codecs.request, msg);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -101,7 +130,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
       if (!Array.isArray(msgs)) throw new RingshardError(ErrorCode.SCHEMA, `${this.what}: tellMany expects an array, got ${describeValue(msgs)}`);
       if (msgs.length === 0) return Promise.resolve();
       const e = this.target();
-      return e.link.tellMany(e, this.kernel.codecs.request, msgs);
+      return e.link.tellMany(e, this.caller, this.kernel.codecs.request, msgs);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -112,7 +141,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     try {
       const timeoutMs = this.timeout(options);
       const e = this.target();
-      return e.link.ask(e, this.kernel.codecs.request, msg, { codec: this.kernel.codecs.reply, what: this.askWhat, timeoutMs }) as Promise<MessageOf<R>>;
+      return e.link.ask(e, this.caller, this.kernel.codecs.request, msg, { codec: this.kernel.codecs.reply, what: this.askWhat, timeoutMs }) as Promise<MessageOf<R>>;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -129,7 +158,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
       const timeoutMs = this.timeout(options);
       if (msgs.length === 0) return Promise.resolve([]);
       const e = this.target();
-      return e.link.askMany(e, this.kernel.codecs.request, msgs, { codec: this.kernel.codecs.reply, what: this.askManyWhat, timeoutMs }) as Promise<MessageOf<R>[]>;
+      return e.link.askMany(e, this.caller, this.kernel.codecs.request, msgs, { codec: this.kernel.codecs.reply, what: this.askManyWhat, timeoutMs }) as Promise<MessageOf<R>[]>;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -154,6 +183,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
   terminate(options?: AskOptions): Promise<MessageOf<S> | undefined> {
     try {
       const timeoutMs = this.timeout(options);
+      if (!this.allowed) this.authorize();
       const e = this.host.find(this);
       if (!e) return Promise.resolve(undefined);
       this.host.retire(e);

@@ -4,9 +4,10 @@
  */
 import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
-import { assembleKernelModule } from '../kernels/assemble.ts';
-import { batchLayout, type BatchShape } from '../layout/batch.ts';
-import { replySlotWords, requestSlotWords } from '../layout/record.ts';
+import { assembleKernelModule, type ResolvedSend } from '../kernels/assemble.ts';
+import { sendStructName } from '../kernels/generated-names.ts';
+import { SEND_ENTRY_HEADER, batchLayout, type BatchShape } from '../layout/batch.ts';
+import { SendHeader, replySlotWords, requestSlotWords } from '../layout/record.ts';
 import type { Schema } from '../layout/schema.ts';
 import type { BackendKind, CompileDiagnostic, KernelWire, ShardStarted } from '../protocol.ts';
 import { ActorDirectory, Interner, type ActorEntry } from '../coordinator/actor-directory.ts';
@@ -18,7 +19,7 @@ import { serveMetrics, type MetricsServer } from '../../metrics/exporter.ts';
 import { ClusterMetrics } from '../metrics/cluster-metrics.ts';
 import { Registry } from 'prom-client';
 import { ActorRef, type ActorHost } from './actor-ref.ts';
-import { resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.ts';
+import { resolveOptions, type AuthorizeRequest, type ClusterOptions, type ResolvedOptions } from './options.ts';
 import { chooseBackend, distinctAdapters } from './backend-choice.ts';
 import { packageVersion } from '../package-version.ts';
 
@@ -27,6 +28,8 @@ export interface ActorOptions {
   readonly tenant?: string;
   /** The principal messages from this ref carry (ctx.principal). @default '' */
   readonly principal?: string;
+  /** The principal's roles, from the cluster's `roles` (ctx.roles has their bits). @default [] */
+  readonly roles?: readonly string[];
   /**
    * Pins the actor to this shard when it activates, instead of the cluster's placement
    * (an actor already active stays where it is; cluster.migrate() moves it).
@@ -71,6 +74,39 @@ function formatDiagnostics(diagnostics: readonly CompileDiagnostic[]): string {
 
 const VERSION = packageVersion();
 
+/** Why a K2K message was not delivered (the `reason` of ringshard_dead_letters_total). */
+export type DeadLetterReason = 'no-such-actor' | 'terminated' | 'wrong-kernel' | 'cross-tenant' | 'quarantined' | 'shard-failed';
+export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = ['no-such-actor', 'terminated', 'wrong-kernel', 'cross-tenant', 'quarantined', 'shard-failed'];
+
+function describeRef(ref: ActorRef<any, any, any>): string {
+  return `principal '${ref.principal}' (roles ${JSON.stringify(ref.roles)}) on kernel '${ref.kernel.name}' actor '${ref.key}' of tenant '${ref.tenant}'`;
+}
+
+/**
+ * Each kernel's sends entries, resolved to the cluster's kernels (a kernel object or a
+ * kernel name, the sender's own name included).
+ */
+function resolveSends(kernels: readonly Kernel[]): ResolvedSend[][] {
+  const byName = new Map(kernels.map((k, i) => [k.name, i]));
+  return kernels.map((k) => {
+    const structs = new Set<string>();
+    return k.sends.map((entry) => {
+      const name = typeof entry.to === 'string' ? entry.to : entry.to.name;
+      const id = byName.get(name);
+      if (id === undefined || (typeof entry.to !== 'string' && kernels[id] !== entry.to)) {
+        throw new RingshardError(
+          ErrorCode.UNKNOWN_KERNEL,
+          `kernel '${k.name}': sends.${entry.name} names kernel '${name}', which this cluster does not run${id !== undefined ? ' (it runs another kernel of that name)' : ''}; its kernels: ${kernels.map((x) => `'${x.name}'`).join(', ')}`,
+        );
+      }
+      const struct = sendStructName(entry.name);
+      if (structs.has(struct)) throw new RingshardError(ErrorCode.INVALID_KERNEL, `kernel '${k.name}': two sends entries give the struct ${struct}; rename one`);
+      structs.add(struct);
+      return { name: entry.name, kernelId: id, kernelName: name, request: kernels[id]!.codecs.request.layout };
+    });
+  });
+}
+
 export class Cluster implements ActorHost {
   readonly backend: BackendKind;
   readonly askTimeoutMs: number;
@@ -89,8 +125,19 @@ export class Cluster implements ActorHost {
   private readonly tenants = new Interner();
   private readonly principals = new Interner();
   private closing: Promise<void> | undefined;
+  private readonly roleNames: readonly string[];
+  private readonly authorizePolicy: ((request: AuthorizeRequest) => boolean) | undefined;
+  /** The policy's answers, by (principal, roles, tenant, kernel, key). */
+  private readonly decisions = new Map<string, boolean>();
+  private readonly log: (line: string) => void;
+  /** K2K: per kernel id, its request payload words (what a forwarded record carries). */
+  private readonly sendPayloadWords: number;
+  /** K2K messages routed so far (delivered or dead letters): drain() waits until no more come. */
+  private routed = 0;
+  private readonly deadLetters = new Map<string, number>(DEAD_LETTER_REASONS.map((r) => [r, 0]));
+  private readonly policyRefusals: Map<string, number>[];
 
-  private constructor(options: ResolvedOptions, backend: BackendKind, shards: ShardClient[], directory: ActorDirectory, metrics: ClusterMetrics | undefined) {
+  private constructor(options: ResolvedOptions, backend: BackendKind, shards: ShardClient[], directory: ActorDirectory, metrics: ClusterMetrics | undefined, sendPayloadWords: number) {
     this.backend = backend;
     this.askTimeoutMs = options.askTimeoutMs;
     this.placement = options.placement;
@@ -102,7 +149,14 @@ export class Cluster implements ActorHost {
     this.directory = directory;
     this.metrics = metrics;
     this.registry = metrics?.registry ?? new Registry();
+    this.roleNames = options.roles;
+    this.authorizePolicy = options.authorize;
+    this.log = options.log;
+    this.sendPayloadWords = sendPayloadWords;
+    this.policyRefusals = options.kernels.map(() => new Map([['denied', 0], ['policy-error', 0]]));
+    metrics?.attachCounters({ deadLetters: () => this.deadLetters, policyRefusals: () => this.policyRefusals });
     for (const shard of shards) {
+      shard.onSend = (words, offset) => this.route(words, offset);
       shard.onFailure = (error) => options.log(`ringshard: ${error.message}`);
       shard.onRestart = (reason) => {
         options.log(`ringshard: restarting shard ${shard.index}: ${reason.message}`);
@@ -122,6 +176,7 @@ export class Cluster implements ActorHost {
         restarts: () => shard.restarts,
         recoveries: () => shard.recoveries,
         checkpoints: () => shard.checkpointStats,
+        sends: () => ({ passedOn: shard.sendsPassedOn, deduplicated: shard.sendsDeduplicated }),
       });
     }
   }
@@ -145,6 +200,9 @@ export class Cluster implements ActorHost {
     // 'auto': one shard per distinct adapter, each pinned to its adapter by name.
     const pinned = backend === 'webgpu' && resolved.shards === 'auto' && !resolved.adapterName ? await distinctAdapters(resolved) : [];
     const shardCount = resolved.shards === 'auto' ? Math.max(1, pinned.length) : resolved.shards;
+    const sends = resolveSends(kernels);
+    const sendPayloadWords = Math.max(0, ...sends.flat().map((s) => s.request.words));
+    const anySends = sends.some((s) => s.length > 0);
     const shape: BatchShape = {
       kernels: kernels.length,
       maxBatch: resolved.maxBatch,
@@ -152,10 +210,12 @@ export class Cluster implements ActorHost {
       recordWords: requestSlotWords(Math.max(...kernels.map((k) => k.codecs.request.words))),
       resultWords: Math.max(...kernels.map((k) => Math.max(k.codecs.reply.words, k.codecs.state.words))),
       stateStride: Math.max(...kernels.map((k) => k.codecs.state.words)),
+      maxSends: anySends ? resolved.maxSendsPerMessage : 0,
+      sendWords: SEND_ENTRY_HEADER + sendPayloadWords,
     };
     const layout = batchLayout(shape);
     const wires: KernelWire[] = kernels.map((k, id) => {
-      const module = assembleKernelModule(k, id, layout, resolved.maxLoopIterations);
+      const module = assembleKernelModule(k, id, layout, { maxLoopIterations: resolved.maxLoopIterations, roles: resolved.roles, sends: sends[id]! });
       return {
         id,
         name: k.name,
@@ -166,6 +226,7 @@ export class Cluster implements ActorHost {
         userLineOffset: module.userLineOffset,
         userLineCount: module.userLineCount,
         ...(k.referenceWire ? { reference: k.referenceWire } : {}),
+        ...(sends[id]!.length > 0 ? { sends: sends[id]!.map((s) => ({ name: s.name, kernel: s.kernelId })) } : {}),
       };
     });
     const clock = new HybridClock(performance.timeOrigin + performance.now());
@@ -194,6 +255,7 @@ export class Cluster implements ActorHost {
             kernels: wires,
             batch: shape,
             framesInFlight: resolved.framesInFlight,
+            roles: resolved.roles,
             initialSlots: resolved.initialActorsPerShard,
             maxSlots: resolved.maxActorsPerShard,
             epochMs: clock.epochMs,
@@ -208,7 +270,7 @@ export class Cluster implements ActorHost {
           ringCapacity: resolved.ringCapacity,
           replyRingCapacity: resolved.replyRingCapacity,
           recordWords: shape.recordWords,
-          replyWords: replySlotWords(shape.resultWords),
+          replyWords: replySlotWords(shape.resultWords, anySends ? sendPayloadWords : -1),
           policy: resolved.backpressure,
           maxQueued: resolved.maxQueuedPerShard,
           clock,
@@ -225,7 +287,7 @@ export class Cluster implements ActorHost {
       const shown = first.length > 0 ? first : diagnostics;
       throw new RingshardError(ErrorCode.SHADER_COMPILE, `WGSL did not compile:\n${formatDiagnostics(shown)}`, { cause: shown });
     }
-    const cluster = new Cluster(resolved, backend, shards, directory, metrics);
+    const cluster = new Cluster(resolved, backend, shards, directory, metrics, sendPayloadWords);
     if (resolved.metrics !== false && resolved.metrics.port !== undefined) {
       cluster.metricsServer = await serveMetrics(cluster.registry, {
         port: resolved.metrics.port,
@@ -261,7 +323,101 @@ export class Cluster implements ActorHost {
     if (pinned !== undefined) this.checkShard('options.shard', pinned);
     if (typeof tenant !== 'string') throw new RingshardError(ErrorCode.INVALID_OPTION, `options.tenant must be a string, got ${describeValue(tenant)}`);
     if (typeof principal !== 'string') throw new RingshardError(ErrorCode.INVALID_OPTION, `options.principal must be a string, got ${describeValue(principal)}`);
-    return new ActorRef(this, k, id, String(key), tenant, this.tenants.id(tenant), principal, this.principals.id(principal), pinned);
+    const roles = options.roles ?? [];
+    if (!Array.isArray(roles)) throw new RingshardError(ErrorCode.INVALID_OPTION, `options.roles must be an array of role names, got ${describeValue(roles)}`);
+    let mask = 0;
+    for (const role of roles) {
+      const bit = this.roleNames.indexOf(role as string);
+      if (bit < 0) {
+        throw new RingshardError(
+          ErrorCode.INVALID_OPTION,
+          `options.roles: unknown role ${describeValue(role)}; this cluster's roles are ${this.roleNames.length > 0 ? this.roleNames.map((r) => `'${r}'`).join(', ') : 'none (Cluster.start({ roles }))'}`,
+        );
+      }
+      mask = (mask | (1 << bit)) >>> 0;
+    }
+    return new ActorRef(this, k, id, String(key), tenant, this.tenants.id(tenant), principal, this.principals.id(principal), pinned, Object.freeze([...roles]), mask);
+  }
+
+  /** @internal */
+  authorized(ref: ActorRef<any, any, any>): boolean {
+    const policy = this.authorizePolicy;
+    if (policy === undefined) return true;
+    const roles = [...ref.roles].sort();
+    const tuple = JSON.stringify([ref.principal, roles, ref.tenant, ref.kernel.name, ref.key]);
+    let decision = this.decisions.get(tuple);
+    if (decision === undefined) {
+      try {
+        const answer = policy(Object.freeze({ principal: ref.principal, roles: Object.freeze(roles), tenant: ref.tenant, kernel: ref.kernel.name, key: ref.key }));
+        decision = answer === true;
+        if (answer !== true && answer !== false) {
+          this.log(`ringshard: the authorize policy returned ${describeValue(answer)} for ${describeRef(ref)}, not a boolean; denied (it must answer synchronously with true or false)`);
+        }
+      } catch (error) {
+        decision = false;
+        this.decisionErrors.add(tuple);
+        this.log(`ringshard: the authorize policy threw for ${describeRef(ref)}; denied: ${(error as Error)?.message ?? String(error)}`);
+      }
+      this.decisions.set(tuple, decision);
+    }
+    if (!decision) this.lastDenied = tuple;
+    return decision;
+  }
+
+  private readonly decisionErrors = new Set<string>();
+  private lastDenied = '';
+
+  /** @internal */
+  refused(ref: ActorRef<any, any, any>): void {
+    const byReason = this.policyRefusals[ref.kernelId]!;
+    const reason = this.decisionErrors.has(this.lastDenied) ? 'policy-error' : 'denied';
+    byReason.set(reason, byReason.get(reason)! + 1);
+  }
+
+  /**
+   * Routes a K2K send record (from a shard's reply ring) to its receiver: by actor id
+   * through the directory, so it follows the actor wherever it lives. What cannot be
+   * delivered is a dead letter, counted by reason.
+   */
+  private route(words: Uint32Array, o: number): void {
+    this.routed++;
+    const to = words[o + SendHeader.to]!;
+    const entry = this.directory.byActorId(to);
+    if (entry === undefined) return this.dead(this.directory.wasIssued(to) ? 'terminated' : 'no-such-actor');
+    if (entry.kernelId !== words[o + SendHeader.kernel]) return this.dead('wrong-kernel');
+    if (entry.tenantId !== words[o + SendHeader.tenant]) return this.dead('cross-tenant');
+    try {
+      entry.link.forward(entry, words, o, this.sendPayloadWords, (error) => this.deadFor(error));
+    } catch (error) {
+      this.deadFor(error);
+    }
+  }
+
+  private deadFor(error: unknown): void {
+    this.dead(error instanceof RingshardError && error.code === ErrorCode.QUARANTINED ? 'quarantined' : 'shard-failed');
+  }
+
+  private dead(reason: DeadLetterReason): void {
+    this.deadLetters.set(reason, this.deadLetters.get(reason)! + 1);
+  }
+
+  /** K2K messages that could not be delivered so far, by reason (ringshard_dead_letters_total). */
+  deadLetterCounts(): Readonly<Record<DeadLetterReason, number>> {
+    return Object.fromEntries(this.deadLetters) as Record<DeadLetterReason, number>;
+  }
+
+  /**
+   * Resolves when every message sent so far, and every K2K message they caused (and
+   * those caused, transitively), has been handled. Messages sent while it waits may be
+   * waited for too: under K2K traffic that never pauses it resolves once it pauses.
+   * Rejects when a shard fails for good.
+   */
+  async drain(): Promise<void> {
+    for (;;) {
+      const before = this.routed;
+      await Promise.all(this.shards.map((s) => s.settle()));
+      if (this.routed === before) return;
+    }
   }
 
   // ---- ActorHost: used by ActorRef
@@ -280,7 +436,6 @@ export class Cluster implements ActorHost {
       link,
       kernelId: ref.kernelId,
       tenantId: ref.tenantId,
-      principalId: ref.principalId,
     });
     // The worker must know the actor's metric row before it handles the actor's records.
     this.metrics?.actorActivated(entry);

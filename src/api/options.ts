@@ -9,6 +9,7 @@ import { MAX_SHARDS, MAX_KERNELS, ACTOR_SLOT_MASK } from '../layout/record.ts';
 import type { PlacementStrategy } from '../coordinator/placement.ts';
 import { DEFAULT_MAX_LOOP_ITERATIONS } from '../kernels/assemble.ts';
 import { MAX_RING_CAPACITY } from '../rings/spsc-ring.ts';
+import { MAX_ROLES, ROLE_NAME, roleConstant } from '../kernels/generated-names.ts';
 import { Registry } from 'prom-client';
 
 export interface MetricsOptions {
@@ -129,6 +130,36 @@ export interface ClusterOptions {
    * @default 5
    */
   readonly maxRestartsPerMinute?: number;
+  /**
+   * Sends (K2K) one message's handler may make; one more send_<name> returns false and
+   * sends nothing. Each message has room for this many in its batch's outbox.
+   * @default 4
+   */
+  readonly maxSendsPerMessage?: number;
+  /**
+   * The cluster's role names (at most 32). WGSL gets ROLE_<NAME> = 1u << index (bit
+   * masks), a reference's ctx the same names; `cluster.actor(k, key, { roles })` gives a
+   * ref's principal its roles, which handle_secure sees in ctx.roles.
+   * @default []
+   */
+  readonly roles?: readonly string[];
+  /**
+   * The admission policy: asked once per (principal, roles, tenant, kernel, key) the first
+   * time a ref is used, and cached. When it returns anything but true, every message
+   * through that ref rejects with ERR_RINGSHARD_FORBIDDEN and nothing reaches a shard. A
+   * policy that throws denies (and is logged). Must be synchronous.
+   * @default none (every ref may send)
+   */
+  readonly authorize?: (request: AuthorizeRequest) => boolean;
+}
+
+/** What the authorize policy is asked about. */
+export interface AuthorizeRequest {
+  readonly principal: string;
+  readonly roles: readonly string[];
+  readonly tenant: string;
+  readonly kernel: string;
+  readonly key: string;
 }
 
 export interface ResolvedOptions {
@@ -152,6 +183,9 @@ export interface ResolvedOptions {
   readonly checkpointEvery: CheckpointPolicy | undefined;
   readonly maxDispatchMs: number;
   readonly maxRestartsPerMinute: number;
+  readonly maxSendsPerMessage: number;
+  readonly roles: readonly string[];
+  readonly authorize: ((request: AuthorizeRequest) => boolean) | undefined;
   readonly metrics:
     | { readonly perActor: number; readonly registry: Registry; readonly port: number | undefined; readonly host: string | undefined }
     | false;
@@ -256,7 +290,30 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
     checkpointEvery: resolveCheckpointEvery(options.checkpointEvery, ringCapacity),
     maxDispatchMs: positive('maxDispatchMs', options.maxDispatchMs, 15_000),
     maxRestartsPerMinute: integer('maxRestartsPerMinute', options.maxRestartsPerMinute, 5, 0, 1_000_000),
+    maxSendsPerMessage: integer('maxSendsPerMessage', options.maxSendsPerMessage, 4, 1, 64),
+    roles: resolveRoles(options.roles),
+    authorize: resolveAuthorize(options.authorize),
   };
+}
+
+function resolveRoles(value: unknown): readonly string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) fail('roles', 'an array of role names', value);
+  if (value.length > MAX_ROLES) fail('roles', `at most ${MAX_ROLES} role names (one bit each)`, value);
+  const seen = new Set<string>();
+  value.forEach((role: unknown, i) => {
+    if (typeof role !== 'string' || !ROLE_NAME.test(role)) fail(`roles[${i}]`, `a role name matching ${ROLE_NAME} (it becomes a WGSL constant)`, role);
+    const constant = roleConstant(role);
+    if (seen.has(constant)) fail(`roles[${i}]`, `a unique role name ('${role}' gives ${constant} twice)`, role);
+    seen.add(constant);
+  });
+  return Object.freeze([...value] as string[]);
+}
+
+function resolveAuthorize(value: unknown): ResolvedOptions['authorize'] {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'function') fail('authorize', 'a function ({ principal, roles, tenant, kernel, key }) => boolean', value);
+  return value as ResolvedOptions['authorize'];
 }
 
 function positive(path: string, value: unknown, fallback: number): number {

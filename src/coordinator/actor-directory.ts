@@ -36,7 +36,6 @@ export interface NewActor {
   readonly link: ShardLink;
   readonly kernelId: number;
   readonly tenantId: number;
-  readonly principalId: number;
 }
 
 export class ActorDirectory {
@@ -48,6 +47,8 @@ export class ActorDirectory {
   private readonly generation: number[];
   private readonly perShardKernel: Map<string, number>;
   private nextId = 1;
+  /** Ids wrapped around once: from then on every id was issued at some time. */
+  private wrapped = false;
 
   constructor(
     shards: number,
@@ -72,6 +73,11 @@ export class ActorDirectory {
     return this.byId.get(id);
   }
 
+  /** True when `id` was given to some actor (now active or not): a K2K dead letter's reason. */
+  wasIssued(id: number): boolean {
+    return id !== 0 && id !== NO_ACTOR && (this.wrapped || id < this.nextId);
+  }
+
   private takeSlot(shard: number): number {
     const slot = this.freeSlots[shard]!.pop() ?? this.nextSlot[shard]!;
     if (slot >= this.maxSlots) {
@@ -89,6 +95,7 @@ export class ActorDirectory {
     for (;;) {
       const id = this.nextId;
       this.nextId = id >= NO_ACTOR - 1 ? 1 : id + 1;
+      if (this.nextId === 1) this.wrapped = true;
       if (!this.byId.has(id)) return id;
     }
   }
@@ -107,8 +114,6 @@ export class ActorDirectory {
       link: fields.link,
       kernelId: fields.kernelId,
       tenantId: fields.tenantId,
-      principalId: fields.principalId,
-      sourceId: NO_ACTOR,
       actorId: this.takeId(),
       shard,
       slot,

@@ -36,6 +36,21 @@ export class HybridClock {
     this.lo = this.loBase + this.logical;
   }
 
+  /**
+   * Merges a timestamp from elsewhere (a K2K sender's): the next tick is after it, even
+   * when it is ahead of this clock's wall time.
+   */
+  receive(hi: number, lo: number): void {
+    const wallMs = hi * 0x10000 + (lo >>> 16);
+    const logical = lo & 0xffff;
+    if (wallMs > this.wallMs) {
+      this.setWall(wallMs);
+      this.logical = logical;
+    } else if (wallMs === this.wallMs && logical > this.logical) {
+      this.logical = logical;
+    }
+  }
+
   private readWall(): void {
     this.untilRead = this.refreshEvery;
     const now = performance.timeOrigin + performance.now();

@@ -9,7 +9,8 @@
  * so a bad message still fails at once and later changes do not leak into the record.
  */
 import type { Codec } from '../layout/codec.ts';
-import type { AskSpec, RecordTarget, ShardLink } from './shard-link.ts';
+import type { AskSpec, Caller, RecordTarget, ShardLink } from './shard-link.ts';
+import { SEND_HEADER_WORDS } from '../layout/record.ts';
 
 export class MovingLink implements ShardLink {
   private readonly waiting: Array<(link: ShardLink) => void> = [];
@@ -50,24 +51,37 @@ export class MovingLink implements ShardLink {
     });
   }
 
-  tell(to: RecordTarget, codec: Codec, msg: unknown): Promise<void> {
+  tell(to: RecordTarget, from: Caller, codec: Codec, msg: unknown): Promise<void> {
     const copy = snapshotOf(codec, msg);
-    return this.later((link) => link.tell(to, codec, copy));
+    return this.later((link) => link.tell(to, from, codec, copy));
   }
 
-  tellMany(to: RecordTarget, codec: Codec, msgs: readonly unknown[]): Promise<void> {
+  tellMany(to: RecordTarget, from: Caller, codec: Codec, msgs: readonly unknown[]): Promise<void> {
     const copies = msgs.map((m) => snapshotOf(codec, m));
-    return this.later((link) => link.tellMany(to, codec, copies));
+    return this.later((link) => link.tellMany(to, from, codec, copies));
   }
 
-  ask(to: RecordTarget, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown> {
+  ask(to: RecordTarget, from: Caller, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown> {
     const copy = snapshotOf(codec, msg);
-    return this.later((link) => link.ask(to, codec, copy, reply));
+    return this.later((link) => link.ask(to, from, codec, copy, reply));
   }
 
-  askMany(to: RecordTarget, codec: Codec, msgs: readonly unknown[], reply: AskSpec): Promise<unknown[]> {
+  askMany(to: RecordTarget, from: Caller, codec: Codec, msgs: readonly unknown[], reply: AskSpec): Promise<unknown[]> {
     const copies = msgs.map((m) => snapshotOf(codec, m));
-    return this.later((link) => link.askMany(to, codec, copies, reply));
+    return this.later((link) => link.askMany(to, from, codec, copies, reply));
+  }
+
+  forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void): void {
+    if (this.target) return this.target.forward(to, send, offset, payloadWords, onDead);
+    // The send record lives in a reply ring slot that is reused: keep a copy.
+    const copy = send.slice(offset, offset + SEND_HEADER_WORDS + payloadWords);
+    this.waiting.push((link) => {
+      try {
+        link.forward(to, copy, 0, payloadWords, onDead);
+      } catch (error) {
+        onDead(error as Error);
+      }
+    });
   }
 
   snapshot(to: RecordTarget, reply: AskSpec): Promise<unknown> {

@@ -111,8 +111,9 @@ export class OverflowQueue {
    * Reserves one record at the tail and returns its word offset in `this.words`; the
    * caller writes it and then calls commit(), or unclaim() if writing failed.
    */
-  claim(): number {
-    this.admit(1);
+  claim(always = false): number {
+    // `always`: a K2K message, which waits however long the queue (it is never dropped).
+    if (!always) this.admit(1);
     const chunk = this.tail(1);
     this.words = chunk.words;
     this.floats = chunk.floats;

@@ -16,7 +16,7 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { ErrorCode, RingshardError } from '../errors.ts';
 import type { Codec } from '../layout/codec.ts';
-import { Op, REPLY_HEADER_WORDS, REQUEST_HEADER_WORDS, ReplyHeader, RequestHeader, kernelOp } from '../layout/record.ts';
+import { Op, REPLY_HEADER_WORDS, REQUEST_HEADER_WORDS, ReplyHeader, RequestHeader, SEND_HEADER_WORDS, SendHeader, kernelOp } from '../layout/record.ts';
 import { SpscRing } from '../rings/spsc-ring.ts';
 import { connect, release, type Remote } from '../control/comlink.ts';
 import type { CheckpointPolicy, ShardConfig, ShardControl, ShardStarted, ShardStats } from '../protocol.ts';
@@ -25,7 +25,7 @@ import { DispatchWatch, createWatchBuffers } from '../recovery/dispatch-watch.ts
 import { HybridClock } from './hlc.ts';
 import { OverflowQueue } from './overflow-queue.ts';
 import { PendingReplies, type PendingAsk } from './pending-replies.ts';
-import type { AskSpec, RecordTarget, ShardLink } from './shard-link.ts';
+import { SYSTEM_CALLER, type AskSpec, type Caller, type RecordTarget, type ShardLink } from './shard-link.ts';
 
 export type { RecordTarget } from './shard-link.ts';
 
@@ -122,6 +122,18 @@ export class ShardClient implements ShardLink {
   onRestart: (reason: RingshardError) => void = () => {};
   /** Called when the worker is replaced and its actors recover from the checkpoint. */
   onRecover: (cause: RecoveryCause, reason: RingshardError) => void = () => {};
+  /**
+   * Called with each K2K send record the shard's handlers made (at word `offset` of
+   * `words`, valid only during the call), once each: a replay's repeats are dropped here.
+   */
+  onSend: (words: Uint32Array, offset: number) => void = () => {};
+  /** (cause, ordinal) of the last send passed on: a replay's sends at or before it were passed on already. */
+  private lastSend = { cause: 0, ordinal: 0, any: false };
+  /** Sends passed on (each once), and sends a replay made again and that were dropped. */
+  sendsPassedOn = 0;
+  sendsDeduplicated = 0;
+  /** Reply ring index up to which the coordinator has processed replies and sends. */
+  private repliesProcessed = 0;
 
   private readonly flush = () => {
     this.flushQueued = false;
@@ -247,15 +259,16 @@ export class ShardClient implements ShardLink {
     return base;
   }
 
-  private writeHeader(w: Uint32Array, o: number, to: RecordTarget, op: Op, correlation: number): void {
+  private writeHeader(w: Uint32Array, o: number, to: RecordTarget, op: Op, correlation: number, from: Caller): void {
     const clock = this.clock;
     clock.tick();
     w[o + RequestHeader.target] = to.location;
     w[o + RequestHeader.kernelOp] = kernelOp(to.kernelId, op);
     w[o + RequestHeader.correlation] = correlation;
-    w[o + RequestHeader.source] = to.sourceId;
+    w[o + RequestHeader.source] = from.sourceId;
     w[o + RequestHeader.tenant] = to.tenantId;
-    w[o + RequestHeader.principal] = to.principalId;
+    w[o + RequestHeader.principal] = from.principalId;
+    w[o + RequestHeader.roles] = from.roles;
     w[o + RequestHeader.hlcHi] = clock.hi;
     w[o + RequestHeader.hlcLo] = clock.lo;
     w[o + RequestHeader.enqueuedUs] = clock.nowUs;
@@ -266,7 +279,7 @@ export class ShardClient implements ShardLink {
    * ERR_RINGSHARD_SCHEMA if `msg` does not fit `codec` and ERR_RINGSHARD_RING_FULL when
    * the policy refuses to wait; nothing is sent then.
    */
-  send(to: RecordTarget, op: Op, codec: Codec | undefined, msg: unknown, correlation: number): Promise<void> {
+  send(to: RecordTarget, op: Op, codec: Codec | undefined, msg: unknown, correlation: number, from: Caller): Promise<void> {
     if (this.failure !== undefined || this.closed) this.check();
     if (this.quarantined.size > 0) this.checkQuarantine(to);
     const ring = this.requests;
@@ -274,7 +287,7 @@ export class ShardClient implements ShardLink {
     if (overflow.empty) {
       const o = ring.claim();
       if (o >= 0) {
-        this.writeHeader(ring.words, o, to, op, correlation);
+        this.writeHeader(ring.words, o, to, op, correlation, from);
         if (codec) {
           try {
             codec.encode(msg as never, ring.words, ring.floats, o + REQUEST_HEADER_WORDS);
@@ -293,7 +306,7 @@ export class ShardClient implements ShardLink {
     }
     // The ring is full, or records already wait: queue behind them (order per actor).
     const o = overflow.claim();
-    this.writeHeader(overflow.words, o, to, op, correlation);
+    this.writeHeader(overflow.words, o, to, op, correlation, from);
     if (codec) codec.encode(msg as never, overflow.words, overflow.floats, o + REQUEST_HEADER_WORDS);
     return overflow.commit();
   }
@@ -302,7 +315,7 @@ export class ShardClient implements ShardLink {
    * Sends many records to one actor as one unit: all are encoded (and checked) before
    * any is sent, then copied into the ring with one publish.
    */
-  sendMany(to: RecordTarget, op: Op, codec: Codec, msgs: readonly unknown[], correlationBase: number): Promise<void> {
+  sendMany(to: RecordTarget, op: Op, codec: Codec, msgs: readonly unknown[], correlationBase: number, from: Caller): Promise<void> {
     this.check();
     if (this.quarantined.size > 0) this.checkQuarantine(to);
     this.overflow.checkFits(msgs.length);
@@ -311,7 +324,7 @@ export class ShardClient implements ShardLink {
     const floats = new Float32Array(words.buffer);
     for (let i = 0; i < msgs.length; i++) {
       const o = i * rw;
-      this.writeHeader(words, o, to, op, correlationBase === 0 ? 0 : (correlationBase + i) >>> 0);
+      this.writeHeader(words, o, to, op, correlationBase === 0 ? 0 : (correlationBase + i) >>> 0, from);
       try {
         codec.encode(msgs[i] as never, words, floats, o + REQUEST_HEADER_WORDS);
       } catch (error) {
@@ -338,43 +351,83 @@ export class ShardClient implements ShardLink {
 
   // ------------------------------------------------------------------ ShardLink
 
-  tell(to: RecordTarget, codec: Codec, msg: unknown): Promise<void> {
-    return this.send(to, Op.MESSAGE, codec, msg, 0);
+  tell(to: RecordTarget, from: Caller, codec: Codec, msg: unknown): Promise<void> {
+    return this.send(to, Op.MESSAGE, codec, msg, 0, from);
   }
 
-  tellMany(to: RecordTarget, codec: Codec, msgs: readonly unknown[]): Promise<void> {
-    return this.sendMany(to, Op.MESSAGE, codec, msgs, 0);
+  tellMany(to: RecordTarget, from: Caller, codec: Codec, msgs: readonly unknown[]): Promise<void> {
+    return this.sendMany(to, Op.MESSAGE, codec, msgs, 0, from);
   }
 
-  ask(to: RecordTarget, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown> {
-    return this.request(to, Op.MESSAGE, codec, msg, reply);
+  ask(to: RecordTarget, from: Caller, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown> {
+    return this.request(to, Op.MESSAGE, codec, msg, reply, from);
   }
 
-  askMany(to: RecordTarget, codec: Codec, msgs: readonly unknown[], reply: AskSpec): Promise<unknown[]> {
+  askMany(to: RecordTarget, from: Caller, codec: Codec, msgs: readonly unknown[], reply: AskSpec): Promise<unknown[]> {
     const base = this.allocateCorrelations(msgs.length);
-    const sent = this.sendMany(to, Op.MESSAGE, codec, msgs, base);
+    const sent = this.sendMany(to, Op.MESSAGE, codec, msgs, base, from);
     return this.expect(base, msgs.length, true, reply, sent) as Promise<unknown[]>;
   }
 
+  forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number): void {
+    this.check();
+    if (this.quarantined.size > 0) this.checkQuarantine(to);
+    // The receiver's time is after the sender's: merge, then stamp.
+    const clock = this.clock;
+    clock.receive(send[offset + SendHeader.hlcHi]!, send[offset + SendHeader.hlcLo]!);
+    clock.tick();
+    const ring = this.requests;
+    let w: Uint32Array;
+    let o = this.overflow.empty ? ring.claim() : -1;
+    if (o >= 0) w = ring.words;
+    else {
+      // Never refused for want of room: a K2K message waits, whatever maxQueuedPerShard says.
+      o = this.overflow.claim(true);
+      w = this.overflow.words;
+    }
+    w[o + RequestHeader.target] = to.location;
+    w[o + RequestHeader.kernelOp] = kernelOp(to.kernelId, Op.MESSAGE);
+    w[o + RequestHeader.correlation] = 0;
+    w[o + RequestHeader.source] = send[offset + SendHeader.source]!;
+    w[o + RequestHeader.tenant] = send[offset + SendHeader.tenant]!;
+    w[o + RequestHeader.principal] = send[offset + SendHeader.principal]!;
+    w[o + RequestHeader.roles] = send[offset + SendHeader.roles]!;
+    w[o + RequestHeader.hlcHi] = clock.hi;
+    w[o + RequestHeader.hlcLo] = clock.lo;
+    w[o + RequestHeader.enqueuedUs] = clock.nowUs;
+    const words = Math.min(payloadWords, this.recordWords - REQUEST_HEADER_WORDS);
+    const from = offset + SEND_HEADER_WORDS;
+    for (let i = 0; i < words; i++) w[o + REQUEST_HEADER_WORDS + i] = send[from + i]!;
+    if (w !== ring.words) {
+      void this.overflow.commit();
+      return;
+    }
+    if (ring.pendingClaims >= PUBLISH_EVERY) ring.publish();
+    else if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flush);
+    }
+  }
+
   snapshot(to: RecordTarget, reply: AskSpec): Promise<unknown> {
-    return this.request(to, Op.SNAPSHOT, undefined, undefined, reply);
+    return this.request(to, Op.SNAPSHOT, undefined, undefined, reply, SYSTEM_CALLER);
   }
 
   terminate(to: RecordTarget, reply: AskSpec): Promise<unknown> {
-    return this.request(to, Op.SHUTDOWN, undefined, undefined, reply);
+    return this.request(to, Op.SHUTDOWN, undefined, undefined, reply, SYSTEM_CALLER);
   }
 
   activate(to: RecordTarget): Promise<void> {
     // The shard learns the actor's id from its INIT: the source word carries it.
-    return this.send(arriving(to), Op.INIT, undefined, undefined, 0);
+    return this.send(to, Op.INIT, undefined, undefined, 0, arriving(to));
   }
 
   retire(to: RecordTarget): Promise<void> {
-    return this.send(to, Op.SHUTDOWN, undefined, undefined, 0);
+    return this.send(to, Op.SHUTDOWN, undefined, undefined, 0, SYSTEM_CALLER);
   }
 
   exportState(to: RecordTarget, reply: AskSpec): Promise<unknown> {
-    return this.request(to, Op.EXPORT, undefined, undefined, reply);
+    return this.request(to, Op.EXPORT, undefined, undefined, reply, SYSTEM_CALLER);
   }
 
   /** The state goes in IMPORT records of a slot's payload each (offset in the principal word). */
@@ -390,16 +443,16 @@ export class ShardClient implements ShardLink {
     const from = arriving(to);
     for (let p = 0; p < parts; p++) {
       const o = p * rw;
-      this.writeHeader(words, o, from, Op.IMPORT, 0);
+      this.writeHeader(words, o, to, Op.IMPORT, 0, from);
       words[o + RequestHeader.principal] = p * per;
       words.set(state32.subarray(p * per, (p + 1) * per), o + REQUEST_HEADER_WORDS);
     }
     return this.pushUnit(words, parts);
   }
 
-  private request(to: RecordTarget, op: Op, codec: Codec | undefined, msg: unknown, reply: AskSpec): Promise<unknown> {
+  private request(to: RecordTarget, op: Op, codec: Codec | undefined, msg: unknown, reply: AskSpec, from: Caller): Promise<unknown> {
     const base = this.allocateCorrelations(1);
-    const sent = this.send(to, op, codec, msg, base);
+    const sent = this.send(to, op, codec, msg, base, from);
     return this.expect(base, 1, false, reply, sent);
   }
 
@@ -451,10 +504,45 @@ export class ShardClient implements ShardLink {
       }
       for (let i = 0; i < n; i++) {
         const o = ring.slotOffset(start + i);
-        this.pending.deliver(words[o + ReplyHeader.correlation]!, words[o + ReplyHeader.status]!, words, floats, o + REPLY_HEADER_WORDS);
+        const correlation = words[o + ReplyHeader.correlation]!;
+        if (correlation === 0) this.passOnSend(words, o);
+        else this.pending.deliver(correlation, words[o + ReplyHeader.status]!, words, floats, o + REPLY_HEADER_WORDS);
       }
       ring.commit(n);
+      this.repliesProcessed = (start + n) | 0;
     }
+  }
+
+  /** A K2K send record: passed on once; a replay's repeat of one passed on before is dropped. */
+  private passOnSend(words: Uint32Array, o: number): void {
+    const cause = words[o + SendHeader.cause]!;
+    const ordinal = words[o + SendHeader.ordinal]!;
+    const last = this.lastSend;
+    if (last.any) {
+      const after = (cause - last.cause) | 0;
+      if (after < 0 || (after === 0 && ordinal <= last.ordinal)) {
+        this.sendsDeduplicated++;
+        return;
+      }
+    }
+    last.cause = cause;
+    last.ordinal = ordinal;
+    last.any = true;
+    this.sendsPassedOn++;
+    this.onSend(words, o);
+  }
+
+  /**
+   * Resolves once every record in the ring (or queued for it) when called has been
+   * handled and its replies and sends processed here (the sends passed on by onSend).
+   */
+  async settle(): Promise<void> {
+    await this.drainQueued();
+    const head = this.requests.headIndex;
+    await until(() => this.failure !== undefined || this.closed || ((this.requests.handledIndex - head) | 0) >= 0);
+    const replies = this.replies.publishedIndex;
+    await until(() => this.failure !== undefined || this.closed || ((this.repliesProcessed - replies) | 0) >= 0);
+    if (this.failure) throw this.failure;
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -700,6 +788,11 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
-function arriving(to: RecordTarget): RecordTarget {
-  return { actorId: to.actorId, location: to.location, kernelId: to.kernelId, tenantId: to.tenantId, principalId: to.principalId, sourceId: to.actorId };
+function arriving(to: RecordTarget): Caller {
+  return { principalId: 0, roles: 0, sourceId: to.actorId };
+}
+
+/** Polls `done` about every millisecond (drain() is not on the hot path). */
+async function until(done: () => boolean): Promise<void> {
+  while (!done()) await new Promise((resolve) => setTimeout(resolve, 1));
 }

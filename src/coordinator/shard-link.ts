@@ -9,19 +9,28 @@
  * settlement, and the activation and termination records of the actors it hosts.
  */
 import type { Codec } from '../layout/codec.ts';
+import { NO_ACTOR } from '../layout/record.ts';
 
-/** Who a record is for and from: what the header needs besides op and payload. */
+/** Who a record is for: what the header needs besides op, sender and payload. */
 export interface RecordTarget {
-  /** The actor's cluster-wide id (header word actor, ctx.actor). */
+  /** The actor's cluster-wide id (ctx.actor). */
   readonly actorId: number;
-  /** Where it lives: shard << 24 | slot (header word location). Changes when it moves. */
+  /** Where it lives: shard << 24 | slot (header word target). Changes when it moves. */
   readonly location: number;
   readonly kernelId: number;
   readonly tenantId: number;
+}
+
+/** Who a message is from: the ref's principal and role bits (ctx.principal, ctx.roles). */
+export interface Caller {
   readonly principalId: number;
+  readonly roles: number;
   /** The sending actor, NO_ACTOR for messages from outside. */
   readonly sourceId: number;
 }
+
+/** The caller of records ringshard sends itself (activation, snapshot, shutdown, moves). */
+export const SYSTEM_CALLER: Caller = { principalId: 0, roles: 0, sourceId: NO_ACTOR };
 
 /** What an ask waits for: its reply codec, how errors name it, and for how long. */
 export interface AskSpec {
@@ -38,13 +47,21 @@ export interface ShardLink {
   /** The shard's index in the cluster (placement data). */
   readonly index: number;
   /** A message without a reply; resolves once it is on its way (in the ring). */
-  tell(to: RecordTarget, codec: Codec, msg: unknown): Promise<void>;
+  tell(to: RecordTarget, from: Caller, codec: Codec, msg: unknown): Promise<void>;
   /** Many messages to one actor, all checked before any is sent, all or none sent. */
-  tellMany(to: RecordTarget, codec: Codec, msgs: readonly unknown[]): Promise<void>;
+  tellMany(to: RecordTarget, from: Caller, codec: Codec, msgs: readonly unknown[]): Promise<void>;
   /** A message; resolves with the handler's reply. */
-  ask(to: RecordTarget, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown>;
+  ask(to: RecordTarget, from: Caller, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown>;
   /** Many messages to one actor, handled in order; resolves with their replies in order. */
-  askMany(to: RecordTarget, codec: Codec, msgs: readonly unknown[], reply: AskSpec): Promise<unknown[]>;
+  askMany(to: RecordTarget, from: Caller, codec: Codec, msgs: readonly unknown[], reply: AskSpec): Promise<unknown[]>;
+  /**
+   * A kernel-to-kernel message: the send record at word `offset` of `send` (the layout in
+   * src/layout/record.ts) becomes a request record for `to`, with `payloadWords` words of
+   * payload. Never refused for want of room (it waits, however long the queue; K2K is
+   * never dropped); throws when the shard cannot take it at all (failed, quarantined).
+   * A link that must hold it for later calls `onDead` if it cannot be delivered then.
+   */
+  forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void): void;
   /** The actor's state, after the records sent before. */
   snapshot(to: RecordTarget, reply: AskSpec): Promise<unknown>;
   /** Runs `shutdown` after the records sent before; resolves with the final state. */

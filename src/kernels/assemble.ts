@@ -8,8 +8,10 @@ import { readFileSync } from 'node:fs';
 import { MAX_USER_STATUS, Op, Status } from '../layout/record.ts';
 import { WORKGROUP_SIZE, wgslBatchConstants, type BatchLayout } from '../layout/batch.ts';
 import { wgslHeaderConstants, wgslLoader, wgslStorer, wgslStruct } from '../layout/wgsl.ts';
+import type { SchemaLayout } from '../layout/schema.ts';
 import type { Kernel } from './define-kernel.ts';
 import { meterLoops } from './loop-budget.ts';
+import { roleConstant, sendStructName } from './generated-names.ts';
 
 const PRELUDE = readFileSync(new URL('../../shaders/prelude.wgsl', import.meta.url), 'utf8');
 const DRIVER = readFileSync(new URL('../../shaders/driver.wgsl', import.meta.url), 'utf8');
@@ -21,8 +23,48 @@ export interface AssembledModule {
   readonly userLineCount: number;
 }
 
-function generatedSection(kernel: Kernel, kernelId: number, layout: BatchLayout, maxLoopIterations: number): string {
+/** A kernel's `sends` entry, resolved by the cluster: the receiving kernel's id and request layout. */
+export interface ResolvedSend {
+  readonly name: string;
+  readonly kernelId: number;
+  readonly kernelName: string;
+  readonly request: SchemaLayout;
+}
+
+export interface AssembleOptions {
+  readonly maxLoopIterations?: number;
+  /** The cluster's role names: ROLE_<NAME> = 1 << index. */
+  readonly roles?: readonly string[];
+  readonly sends?: readonly ResolvedSend[];
+}
+
+
+// send_<name>: appends to this message's outbox (the driver sets where it is and
+// publishes the count only if the message succeeds).
+function sendFunctions(sends: readonly ResolvedSend[], contextType: string): string {
+  return sends
+    .map((send) => {
+      const struct = sendStructName(send.name);
+      return [
+        wgslStruct(struct, send.request),
+        wgslStorer(`rs_store_send_${send.name}`, struct, send.request, 'rs_results'),
+        `fn send_${send.name}(ctx: ptr<function, ${contextType}>, to: u32, msg: ${struct}) -> bool {`,
+        '  if (rs_send_count >= RS_MAX_SENDS) { return false; }',
+        '  let at = rs_outbox_at + 1u + rs_send_count * RS_SEND_WORDS;',
+        '  rs_results[at] = to;',
+        `  rs_results[at + 1u] = ${send.kernelId}u; // kernel '${send.kernelName}'`,
+        `  rs_store_send_${send.name}(at + 2u, msg);`,
+        '  rs_send_count += 1u;',
+        '  return true;',
+        '}',
+      ].join('\n');
+    })
+    .join('\n');
+}
+
+function generatedSection(kernel: Kernel, kernelId: number, layout: BatchLayout, options: AssembleOptions): string {
   const { state, request, reply } = kernel.codecs;
+  const roles = options.roles ?? [];
   return [
     '// ---- generated from the record, batch and schema layouts (src/layout) ----',
     wgslHeaderConstants(),
@@ -38,7 +80,11 @@ function generatedSection(kernel: Kernel, kernelId: number, layout: BatchLayout,
     `const RS_STATUS_REJECTED: u32 = ${Status.REJECTED}u;`,
     `const RS_STATUS_BUDGET: u32 = ${Status.BUDGET}u;`,
     `const RS_MAX_USER_STATUS: u32 = ${MAX_USER_STATUS}u;`,
-    `const RS_MAX_LOOP_ITERATIONS: u32 = ${maxLoopIterations}u;`,
+    `const RS_MAX_LOOP_ITERATIONS: u32 = ${options.maxLoopIterations ?? DEFAULT_MAX_LOOP_ITERATIONS}u;`,
+    `const RS_STATUS_FORBIDDEN: u32 = ${Status.FORBIDDEN}u;`,
+    '// Set (*ctx).status = STATUS_FORBIDDEN to refuse a message: its state changes and sends are discarded.',
+    `const STATUS_FORBIDDEN: u32 = ${Status.FORBIDDEN}u;`,
+    ...roles.map((role, i) => `const ${roleConstant(role)}: u32 = ${(1 << i) >>> 0}u; // role '${role}'`),
     wgslStruct('State', state.layout),
     wgslStruct('Request', request.layout),
     wgslStruct('Reply', reply.layout),
@@ -47,15 +93,19 @@ function generatedSection(kernel: Kernel, kernelId: number, layout: BatchLayout,
     wgslStorer('rs_store_state_result', 'State', state.layout, 'rs_results'),
     wgslLoader('rs_load_request', 'Request', request.layout, 'rs_records'),
     wgslStorer('rs_store_reply', 'Reply', reply.layout, 'rs_results'),
+    sendFunctions(options.sends ?? [], kernel.secure ? 'SecureRingContext' : 'RingContext'),
   ].join('\n');
 }
 
 /** Loop iterations a message (or hook) may run before it fails with Status.BUDGET. */
 export const DEFAULT_MAX_LOOP_ITERATIONS = 1 << 20;
 
-export function assembleKernelModule(kernel: Kernel, kernelId: number, layout: BatchLayout, maxLoopIterations = DEFAULT_MAX_LOOP_ITERATIONS): AssembledModule {
-  const head = `${PRELUDE.trimEnd()}\n\n${generatedSection(kernel, kernelId, layout, maxLoopIterations)}\n\n// ---- kernel '${kernel.name}' ----\n`;
+export function assembleKernelModule(kernel: Kernel, kernelId: number, layout: BatchLayout, options: AssembleOptions = {}): AssembledModule {
+  const head = `${PRELUDE.trimEnd()}\n\n${generatedSection(kernel, kernelId, layout, options)}\n\n// ---- kernel '${kernel.name}' ----\n`;
   const driver = DRIVER.replace('{{WORKGROUP_SIZE}}', String(WORKGROUP_SIZE))
+    .replace('{{CONTEXT_TYPE}}', kernel.secure ? 'SecureRingContext' : 'RingContext')
+    .replace('{{ROLES_ARG}}', kernel.secure ? '\n      rs_records[base + RS_REQ_ROLES],' : '')
+    .replace('{{HANDLE_CALL}}', kernel.secure ? 'handle_secure' : 'handle')
     .replace('{{INIT_CALL}}', kernel.hasInit ? 'init(&ctx, &state);' : '')
     .replace('{{SHUTDOWN_CALL}}', kernel.hasShutdown ? 'shutdown(&ctx, &state);' : '');
   // Every loop of the kernel's code counts against the message's budget (same lines).

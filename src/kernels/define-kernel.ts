@@ -10,7 +10,11 @@ import type { ReferenceWire } from '../protocol.ts';
 import { checkKernelWgsl } from './wgsl-sandbox.ts';
 import { serializeFunction } from './serialize-function.ts';
 
-/** What the TS reference receives as `ctx`: the same fields as WGSL's RingContext. */
+/**
+ * What the TS reference receives as `ctx`: the same fields as WGSL's RingContext (and
+ * SecureRingContext's roles), plus what WGSL has as generated constants and functions.
+ * References travel to workers as source text, so the constants are on ctx.
+ */
 export interface ReferenceContext {
   readonly actor: number;
   readonly messageId: number;
@@ -19,8 +23,19 @@ export interface ReferenceContext {
   readonly tenant: number;
   readonly principal: number;
   readonly hlc: readonly [number, number];
+  /** The principal's role bits (cluster roles: bit i is roles[i]); see ROLE_<NAME>. */
+  readonly roles: number;
   /** Set to a non-zero code to fail the message, as WGSL handlers set ctx.status. */
   status: number;
+  /** The status that refuses a message (WGSL STATUS_FORBIDDEN): state changes and sends are discarded. */
+  readonly FORBIDDEN: number;
+  /**
+   * WGSL's send_<name>(ctx, to, msg): sends `msg` to actor `to` through the kernel's
+   * `sends` entry `name`. False (nothing sent) when the message's outbox is full.
+   */
+  send(name: string, to: number, msg: Record<string, number | number[]>): boolean;
+  /** The cluster's role bits by constant name: ROLE_TELLER, ... (as WGSL has them). */
+  readonly [role: `ROLE_${string}`]: number;
 }
 
 export type ReferenceHandle<S extends Schema, Q extends Schema, R extends Schema> = (
@@ -31,7 +46,10 @@ export type ReferenceHandle<S extends Schema, Q extends Schema, R extends Schema
 export type ReferenceHook<S extends Schema> = (state: MessageOf<S>, ctx: ReferenceContext) => void;
 
 export interface ReferenceSpec<S extends Schema, Q extends Schema, R extends Schema> {
-  readonly handle: ReferenceHandle<S, Q, R>;
+  /** Required unless handleSecure is given (as in WGSL, handle_secure runs instead of handle). */
+  readonly handle?: ReferenceHandle<S, Q, R>;
+  /** The twin of WGSL handle_secure: ctx.roles set, ctx.status = ctx.FORBIDDEN refuses. */
+  readonly handleSecure?: ReferenceHandle<S, Q, R>;
   readonly init?: ReferenceHook<S>;
   readonly shutdown?: ReferenceHook<S>;
 }
@@ -53,6 +71,13 @@ export interface KernelSpec<S extends Schema, Q extends Schema, R extends Schema
   /** WGSL `fn shutdown(ctx: ptr<function, RingContext>, state: ptr<function, State>)`, run on terminate. */
   readonly shutdown?: string;
   /**
+   * Kernels this one's handler may send to (K2K): `{ name: kernel or kernel name }`. Each
+   * entry gives the WGSL `fn send_<name>(ctx, to: u32, msg: <Name>Request) -> bool`, where
+   * <Name>Request holds the receiving kernel's request fields in order. A kernel names
+   * itself by its name (a string), to talk to its own kind.
+   */
+  readonly sends?: Readonly<Record<string, Kernel<any, any, any> | string>>;
+  /**
    * The TypeScript twin of the handler (and hooks): runs the CPU backend and the
    * differential tests. It is sent to shard workers as source text, so it must be
    * self-contained: use only its arguments and globals such as Math, no captured variables.
@@ -69,6 +94,10 @@ export interface Kernel<S extends Schema = Schema, Q extends Schema = Schema, R 
   readonly code: string;
   readonly hasInit: boolean;
   readonly hasShutdown: boolean;
+  /** The WGSL defines handle_secure (it runs instead of handle). */
+  readonly secure: boolean;
+  /** The kernel's sends entries, in declaration order (resolved to kernels at Cluster.start). */
+  readonly sends: readonly SendEntry[];
   readonly codecs: {
     readonly state: Codec<MessageOf<S>>;
     readonly request: Codec<MessageOf<Q>>;
@@ -79,7 +108,15 @@ export interface Kernel<S extends Schema = Schema, Q extends Schema = Schema, R 
   readonly referenceWire?: ReferenceWire;
 }
 
+export interface SendEntry {
+  /** The entry's name: send_<name> in WGSL, ctx.send('<name>', ...) in the reference. */
+  readonly name: string;
+  /** The receiving kernel, or its name (resolved by the cluster). */
+  readonly to: Kernel<any, any, any> | string;
+}
+
 const NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+const SEND_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
 export function defineKernel<S extends Schema, Q extends Schema, R extends Schema>(spec: KernelSpec<S, Q, R>): Kernel<S, Q, R> {
   if (spec === null || typeof spec !== 'object') {
@@ -106,15 +143,39 @@ export function defineKernel<S extends Schema, Q extends Schema, R extends Schem
   if (spec.init !== undefined && !found.init) throw invalid(`${what}: init is given but defines no 'fn init(...)'`);
   if (spec.shutdown !== undefined && !found.shutdown) throw invalid(`${what}: shutdown is given but defines no 'fn shutdown(...)'`);
 
+  const sends: SendEntry[] = [];
+  if (spec.sends !== undefined) {
+    if (spec.sends === null || typeof spec.sends !== 'object' || Array.isArray(spec.sends)) {
+      throw invalid(`${what}: sends must be an object { name: kernel or kernel name }, got ${describeValue(spec.sends)}`);
+    }
+    for (const [sendName, to] of Object.entries(spec.sends)) {
+      if (!SEND_NAME.test(sendName) || /^(rs_|RS_)/.test(sendName)) {
+        throw invalid(`${what}: sends entry ${JSON.stringify(sendName)} is not a usable name: it must match ${SEND_NAME} (it becomes fn send_${sendName})`);
+      }
+      const ok = typeof to === 'string' ? NAME.test(to) : to !== null && typeof to === 'object' && typeof (to as Kernel).name === 'string' && (to as Kernel).codecs !== undefined;
+      if (!ok) throw invalid(`${what}: sends.${sendName} must be a kernel (from defineKernel) or a kernel name, got ${describeValue(to)}`);
+      sends.push({ name: sendName, to });
+    }
+  }
+
   let reference: ReferenceSpec<S, Q, R> | undefined;
   let referenceWire: ReferenceWire | undefined;
   if (spec.reference !== undefined) {
     reference = typeof spec.reference === 'function' ? { handle: spec.reference } : spec.reference;
-    if (reference === null || typeof reference !== 'object' || typeof reference.handle !== 'function') {
-      throw invalid(`${what}: reference must be a function (state, msg, ctx) => reply or { handle, init?, shutdown? }`);
+    if (reference === null || typeof reference !== 'object' || (typeof reference.handle !== 'function' && typeof reference.handleSecure !== 'function')) {
+      throw invalid(`${what}: reference must be a function (state, msg, ctx) => reply or { handle, handleSecure?, init?, shutdown? }`);
     }
+    if (found.handleSecure && typeof reference.handleSecure !== 'function') {
+      throw invalid(`${what}: the WGSL has fn handle_secure, so the reference needs handleSecure too`);
+    }
+    if (!found.handle && !found.handleSecure) throw invalid(`${what}: no handler`);
+    if (found.handle && !found.handleSecure && typeof reference.handle !== 'function') {
+      throw invalid(`${what}: the WGSL has fn handle, so the reference needs handle`);
+    }
+    // As in WGSL, the secure twin runs instead of handle when there is one.
+    const runs = found.handleSecure ? reference.handleSecure! : reference.handle!;
     referenceWire = {
-      handle: serializeFunction(reference.handle, `${what} reference.handle`),
+      handle: serializeFunction(runs, `${what} reference.${found.handleSecure ? 'handleSecure' : 'handle'}`),
       ...(reference.init ? { init: serializeFunction(reference.init, `${what} reference.init`) } : {}),
       ...(reference.shutdown ? { shutdown: serializeFunction(reference.shutdown, `${what} reference.shutdown`) } : {}),
     };
@@ -129,6 +190,8 @@ export function defineKernel<S extends Schema, Q extends Schema, R extends Schem
     code,
     hasInit: found.init,
     hasShutdown: found.shutdown,
+    secure: found.handleSecure,
+    sends: Object.freeze(sends),
     codecs,
     ...(reference ? { reference, referenceWire } : {}),
   });

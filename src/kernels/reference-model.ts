@@ -4,7 +4,7 @@
  * rounds as in GPU memory), one state slot per actor key, fed messages in the order they
  * were sent. The demo and the differential tests check every reply against it.
  */
-import type { Kernel, ReferenceContext } from './define-kernel.ts';
+import type { Kernel } from './define-kernel.ts';
 import { ReferenceRunner, type ReferenceKernel } from './reference-runner.ts';
 import { NO_ACTOR, Op, Status } from '../layout/record.ts';
 import type { FieldType, Schema } from '../layout/schema.ts';
@@ -26,7 +26,7 @@ export class KernelModel {
     const rk: ReferenceKernel = {
       name: kernel.name,
       codecs: kernel.codecs,
-      handle: ref.handle as ReferenceKernel['handle'],
+      handle: (kernel.secure ? ref.handleSecure : ref.handle) as ReferenceKernel['handle'],
       ...(ref.init ? { init: ref.init as ReferenceKernel['init'] } : {}),
       ...(ref.shutdown ? { shutdown: ref.shutdown as ReferenceKernel['shutdown'] } : {}),
     };
@@ -48,9 +48,16 @@ export class KernelModel {
   }
 
   private run(op: Op, slot: number, actor: number, messageId = 0): number {
-    const ctx: ReferenceContext = { actor, messageId, correlation: 0, source: NO_ACTOR, tenant: 0, principal: 0, hlc: [0, 0], status: 0 };
-    return this.runner.run(0, op, slot, ctx, this.input, this.inputFloats, 0, this.output, this.outputFloats, 0).status;
+    const ctx = this.runner.ctx;
+    ctx.actor = actor;
+    ctx.messageId = messageId;
+    ctx.source = NO_ACTOR;
+    ctx.roles = this.roles;
+    return this.runner.run(0, op, slot, this.input, this.inputFloats, 0, this.output, this.outputFloats, 0).status;
   }
+
+  /** Role bits the model's messages carry (ctx.roles), for kernels with handleSecure. */
+  roles = 0;
 
   /** Applies `msg` to actor `key` and returns the reply the cluster should give. */
   message(key: string, msg: Message, actor = 0, messageId = 0): Message {

@@ -8,6 +8,7 @@ import { ErrorCode, RingshardError } from '../errors.ts';
 
 export interface FoundFunctions {
   readonly handle: boolean;
+  readonly handleSecure: boolean;
   readonly init: boolean;
   readonly shutdown: boolean;
 }
@@ -67,12 +68,13 @@ export function checkKernelWgsl(code: string, what: string): FoundFunctions {
     }
   }
   const has = (fn: string) => new RegExp(`\\bfn\\s+${fn}\\s*\\(`).test(stripped);
-  const found = { handle: has('handle'), init: has('init'), shutdown: has('shutdown') };
-  if (!found.handle) {
+  const found = { handle: has('handle'), handleSecure: has('handle_secure'), init: has('init'), shutdown: has('shutdown') };
+  if (!found.handle && !found.handleSecure) {
     throw new RingshardError(
       ErrorCode.INVALID_KERNEL,
       `${what}: the WGSL defines no handler; it needs ` +
-        'fn handle(ctx: ptr<function, RingContext>, state: ptr<function, State>, msg: Request) -> Reply',
+        'fn handle(ctx: ptr<function, RingContext>, state: ptr<function, State>, msg: Request) -> Reply ' +
+        'or fn handle_secure(ctx: ptr<function, SecureRingContext>, state: ptr<function, State>, msg: Request) -> Reply',
     );
   }
   return found;

@@ -12,7 +12,10 @@
  *               order    (1 per record) batch-local record index, grouped by segment,
  *                                       arrival order inside a segment
  *
- *   rs_results  statuses (1 per record) then payloads (resultWords per record)
+ *   rs_results  statuses (1 per record) then payloads (resultWords per record), then,
+ *               when some kernel sends (K2K), the outbox (outboxWords per record):
+ *                 word 0   sends the message made (0 when it failed)
+ *                 then maxSends entries of sendWords: to, kernel, the request's words
  *
  *   rs_states   per-actor state, stateStride words per slot
  */
@@ -22,9 +25,15 @@ export interface BatchShape {
   readonly recordWords: number;
   readonly resultWords: number;
   readonly stateStride: number;
+  /** Sends one message may make (maxSendsPerMessage); 0 when no kernel sends. */
+  readonly maxSends?: number;
+  /** Words of one outbox entry: to, kernel, then the largest receiving request. */
+  readonly sendWords?: number;
 }
 
 export interface BatchLayout extends BatchShape {
+  readonly maxSends: number;
+  readonly sendWords: number;
   readonly baseIdWord: number;
   readonly countWord: number;
   readonly rangesWord: number;
@@ -34,7 +43,13 @@ export interface BatchLayout extends BatchShape {
   readonly resultPayloadsWord: number;
   readonly resultsWords: number;
   readonly recordsWords: number;
+  /** Where the outbox starts in rs_results, and its words per record (0: no outbox). */
+  readonly outboxWord: number;
+  readonly outboxWords: number;
 }
+
+/** Words of an outbox entry before the request payload: to, kernel. */
+export const SEND_ENTRY_HEADER = 2;
 
 export const SEGMENT_WORDS = 3;
 export const RANGE_WORDS = 2;
@@ -44,8 +59,16 @@ export function batchLayout(shape: BatchShape): BatchLayout {
   const rangesWord = 2;
   const segmentsWord = rangesWord + RANGE_WORDS * shape.kernels;
   const orderWord = segmentsWord + SEGMENT_WORDS * shape.maxBatch;
+  const maxSends = shape.maxSends ?? 0;
+  const sendWords = maxSends > 0 ? (shape.sendWords ?? SEND_ENTRY_HEADER) : 0;
+  const outboxWords = maxSends > 0 ? 1 + maxSends * sendWords : 0;
+  const outboxWord = shape.maxBatch * (1 + shape.resultWords);
   return {
     ...shape,
+    maxSends,
+    sendWords,
+    outboxWord,
+    outboxWords,
     baseIdWord: 0,
     countWord: 1,
     rangesWord,
@@ -53,7 +76,7 @@ export function batchLayout(shape: BatchShape): BatchLayout {
     orderWord,
     indexWords: orderWord + shape.maxBatch,
     resultPayloadsWord: shape.maxBatch,
-    resultsWords: shape.maxBatch * (1 + shape.resultWords),
+    resultsWords: outboxWord + shape.maxBatch * outboxWords,
     recordsWords: shape.maxBatch * shape.recordWords,
   };
 }
@@ -71,5 +94,9 @@ export function wgslBatchConstants(layout: BatchLayout): string {
     c('RS_INDEX_SEGMENTS', layout.segmentsWord),
     c('RS_INDEX_ORDER', layout.orderWord),
     c('RS_RESULT_PAYLOADS', layout.resultPayloadsWord),
+    c('RS_OUTBOX', layout.outboxWord),
+    c('RS_OUTBOX_WORDS', layout.outboxWords),
+    c('RS_MAX_SENDS', layout.maxSends),
+    c('RS_SEND_WORDS', layout.sendWords),
   ].join('\n');
 }

@@ -14,10 +14,11 @@
  *                        INIT and IMPORT: the id of the actor that arrives
  *   word  4 tenant       tenant id the coordinator checked
  *   word  5 principal    principal id the coordinator checked; IMPORT: the part's offset
- *   word  6 hlcHi        hybrid logical clock: wall milliseconds >> 16
- *   word  7 hlcLo        (wall milliseconds & 0xffff) << 16 | logical counter
- *   word  8 enqueuedUs   enqueue time, microseconds since the cluster epoch (mod 2^32)
- *   word  9.. payload    the kernel's request schema, packed words
+ *   word  6 roles        the principal's role bits (cluster roles, bit i = roles[i])
+ *   word  7 hlcHi        hybrid logical clock: wall milliseconds >> 16
+ *   word  8 hlcLo        (wall milliseconds & 0xffff) << 16 | logical counter
+ *   word  9 enqueuedUs   enqueue time, microseconds since the cluster epoch (mod 2^32)
+ *   word 10.. payload    the kernel's request schema, packed words
  *
  * An actor's id is not its location: the coordinator's directory maps ids to locations
  * and the shard learns an actor's id when it arrives (INIT, IMPORT), so a record needs
@@ -37,6 +38,25 @@
  *   word 2 status        Status.OK, Status.REJECTED or the handler's own non-zero code
  *   word 3 enqueuedUs    copied from the request, for latency accounting
  *   word 4.. payload     reply schema (OP_MESSAGE) or state schema (SNAPSHOT, SHUTDOWN, EXPORT)
+ *
+ * Send record (a kernel-to-kernel message on its way out, in the same reply ring; its
+ * correlation word is 0, which no reply has, since tells get no reply):
+ *
+ *   word  0 correlation  0: this is a send
+ *   word  1 to           the receiving actor's id (as the handler gave it)
+ *   word  2 kernel       the kernel the sender declared for it (its `sends` entry)
+ *   word  3 cause        message id (request ring index) of the message that sent it
+ *   word  4 ordinal      the send's number within that message (0, 1, ...)
+ *   word  5 source       the sending actor's id (the receiver's ctx.source)
+ *   word  6 tenant       the sending actor's tenant (a send never crosses tenants)
+ *   word  7 principal    the sending message's principal and role bits: a chain of
+ *   word  8 roles          messages acts on behalf of the caller that started it
+ *   word  9 hlcHi        the sending message's clock, merged by the receiver's
+ *   word 10 hlcLo
+ *   word 11.. payload    the receiving kernel's request schema
+ *
+ * (cause, ordinal) orders a shard's sends: a replay after recovery sends again what its
+ * predecessor sent already, and the coordinator drops those by it (exactly once).
  */
 
 /** Header fields of a request record, in word order. */
@@ -47,6 +67,7 @@ export const REQUEST_HEADER_FIELDS = [
   'source',
   'tenant',
   'principal',
+  'roles',
   'hlcHi',
   'hlcLo',
   'enqueuedUs',
@@ -54,6 +75,9 @@ export const REQUEST_HEADER_FIELDS = [
 
 /** Header fields of a reply record, in word order. */
 export const REPLY_HEADER_FIELDS = ['correlation', 'target', 'status', 'enqueuedUs'] as const;
+
+/** Header fields of a send record (a K2K message in the reply ring), in word order. */
+export const SEND_HEADER_FIELDS = ['correlation', 'to', 'kernel', 'cause', 'ordinal', 'source', 'tenant', 'principal', 'roles', 'hlcHi', 'hlcLo'] as const;
 
 type Offsets<T extends readonly string[]> = { readonly [K in T[number]]: number };
 
@@ -67,9 +91,12 @@ function offsetsOf<T extends readonly string[]>(fields: T): Offsets<T> {
 export const RequestHeader = offsetsOf(REQUEST_HEADER_FIELDS);
 /** Word offset of each reply header field. */
 export const ReplyHeader = offsetsOf(REPLY_HEADER_FIELDS);
+/** Word offset of each send header field. */
+export const SendHeader = offsetsOf(SEND_HEADER_FIELDS);
 
 export const REQUEST_HEADER_WORDS = REQUEST_HEADER_FIELDS.length;
 export const REPLY_HEADER_WORDS = REPLY_HEADER_FIELDS.length;
+export const SEND_HEADER_WORDS = SEND_HEADER_FIELDS.length;
 
 /** A ring slot is at most this many bytes; schemas are checked against it. */
 export const MAX_SLOT_BYTES = 1024;
@@ -100,6 +127,11 @@ export type Op = (typeof Op)[keyof typeof Op];
  */
 export const Status = {
   OK: 0,
+  /**
+   * The message was refused: handle_secure set STATUS_FORBIDDEN (its state changes and
+   * sends are discarded), and the ask rejects with ERR_RINGSHARD_FORBIDDEN.
+   */
+  FORBIDDEN: 0xfffffffc,
   /** The actor is quarantined: its messages hung the shard's dispatch (maxDispatchMs) again and again. */
   QUARANTINED: 0xfffffffd,
   /** The handler (or hook) spent its loop budget (maxLoopIterations); its changes were undone. */
@@ -109,7 +141,7 @@ export const Status = {
 } as const;
 
 /** The largest code a handler's own status may have; the codes above it are ringshard's. */
-export const MAX_USER_STATUS = 0xfffffffc;
+export const MAX_USER_STATUS = 0xfffffffb;
 
 export const KERNEL_ID_SHIFT = 16;
 export const OP_MASK = 0xffff;
@@ -135,7 +167,10 @@ export function requestSlotWords(payloadWords: number): number {
   return REQUEST_HEADER_WORDS + payloadWords;
 }
 
-/** Slot words for a reply ring whose largest reply or state payload is `payloadWords`. */
-export function replySlotWords(payloadWords: number): number {
-  return REPLY_HEADER_WORDS + payloadWords;
+/**
+ * Slot words for a reply ring whose largest reply or state payload is `payloadWords`
+ * and whose largest send payload (a receiving kernel's request) is `sendPayloadWords`.
+ */
+export function replySlotWords(payloadWords: number, sendPayloadWords = -1): number {
+  return Math.max(REPLY_HEADER_WORDS + payloadWords, sendPayloadWords < 0 ? 0 : SEND_HEADER_WORDS + sendPayloadWords);
 }

@@ -30,6 +30,16 @@ export interface ShardMetricsSource {
   recoveries?(): ReadonlyMap<string, number>;
   /** Checkpoint counters; undefined when checkpoints are off. */
   checkpoints?(): { checkpoints: number; durationUs: number; bytes: number; lastBytes: number; replayed: number } | undefined;
+  /** K2K sends the shard's handlers made, passed on once each; and repeats a replay made, dropped. */
+  sends?(): { readonly passedOn: number; readonly deduplicated: number };
+}
+
+/** What the coordinator counts itself: K2K routing and authorization. */
+export interface ClusterCountersSource {
+  /** K2K messages not delivered, by reason. */
+  deadLetters(): ReadonlyMap<string, number>;
+  /** Per kernel: messages the authorize policy refused, by reason ('denied', 'policy-error'). */
+  policyRefusals(): ReadonlyArray<ReadonlyMap<string, number>>;
 }
 
 interface ShardTables {
@@ -106,6 +116,12 @@ export class ClusterMetrics {
 
   attach(shard: number, source: ShardMetricsSource): void {
     this.shards[shard]!.source = source;
+  }
+
+  private counters: ClusterCountersSource | undefined;
+
+  attachCounters(source: ClusterCountersSource): void {
+    this.counters = source;
   }
 
   /** Called before the actor's INIT is sent: gives it a row and tells the worker. */
@@ -190,7 +206,7 @@ export class ClusterMetrics {
       new CollectedMetric('ringshard_info', 'ringshard build and backend (value is 1).', 'gauge', () => [
         { labels: { version: this.options.version, backend: this.options.backend, adapter: this.options.adapter }, value: 1 },
       ]),
-      new CollectedMetric('ringshard_messages_total', 'Messages handled per shard and kernel, by status (ok, error: the handler set a status, rejected: the shard refused it).', 'counter',
+      new CollectedMetric('ringshard_messages_total', 'Messages handled per shard and kernel, by status (ok, error: the handler set a status, rejected: the shard refused it, forbidden: handle_secure refused it).', 'counter',
         perShard((_, shard) => kernels.flatMap((kernel, k) => statusSamples({ shard, kernel }, this.kernelTotals(Number(shard), k))))),
       new CollectedMetric('ringshard_message_latency_seconds', 'Time from enqueue to handled (its batch finished on the GPU), per shard and kernel.', 'histogram',
         perShard((_, shard) => kernels.flatMap((kernel, k) => rowHistogram('ringshard_message_latency_seconds', { shard, kernel }, this.kernelTotals(Number(shard), k))))),
@@ -223,6 +239,14 @@ export class ClusterMetrics {
       new CollectedMetric('ringshard_shard_restarts_total', 'Times the worker of a shard was replaced.', 'counter',
         perShard((s, shard) => (s.source ? [{ labels: { shard }, value: s.source.restarts() }] : []))),
       ...this.recoveryCollectors(),
+      new CollectedMetric('ringshard_k2k_sends_total', 'Kernel-to-kernel messages the handlers of a shard sent (each once; a replay\'s repeats are not counted).', 'counter',
+        perShard((s, shard) => (s.source?.sends ? [{ labels: { shard }, value: s.source.sends().passedOn }] : []))),
+      new CollectedMetric('ringshard_k2k_duplicates_total', 'K2K sends a shard made again while replaying after a recovery, dropped by the coordinator (delivered once already).', 'counter',
+        perShard((s, shard) => (s.source?.sends ? [{ labels: { shard }, value: s.source.sends().deduplicated }] : []))),
+      new CollectedMetric('ringshard_dead_letters_total', 'K2K messages not delivered, by reason: no-such-actor, terminated, wrong-kernel, cross-tenant, quarantined, shard-failed.', 'counter',
+        () => [...(this.counters?.deadLetters() ?? [])].map(([reason, value]) => ({ labels: { reason }, value }))),
+      new CollectedMetric('ringshard_policy_refusals_total', 'Messages the authorize policy refused at the coordinator (status="forbidden"; they never reached a shard), per kernel, by reason: denied, policy-error (it threw).', 'counter',
+        () => (this.counters?.policyRefusals() ?? []).flatMap((byReason, k) => [...byReason].map(([reason, value]) => ({ labels: { kernel: kernels[k]!, status: 'forbidden', reason }, value })))),
       new CollectedMetric('ringshard_records_dropped_total', 'Records dropped when a shard restarted (the state of their actors was lost with the worker).', 'counter',
         perShard((s, shard) => [{ labels: { shard }, value: s.shard[ShardCell.dropped]! }])),
     ];

@@ -14,9 +14,9 @@
  *   dispatch round-trip histogram (us)      batch size histogram (records)
  *
  * Actor table (Float64Array, growable): one row per tracked actor, and row k for the
- *   actors of kernel k that are not tracked ("_other"). A row: ok, error, rejected, the
+ *   actors of kernel k that are not tracked ("_other"). A row: ok, error, rejected, forbidden, the
  *   latency sum, then the latency histogram's buckets (+Inf included), padded to whole
- *   cache lines; its count is ok + error + rejected. Per-kernel totals are sums of rows, made at scrape time, so the worker
+ *   cache lines; its count is ok + error + rejected + forbidden. Per-kernel totals are sums of rows, made at scrape time, so the worker
  *   writes each message once: three stores.
  *
  * Slot rows (Int32Array, growable): actor slot -> actor-table row.
@@ -29,10 +29,12 @@ export const DISPATCH_BUCKETS = [50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e
 /** Batch size buckets, records. */
 export const BATCH_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536] as const;
 
-export const STATUS_COLUMNS = ['ok', 'error', 'rejected'] as const;
+export const STATUS_COLUMNS = ['ok', 'error', 'rejected', 'forbidden'] as const;
 export const OK = 0;
 export const ERROR = 1;
 export const REJECTED = 2;
+/** Refused by handle_secure (Status.FORBIDDEN). */
+export const FORBIDDEN = 3;
 
 /** Words of a histogram with `buckets` finite bounds: buckets, +Inf, sum, count. */
 export function histogramWords(buckets: number): number {

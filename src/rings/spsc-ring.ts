@@ -283,6 +283,11 @@ export class SpscRing {
     return (this.head + this.claimed) | 0;
   }
 
+  /** Records published so far (the HEAD word). Readable from any thread. */
+  get publishedIndex(): number {
+    return Atomics.load(this.control, HEAD);
+  }
+
   /** Clears CLOSED: a replacement producer (a restarted shard worker) takes over the ring. */
   reopen(): void {
     Atomics.store(this.control, CLOSED, 0);
