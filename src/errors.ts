@@ -34,7 +34,7 @@ export const ErrorCode = {
   BUDGET: 'ERR_RINGSHARD_BUDGET',
   /** The handler set a non-ok status (ctx.status) for a message. */
   HANDLER: 'ERR_RINGSHARD_HANDLER',
-  /** A message whose tenant does not own the actor. */
+  /** Refused: the authorize policy denied the ref, or handle_secure set STATUS_FORBIDDEN. */
   FORBIDDEN: 'ERR_RINGSHARD_FORBIDDEN',
   /** The actor is quarantined: its messages hung its shard's dispatch (maxDispatchMs) again after a replay. */
   QUARANTINED: 'ERR_RINGSHARD_QUARANTINED',

@@ -43,6 +43,12 @@ export function statusError(what: string, status: number): RingshardError {
       `${what} failed: its handler ran out of loop iterations (options.maxLoopIterations), so it was stopped and the actor's state left as it was before the message`,
     );
   }
+  if (status === Status.FORBIDDEN) {
+    return new RingshardError(
+      ErrorCode.FORBIDDEN,
+      `${what} was refused by its handler (STATUS_FORBIDDEN): the actor's state is as it was before the message, and nothing it sent was delivered`,
+    );
+  }
   if (status === Status.QUARANTINED) {
     return new RingshardError(
       ErrorCode.QUARANTINED,
