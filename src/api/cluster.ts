@@ -176,7 +176,7 @@ export class Cluster implements ActorHost {
         restarts: () => shard.restarts,
         recoveries: () => shard.recoveries,
         checkpoints: () => shard.checkpointStats,
-        sends: () => ({ passedOn: shard.sendsPassedOn, deduplicated: shard.sendsDeduplicated }),
+        sends: () => ({ passedOn: shard.sends.passedOn, deduplicated: shard.sends.dropped }),
       });
     }
   }

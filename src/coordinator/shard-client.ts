@@ -25,6 +25,7 @@ import { DispatchWatch, createWatchBuffers } from '../recovery/dispatch-watch.ts
 import { HybridClock } from './hlc.ts';
 import { OverflowQueue } from './overflow-queue.ts';
 import { PendingReplies, type PendingAsk } from './pending-replies.ts';
+import { SendDeduplicator } from './send-dedupe.ts';
 import { SYSTEM_CALLER, type AskSpec, type Caller, type RecordTarget, type ShardLink } from './shard-link.ts';
 
 export type { RecordTarget } from './shard-link.ts';
@@ -127,11 +128,8 @@ export class ShardClient implements ShardLink {
    * `words`, valid only during the call), once each: a replay's repeats are dropped here.
    */
   onSend: (words: Uint32Array, offset: number) => void = () => {};
-  /** (cause, ordinal) of the last send passed on: a replay's sends at or before it were passed on already. */
-  private lastSend = { cause: 0, ordinal: 0, any: false };
-  /** Sends passed on (each once), and sends a replay made again and that were dropped. */
-  sendsPassedOn = 0;
-  sendsDeduplicated = 0;
+  /** Drops the sends a replay makes again (exactly once across recoveries). */
+  readonly sends = new SendDeduplicator();
   /** Reply ring index up to which the coordinator has processed replies and sends. */
   private repliesProcessed = 0;
 
@@ -515,21 +513,7 @@ export class ShardClient implements ShardLink {
 
   /** A K2K send record: passed on once; a replay's repeat of one passed on before is dropped. */
   private passOnSend(words: Uint32Array, o: number): void {
-    const cause = words[o + SendHeader.cause]!;
-    const ordinal = words[o + SendHeader.ordinal]!;
-    const last = this.lastSend;
-    if (last.any) {
-      const after = (cause - last.cause) | 0;
-      if (after < 0 || (after === 0 && ordinal <= last.ordinal)) {
-        this.sendsDeduplicated++;
-        return;
-      }
-    }
-    last.cause = cause;
-    last.ordinal = ordinal;
-    last.any = true;
-    this.sendsPassedOn++;
-    this.onSend(words, o);
+    if (this.sends.accept(words[o + SendHeader.cause]!, words[o + SendHeader.ordinal]!)) this.onSend(words, o);
   }
 
   /**

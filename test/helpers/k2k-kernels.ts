@@ -168,7 +168,7 @@ export const vault = defineKernel({
       s.ops = (s.ops + 1) >>> 0;
       if (m.op === 1) {
         s.balance = (s.balance - m.amount) >>> 0;
-        if ((ctx.roles & ctx.ROLE_TELLER) === 0) ctx.status = ctx.FORBIDDEN;
+        if ((ctx.roles & ctx.ROLE_TELLER!) === 0) ctx.status = ctx.FORBIDDEN;
       } else {
         s.balance = (s.balance + m.amount) >>> 0;
       }
