@@ -163,7 +163,7 @@ export class MetricsWriter {
     for (let s = 0; s < segmentCount; s++) {
       const n = segmentCounts[s]!;
       const c = s * rowWords;
-      scratch[c + OK]! += n - scratch[c + ERROR]!;
+      scratch[c + OK]! += n - scratch[c + ERROR]! - scratch[c + FORBIDDEN]!;
       scratch[c + ROW_LATENCY_SUM]! += n * oldest - (sums[s]! >>> 0);
       const from = segmentStart[s]!;
       const to = from + n;
@@ -292,7 +292,7 @@ export class MetricsWriter {
     for (let s = 0; s < this.touched; s++) {
       const c = s * rowWords;
       // Segments with no MESSAGE records (only INIT, snapshots) have nothing to add.
-      if (scratch[c + OK]! + scratch[c + ERROR]! === 0) continue;
+      if (scratch[c + OK]! + scratch[c + ERROR]! + scratch[c + FORBIDDEN]! === 0) continue;
       const slot = segmentSlot[s]!;
       const r = (slot < slotRows.length ? slotRows[slot]! : 0) * rowWords;
       if (r + rowWords <= a.length) {
