@@ -1,7 +1,7 @@
 // Public surface of ringshard. Only re-exports; each concern lives in its own module.
-export { Cluster, type ActorOptions, type ClusterInfo, type ShardInfo } from './api/cluster.ts';
+export { Cluster, DEAD_LETTER_REASONS, type ActorOptions, type ClusterInfo, type DeadLetterReason, type ShardInfo } from './api/cluster.ts';
 export { ActorRef, type AskOptions } from './api/actor-ref.ts';
-export type { ClusterOptions, BackendChoice } from './api/options.ts';
+export type { AuthorizeRequest, ClusterOptions, BackendChoice } from './api/options.ts';
 export {
   defineKernel,
   type Kernel,
@@ -10,6 +10,7 @@ export {
   type ReferenceHandle,
   type ReferenceHook,
   type ReferenceSpec,
+  type SendEntry,
 } from './kernels/define-kernel.ts';
 export { ReferenceRunner } from './kernels/reference-runner.ts';
 export { ErrorCode, RingshardError } from './errors.ts';

@@ -180,6 +180,22 @@ for (const backend of BACKENDS) {
     assert.equal(total, pairs * 2 * (hops + 1));
   });
 
+  test(`${backend}: K2K follows senders and receivers that migrate, in order and exactly once`, async (t) => {
+    const cluster = await start(t, backend);
+    if (!cluster) return;
+    let moves = 0;
+    const run = await forwardRandomly(cluster, t, 3000, async (i) => {
+      if (i % 500 === 250) {
+        // Alternately a sink and a forwarder changes shard while messages keep flowing.
+        const ref = (i / 500) % 2 < 1 ? cluster.actor(sink, `sink-${((i / 500) | 0) % 4}`, { shard: 0 }) : cluster.actor(fwd, `fwd-${((i / 500) | 0) % 7}`, { shard: 0 });
+        await cluster.migrate(ref, 1 - ref.shard);
+        moves++;
+      }
+    });
+    assert.equal(moves, 6);
+    await checkSinks(run);
+  });
+
   test(`${backend}: K2K is delivered exactly once, in order, through worker exits and lost devices`, async (t) => {
     const cluster = await start(t, backend);
     if (!cluster) return;
