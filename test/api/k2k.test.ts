@@ -123,6 +123,16 @@ for (const backend of BACKENDS) {
     const state = await target.snapshot();
     assert.equal(state.count, 4, 'only the first message\'s 4 sends arrived');
     assert.equal(state.total, 40);
+    if (backend === 'webgpu') {
+      // A message that spends its loop budget (WGSL only) fails, and its sends with it.
+      const tight = await start(t, backend, { maxLoopIterations: 2 });
+      if (!tight) return;
+      const t2 = tight.actor(sink, 'target');
+      await assert.rejects(tight.actor(fanout, 's').ask({ to: t2.id, n: 3, amount: 1, fail: 0 }), (e: { code: string }) => e.code === ErrorCode.BUDGET);
+      assert.deepEqual(await tight.actor(fanout, 's').ask({ to: t2.id, n: 2, amount: 1, fail: 0 }), { ok: 2, refused: 0 });
+      await tight.drain();
+      assert.equal((await t2.snapshot()).count, 2, 'the over-budget message sent nothing');
+    }
     const wide = await start(t, backend, { maxSendsPerMessage: 9 });
     if (!wide) return;
     const sender9 = wide.actor(fanout, 'sender');

@@ -15,3 +15,20 @@ test('the clock is strictly monotonic and close to wall time', () => {
   const { wallMs } = unpackHlc(clock.hi, clock.lo);
   assert.ok(Math.abs(wallMs - Date.now()) < 5_000, `wall part ${wallMs} vs ${Date.now()}`);
 });
+
+test('receive merges a timestamp from elsewhere: the next tick is after it, also when it is ahead of wall time', () => {
+  const clock = new HybridClock(performance.timeOrigin + performance.now(), 16);
+  clock.tick();
+  const later = (a: { wallMs: number; logical: number }, b: { wallMs: number; logical: number }) => a.wallMs > b.wallMs || (a.wallMs === b.wallMs && a.logical > b.logical);
+  // A sender 10 s ahead (another node's clock), and one in the past.
+  for (const aheadMs of [10_000, 0, -10_000]) {
+    const ms = Date.now() + aheadMs;
+    const sent = { wallMs: ms, logical: 77 };
+    clock.receive(Math.floor(ms / 0x10000), ((ms % 0x10000) * 0x10000 + 77) >>> 0);
+    const before = unpackHlc(clock.hi, clock.lo);
+    clock.tick();
+    const now = unpackHlc(clock.hi, clock.lo);
+    assert.ok(later(now, sent), `after receiving ${aheadMs} ms: ${JSON.stringify(now)} is not after ${JSON.stringify(sent)}`);
+    assert.ok(later(now, before), 'still monotonic');
+  }
+});
