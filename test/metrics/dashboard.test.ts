@@ -105,7 +105,7 @@ function queriesOf(d: Dashboard): string[] {
 }
 
 function metricNames(expr: string): string[] {
-  return [...expr.matchAll(/ringshard_[a-z_]+/g)].map((m) => m[0]);
+  return [...expr.matchAll(/ringshard_[a-z0-9_]+/g)].map((m) => m[0]);
 }
 
 function overlaps(a: GridPos, b: GridPos): boolean {
