@@ -2,7 +2,8 @@
  * The kernel-only limit: how fast one shard's GPU kernel set handles batches when
  * nothing else is in the way (no rings, no coordinator, no worker hop). Batches of
  * `batch` counter messages over `actors` actors are grouped and submitted with the
- * shard's own code (BatchGrouper, GpuKernelSet), `frames` in flight.
+ * shard's own code (BatchGrouper, GpuKernelSet), `frames` in flight. Any kernel (counter
+ * by default) with one message repeated.
  */
 import { assembleKernelModule } from '../../src/kernels/assemble.ts';
 import type { Kernel } from '../../src/kernels/define-kernel.ts';
@@ -14,27 +15,37 @@ import { BatchGrouper } from '../../workers/batch-grouper.ts';
 import { GpuKernelSet } from '../../workers/gpu-kernel-set.ts';
 import { openGpuHost } from '../../workers/gpu-host.ts';
 
-export async function measureKernelOnly(opts: { seconds: number; batch: number; actors: number; frames: number }): Promise<{ msgsPerSec: number; messages: number }> {
+export async function measureKernelOnly(opts: {
+  seconds: number;
+  batch: number;
+  actors: number;
+  frames: number;
+  kernel?: Kernel<any, any, any>;
+  message?: Record<string, number | number[]>;
+}): Promise<{ msgsPerSec: number; messages: number }> {
+  const kernel = opts.kernel ?? (counter as unknown as Kernel);
+  const message = opts.message ?? { add: 1 };
   const layout = batchLayout({
     kernels: 1,
     maxBatch: opts.batch,
-    recordWords: requestSlotWords(counter.codecs.request.words),
-    resultWords: Math.max(counter.codecs.reply.words, counter.codecs.state.words),
-    stateStride: counter.codecs.state.words,
+    recordWords: requestSlotWords(kernel.codecs.request.words),
+    resultWords: Math.max(kernel.codecs.reply.words, kernel.codecs.state.words),
+    stateStride: kernel.codecs.state.words,
   });
-  const module = assembleKernelModule(counter as unknown as Kernel, 0, layout);
+  const module = assembleKernelModule(kernel, 0, layout);
   const wire: KernelWire = {
-    id: 0, name: counter.name, state: counter.state, request: counter.request, reply: counter.reply,
+    id: 0, name: kernel.name, state: kernel.state, request: kernel.request, reply: kernel.reply,
     module: module.code, userLineOffset: module.userLineOffset, userLineCount: module.userLineCount,
   };
   const host = await openGpuHost();
   try {
     const set = await GpuKernelSet.create(host.device, [wire], layout, opts.actors, opts.actors, opts.frames);
-    if (Array.isArray(set)) throw new Error(`counter did not compile: ${set.map((d) => d.message).join('; ')}`);
+    if (Array.isArray(set)) throw new Error(`${kernel.name} did not compile: ${set.map((d) => d.message).join('; ')}`);
     const grouper = new BatchGrouper(layout, 0, opts.actors);
     const rw = layout.recordWords;
-    // One batch of messages (tells, add 1) spread round-robin over the actors.
+    // One batch of messages (tells of `message`) spread round-robin over the actors.
     const template = new Uint32Array(opts.batch * rw);
+    const floats = new Float32Array(template.buffer);
     const fill = (op: Op, count: number) => {
       for (let i = 0; i < count; i++) {
         const o = i * rw;
@@ -42,7 +53,7 @@ export async function measureKernelOnly(opts: { seconds: number; batch: number; 
         template[o + RequestHeader.kernelOp] = kernelOp(0, op);
         // An arriving actor's INIT carries its id where a sender's would be.
         template[o + RequestHeader.source] = op === Op.INIT ? 1 + (i % opts.actors) : NO_ACTOR;
-        template[o + REQUEST_HEADER_WORDS] = 1;
+        if (op === Op.MESSAGE) kernel.codecs.request.encode(message as never, template, floats, o + REQUEST_HEADER_WORDS);
       }
     };
     let id = 0;

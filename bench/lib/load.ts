@@ -2,16 +2,16 @@
  * Closed-loop loads shared by the benchmarks: tells in chunks (awaiting backpressure
  * between chunks) and askMany lanes, each measured to the last message handled.
  */
-import type { counter, ActorRef } from '../../src/index.ts';
+import type { ActorRef } from '../../src/index.ts';
 
-type Ref = ActorRef<typeof counter.state, typeof counter.request, typeof counter.reply>;
+// Any kernel's refs: the message is the caller's (a counter's { add: 1 } by default).
+type Ref = ActorRef<any, any, any>;
 
 const TELL_CHUNK = 8192; // tells between awaits: the await is where backpressure applies
 export const ASK_MANY = 256; // messages per askMany
 const ASK_MANY_IN_FLIGHT = 64;
 
-export async function measureTell(refs: Ref[], seconds: number): Promise<{ msgsPerSec: number; messages: number }> {
-  const msg = { add: 1 };
+export async function measureTell(refs: Ref[], seconds: number, msg: Record<string, number | number[]> = { add: 1 }): Promise<{ msgsPerSec: number; messages: number }> {
   let sent = 0;
   const t0 = performance.now();
   const deadline = t0 + seconds * 1000;
@@ -35,8 +35,8 @@ export async function measureTell(refs: Ref[], seconds: number): Promise<{ msgsP
   return { msgsPerSec: sent / elapsed, messages: sent };
 }
 
-export async function measureAskMany(refs: Ref[], seconds: number): Promise<{ msgsPerSec: number; messages: number }> {
-  const batch = Array.from({ length: ASK_MANY }, () => ({ add: 1 }));
+export async function measureAskMany(refs: Ref[], seconds: number, msg: Record<string, number | number[]> = { add: 1 }): Promise<{ msgsPerSec: number; messages: number }> {
+  const batch = Array.from({ length: ASK_MANY }, () => msg);
   let messages = 0;
   const t0 = performance.now();
   const deadline = t0 + seconds * 1000;

@@ -1,0 +1,109 @@
+/**
+ * Per-kernel baselines, all in one run, for every built-in kernel and a synthetic kernel
+ * of K f32 operations per message (K = 1, 16, 256, 4096: the crossover):
+ *   - the kernel's own TS reference over a Map on the main thread (the Map's best case:
+ *     one message object reused, no checks)
+ *   - the same over a piscina pool of as many threads as cores, keys sharded over
+ *     threads, tasks of 256 messages
+ *   - ringshard's kernel-only limit for that kernel (batches of 16,384, no rings)
+ *   - ringshard end to end, 1 shard: tell, askMany(256) x 64 in flight, ask x 64 in flight
+ * and the issue-12 goals as ratios within the run. Prints tables and writes
+ * bench/results/kernels.json. Part of `npm run bench`.
+ *
+ *   node --import tsx bench/kernels.ts    RINGSHARD_BENCH_SECONDS (default 1) per case
+ */
+import { Cluster, counter, echo, stats, type ActorRef, type Kernel } from '../src/index.ts';
+import { requestAdapter } from '../workers/gpu-host.ts';
+import { measureMap } from './baselines/map-reference.ts';
+import { measurePiscinaPool } from './baselines/piscina-pool.ts';
+import { synthetic } from './kernels/synthetic.ts';
+import { measureKernelOnly } from './lib/kernel-only.ts';
+import { measureAskMany, measureTell } from './lib/load.ts';
+import { printTable, writeJson } from './report.ts';
+
+const SECONDS = Number(process.env.RINGSHARD_BENCH_SECONDS ?? 1);
+const ACTORS = 1024;
+const ASK_LANES = 64;
+const backend = (await requestAdapter().catch(() => null)) ? 'webgpu' : 'cpu';
+
+type Message = Record<string, number | number[]>;
+const cases: Array<{ kernel: Kernel<any, any, any>; msg: Message; builtin: boolean }> = [
+  { kernel: counter as Kernel<any, any, any>, msg: { add: 1 }, builtin: true },
+  { kernel: echo as Kernel<any, any, any>, msg: { seq: 1, value: -2, data: [1, 2, 3, 4] }, builtin: true },
+  { kernel: stats as Kernel<any, any, any>, msg: { samples: [1, 2, 3, 4, 5, 6, 7, 8], n: 8 }, builtin: true },
+  ...[1, 16, 256, 4096].map((k) => ({ kernel: synthetic(k) as Kernel<any, any, any>, msg: { x: 0.5 }, builtin: false })),
+];
+
+async function askLanes(refs: ActorRef<any, any, any>[], msg: Message, seconds: number): Promise<number> {
+  let messages = 0;
+  let next = 0;
+  const t0 = performance.now();
+  const deadline = t0 + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: ASK_LANES }, async () => {
+      while (performance.now() < deadline) {
+        await refs[next++ % refs.length]!.ask(msg);
+        messages++;
+      }
+    }),
+  );
+  return messages / ((performance.now() - t0) / 1000);
+}
+
+interface Row {
+  kernel: string;
+  map: number;
+  pool: number;
+  poolThreads: number;
+  kernelOnly: number | undefined;
+  tell: number;
+  askMany: number;
+  ask: number;
+}
+
+const rows: Row[] = [];
+const cluster = await Cluster.start({ kernels: cases.map((c) => c.kernel), shards: 1, backend, logger: false });
+try {
+  for (const { kernel, msg } of cases) {
+    const map = measureMap(kernel, msg, SECONDS, ACTORS);
+    const pool = await measurePiscinaPool(kernel, msg, SECONDS, { keys: ACTORS });
+    const kernelOnly = backend === 'webgpu' ? await measureKernelOnly({ seconds: SECONDS, batch: 16384, actors: ACTORS, frames: 3, kernel, message: msg }) : undefined;
+    const refs = Array.from({ length: ACTORS }, (_, i) => cluster.actor(kernel, `k${i}`));
+    await Promise.all(refs.map((r) => r.ask(msg)));
+    const tell = await measureTell(refs, SECONDS, msg);
+    const askMany = await measureAskMany(refs, SECONDS, msg);
+    const ask = await askLanes(refs, msg, SECONDS);
+    rows.push({ kernel: kernel.name, map: map.msgsPerSec, pool: pool.msgsPerSec, poolThreads: pool.threads, kernelOnly: kernelOnly?.msgsPerSec, tell: tell.msgsPerSec, askMany: askMany.msgsPerSec, ask });
+    console.log(`${kernel.name}: done`);
+  }
+} finally {
+  await cluster.shutdown();
+}
+
+const M = (x: number | undefined) => (x === undefined ? '' : `${(x / 1e6).toFixed(2)} M`);
+const r2 = (x: number) => x.toFixed(2);
+const day = new Date().toISOString().slice(0, 10);
+printTable(`Per-kernel throughput, msgs/s (${backend}, ${ACTORS} actors, 1 shard, ${day})`, rows.map((r) => ({
+  kernel: r.kernel,
+  'Map, main thread': M(r.map),
+  [`piscina pool (${r.poolThreads} thr)`]: M(r.pool),
+  'kernel-only limit': M(r.kernelOnly),
+  tell: M(r.tell),
+  'askMany(256)': M(r.askMany),
+  [`ask x${ASK_LANES}`]: M(r.ask),
+  'best e2e / kernel-only': r.kernelOnly ? r2(Math.max(r.tell, r.askMany) / r.kernelOnly) : '',
+  'best e2e / Map': r2(Math.max(r.tell, r.askMany) / r.map),
+})));
+
+const goals: Array<{ goal: string; value: number; target: number }> = [];
+for (const r of rows.slice(0, 3)) {
+  if (r.kernelOnly) goals.push({ goal: `${r.kernel}: askMany / kernel-only >= 0.5`, value: r.askMany / r.kernelOnly, target: 0.5 });
+}
+const statsRow = rows.find((r) => r.kernel === 'stats')!;
+const counterRow = rows.find((r) => r.kernel === 'counter')!;
+goals.push({ goal: 'stats: best end to end / Map >= 1.5', value: Math.max(statsRow.tell, statsRow.askMany) / statsRow.map, target: 1.5 });
+goals.push({ goal: 'counter: tell / Map >= 0.35', value: counterRow.tell / counterRow.map, target: 0.35 });
+printTable('Goals (issue 12; ratios measured in this run)', goals.map((g) => ({ goal: g.goal, measured: `${g.value.toFixed(3)}x`, met: g.value >= g.target ? 'yes' : 'NO' })));
+
+const file = writeJson('kernels', { bench: 'kernels', backend, seconds: SECONDS, actors: ACTORS, rows, goals: goals.map((g) => ({ ...g, met: g.value >= g.target })) });
+console.log(`\nJSON: ${file}`);
