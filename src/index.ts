@@ -17,6 +17,7 @@ export { ErrorCode, RingshardError } from './errors.ts';
 export { compileCodec, type Codec } from './layout/codec.ts';
 export { layoutSchema, type FieldType, type MessageOf, type ScalarType, type Schema, type SchemaLayout } from './layout/schema.ts';
 export { wgslLoader, wgslStorer, wgslStruct } from './layout/wgsl.ts';
+export { ColumnCodec, type ColumnOf, type ColumnsOf } from './layout/columns.ts';
 export * from './layout/record.ts';
 export { placeKey } from './coordinator/placement.ts';
 export { SpscRing, ringByteLength, type RingOptions, type WaitResult } from './rings/spsc-ring.ts';

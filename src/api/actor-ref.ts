@@ -6,8 +6,9 @@
 import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
 import type { MessageOf, Schema } from '../layout/schema.ts';
+import { isColumns, objectBatch, type ColumnCodec, type ColumnsOf, type MessageBatch } from '../layout/columns.ts';
 import type { ActorEntry } from '../coordinator/actor-directory.ts';
-import type { Caller } from '../coordinator/shard-link.ts';
+import type { Caller, ReplySink } from '../coordinator/shard-link.ts';
 import { NO_ACTOR } from '../layout/record.ts';
 
 export interface AskOptions {
@@ -124,16 +125,26 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     }
   }
 
-  /** Sends many messages without replies; all are checked before any is sent. */
-  tellMany(msgs: readonly MessageOf<Q>[]): Promise<void> {
+  /**
+   * Sends many messages without replies; all are checked before any is sent. They may be
+   * an array of messages or typed columns (one typed array per request field, message i's
+   * values at index i, or i * length for an array field): the path without an object per message.
+   */
+  tellMany(msgs: readonly MessageOf<Q>[] | ColumnsOf<Q>): Promise<void> {
     try {
-      if (!Array.isArray(msgs)) throw new RingshardError(ErrorCode.SCHEMA, `${this.what}: tellMany expects an array, got ${describeValue(msgs)}`);
-      if (msgs.length === 0) return Promise.resolve();
+      const batch = this.batchOf(msgs, 'tellMany');
+      if (batch.count === 0) return Promise.resolve();
       const e = this.target();
-      return e.link.tellMany(e, this.caller, this.kernel.codecs.request, msgs);
+      return e.link.tellMany(e, this.caller, batch);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  private batchOf(msgs: unknown, method: string): MessageBatch {
+    if (Array.isArray(msgs)) return objectBatch(this.kernel.codecs.request, msgs);
+    if (isColumns(msgs)) return this.kernel.columns.request.batch(msgs);
+    throw new RingshardError(ErrorCode.SCHEMA, `${this.what}: ${method} expects an array of messages or columns (an object of typed arrays), got ${describeValue(msgs)}`);
   }
 
   /** Sends a message and resolves with the handler's reply. */
@@ -152,13 +163,19 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
    * as one promise. If some fail, it rejects with an error whose `failures` lists
    * `{ index, status }` and whose `replies` holds the replies that did come.
    */
-  askMany(msgs: readonly MessageOf<Q>[], options?: AskOptions): Promise<MessageOf<R>[]> {
+  askMany(msgs: readonly MessageOf<Q>[], options?: AskOptions): Promise<MessageOf<R>[]>;
+  /** With columns: resolves with the replies as columns (one typed array per reply field). */
+  askMany(msgs: ColumnsOf<Q>, options?: AskOptions): Promise<ColumnsOf<R>>;
+  askMany(msgs: readonly MessageOf<Q>[] | ColumnsOf<Q>, options?: AskOptions): Promise<MessageOf<R>[] | ColumnsOf<R>> {
     try {
-      if (!Array.isArray(msgs)) throw new RingshardError(ErrorCode.SCHEMA, `${this.what}: askMany expects an array, got ${describeValue(msgs)}`);
+      const batch = this.batchOf(msgs, 'askMany');
       const timeoutMs = this.timeout(options);
-      if (msgs.length === 0) return Promise.resolve([]);
+      const columns = !Array.isArray(msgs);
+      const replies = this.kernel.columns.reply;
+      const sink = columns ? columnSink(replies, batch.count) : undefined;
+      if (batch.count === 0) return Promise.resolve(sink ? (sink.result() as ColumnsOf<R>) : []);
       const e = this.target();
-      return e.link.askMany(e, this.caller, this.kernel.codecs.request, msgs, { codec: this.kernel.codecs.reply, what: this.askManyWhat, timeoutMs }) as Promise<MessageOf<R>[]>;
+      return e.link.askMany(e, this.caller, batch, { codec: this.kernel.codecs.reply, what: this.askManyWhat, timeoutMs, ...(sink ? { sink } : {}) }) as Promise<MessageOf<R>[] | ColumnsOf<R>>;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -206,4 +223,13 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     }
     return timeoutMs;
   }
+}
+
+/** Replies written into typed columns as they come. */
+function columnSink(codec: ColumnCodec, n: number): ReplySink {
+  const cols = codec.allocate(n);
+  return {
+    put: (index, u32, f32, offset) => codec.put(cols, index, u32, f32, offset),
+    result: () => cols,
+  };
 }

@@ -11,6 +11,7 @@
 import type { Codec } from '../layout/codec.ts';
 import type { AskSpec, Caller, RecordTarget, ShardLink } from './shard-link.ts';
 import { SEND_HEADER_WORDS } from '../layout/record.ts';
+import { packedBatch, type MessageBatch } from '../layout/columns.ts';
 
 export class MovingLink implements ShardLink {
   private readonly waiting: Array<(link: ShardLink) => void> = [];
@@ -56,9 +57,9 @@ export class MovingLink implements ShardLink {
     return this.later((link) => link.tell(to, from, codec, copy));
   }
 
-  tellMany(to: RecordTarget, from: Caller, codec: Codec, msgs: readonly unknown[]): Promise<void> {
-    const copies = msgs.map((m) => snapshotOf(codec, m));
-    return this.later((link) => link.tellMany(to, from, codec, copies));
+  tellMany(to: RecordTarget, from: Caller, msgs: MessageBatch): Promise<void> {
+    const copy = packedBatch(msgs);
+    return this.later((link) => link.tellMany(to, from, copy));
   }
 
   ask(to: RecordTarget, from: Caller, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown> {
@@ -66,9 +67,9 @@ export class MovingLink implements ShardLink {
     return this.later((link) => link.ask(to, from, codec, copy, reply));
   }
 
-  askMany(to: RecordTarget, from: Caller, codec: Codec, msgs: readonly unknown[], reply: AskSpec): Promise<unknown[]> {
-    const copies = msgs.map((m) => snapshotOf(codec, m));
-    return this.later((link) => link.askMany(to, from, codec, copies, reply));
+  askMany(to: RecordTarget, from: Caller, msgs: MessageBatch, reply: AskSpec): Promise<unknown> {
+    const copy = packedBatch(msgs);
+    return this.later((link) => link.askMany(to, from, copy, reply));
   }
 
   forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void): void {

@@ -10,6 +10,7 @@
 import type { Codec } from '../layout/codec.ts';
 import { ErrorCode, RingshardError } from '../errors.ts';
 import { Status } from '../layout/record.ts';
+import type { ReplySink } from './shard-link.ts';
 
 export interface PendingAsk {
   /** Correlation id of the first record. */
@@ -20,6 +21,8 @@ export interface PendingAsk {
   readonly codec: Codec | undefined;
   /** One value for ask/snapshot/terminate, an array for askMany. */
   readonly many: boolean;
+  /** An askMany whose replies go into typed columns instead of `values`. */
+  readonly sink: ReplySink | undefined;
   values: unknown[] | undefined;
   value: unknown;
   failures: Array<{ index: number; status: number }> | undefined;
@@ -121,6 +124,8 @@ export class PendingReplies {
       if (!entry.settled) {
         if (status !== Status.OK) {
           (entry.failures ??= []).push({ index, status });
+        } else if (entry.sink !== undefined) {
+          entry.sink.put(index, words, floats, offset);
         } else if (entry.codec) {
           const value = entry.codec.decode(words, floats, offset);
           if (entry.many) entry.values![index] = value;
@@ -147,7 +152,7 @@ export class PendingReplies {
       const first = entry.failures[0]!;
       const error = statusError(entry.many ? `${entry.what} (message ${first.index})` : entry.what, first.status);
       if (entry.many) {
-        Object.assign(error, { failures: entry.failures, replies: entry.values });
+        Object.assign(error, { failures: entry.failures, replies: entry.sink ? entry.sink.result() : entry.values });
         error.message += ` (${entry.failures.length} of ${entry.count} messages failed; see error.failures)`;
       }
       this.settle(entry, error);
@@ -155,7 +160,7 @@ export class PendingReplies {
     }
     entry.settled = true;
     this.unsettled--;
-    entry.resolve(entry.many ? entry.values : entry.value);
+    entry.resolve(entry.sink ? entry.sink.result() : entry.many ? entry.values : entry.value);
   }
 
   /** Fails one entry now (e.g. its record could not be sent); its replies, if any, are dropped. */

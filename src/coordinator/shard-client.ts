@@ -27,6 +27,7 @@ import { OverflowQueue } from './overflow-queue.ts';
 import { PendingReplies, type PendingAsk } from './pending-replies.ts';
 import { SendDeduplicator } from './send-dedupe.ts';
 import { SYSTEM_CALLER, type AskSpec, type Caller, type RecordTarget, type ShardLink } from './shard-link.ts';
+import type { MessageBatch } from '../layout/columns.ts';
 
 export type { RecordTarget } from './shard-link.ts';
 
@@ -313,24 +314,18 @@ export class ShardClient implements ShardLink {
    * Sends many records to one actor as one unit: all are encoded (and checked) before
    * any is sent, then copied into the ring with one publish.
    */
-  sendMany(to: RecordTarget, op: Op, codec: Codec, msgs: readonly unknown[], correlationBase: number, from: Caller): Promise<void> {
+  sendMany(to: RecordTarget, op: Op, msgs: MessageBatch, correlationBase: number, from: Caller): Promise<void> {
     this.check();
     if (this.quarantined.size > 0) this.checkQuarantine(to);
-    this.overflow.checkFits(msgs.length);
+    const n = msgs.count;
+    this.overflow.checkFits(n);
     const rw = this.recordWords;
-    const words = new Uint32Array(msgs.length * rw);
+    const words = new Uint32Array(n * rw);
     const floats = new Float32Array(words.buffer);
-    for (let i = 0; i < msgs.length; i++) {
-      const o = i * rw;
-      this.writeHeader(words, o, to, op, correlationBase === 0 ? 0 : (correlationBase + i) >>> 0, from);
-      try {
-        codec.encode(msgs[i] as never, words, floats, o + REQUEST_HEADER_WORDS);
-      } catch (error) {
-        if (error instanceof RingshardError) error.message = `message ${i}: ${error.message}`;
-        throw error;
-      }
-    }
-    return this.pushUnit(words, msgs.length);
+    // Every payload first: a bad message throws before any header takes a clock tick.
+    msgs.write(words, floats, REQUEST_HEADER_WORDS, rw);
+    for (let i = 0; i < n; i++) this.writeHeader(words, i * rw, to, op, correlationBase === 0 ? 0 : (correlationBase + i) >>> 0, from);
+    return this.pushUnit(words, n);
   }
 
   /** Sends `count` packed records as one unit: all go, in order, or none does. */
@@ -353,18 +348,18 @@ export class ShardClient implements ShardLink {
     return this.send(to, Op.MESSAGE, codec, msg, 0, from);
   }
 
-  tellMany(to: RecordTarget, from: Caller, codec: Codec, msgs: readonly unknown[]): Promise<void> {
-    return this.sendMany(to, Op.MESSAGE, codec, msgs, 0, from);
+  tellMany(to: RecordTarget, from: Caller, msgs: MessageBatch): Promise<void> {
+    return this.sendMany(to, Op.MESSAGE, msgs, 0, from);
   }
 
   ask(to: RecordTarget, from: Caller, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown> {
     return this.request(to, Op.MESSAGE, codec, msg, reply, from);
   }
 
-  askMany(to: RecordTarget, from: Caller, codec: Codec, msgs: readonly unknown[], reply: AskSpec): Promise<unknown[]> {
-    const base = this.allocateCorrelations(msgs.length);
-    const sent = this.sendMany(to, Op.MESSAGE, codec, msgs, base, from);
-    return this.expect(base, msgs.length, true, reply, sent) as Promise<unknown[]>;
+  askMany(to: RecordTarget, from: Caller, msgs: MessageBatch, reply: AskSpec): Promise<unknown> {
+    const base = this.allocateCorrelations(msgs.count);
+    const sent = this.sendMany(to, Op.MESSAGE, msgs, base, from);
+    return this.expect(base, msgs.count, true, reply, sent);
   }
 
   forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number): void {
@@ -464,7 +459,8 @@ export class ShardClient implements ShardLink {
         received: 0,
         codec: reply.codec,
         many,
-        values: many ? new Array(count) : undefined,
+        sink: reply.sink,
+        values: many && !reply.sink ? new Array(count) : undefined,
         value: undefined,
         failures: undefined,
         deadline: performance.now() + reply.timeoutMs,

@@ -9,6 +9,7 @@
  * settlement, and the activation and termination records of the actors it hosts.
  */
 import type { Codec } from '../layout/codec.ts';
+import type { MessageBatch } from '../layout/columns.ts';
 import { NO_ACTOR } from '../layout/record.ts';
 
 /** Who a record is for: what the header needs besides op, sender and payload. */
@@ -41,6 +42,15 @@ export interface AskSpec {
   readonly timeoutMs: number;
   /** Runs once the reply came, before the promise settles (terminate frees the slot). */
   readonly onDone?: () => void;
+  /** Where an askMany's replies go instead of decoded objects (typed columns). */
+  readonly sink?: ReplySink;
+}
+
+/** Collects an askMany's replies as they come, in place of an array of objects. */
+export interface ReplySink {
+  put(index: number, u32: Uint32Array, f32: Float32Array, offset: number): void;
+  /** What the askMany resolves with (also `error.replies` when some failed). */
+  result(): unknown;
 }
 
 export interface ShardLink {
@@ -49,11 +59,11 @@ export interface ShardLink {
   /** A message without a reply; resolves once it is on its way (in the ring). */
   tell(to: RecordTarget, from: Caller, codec: Codec, msg: unknown): Promise<void>;
   /** Many messages to one actor, all checked before any is sent, all or none sent. */
-  tellMany(to: RecordTarget, from: Caller, codec: Codec, msgs: readonly unknown[]): Promise<void>;
+  tellMany(to: RecordTarget, from: Caller, msgs: MessageBatch): Promise<void>;
   /** A message; resolves with the handler's reply. */
   ask(to: RecordTarget, from: Caller, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown>;
-  /** Many messages to one actor, handled in order; resolves with their replies in order. */
-  askMany(to: RecordTarget, from: Caller, codec: Codec, msgs: readonly unknown[], reply: AskSpec): Promise<unknown[]>;
+  /** Many messages to one actor, handled in order; resolves with their replies in order (an array, or reply.sink's result). */
+  askMany(to: RecordTarget, from: Caller, msgs: MessageBatch, reply: AskSpec): Promise<unknown>;
   /**
    * A kernel-to-kernel message: the send record at word `offset` of `send` (the layout in
    * src/layout/record.ts) becomes a request record for `to`, with `payloadWords` words of

@@ -5,6 +5,7 @@
  */
 import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
 import { compileCodec, type Codec } from '../layout/codec.ts';
+import { ColumnCodec } from '../layout/columns.ts';
 import type { MessageOf, Schema } from '../layout/schema.ts';
 import type { ReferenceWire } from '../protocol.ts';
 import { checkKernelWgsl } from './wgsl-sandbox.ts';
@@ -103,6 +104,8 @@ export interface Kernel<S extends Schema = Schema, Q extends Schema = Schema, R 
     readonly request: Codec<MessageOf<Q>>;
     readonly reply: Codec<MessageOf<R>>;
   };
+  /** Requests and replies as typed columns (tellMany / askMany with columns). */
+  readonly columns: { readonly request: ColumnCodec; readonly reply: ColumnCodec };
   /** The reference as functions (for use in this process) and as source (for workers). */
   readonly reference?: ReferenceSpec<S, Q, R>;
   readonly referenceWire?: ReferenceWire;
@@ -193,6 +196,10 @@ export function defineKernel<S extends Schema, Q extends Schema, R extends Schem
     secure: found.handleSecure,
     sends: Object.freeze(sends),
     codecs,
+    columns: {
+      request: new ColumnCodec(codecs.request.layout, `${what} request`),
+      reply: new ColumnCodec(codecs.reply.layout, `${what} reply`),
+    },
     ...(reference ? { reference, referenceWire } : {}),
   });
 }

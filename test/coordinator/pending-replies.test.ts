@@ -10,7 +10,7 @@ function entry(base: number, count: number, overrides: Partial<PendingAsk> = {})
   let result: unknown;
   let error: Error | undefined;
   const e: PendingAsk = {
-    base, count, received: 0, codec, many: count > 1, values: count > 1 ? new Array(count) : undefined, value: undefined,
+    base, count, received: 0, codec, many: count > 1, sink: undefined, values: count > 1 ? new Array(count) : undefined, value: undefined,
     failures: undefined, deadline: Infinity, timeoutMs: Infinity, settled: false, what: `ask#${base}`,
     resolve: (v) => (result = v), reject: (err) => (error = err), ...overrides,
   };
