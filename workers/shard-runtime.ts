@@ -276,7 +276,6 @@ export class ShardRuntime {
     const metrics = batch.counted ? undefined : this.metrics;
     const end = (batch.start + batch.count) | 0;
     const req = requests.words;
-    const resultWords = this.layout.resultWords;
     const mask = requests.capacity - 1;
     const slotWords = requests.slotWords;
     if (this.abandoned) {
@@ -298,36 +297,8 @@ export class ShardRuntime {
         metrics.countSegments(req, batch.start, batch.count, mask, slotWords, batch.segments, batch.segmentCount, results.statuses, batch.rejected, metrics.nowUs());
       }
       // A batch of tells (no correlation anywhere) that sends nothing has no replies to write.
-      const outbox = results.outbox;
-      const emitting = outbox.length > 0;
-      const outboxWords = this.layout.outboxWords;
-      for (let i = 0; (batch.payloads || emitting) && i < batch.count; i++) {
-        const o = ((batch.start + i) & mask) * slotWords;
-        const mark = batch.rejected !== null ? batch.rejected[i]! : 0;
-        if (emitting && mark === 0 && results.statuses[i] === Status.OK && outbox[i * outboxWords] !== 0) {
-          if (!(await this.emitSends(batch, i, o, outbox, metrics, end))) return;
-        }
-        const correlation = req[o + RequestHeader.correlation]!;
-        if (correlation === 0) continue;
-        const ko = req[o + RequestHeader.kernelOp]!;
-        const op = ko & OP_MASK;
-        const status = mark === 0 ? results.statuses[i]! : mark === QUARANTINED_MARK ? Status.QUARANTINED : Status.REJECTED;
-        let r = replies.claim();
-        if (r < 0) r = await this.waitForReplySlot(batch, metrics, end);
-        if (r < 0) return;
-        const out = replies.words;
-        out[r + ReplyHeader.correlation] = correlation;
-        out[r + ReplyHeader.target] = req[o + RequestHeader.target]!;
-        out[r + ReplyHeader.status] = status;
-        out[r + ReplyHeader.enqueuedUs] = req[o + RequestHeader.enqueuedUs]!;
-        if (status === Status.OK) {
-          const kernel = ko >>> KERNEL_ID_SHIFT;
-          const words = op === Op.MESSAGE ? this.replyWords[kernel]! : op === Op.INIT ? 0 : this.stateWords[kernel]!;
-          const from = i * resultWords;
-          const payloads = results.payloads;
-          for (let w = 0; w < words; w++) out[r + REPLY_HEADER_WORDS + w] = payloads[from + w]!;
-        }
-        this.counters.replies++;
+      if (batch.payloads || results.outbox.length > 0) {
+        if (!(await this.writeReplies(batch, results, metrics, end))) return;
       }
       if (metrics) {
         store?.markCounted(end);
@@ -341,6 +312,92 @@ export class ShardRuntime {
     // With checkpoints, records stay until one covers them (Checkpointer.capture).
     if (this.checkpointer) requests.markHandled(end);
     else requests.commit(batch.count);
+  }
+
+  /**
+   * Writes the batch's replies (and sends) into the reply ring, in ring order. Reply slots
+   * are claimed in runs (one capacity check per run, not per reply) and the constants the
+   * loop reads are locals: module bindings are re-checked on every use. False when this
+   * worker was abandoned while it waited for room.
+   */
+  private async writeReplies(batch: PendingBatch, results: BatchResults, metrics: MetricsWriter | undefined, end: number): Promise<boolean> {
+    const { requests, replies } = this;
+    const req = requests.words;
+    const mask = requests.capacity - 1;
+    const slotWords = requests.slotWords;
+    const resultWords = this.layout.resultWords;
+    const outbox = results.outbox;
+    const emitting = outbox.length > 0;
+    const outboxWords = this.layout.outboxWords;
+    const statuses = results.statuses;
+    const payloads = results.payloads;
+    const rejected = batch.rejected;
+    const replyWords = this.replyWords;
+    const stateWords = this.stateWords;
+    const reqCorrelation = RequestHeader.correlation;
+    const reqKernelOp = RequestHeader.kernelOp;
+    const reqTarget = RequestHeader.target;
+    const reqEnqueued = RequestHeader.enqueuedUs;
+    const repCorrelation = ReplyHeader.correlation;
+    const repTarget = ReplyHeader.target;
+    const repStatus = ReplyHeader.status;
+    const repEnqueued = ReplyHeader.enqueuedUs;
+    const headerWords = REPLY_HEADER_WORDS;
+    const opMask = OP_MASK;
+    const kernelShift = KERNEL_ID_SHIFT;
+    const opMessage = Op.MESSAGE;
+    const opInit = Op.INIT;
+    const statusOk = Status.OK;
+    const rmask = replies.capacity - 1;
+    const rsw = replies.slotWords;
+    const out = replies.words;
+    let seq = 0; // next reply index to write
+    let room = 0; // slots claimed and not yet written
+    let written = 0;
+    const count = batch.count;
+    for (let i = 0; i < count; i++) {
+      const o = ((batch.start + i) & mask) * slotWords;
+      const mark = rejected !== null ? rejected[i]! : 0;
+      if (emitting && mark === 0 && statuses[i] === statusOk && outbox[i * outboxWords] !== 0) {
+        // Sends claim their own slots: give back the run first.
+        replies.unclaimMany(room);
+        room = 0;
+        if (!(await this.emitSends(batch, i, o, outbox, metrics, end))) return false;
+      }
+      const correlation = req[o + reqCorrelation]!;
+      if (correlation === 0) continue;
+      if (room === 0) {
+        seq = replies.headIndex;
+        room = replies.claimMany(count - i);
+        if (room === 0) {
+          const r = await this.waitForReplySlot(batch, metrics, end);
+          if (r < 0) return false;
+          replies.unclaim();
+          seq = replies.headIndex;
+          room = replies.claimMany(count - i);
+        }
+      }
+      const r = (seq & rmask) * rsw;
+      seq = (seq + 1) | 0;
+      room--;
+      const ko = req[o + reqKernelOp]!;
+      const status = mark === 0 ? statuses[i]! : mark === QUARANTINED_MARK ? Status.QUARANTINED : Status.REJECTED;
+      out[r + repCorrelation] = correlation;
+      out[r + repTarget] = req[o + reqTarget]!;
+      out[r + repStatus] = status;
+      out[r + repEnqueued] = req[o + reqEnqueued]!;
+      if (status === statusOk) {
+        const op = ko & opMask;
+        const kernel = ko >>> kernelShift;
+        const words = op === opMessage ? replyWords[kernel]! : op === opInit ? 0 : stateWords[kernel]!;
+        const from = i * resultWords;
+        for (let w = 0; w < words; w++) out[r + headerWords + w] = payloads[from + w]!;
+      }
+      written++;
+    }
+    replies.unclaimMany(room);
+    this.counters.replies += written;
+    return true;
   }
 
   /**

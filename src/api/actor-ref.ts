@@ -228,8 +228,5 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
 /** Replies written into typed columns as they come. */
 function columnSink(codec: ColumnCodec, n: number): ReplySink {
   const cols = codec.allocate(n);
-  return {
-    put: (index, u32, f32, offset) => codec.put(cols, index, u32, f32, offset),
-    result: () => cols,
-  };
+  return { put: codec.putInto(cols), result: () => cols };
 }

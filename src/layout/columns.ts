@@ -39,11 +39,56 @@ export function isColumns(value: unknown): value is AnyColumns {
   return false;
 }
 
+/** Writes reply i's fields from a record into columns bound at creation (generated straight-line code). */
+export type ColumnPut = (i: number, u32: Uint32Array, f32: Float32Array, offset: number) => void;
+
 export class ColumnCodec {
+  /** Makes a ColumnPut over the given columns (one generated function per schema). */
+  private readonly putter: (cols: AnyColumns) => ColumnPut;
+  /** Writes n messages from columns into records (generated: monomorphic typed-array code). */
+  private readonly writer: (cols: AnyColumns, n: number, u32: Uint32Array, f32: Float32Array, base: number, stride: number) => void;
+
   constructor(
     readonly layout: SchemaLayout,
     private readonly what: string,
-  ) {}
+  ) {
+    // Per field one statement (or a short loop for arrays), reading the columns from
+    // locals: a reply costs a few stores, no lookups by name.
+    const lines = layout.fields.map((f, k) => {
+      const src = f.type === 'f32' ? 'f32' : 'u32';
+      if (f.length === 0) return `c${k}[i] = ${src}[o + ${f.offset}];`;
+      return `for (let j = 0, b = i * ${f.length}; j < ${f.length}; j++) c${k}[b + j] = ${src}[o + ${f.offset} + j];`;
+    });
+    const names = layout.fields.map((_, k) => `c${k}`);
+    const body = `return function put(i, u32, f32, o) {\n${lines.join('\n')}\n};`;
+    const make = new Function(...names, body) as (...cols: AnyColumn[]) => ColumnPut;
+    this.putter = (cols) => make(...layout.fields.map((f) => cols[f.name]!));
+
+    // f32 values are checked first (finite), then one pass writes every field of a message.
+    const checks = layout.fields.flatMap((f, k) =>
+      f.type === 'f32' ? [`for (let x = 0; x < c${k}.length; x++) { const v = c${k}[x]; if (v - v !== 0) bad(${k}, x, v); }`] : [],
+    );
+    const stores = layout.fields.map((f, k) => {
+      const dst = f.type === 'f32' ? 'f32' : 'u32';
+      if (f.length === 0) return `${dst}[o + ${f.offset}] = c${k}[i];`;
+      return `for (let j = 0, b = i * ${f.length}; j < ${f.length}; j++) ${dst}[o + ${f.offset} + j] = c${k}[b + j];`;
+    });
+    const writeBody = [
+      'return function write(cols, n, u32, f32, base, stride) {',
+      ...layout.fields.map((f, k) => `const c${k} = cols[${JSON.stringify(f.name)}];`),
+      ...checks,
+      'for (let i = 0, o = base; i < n; i++, o += stride) {',
+      ...stores,
+      '}',
+      '};',
+    ].join('\n');
+    this.writer = new Function('bad', writeBody)((k: number, at: number, v: number) => this.badValue(layout.fields[k]!, at, v));
+  }
+
+  /** A ColumnPut writing into `cols` (from allocate). */
+  putInto(cols: AnyColumns): ColumnPut {
+    return this.putter(cols);
+  }
 
   private fail(message: string): never {
     throw new RingshardError(ErrorCode.SCHEMA, `${this.what}: ${message}`);
@@ -79,14 +124,8 @@ export class ColumnCodec {
   batch(cols: unknown): MessageBatch {
     const count = this.count(cols);
     const given = cols as AnyColumns;
-    const fields = this.layout.fields;
-    return {
-      count,
-      words: this.layout.words,
-      write: (u32, f32, base, stride) => {
-        for (const f of fields) writeColumn(f, given[f.name]!, count, u32, f32, base, stride, this);
-      },
-    };
+    const writer = this.writer;
+    return { count, words: this.layout.words, write: (u32, f32, base, stride) => writer(given, count, u32, f32, base, stride) };
   }
 
   /** Empty columns for `n` messages (replies are written into them). */
@@ -111,23 +150,6 @@ export class ColumnCodec {
     const per = f.length === 0 ? 1 : f.length;
     this.fail(`column '${f.name}' message ${(at / per) | 0}${f.length ? ` element ${at % per}` : ''}: ${value} is not a finite f32`);
   }
-}
-
-function writeColumn(f: FieldLayout, col: AnyColumn, n: number, u32: Uint32Array, f32: Float32Array, base: number, stride: number, codec: ColumnCodec): void {
-  const at = base + f.offset;
-  if (f.type === 'f32') {
-    const per = f.length === 0 ? 1 : f.length;
-    for (let k = 0; k < col.length; k++) {
-      const v = col[k]!;
-      if (v - v !== 0) codec.badValue(f, k, v);
-    }
-    if (per === 1) for (let i = 0; i < n; i++) f32[at + i * stride] = col[i]!;
-    else for (let i = 0; i < n; i++) for (let j = 0; j < per; j++) f32[at + i * stride + j] = col[i * per + j]!;
-    return;
-  }
-  // u32 and i32 store their bits (an i32 -1 is the word 0xffffffff).
-  if (f.length === 0) for (let i = 0; i < n; i++) u32[at + i * stride] = col[i]!;
-  else for (let i = 0, per = f.length; i < n; i++) for (let j = 0; j < per; j++) u32[at + i * stride + j] = col[i * per + j]!;
 }
 
 /** A MessageBatch over message objects, each checked by the codec as it is written. */

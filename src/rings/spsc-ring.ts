@@ -202,6 +202,23 @@ export class SpscRing {
     if (this.claimed > 0) this.claimed--;
   }
 
+  /**
+   * Claims up to `max` slots at once and returns how many (0 when the ring is full); they
+   * start at index `headIndex` as it was before the call. Unused ones go back with
+   * unclaimMany before the next publish.
+   */
+  claimMany(max: number): number {
+    const n = Math.min(max, this.availableWrite());
+    if (n <= 0) return 0;
+    this.claimed += n;
+    return n;
+  }
+
+  /** Drops the `n` most recent claims. */
+  unclaimMany(n: number): void {
+    this.claimed -= Math.min(n, this.claimed);
+  }
+
   /** Records claimed and not yet published. */
   get pendingClaims(): number {
     return this.claimed;
