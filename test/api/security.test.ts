@@ -11,7 +11,7 @@ import { Cluster, ErrorCode, type ClusterOptions } from '../../src/index.ts';
 import { gpuOrSkip, NO_GPU } from '../helpers/gpu.ts';
 import { seededRng } from '../helpers/random.ts';
 import { parseExposition, sumOf, valueOf } from '../helpers/exposition.ts';
-import { fwd, sink, vault } from '../helpers/k2k-kernels.ts';
+import { fwd, sink, teller, vault } from '../helpers/k2k-kernels.ts';
 
 const BACKENDS = ['cpu', 'webgpu'] as const;
 const ROLES = ['teller', 'auditor'];
@@ -22,7 +22,7 @@ async function start(t: TestContext, backend: 'cpu' | 'webgpu', options: Partial
     t.skip(NO_GPU);
     return undefined;
   }
-  const cluster = await Cluster.start({ kernels: [vault, sink, fwd], backend, shards: 2, logger: false, roles: ROLES, ...options });
+  const cluster = await Cluster.start({ kernels: [vault, sink, fwd, teller], backend, shards: 2, logger: false, roles: ROLES, ...options });
   t.after(() => cluster.shutdown());
   return cluster;
 }
@@ -173,5 +173,24 @@ for (const backend of BACKENDS) {
     assert.equal((await sinkB.snapshot()).count, 0, 'nothing crossed from bank-a to bank-b');
     assert.equal((await sinkA.snapshot()).count, 3);
     assert.equal(cluster.deadLetterCounts()['cross-tenant'], 5);
+  });
+}
+
+for (const backend of BACKENDS) {
+  test(`${backend}: a K2K message carries its caller's principal and roles to handle_secure`, async (t) => {
+    const cluster = await start(t, backend);
+    if (!cluster) return;
+    const acct = cluster.actor(vault, 'acct', { tenant: 'bank-a', principal: 'owner', roles: ['teller'] });
+    await acct.ask({ op: 0, amount: 100 });
+    // The same teller actor, asked by a teller and by a clerk: only the teller's withdrawal passes the vault.
+    const asTeller = cluster.actor(teller, 'desk', { tenant: 'bank-a', principal: 'alice', roles: ['teller'] });
+    const asClerk = cluster.actor(teller, 'desk', { tenant: 'bank-a', principal: 'bob', roles: ['auditor'] });
+    await asTeller.tell({ to: acct.id, amount: 30 });
+    await asClerk.tell({ to: acct.id, amount: 50 });
+    await cluster.drain();
+    assert.deepEqual(await acct.snapshot(), { balance: 70, ops: 2 }, 'the clerk\'s withdrawal was refused and changed nothing');
+    assert.equal((await asTeller.snapshot()).passed, 2, 'both were sent');
+    const families = parseExposition(await cluster.registry.metrics());
+    assert.equal(sumOf(families, 'ringshard_messages_total', { kernel: 'vault', status: 'forbidden' }), 1);
   });
 }

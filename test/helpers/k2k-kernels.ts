@@ -176,3 +176,20 @@ export const vault = defineKernel({
     },
   },
 });
+
+/** Passes a withdrawal on to a vault (K2K): the vault sees the caller's roles, not its own. */
+export const teller = defineKernel({
+  name: 'teller',
+  state: { passed: 'u32' },
+  request: { to: 'u32', amount: 'u32' },
+  reply: { passed: 'u32' },
+  sends: { vault },
+  wgsl: `fn handle(ctx: ptr<function, RingContext>, state: ptr<function, State>, msg: Request) -> Reply {
+  if (send_vault(ctx, msg.to, VaultRequest(1u, msg.amount))) { (*state).passed += 1u; }
+  return Reply((*state).passed);
+}`,
+  reference: (s, m, ctx) => {
+    if (ctx.send('vault', m.to, { op: 1, amount: m.amount })) s.passed = (s.passed + 1) >>> 0;
+    return { passed: s.passed };
+  },
+});
