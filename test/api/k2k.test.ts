@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { Cluster, ErrorCode, type ClusterOptions } from '../../src/index.ts';
+import { Cluster, ErrorCode, defineKernel, type ClusterOptions } from '../../src/index.ts';
+import { hang } from '../helpers/kernels.ts';
 import { gpuOrSkip, NO_GPU } from '../helpers/gpu.ts';
 import { seededRng } from '../helpers/random.ts';
 import { parseExposition, valueOf } from '../helpers/exposition.ts';
@@ -242,4 +243,44 @@ test('a sends entry naming a kernel the cluster does not run is a clear error', 
     Cluster.start({ kernels: [fwd], backend: 'cpu', shards: 1, logger: false }),
     (e: { code: string; message: string }) => e.code === ErrorCode.UNKNOWN_KERNEL && /sends\.sink names kernel 'sink'/.test(e.message),
   );
+});
+
+/** Sends one message to a hang actor (the quarantine dead letter needs an addressable hang). */
+const poke = defineKernel({
+  name: 'poke',
+  state: { sent: 'u32' },
+  request: { to: 'u32' },
+  reply: { sent: 'u32' },
+  sends: { hang },
+  wgsl: `fn handle(ctx: ptr<function, RingContext>, state: ptr<function, State>, msg: Request) -> Reply {
+  if (send_hang(ctx, msg.to, HangRequest(0u))) { (*state).sent += 1u; }
+  return Reply((*state).sent);
+}`,
+  reference: (s, m, ctx) => {
+    if (ctx.send('hang', m.to, { spins: 0 })) s.sent = (s.sent + 1) >>> 0;
+    return { sent: s.sent };
+  },
+});
+
+test('cpu: K2K to a quarantined actor, and to an actor on a shard that failed for good, are dead letters', { timeout: 60_000 }, async (t) => {
+  const cluster = await Cluster.start({ kernels: [hang, poke, sink, fwd], backend: 'cpu', shards: 2, logger: false, maxDispatchMs: 300, askTimeoutMs: 60_000, maxRestartsPerMinute: 2 });
+  t.after(() => cluster.shutdown());
+  const h = cluster.actor(hang, 'h', { shard: 0 });
+  const p = cluster.actor(poke, 'p', { shard: 1 });
+  assert.deepEqual(await h.ask({ spins: 0 }), { n: 1 });
+  // Hangs twice (alone the second time): quarantined.
+  await assert.rejects(h.ask({ spins: 1 }), (e: { code: string }) => e.code === ErrorCode.QUARANTINED);
+  assert.deepEqual(await p.ask({ to: h.id }), { sent: 1 });
+  await cluster.drain();
+  assert.equal(cluster.deadLetterCounts().quarantined, 1);
+
+  // Shard 0 used its restarts on the watchdog: one more fault fails it for good.
+  const s0 = cluster.actor(sink, 's0', { shard: 0 });
+  const f1 = cluster.actor(fwd, 'f1', { shard: 1 });
+  const id = s0.id;
+  await cluster.injectFault(0, 'worker-exit');
+  while (!cluster.info().shards[0]!.failed) await new Promise((resolve) => setImmediate(resolve));
+  await f1.ask({ to: id, amount: 1, sink: 0, me: 0 });
+  await assert.rejects(cluster.drain(), (e: { code: string }) => e.code === ErrorCode.WORKER_EXIT);
+  assert.equal(cluster.deadLetterCounts()['shard-failed'], 1);
 });
