@@ -9,6 +9,7 @@ import type { MessageOf, Schema } from '../layout/schema.ts';
 import { isColumns, objectBatch, type ColumnCodec, type ColumnsOf, type MessageBatch } from '../layout/columns.ts';
 import type { ActorEntry } from '../coordinator/actor-directory.ts';
 import type { Caller, ReplySink } from '../coordinator/shard-link.ts';
+import type { Decision } from './authorizer.ts';
 import { NO_ACTOR } from '../layout/record.ts';
 
 export interface AskOptions {
@@ -25,10 +26,10 @@ export interface ActorHost {
   find(ref: ActorRef<any, any, any>): ActorEntry | undefined;
   retire(entry: ActorEntry): void;
   freeSlot(entry: ActorEntry): void;
-  /** The cluster's authorize policy's answer for the ref (asked once per tuple, cached); true without a policy. */
-  authorized(ref: ActorRef<any, any, any>): boolean;
+  /** The cluster's authorize policy's answer for the ref (asked once per tuple, cached); 'allowed' without a policy. */
+  authorize(ref: ActorRef<any, any, any>): Decision;
   /** Counts a message the policy refused (ringshard_policy_refusals_total). */
-  refused(ref: ActorRef<any, any, any>): void;
+  refused(ref: ActorRef<any, any, any>, decision: Exclude<Decision, 'allowed'>): void;
 }
 
 /**
@@ -80,11 +81,12 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
 
   /** Throws ERR_RINGSHARD_FORBIDDEN when the cluster's authorize policy refuses this ref: nothing is sent. */
   private authorize(): void {
-    if (this.host.authorized(this)) {
+    const decision = this.host.authorize(this);
+    if (decision === 'allowed') {
       this.allowed = true;
       return;
     }
-    this.host.refused(this);
+    this.host.refused(this, decision);
     const who = this.principal ? `principal '${this.principal}'` : 'the anonymous principal';
     throw new RingshardError(
       ErrorCode.FORBIDDEN,

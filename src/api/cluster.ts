@@ -19,7 +19,8 @@ import { serveMetrics, type MetricsServer } from '../../metrics/exporter.ts';
 import { ClusterMetrics } from '../metrics/cluster-metrics.ts';
 import { Registry } from 'prom-client';
 import { ActorRef, type ActorHost } from './actor-ref.ts';
-import { resolveOptions, type AuthorizeRequest, type ClusterOptions, type ResolvedOptions } from './options.ts';
+import { resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.ts';
+import { Authorizer, type Decision } from './authorizer.ts';
 import { chooseBackend, distinctAdapters } from './backend-choice.ts';
 import { packageVersion } from '../package-version.ts';
 
@@ -78,10 +79,6 @@ const VERSION = packageVersion();
 export type DeadLetterReason = 'no-such-actor' | 'terminated' | 'wrong-kernel' | 'cross-tenant' | 'quarantined' | 'shard-failed';
 export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = ['no-such-actor', 'terminated', 'wrong-kernel', 'cross-tenant', 'quarantined', 'shard-failed'];
 
-function describeRef(ref: ActorRef<any, any, any>): string {
-  return `principal '${ref.principal}' (roles ${JSON.stringify(ref.roles)}) on kernel '${ref.kernel.name}' actor '${ref.key}' of tenant '${ref.tenant}'`;
-}
-
 /**
  * Each kernel's sends entries, resolved to the cluster's kernels (a kernel object or a
  * kernel name, the sender's own name included).
@@ -126,16 +123,12 @@ export class Cluster implements ActorHost {
   private readonly principals = new Interner();
   private closing: Promise<void> | undefined;
   private readonly roleNames: readonly string[];
-  private readonly authorizePolicy: ((request: AuthorizeRequest) => boolean) | undefined;
-  /** The policy's answers, by (principal, roles, tenant, kernel, key). */
-  private readonly decisions = new Map<string, boolean>();
-  private readonly log: (line: string) => void;
+  private readonly authorizer: Authorizer;
   /** K2K: per kernel id, its request payload words (what a forwarded record carries). */
   private readonly sendPayloadWords: number;
   /** K2K messages routed so far (delivered or dead letters): drain() waits until no more come. */
   private routed = 0;
   private readonly deadLetters = new Map<string, number>(DEAD_LETTER_REASONS.map((r) => [r, 0]));
-  private readonly policyRefusals: Map<string, number>[];
 
   private constructor(options: ResolvedOptions, backend: BackendKind, shards: ShardClient[], directory: ActorDirectory, metrics: ClusterMetrics | undefined, sendPayloadWords: number) {
     this.backend = backend;
@@ -150,11 +143,9 @@ export class Cluster implements ActorHost {
     this.metrics = metrics;
     this.registry = metrics?.registry ?? new Registry();
     this.roleNames = options.roles;
-    this.authorizePolicy = options.authorize;
-    this.log = options.log;
+    this.authorizer = new Authorizer(options.authorize, options.log, options.kernels.length);
     this.sendPayloadWords = sendPayloadWords;
-    this.policyRefusals = options.kernels.map(() => new Map([['denied', 0], ['policy-error', 0]]));
-    metrics?.attachCounters({ deadLetters: () => this.deadLetters, policyRefusals: () => this.policyRefusals });
+    metrics?.attachCounters({ deadLetters: () => this.deadLetters, policyRefusals: () => this.authorizer.refusals });
     for (const shard of shards) {
       shard.onSend = (words, offset) => this.route(words, offset);
       shard.onFailure = (error) => options.log(`ringshard: ${error.message}`);
@@ -340,38 +331,14 @@ export class Cluster implements ActorHost {
   }
 
   /** @internal */
-  authorized(ref: ActorRef<any, any, any>): boolean {
-    const policy = this.authorizePolicy;
-    if (policy === undefined) return true;
-    const roles = [...ref.roles].sort();
-    const tuple = JSON.stringify([ref.principal, roles, ref.tenant, ref.kernel.name, ref.key]);
-    let decision = this.decisions.get(tuple);
-    if (decision === undefined) {
-      try {
-        const answer = policy(Object.freeze({ principal: ref.principal, roles: Object.freeze(roles), tenant: ref.tenant, kernel: ref.kernel.name, key: ref.key }));
-        decision = answer === true;
-        if (answer !== true && answer !== false) {
-          this.log(`ringshard: the authorize policy returned ${describeValue(answer)} for ${describeRef(ref)}, not a boolean; denied (it must answer synchronously with true or false)`);
-        }
-      } catch (error) {
-        decision = false;
-        this.decisionErrors.add(tuple);
-        this.log(`ringshard: the authorize policy threw for ${describeRef(ref)}; denied: ${(error as Error)?.message ?? String(error)}`);
-      }
-      this.decisions.set(tuple, decision);
-    }
-    if (!decision) this.lastDenied = tuple;
-    return decision;
+  authorize(ref: ActorRef<any, any, any>): Decision {
+    // Once per ref (its first use), then the ref remembers a yes.
+    return this.authorizer.decide({ principal: ref.principal, roles: ref.roles, tenant: ref.tenant, kernelName: ref.kernel.name, kernelId: ref.kernelId, key: ref.key });
   }
 
-  private readonly decisionErrors = new Set<string>();
-  private lastDenied = '';
-
   /** @internal */
-  refused(ref: ActorRef<any, any, any>): void {
-    const byReason = this.policyRefusals[ref.kernelId]!;
-    const reason = this.decisionErrors.has(this.lastDenied) ? 'policy-error' : 'denied';
-    byReason.set(reason, byReason.get(reason)! + 1);
+  refused(ref: ActorRef<any, any, any>, decision: Exclude<Decision, 'allowed'>): void {
+    this.authorizer.refused(ref.kernelId, decision);
   }
 
   /**
