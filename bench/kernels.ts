@@ -36,7 +36,8 @@ const cases: Array<{ kernel: Kernel<any, any, any>; msg: Message; builtin: boole
   ...[1, 16, 256, 4096].map((k) => ({ kernel: synthetic(k) as Kernel<any, any, any>, msg: { x: 0.5 }, builtin: false })),
 ];
 
-async function askLanes(refs: ActorRef<any, any, any>[], msg: Message, seconds: number): Promise<number> {
+/** ASK_LANES closed loops, each sending with `send` and counting `per` messages a call. */
+async function lanes(refs: ActorRef<any, any, any>[], per: number, seconds: number, send: (ref: ActorRef<any, any, any>) => Promise<unknown>): Promise<number> {
   let messages = 0;
   let next = 0;
   const t0 = performance.now();
@@ -44,8 +45,8 @@ async function askLanes(refs: ActorRef<any, any, any>[], msg: Message, seconds: 
   await Promise.all(
     Array.from({ length: ASK_LANES }, async () => {
       while (performance.now() < deadline) {
-        await refs[next++ % refs.length]!.ask(msg);
-        messages++;
+        await send(refs[next++ % refs.length]!);
+        messages += per;
       }
     }),
   );
@@ -79,23 +80,6 @@ async function tellColumns(refs: ActorRef<any, any, any>[], cols: object, per: n
   return messages / ((performance.now() - t0) / 1000);
 }
 
-/** askMany with columns of 256 messages, 64 in flight. */
-async function askColumns(refs: ActorRef<any, any, any>[], cols: object, seconds: number): Promise<number> {
-  let messages = 0;
-  let next = 0;
-  const t0 = performance.now();
-  const deadline = t0 + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: ASK_LANES }, async () => {
-      while (performance.now() < deadline) {
-        await refs[next++ % refs.length]!.askMany(cols as never);
-        messages += 256;
-      }
-    }),
-  );
-  return messages / ((performance.now() - t0) / 1000);
-}
-
 interface Row {
   kernel: string;
   map: number;
@@ -120,10 +104,10 @@ try {
     await Promise.all(refs.map((r) => r.ask(msg)));
     const tell = await measureTell(refs, SECONDS, msg);
     const askMany = await measureAskMany(refs, SECONDS, msg);
-    const ask = await askLanes(refs, msg, SECONDS);
+    const ask = await lanes(refs, 1, SECONDS, (r) => r.ask(msg));
     const cols = columnsOf(kernel, msg, 256);
     const tellCols = await tellColumns(refs, cols, 256, SECONDS);
-    const askCols = await askColumns(refs, cols, SECONDS);
+    const askCols = await lanes(refs, 256, SECONDS, (r) => r.askMany(cols as never));
     rows.push({ kernel: kernel.name, map: map.msgsPerSec, pool: pool.msgsPerSec, poolThreads: pool.threads, kernelOnly: kernelOnly?.msgsPerSec, tell: tell.msgsPerSec, askMany: askMany.msgsPerSec, ask, tellColumns: tellCols, askManyColumns: askCols });
     console.log(`${kernel.name}: done`);
   }
