@@ -366,16 +366,10 @@ export class ShardRuntime {
       }
       const correlation = req[o + reqCorrelation]!;
       if (correlation === 0) continue;
-      if (room === 0) {
+      while (room === 0) {
         seq = replies.headIndex;
         room = replies.claimMany(count - i);
-        if (room === 0) {
-          const r = await this.waitForReplySlot(batch, metrics, end);
-          if (r < 0) return false;
-          replies.unclaim();
-          seq = replies.headIndex;
-          room = replies.claimMany(count - i);
-        }
+        if (room === 0 && !(await this.waitForReplyRoom(batch, metrics, end))) return false;
       }
       const r = (seq & rmask) * rsw;
       seq = (seq + 1) | 0;
@@ -401,22 +395,17 @@ export class ShardRuntime {
   }
 
   /**
-   * Waits for room in the reply ring; -1 when this worker was abandoned meanwhile. A reply
-   * must never be seen before its message is counted, so the batch's counts go first.
+   * Publishes what is written and waits for room in the reply ring; false when this worker
+   * was abandoned meanwhile. A reply must never be seen before its message is counted, so
+   * the batch's counts go first.
    */
-  private async waitForReplySlot(batch: PendingBatch, metrics: MetricsWriter | undefined, end: number): Promise<number> {
-    const { replies, store } = this;
-    for (;;) {
-      if (metrics) {
-        store?.markCounted(end);
-        metrics.flush(batch.segments.segmentSlot);
-      }
-      replies.publish();
-      await replies.waitWritableAsync();
-      if (this.abandoned) return -1;
-      const r = replies.claim();
-      if (r >= 0) return r;
+  private async waitForReplyRoom(batch: PendingBatch, metrics: MetricsWriter | undefined, end: number): Promise<boolean> {
+    if (metrics) {
+      this.store?.markCounted(end);
+      metrics.flush(batch.segments.segmentSlot);
     }
+    await this.replies.waitWritableAsync();
+    return !this.abandoned;
   }
 
   /**
@@ -432,9 +421,8 @@ export class ShardRuntime {
     const source = batch.segments.segmentActor[batch.segments.recordSegment[i]!]!;
     const payloadWords = layout.sendWords - SEND_ENTRY_HEADER;
     for (let j = 0; j < count; j++) {
-      let r = replies.claim();
-      if (r < 0) r = await this.waitForReplySlot(batch, metrics, end);
-      if (r < 0) return false;
+      let r: number;
+      while ((r = replies.claim()) < 0) if (!(await this.waitForReplyRoom(batch, metrics, end))) return false;
       const out = replies.words;
       const e = base + 1 + j * layout.sendWords;
       out[r + SendHeader.correlation] = 0;

@@ -295,11 +295,7 @@ export class ShardClient implements ShardLink {
             throw error;
           }
         }
-        if (ring.pendingClaims >= PUBLISH_EVERY) ring.publish();
-        else if (!this.flushQueued) {
-          this.flushQueued = true;
-          queueMicrotask(this.flush);
-        }
+        this.schedulePublish();
         return RESOLVED;
       }
     }
@@ -395,7 +391,12 @@ export class ShardClient implements ShardLink {
       void this.overflow.commit();
       return;
     }
-    if (ring.pendingClaims >= PUBLISH_EVERY) ring.publish();
+    this.schedulePublish();
+  }
+
+  /** A record was written into a claimed ring slot: it becomes visible at the next publish. */
+  private schedulePublish(): void {
+    if (this.requests.pendingClaims >= PUBLISH_EVERY) this.requests.publish();
     else if (!this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(this.flush);

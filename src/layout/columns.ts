@@ -53,14 +53,9 @@ export class ColumnCodec {
     private readonly what: string,
   ) {
     // Per field one statement (or a short loop for arrays), reading the columns from
-    // locals: a reply costs a few stores, no lookups by name.
-    const lines = layout.fields.map((f, k) => {
-      const src = f.type === 'f32' ? 'f32' : 'u32';
-      if (f.length === 0) return `c${k}[i] = ${src}[o + ${f.offset}];`;
-      return `for (let j = 0, b = i * ${f.length}; j < ${f.length}; j++) c${k}[b + j] = ${src}[o + ${f.offset} + j];`;
-    });
+    // locals: a message costs a few stores, no lookups by name.
     const names = layout.fields.map((_, k) => `c${k}`);
-    const body = `return function put(i, u32, f32, o) {\n${lines.join('\n')}\n};`;
+    const body = `return function put(i, u32, f32, o) {\n${layout.fields.map((f, k) => copyField(f, k, 'toColumn')).join('\n')}\n};`;
     const make = new Function(...names, body) as (...cols: AnyColumn[]) => ColumnPut;
     this.putter = (cols) => make(...layout.fields.map((f) => cols[f.name]!));
 
@@ -68,11 +63,7 @@ export class ColumnCodec {
     const checks = layout.fields.flatMap((f, k) =>
       f.type === 'f32' ? [`for (let x = 0; x < c${k}.length; x++) { const v = c${k}[x]; if (v - v !== 0) bad(${k}, x, v); }`] : [],
     );
-    const stores = layout.fields.map((f, k) => {
-      const dst = f.type === 'f32' ? 'f32' : 'u32';
-      if (f.length === 0) return `${dst}[o + ${f.offset}] = c${k}[i];`;
-      return `for (let j = 0, b = i * ${f.length}; j < ${f.length}; j++) ${dst}[o + ${f.offset} + j] = c${k}[b + j];`;
-    });
+    const stores = layout.fields.map((f, k) => copyField(f, k, 'toRecord'));
     const writeBody = [
       'return function write(cols, n, u32, f32, base, stride) {',
       ...layout.fields.map((f, k) => `const c${k} = cols[${JSON.stringify(f.name)}];`),
@@ -135,21 +126,21 @@ export class ColumnCodec {
     return out;
   }
 
-  /** Message i of `cols` from word `offset` of a record. */
-  put(cols: AnyColumns, i: number, u32: Uint32Array, f32: Float32Array, offset: number): void {
-    for (const f of this.layout.fields) {
-      const col = cols[f.name]!;
-      const src = f.type === 'f32' ? f32 : u32;
-      if (f.length === 0) col[i] = src[offset + f.offset]!;
-      else for (let j = 0, per = f.length; j < per; j++) col[i * per + j] = src[offset + f.offset + j]!;
-    }
-  }
-
-  /** @internal reports a bad f32 value */
-  badValue(f: FieldLayout, at: number, value: number): never {
+  private badValue(f: FieldLayout, at: number, value: number): never {
     const per = f.length === 0 ? 1 : f.length;
     this.fail(`column '${f.name}' message ${(at / per) | 0}${f.length ? ` element ${at % per}` : ''}: ${value} is not a finite f32`);
   }
+}
+
+/**
+ * Generated code copying field k of message i between its column `c<k>` and a record at
+ * word `o` (`u32` / `f32` view the record's words).
+ */
+function copyField(f: FieldLayout, k: number, direction: 'toColumn' | 'toRecord'): string {
+  const view = f.type === 'f32' ? 'f32' : 'u32';
+  const copy = (record: string, column: string) => (direction === 'toColumn' ? `${column} = ${record};` : `${record} = ${column};`);
+  if (f.length === 0) return copy(`${view}[o + ${f.offset}]`, `c${k}[i]`);
+  return `for (let j = 0, b = i * ${f.length}; j < ${f.length}; j++) ${copy(`${view}[o + ${f.offset} + j]`, `c${k}[b + j]`)}`;
 }
 
 /** A MessageBatch over message objects, each checked by the codec as it is written. */
