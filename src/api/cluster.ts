@@ -354,15 +354,16 @@ export class Cluster implements ActorHost {
     if (entry.kernelId !== words[o + SendHeader.kernel]) return this.dead('wrong-kernel');
     if (entry.tenantId !== words[o + SendHeader.tenant]) return this.dead('cross-tenant');
     try {
-      entry.link.forward(entry, words, o, this.sendPayloadWords, (error) => this.deadFor(error));
+      entry.link.forward(entry, words, o, this.sendPayloadWords, this.deadFor);
     } catch (error) {
       this.deadFor(error);
     }
   }
 
-  private deadFor(error: unknown): void {
+  // A field, not a closure per routed message.
+  private readonly deadFor = (error: unknown): void => {
     this.dead(error instanceof RingshardError && error.code === ErrorCode.QUARANTINED ? 'quarantined' : 'shard-failed');
-  }
+  };
 
   private dead(reason: DeadLetterReason): void {
     this.deadLetters.set(reason, this.deadLetters.get(reason)! + 1);
