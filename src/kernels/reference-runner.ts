@@ -31,6 +31,8 @@ export interface ReferenceKernel {
   readonly sends?: readonly ReferenceSend[];
 }
 
+const NO_SENDS: readonly ReferenceSend[] = Object.freeze([]);
+
 /** Where a reference's sends go: the same outbox layout the GPU driver writes (src/layout/batch.ts). */
 export interface OutboxShape {
   readonly maxSends: number;
@@ -54,7 +56,7 @@ export class RunnerContext {
   status = 0;
   readonly FORBIDDEN = Status.FORBIDDEN;
   /** @internal the current message's outbox */
-  sends: readonly ReferenceSend[] = [];
+  sends: readonly ReferenceSend[] = NO_SENDS;
   /** @internal */
   outbox: Uint32Array | undefined;
   /** @internal */
@@ -162,7 +164,7 @@ export class ReferenceRunner {
     const { state: stateCodec } = kernel.codecs;
     const base = slot * this.stateStride;
     ctx.kernelName = kernel.name;
-    ctx.sends = kernel.sends ?? [];
+    ctx.sends = kernel.sends ?? NO_SENDS;
     ctx.outbox = outbox;
     ctx.outboxFloats = outboxFloats;
     ctx.outboxAt = outboxOffset;
