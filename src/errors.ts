@@ -38,6 +38,12 @@ export const ErrorCode = {
   FORBIDDEN: 'ERR_RINGSHARD_FORBIDDEN',
   /** The actor is quarantined: its messages hung its shard's dispatch (maxDispatchMs) again after a replay. */
   QUARANTINED: 'ERR_RINGSHARD_QUARANTINED',
+  /** options.nats: no NATS server answered at the given address (or JetStream is off there). */
+  NATS_UNREACHABLE: 'ERR_RINGSHARD_NATS_UNREACHABLE',
+  /** options.nats.node: another live process already runs a node of that name. */
+  DUPLICATE_NODE: 'ERR_RINGSHARD_DUPLICATE_NODE',
+  /** A call to another node failed there (its message says which and why). */
+  REMOTE: 'ERR_RINGSHARD_REMOTE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -23,6 +23,7 @@ import { resolveOptions, type ClusterOptions, type ResolvedOptions } from './opt
 import { Authorizer, type Decision } from './authorizer.ts';
 import { chooseBackend, distinctAdapters } from './backend-choice.ts';
 import { packageVersion } from '../package-version.ts';
+import { NodeRuntime, type LocalNode } from '../nats/node-runtime.ts';
 
 export interface ActorOptions {
   /** The tenant the actor belongs to; actors of different tenants never share state. @default '' */
@@ -38,9 +39,19 @@ export interface ActorOptions {
   readonly shard?: number;
 }
 
-/** Where an actor lives. */
+/** Where an actor lives: its node ('local' for a cluster without options.nats) and a shard of that node. */
 export interface ActorLocation {
+  readonly node: string;
   readonly shard: number;
+}
+
+/** A live node of the cluster. */
+export interface MemberInfo {
+  readonly node: string;
+  /** Its shards (the placement's candidates are every (node, shard) pair). */
+  readonly shards: number;
+  /** True for the node this process runs. */
+  readonly self: boolean;
 }
 
 export interface ShardInfo {
@@ -129,6 +140,9 @@ export class Cluster implements ActorHost {
   /** K2K messages routed so far (delivered or dead letters): drain() waits until no more come. */
   private routed = 0;
   private readonly deadLetters = new Map<string, number>(DEAD_LETTER_REASONS.map((r) => [r, 0]));
+  /** options.nats: this process's node of a multi-node cluster. */
+  private node: NodeRuntime | undefined;
+  private readonly log: (line: string) => void;
 
   private constructor(options: ResolvedOptions, backend: BackendKind, shards: ShardClient[], directory: ActorDirectory, metrics: ClusterMetrics | undefined, sendPayloadWords: number) {
     this.backend = backend;
@@ -145,6 +159,7 @@ export class Cluster implements ActorHost {
     this.roleNames = options.roles;
     this.authorizer = new Authorizer(options.authorize, options.log, options.kernels.length);
     this.sendPayloadWords = sendPayloadWords;
+    this.log = options.log;
     metrics?.attachCounters({ deadLetters: () => this.deadLetters, policyRefusals: () => this.authorizer.refusals });
     for (const shard of shards) {
       shard.onSend = (words, offset) => this.route(words, offset);
@@ -279,6 +294,14 @@ export class Cluster implements ActorHost {
       throw new RingshardError(ErrorCode.SHADER_COMPILE, `WGSL did not compile:\n${formatDiagnostics(shown)}`, { cause: shown });
     }
     const cluster = new Cluster(resolved, backend, shards, directory, metrics, sendPayloadWords);
+    if (resolved.nats) {
+      try {
+        cluster.node = await NodeRuntime.start(resolved.nats, cluster.localNode());
+      } catch (error) {
+        await cluster.shutdown();
+        throw error;
+      }
+    }
     if (resolved.metrics !== false && resolved.metrics.port !== undefined) {
       cluster.metricsServer = await serveMetrics(cluster.registry, {
         port: resolved.metrics.port,
@@ -390,9 +413,37 @@ export class Cluster implements ActorHost {
 
   // ---- ActorHost: used by ActorRef
 
+  /** What this cluster's node of a multi-node cluster needs of it. */
+  private localNode(): LocalNode {
+    return {
+      shards: this.shards,
+      directory: this.directory,
+      askTimeoutMs: this.askTimeoutMs,
+      kernel: (name) => this.kernelsByName.get(name),
+      refFor: (kernel, key, tenant, principal, roles) =>
+        this.actor(kernel, key, { tenant, principal, roles: this.roleNames.filter((_, bit) => (roles & (1 << bit)) !== 0) }),
+      principalName: (id) => this.principals.name(id) ?? '',
+      principalId: (name) => this.principals.id(name),
+      activated: (entry) => this.metrics?.actorActivated(entry),
+      retired: (entry) => this.metrics?.actorRetired(entry),
+      log: this.log,
+    };
+  }
+
+  /** The live nodes (this one included), by name; without options.nats, this process alone as 'local'. */
+  members(): MemberInfo[] {
+    return this.node ? this.node.members() : [{ node: 'local', shards: this.shards.length, self: true }];
+  }
+
+  /** This process's node name ('local' without options.nats). */
+  get nodeName(): string {
+    return this.node?.self ?? 'local';
+  }
+
   /** @internal */
   activate(ref: ActorRef<any, any, any>): ActorEntry {
     if (this.closing) throw new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down');
+    if (this.node) return this.node.activate(ref);
     const existing = this.directory.lookup(ref.identity);
     if (existing) return existing;
     const link = this.shards[ref.pinnedShard ?? this.place(ref)]!;
@@ -431,16 +482,18 @@ export class Cluster implements ActorHost {
 
   /** @internal */
   find(ref: ActorRef<any, any, any>): ActorEntry | undefined {
-    return this.directory.lookup(ref.identity);
+    return this.node ? this.node.find(ref) : this.directory.lookup(ref.identity);
   }
 
   /** @internal */
   retire(entry: ActorEntry): void {
+    if (this.node?.forgetRemote(entry)) return;
     this.directory.retire(entry);
   }
 
   /** @internal */
   freeSlot(entry: ActorEntry): void {
+    if (entry.slot < 0) return; // an actor on another node
     this.metrics?.actorRetired(entry);
     this.directory.freeSlot(entry);
   }
@@ -456,9 +509,10 @@ export class Cluster implements ActorHost {
    * placed if it activated now (nothing is activated).
    */
   locate(ref: ActorRef<any, any, any>): ActorLocation {
+    if (this.node) return this.node.locate(ref);
     const entry = this.directory.lookup(ref.identity);
-    if (entry) return { shard: entry.shard };
-    return { shard: ref.pinnedShard ?? this.place(ref) };
+    if (entry) return { node: 'local', shard: entry.shard };
+    return { node: 'local', shard: ref.pinnedShard ?? this.place(ref) };
   }
 
   /**
@@ -565,6 +619,8 @@ export class Cluster implements ActorHost {
   }
 
   private async close(): Promise<void> {
+    // A node hands its actors over to the others first (their state goes with them).
+    await this.node?.leave();
     for (const entry of [...this.directory.entries()]) {
       if (entry.link.failed) continue;
       this.directory.retire(entry);

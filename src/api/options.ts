@@ -11,6 +11,8 @@ import { DEFAULT_MAX_LOOP_ITERATIONS } from '../kernels/assemble.ts';
 import { MAX_RING_CAPACITY } from '../rings/spsc-ring.ts';
 import { MAX_ROLES, ROLE_NAME, roleConstant } from '../kernels/generated-names.ts';
 import { Registry } from 'prom-client';
+import { resolveNats, type NatsOptions, type ResolvedNats } from '../nats/nats-options.ts';
+export type { NatsOptions } from '../nats/nats-options.ts';
 
 export interface MetricsOptions {
   /**
@@ -32,6 +34,13 @@ export type BackendChoice = 'auto' | 'webgpu' | 'cpu';
 export interface ClusterOptions {
   /** The kernels actors may run. Names must be unique. */
   readonly kernels: readonly Kernel<any, any, any>[];
+  /**
+   * Makes this process one node of a cluster of processes (on this host or others)
+   * that meet on a NATS server with JetStream (`nats-server -js`): actors are placed over
+   * every live node's shards, and a ref reaches its actor wherever it lives.
+   * @example { servers: 'nats://127.0.0.1:4222', node: 'gpu-a', durable: true }
+   */
+  readonly nats?: NatsOptions;
   /**
    * Shards (worker threads, one GPUDevice each). 'auto' is one per GPU adapter found,
    * at least one. With one adapter and N > 1, every shard opens its own device on it.
@@ -164,6 +173,7 @@ export interface AuthorizeRequest {
 
 export interface ResolvedOptions {
   readonly kernels: readonly Kernel[];
+  readonly nats: ResolvedNats | undefined;
   readonly shards: number | 'auto';
   readonly backend: BackendChoice;
   readonly ringCapacity: number;
@@ -269,6 +279,7 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
   }
   return {
     kernels,
+    nats: resolveNats(options.nats),
     shards,
     placement,
     // At most 2^31 - 1: a budget of 2^31 crashed Mesa's llvmpipe (SIGFPE) when compiling (measured).

@@ -28,6 +28,12 @@ export interface Caller {
   readonly roles: number;
   /** The sending actor, NO_ACTOR for messages from outside. */
   readonly sourceId: number;
+  /**
+   * A call from another node: its sender's incarnation and call id ('node#inc/42'). A
+   * durable journal keeps it, so a call a dead node had taken is not run twice when its
+   * sender sends it again to the actor's new node.
+   */
+  readonly callId?: string;
 }
 
 /** The caller of records ringshard sends itself (activation, snapshot, shutdown, moves). */

@@ -1,0 +1,137 @@
+/**
+ * JournalingLink: a durable node's link to a local actor. Every message goes into the
+ * actor's JetStream journal (ActorStore.append, batched per turn of the event loop) while
+ * it goes into the ring; its tell resolves, and its ask's reply is given, only when both
+ * are done. So an acknowledged message survives its node: the next owner replays the
+ * journal after the actor's last snapshot.
+ *
+ * A call from another node that the journal holds already (its sender sends it again
+ * after the node that took it died) is not run again: the replay recorded its outcome,
+ * and that is the answer.
+ */
+import type { Codec } from '../layout/codec.ts';
+import type { MessageBatch } from '../layout/columns.ts';
+import type { AskSpec, Caller, RecordTarget, ShardLink } from '../coordinator/shard-link.ts';
+import type { ActorStore } from './actor-store.ts';
+import { CallOp, type Call } from './wire.ts';
+import { decodeMany, encodeOne, packBatch, wordsBatch } from './raw-words.ts';
+
+/** What a journal replay left for a call: its reply words (ASK) or nothing (TELL). */
+export type ReplayedCalls = Map<string, Uint32Array>;
+
+export interface JournalNames {
+  /** The store key of the actor. */
+  readonly key: string;
+  readonly kernel: string;
+  readonly tenant: string;
+  readonly actorKey: string;
+  principalName(id: number): string;
+}
+
+export class JournalingLink implements ShardLink {
+  constructor(
+    private readonly inner: ShardLink,
+    private readonly store: ActorStore,
+    private readonly names: JournalNames,
+    private readonly replayed: ReplayedCalls,
+  ) {}
+
+  get index(): number {
+    return this.inner.index;
+  }
+
+  get failed(): Error | undefined {
+    return this.inner.failed;
+  }
+
+  private journal(op: CallOp, from: Caller, count: number, words: number, payload: Uint32Array): Promise<number> {
+    const [sender, id] = splitCallId(from.callId);
+    const call: Call = {
+      id,
+      epoch: 0,
+      op,
+      kernel: this.names.kernel,
+      tenant: this.names.tenant,
+      key: this.names.actorKey,
+      principal: this.names.principalName(from.principalId),
+      roles: from.roles,
+      count,
+      words,
+      payload,
+    };
+    return this.store.append(this.names.key, call, sender);
+  }
+
+  tell(to: RecordTarget, from: Caller, codec: Codec, msg: unknown): Promise<void> {
+    if (from.callId !== undefined && this.replayed.has(from.callId)) return Promise.resolve();
+    const payload = encodeOne(codec, msg);
+    const journaled = this.journal(CallOp.TELL, from, 1, codec.words, payload);
+    const sent = this.inner.tellMany(to, from, wordsBatch(payload, 1, codec.words));
+    return Promise.all([journaled, sent]).then(() => undefined);
+  }
+
+  tellMany(to: RecordTarget, from: Caller, msgs: MessageBatch): Promise<void> {
+    if (from.callId !== undefined && this.replayed.has(from.callId)) return Promise.resolve();
+    const payload = packBatch(msgs);
+    const journaled = this.journal(CallOp.TELL, from, msgs.count, msgs.words, payload);
+    const sent = this.inner.tellMany(to, from, wordsBatch(payload, msgs.count, msgs.words));
+    return Promise.all([journaled, sent]).then(() => undefined);
+  }
+
+  ask(to: RecordTarget, from: Caller, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown> {
+    const done = from.callId !== undefined ? this.replayed.get(from.callId) : undefined;
+    if (done) return Promise.resolve(reply.codec.decode(done, new Float32Array(done.buffer, done.byteOffset, done.length), 0));
+    const payload = encodeOne(codec, msg);
+    const journaled = this.journal(CallOp.ASK, from, 1, codec.words, payload);
+    const answered = this.inner.ask(to, from, codec, msg, reply);
+    return Promise.all([journaled, answered]).then(([, r]) => r);
+  }
+
+  askMany(to: RecordTarget, from: Caller, msgs: MessageBatch, reply: AskSpec): Promise<unknown> {
+    const done = from.callId !== undefined ? this.replayed.get(from.callId) : undefined;
+    if (done) return Promise.resolve(decodeMany(reply.codec, done, msgs.count, reply.sink));
+    const payload = packBatch(msgs);
+    const journaled = this.journal(CallOp.ASK, from, msgs.count, msgs.words, payload);
+    const answered = this.inner.askMany(to, from, wordsBatch(payload, msgs.count, msgs.words), reply);
+    return Promise.all([journaled, answered]).then(([, r]) => r);
+  }
+
+  forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void): void {
+    this.inner.forward(to, send, offset, payloadWords, onDead);
+  }
+
+  snapshot(to: RecordTarget, reply: AskSpec): Promise<unknown> {
+    return this.inner.snapshot(to, reply);
+  }
+
+  terminate(to: RecordTarget, reply: AskSpec): Promise<unknown> {
+    return this.inner.terminate(to, reply).then(async (state) => {
+      // A terminated actor starts afresh: nothing of it is to be restored.
+      await this.store.forget(this.names.key);
+      return state;
+    });
+  }
+
+  activate(to: RecordTarget): Promise<void> {
+    return this.inner.activate(to);
+  }
+
+  retire(to: RecordTarget): Promise<void> {
+    return this.inner.retire(to);
+  }
+
+  exportState(to: RecordTarget, reply: AskSpec): Promise<unknown> {
+    return this.inner.exportState(to, reply);
+  }
+
+  importState(to: RecordTarget, stateCodec: Codec, state: unknown): Promise<void> {
+    return this.inner.importState(to, stateCodec, state);
+  }
+}
+
+/** 'node#inc/42' -> ['node#inc', 42]; a local call: ['', 0]. */
+export function splitCallId(callId: string | undefined): [string, number] {
+  if (callId === undefined) return ['', 0];
+  const at = callId.lastIndexOf('/');
+  return [callId.slice(0, at), Number(callId.slice(at + 1))];
+}

@@ -1,0 +1,441 @@
+/**
+ * NodeRuntime: what makes a Cluster one node of a cluster of processes on NATS.
+ *
+ *   - placement: rendezvous hashing of an actor's identity over the live (node, shard)
+ *     members (Membership), the same answer on every node with the same view;
+ *   - an actor this node owns lives in a local shard as always (the local fast path:
+ *     no NATS per message, unless durable), after this node took its lease and restored
+ *     its state (ActorStore: snapshot, then the journal after it);
+ *   - an actor another node owns is reached through one RemoteLink, and this node serves
+ *     the other nodes' calls for the actors it owns (`<cluster>.rpc.<node>`);
+ *   - when the members change, every local actor whose owner changed is handed over:
+ *     exported after the messages before it, snapshotted, its lease released, and what
+ *     was sent to it meanwhile follows it to its new owner in order.
+ */
+import { connect, type NatsConnection, type Subscription, type Msg } from '@nats-io/transport-node';
+import { randomBytes } from 'node:crypto';
+import { ErrorCode, RingshardError } from '../errors.ts';
+import type { Kernel } from '../kernels/define-kernel.ts';
+import type { ActorDirectory, ActorEntry } from '../coordinator/actor-directory.ts';
+import { MovingLink } from '../coordinator/moving-link.ts';
+import type { Caller, ShardLink } from '../coordinator/shard-link.ts';
+import { NO_ACTOR } from '../layout/record.ts';
+import type { ActorRef } from '../api/actor-ref.ts';
+import type { ResolvedNats } from './nats-options.ts';
+import { Membership, type MemberInfo } from './membership.ts';
+import { RendezvousTable, type Placement } from './rendezvous.ts';
+import { ActorStore, storeKey } from './actor-store.ts';
+import { RemoteLink, type RemoteRouting } from './remote-link.ts';
+import { JournalingLink, type ReplayedCalls } from './journaling-link.ts';
+import { CallOp, ReplyStatus, decodeCalls, encodeReplies, type Call, type Reply } from './wire.ts';
+import { encodeOne, rawCodec, wordsBatch, wordsSink } from './raw-words.ts';
+
+/** What the runtime needs of its Cluster. */
+export interface LocalNode {
+  readonly shards: readonly ShardLink[];
+  readonly directory: ActorDirectory;
+  readonly askTimeoutMs: number;
+  kernel(name: string): Kernel<any, any, any> | undefined;
+  /** A ref for a call from another node (its names; roles as the cluster's role bits). */
+  refFor(kernel: string, key: string, tenant: string, principal: string, roles: number): ActorRef<any, any, any>;
+  principalName(id: number): string;
+  principalId(name: string): number;
+  activated(entry: ActorEntry): void;
+  retired(entry: ActorEntry): void;
+  log(line: string): void;
+}
+
+/** Where an actor lives, across nodes. */
+export interface NodeLocation {
+  readonly node: string;
+  readonly shard: number;
+}
+
+const EMPTY = new Uint32Array(0);
+
+export class NodeRuntime implements RemoteRouting {
+  readonly self: string;
+  readonly incarnation: string;
+  readonly subjectPrefix: string;
+  private table: RendezvousTable;
+  private readonly remote = new Map<string, ActorEntry & { node: string }>();
+  private readonly remoteLink: RemoteLink;
+  private readonly rpc: Subscription;
+  /** Local actors whose lease and state are on their way (their entries hold a MovingLink). */
+  private readonly restoring = new Map<string, Promise<void>>();
+  private readonly handingOver = new Map<string, Promise<void>>();
+  /** Per store key: the journal sequence the actor's state here covers. */
+  private readonly covered = new Map<string, number>();
+  /** Per (sender incarnation, actor): the route epoch this node refused (its later calls of that epoch are refused too). */
+  private readonly refusedEpochs = new Map<string, { epoch: number; at: number }>();
+  private readonly refs = new Map<string, ActorRef<any, any, any>>();
+  private snapshotTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly options: ResolvedNats,
+    private readonly membership: Membership,
+    private readonly store: ActorStore,
+    private readonly local: LocalNode,
+  ) {
+    this.self = options.node;
+    this.incarnation = membership.incarnation;
+    this.subjectPrefix = options.cluster;
+    this.table = new RendezvousTable(membership.members());
+    this.remoteLink = new RemoteLink(nc, this);
+    this.remoteLink.timeoutMs = local.askTimeoutMs;
+    this.rpc = nc.subscribe(`${this.subjectPrefix}.rpc.${this.self}`, { callback: (_e, m) => this.serveFrame(m) });
+    membership.onChange = () => this.membersChanged();
+    if (options.durable) {
+      this.snapshotTimer = setInterval(() => void this.snapshotDirty(), options.snapshotEveryMs);
+      this.snapshotTimer.unref();
+    }
+  }
+
+  static async start(options: ResolvedNats, local: LocalNode): Promise<NodeRuntime> {
+    let nc: NatsConnection;
+    try {
+      nc = await connect({ servers: options.servers, name: options.node, timeout: 3000, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    } catch (error) {
+      throw new RingshardError(ErrorCode.NATS_UNREACHABLE, `options.nats.servers: cannot reach the NATS server at ${options.servers.join(', ')}: ${(error as Error).message}`, { cause: error });
+    }
+    try {
+      const store = await ActorStore.open(nc, options.cluster, options.durable);
+      const incarnation = `${options.node}#${randomBytes(4).toString('hex')}`;
+      const membership = new Membership(nc, options.cluster, options.node, incarnation, local.shards.length, options.heartbeatMs, options.deadAfterMs);
+      const runtime = new NodeRuntime(nc, options, membership, store, local);
+      await membership.join();
+      runtime.membersChanged();
+      return runtime;
+    } catch (error) {
+      await nc.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  // ---- placement
+
+  ownerNode(identity: string): string | undefined {
+    return this.table.owner(identity)?.node;
+  }
+
+  members(): Array<{ node: string; shards: number; self: boolean }> {
+    return this.membership.members().map((m: MemberInfo) => ({ node: m.node, shards: m.shards, self: m.self }));
+  }
+
+  /** Where the actor lives: where it is now if this node knows, else where it would be placed. */
+  locate(ref: ActorRef<any, any, any>): NodeLocation {
+    const entry = this.local.directory.lookup(ref.identity);
+    if (entry) return { node: this.self, shard: entry.shard };
+    const placed = this.table.owner(ref.identity);
+    if (!placed) throw new RingshardError(ErrorCode.CLOSED, 'this node is leaving the cluster and knows no live member');
+    return placed;
+  }
+
+  principalName(id: number): string {
+    return this.local.principalName(id);
+  }
+
+  // ---- activation
+
+  /** The entry a ref's messages go through: a local actor (activated here) or the remote link. */
+  activate(ref: ActorRef<any, any, any>): ActorEntry {
+    const existing = this.local.directory.lookup(ref.identity);
+    if (existing) return existing;
+    const known = this.remote.get(ref.identity);
+    if (known && known.active) return known;
+    const placed = this.table.owner(ref.identity);
+    if (placed && placed.node === this.self) return this.activateHere(ref, placed);
+    const entry = {
+      identity: ref.identity,
+      key: ref.key,
+      kernelName: ref.kernel.name,
+      tenant: ref.tenant,
+      link: this.remoteLink as ShardLink,
+      kernelId: ref.kernelId,
+      tenantId: ref.tenantId,
+      actorId: 0,
+      shard: placed?.shard ?? 0,
+      slot: -1,
+      location: 0,
+      generation: 0,
+      active: true,
+      node: placed?.node ?? '',
+    };
+    this.remote.set(ref.identity, entry);
+    return entry;
+  }
+
+  find(ref: ActorRef<any, any, any>): ActorEntry | undefined {
+    return this.local.directory.lookup(ref.identity) ?? this.remote.get(ref.identity);
+  }
+
+  /** A remote entry stops being used (terminate): the next message resolves the owner again. */
+  forgetRemote(entry: ActorEntry): boolean {
+    if (entry.slot >= 0) return false;
+    entry.active = false;
+    if (this.remote.get(entry.identity) === entry) this.remote.delete(entry.identity);
+    return true;
+  }
+
+  private activateHere(ref: ActorRef<any, any, any>, placed: Placement): ActorEntry {
+    const real = this.local.shards[placed.shard]!;
+    const moving = new MovingLink(real);
+    const entry = this.local.directory.add({
+      identity: ref.identity,
+      key: ref.key,
+      kernelName: ref.kernel.name,
+      tenant: ref.tenant,
+      link: moving,
+      kernelId: ref.kernelId,
+      tenantId: ref.tenantId,
+    });
+    this.local.activated(entry);
+    const restored = this.restore(entry, ref.kernel, real, moving).finally(() => this.restoring.delete(ref.identity));
+    this.restoring.set(ref.identity, restored);
+    return entry;
+  }
+
+  /** Takes the lease, restores the state (snapshot, then the journal after it), then lets the waiting calls in. */
+  private async restore(entry: ActorEntry, kernel: Kernel<any, any, any>, real: ShardLink, moving: MovingLink): Promise<void> {
+    const key = storeKey(entry.identity);
+    const what = `kernel '${kernel.name}' actor '${entry.key}'`;
+    try {
+      await this.store.acquire(key, this.self, (n) => this.membership.isLive(n), this.local.askTimeoutMs);
+      const snap = await this.store.readSnapshot(key);
+      const stateCodec = rawCodec(kernel.codecs.state);
+      if (snap) await real.importState(entry, stateCodec, snap.state);
+      else await real.activate(entry);
+      let covered = snap?.seq ?? 0;
+      const replayed: ReplayedCalls = new Map();
+      if (this.options.durable) {
+        const last = await this.store.lastSeq(key);
+        const work: Array<Promise<unknown>> = [];
+        for await (const j of this.store.read(key, covered)) {
+          if (j.seq > last) break;
+          work.push(this.replay(entry, kernel, real, j.call, j.sender, replayed));
+          covered = j.seq;
+        }
+        await Promise.all(work);
+      } else if (snap) {
+        await this.store.deleteSnapshot(key); // a handover's, used once
+      }
+      this.covered.set(key, covered);
+      const final = this.options.durable
+        ? new JournalingLink(real, this.store, { key, kernel: kernel.name, tenant: entry.tenant, actorKey: entry.key, principalName: (id) => this.local.principalName(id) }, replayed)
+        : real;
+      entry.link = final;
+      moving.arrived(final);
+    } catch (error) {
+      this.local.log(`ringshard: node '${this.self}' could not take over ${what}: ${(error as Error).message}`);
+      this.local.directory.remove(entry);
+      this.local.retired(entry);
+      // What waited fails with the reason; the next message tries again.
+      moving.arrived(failingLink(real, error as Error));
+    }
+  }
+
+  private replay(entry: ActorEntry, kernel: Kernel<any, any, any>, real: ShardLink, call: Call, sender: string, replayed: ReplayedCalls): Promise<unknown> {
+    const caller: Caller = { principalId: this.local.principalId(call.principal), roles: call.roles, sourceId: NO_ACTOR };
+    const id = sender !== '' ? `${sender}/${call.id}` : undefined;
+    const batch = wordsBatch(call.payload, call.count, call.words);
+    if (call.op === CallOp.TELL) {
+      if (id) replayed.set(id, EMPTY);
+      return real.tellMany(entry, caller, batch);
+    }
+    const sink = wordsSink(call.count, kernel.codecs.reply.words);
+    return real
+      .askMany(entry, caller, batch, { codec: kernel.codecs.reply, what: `replay of an ask to '${entry.key}'`, timeoutMs: this.local.askTimeoutMs, sink })
+      .then(
+        () => id && replayed.set(id, sink.words),
+        () => {}, // it failed the first time too: the sender got that answer, or gets a timeout
+      );
+  }
+
+  // ---- serving other nodes' calls
+
+  private serveFrame(m: Msg): void {
+    let decoded: ReturnType<typeof decodeCalls>;
+    try {
+      decoded = decodeCalls(m.data);
+    } catch {
+      return;
+    }
+    const { from, calls } = decoded;
+    const answers = calls.map((c) => this.serve(from, c));
+    void Promise.all(answers).then((replies) => {
+      if (m.reply && !this.nc.isClosed()) m.respond(encodeReplies(replies));
+    });
+  }
+
+  private serve(from: string, call: Call): Promise<Reply> {
+    const identity = `${call.kernel}\u0000${call.tenant}\u0000${call.key}`;
+    const route = `${from}\u0000${identity}`;
+    const refused = this.refusedEpochs.get(route);
+    if (this.closed || (refused && call.epoch <= refused.epoch) || this.ownerNode(identity) !== this.self || this.handingOver.has(identity)) {
+      this.refusedEpochs.set(route, { epoch: Math.max(call.epoch, refused?.epoch ?? 0), at: Date.now() });
+      return Promise.resolve({ id: call.id, status: ReplyStatus.NOT_OWNER, payload: EMPTY });
+    }
+    return this.runLocally(call, `${from}/${call.id}`).then(
+      (payload): Reply => ({ id: call.id, status: ReplyStatus.OK, payload }),
+      (error: Error): Reply => ({
+        id: call.id,
+        status: ReplyStatus.ERROR,
+        payload: EMPTY,
+        error: { code: error instanceof RingshardError ? error.code : ErrorCode.REMOTE, message: `node '${this.self}': ${error.message}` },
+      }),
+    );
+  }
+
+  /** Runs a call on this node's actor (activating it here if needed). */
+  runLocally(call: Call, callId: string): Promise<Uint32Array> {
+    try {
+      const ref = this.refFor(call);
+      const kernel = ref.kernel;
+      if (call.op === CallOp.TERMINATE) return ref.terminate().then((state) => (state === undefined ? EMPTY : encodeOne(kernel.codecs.state, state)));
+      const entry = ref.entryForCall();
+      const caller: Caller = { principalId: ref.caller.principalId, roles: ref.caller.roles, sourceId: NO_ACTOR, callId };
+      const what = `call to kernel '${kernel.name}' actor '${ref.key}'`;
+      const timeoutMs = this.local.askTimeoutMs;
+      switch (call.op) {
+        case CallOp.TELL:
+          return entry.link.tellMany(entry, caller, wordsBatch(call.payload, call.count, call.words)).then(() => EMPTY);
+        case CallOp.ASK: {
+          const sink = wordsSink(call.count, kernel.codecs.reply.words);
+          return entry.link.askMany(entry, caller, wordsBatch(call.payload, call.count, call.words), { codec: kernel.codecs.reply, what, timeoutMs, sink }).then(() => sink.words);
+        }
+        case CallOp.SNAPSHOT:
+          return entry.link.snapshot(entry, { codec: rawCodec(kernel.codecs.state), what, timeoutMs }) as Promise<Uint32Array>;
+        default:
+          return Promise.reject(new RingshardError(ErrorCode.REMOTE, `unknown call op ${call.op}`));
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private refFor(call: Call): ActorRef<any, any, any> {
+    const k = `${call.kernel}\u0000${call.tenant}\u0000${call.key}\u0000${call.principal}\u0000${call.roles}`;
+    let ref = this.refs.get(k);
+    if (!ref) {
+      ref = this.local.refFor(call.kernel, call.key, call.tenant, call.principal, call.roles);
+      if (this.refs.size > 100_000) this.refs.clear();
+      this.refs.set(k, ref);
+    }
+    return ref;
+  }
+
+  // ---- membership changes
+
+  private membersChanged(): void {
+    this.table = new RendezvousTable(this.membership.members());
+    const now = Date.now();
+    for (const [k, v] of this.refusedEpochs) if (now - v.at > 60_000) this.refusedEpochs.delete(k);
+    for (const entry of this.remote.values()) {
+      if (this.table.owner(entry.identity)?.node !== entry.node) {
+        entry.active = false; // its refs resolve the owner again on their next message
+        this.remote.delete(entry.identity);
+      }
+    }
+    for (const entry of [...this.local.directory.entries()]) {
+      if (this.table.owner(entry.identity)?.node !== this.self) void this.handOver(entry);
+    }
+    this.remoteLink.membersChanged((n) => this.membership.isLive(n));
+  }
+
+  /** Moves a local actor to its new owner: state to the store, lease released, what waited follows. */
+  private handOver(entry: ActorEntry): Promise<void> {
+    const running = this.handingOver.get(entry.identity);
+    if (running) return running;
+    const done = this.doHandOver(entry).finally(() => this.handingOver.delete(entry.identity));
+    this.handingOver.set(entry.identity, done);
+    return done;
+  }
+
+  private async doHandOver(entry: ActorEntry): Promise<void> {
+    await this.restoring.get(entry.identity);
+    if (!entry.active) return;
+    const kernel = this.local.kernel(entry.kernelName)!;
+    const key = storeKey(entry.identity);
+    const current = entry.link;
+    const moving = new MovingLink(current);
+    entry.link = moving;
+    try {
+      const state = (await current.exportState(entry, { codec: rawCodec(kernel.codecs.state), what: `handover of '${entry.key}'`, timeoutMs: this.local.askTimeoutMs })) as Uint32Array;
+      const seq = this.options.durable ? Math.max(this.covered.get(key) ?? 0, await this.store.journaled(key)) : 0;
+      await this.store.writeSnapshot(key, seq, state);
+      if (seq > 0) await this.store.trim(key, seq);
+      this.covered.delete(key);
+      this.store.forgetLocal(key);
+      this.local.directory.remove(entry);
+      this.local.retired(entry);
+      await this.store.release(key, this.self);
+      moving.arrived(this.remoteLink);
+    } catch (error) {
+      this.local.log(`ringshard: node '${this.self}' could not hand over '${entry.key}': ${(error as Error).message}`);
+      entry.link = current;
+      moving.arrived(current);
+    }
+  }
+
+  /** durable: snapshots the actors journaled since the last round, and trims their journals. */
+  private async snapshotDirty(): Promise<void> {
+    for (const key of this.store.takeDirty()) {
+      const entry = [...this.local.directory.entries()].find((e) => storeKey(e.identity) === key);
+      if (!entry || !(entry.link instanceof JournalingLink) || this.handingOver.has(entry.identity)) continue;
+      const kernel = this.local.kernel(entry.kernelName)!;
+      try {
+        const seqP = this.store.journaled(key);
+        const stateP = entry.link.snapshot(entry, { codec: rawCodec(kernel.codecs.state), what: `snapshot of '${entry.key}'`, timeoutMs: this.local.askTimeoutMs });
+        const [seq, state] = await Promise.all([seqP, stateP]);
+        const covered = Math.max(seq, this.covered.get(key) ?? 0);
+        await this.store.writeSnapshot(key, covered, state as Uint32Array);
+        await this.store.trim(key, covered);
+        this.covered.set(key, covered);
+      } catch (error) {
+        this.local.log(`ringshard: snapshot of '${entry.key}' failed: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  // ---- shutdown
+
+  /** Hands every local actor over (the others take them), then leaves and closes the connection. */
+  async leave(): Promise<void> {
+    if (this.closed) return;
+    this.membership.startLeaving();
+    await Promise.allSettled([...this.restoring.values()]);
+    await Promise.allSettled([...this.local.directory.entries()].map((e) => this.handOver(e)));
+    await Promise.allSettled([...this.handingOver.values()]);
+    // Calls still out (to other nodes) get their answers, up to a while.
+    const deadline = Date.now() + Math.min(5000, this.local.askTimeoutMs);
+    while (this.remoteLink.pending > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    this.closed = true;
+    if (this.snapshotTimer) clearInterval(this.snapshotTimer);
+    this.membership.stop();
+    this.rpc.unsubscribe();
+    this.remoteLink.close(new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down'));
+    await this.nc.drain().catch(() => {});
+  }
+}
+
+/** Stands in for a local actor whose takeover failed: everything that waited fails with why. */
+function failingLink(real: ShardLink, error: Error): ShardLink {
+  const fail = () => Promise.reject(error);
+  return {
+    index: real.index,
+    failed: undefined,
+    tell: fail,
+    tellMany: fail,
+    ask: fail,
+    askMany: fail,
+    snapshot: fail,
+    terminate: fail,
+    activate: fail,
+    retire: () => Promise.resolve(),
+    exportState: fail,
+    importState: fail,
+    forward: (_t, _s, _o, _p, onDead) => onDead(error),
+  };
+}

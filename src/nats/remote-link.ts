@@ -1,0 +1,282 @@
+/**
+ * RemoteLink: the ShardLink of actors another node owns. A call (tell, ask, many of
+ * either, snapshot, terminate) is sent to the node that owns the actor in this node's
+ * view of the members, batched with the other calls to that node in the same turn of
+ * the event loop into one NATS message, and stays here until that node answers.
+ *
+ * Order per actor: calls to one actor travel in order on one connection and the owner
+ * runs them in order. When the owner answers "not mine" (the members changed), it
+ * refuses every later call of the same route epoch too, and this link sends all the
+ * actor's unanswered calls again, in their order, with a new epoch, to the owner in its
+ * updated view. The same happens when the owner dies: with `durable`, calls it had taken
+ * are in the journal, and the new owner answers them from its replay instead of running
+ * them twice.
+ */
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { ErrorCode, RingshardError } from '../errors.ts';
+import type { Codec } from '../layout/codec.ts';
+import type { MessageBatch } from '../layout/columns.ts';
+import type { AskSpec, Caller, RecordTarget, ShardLink } from '../coordinator/shard-link.ts';
+import type { ActorEntry } from '../coordinator/actor-directory.ts';
+import { CallOp, ReplyStatus, decodeReplies, encodeCalls, type Call, type Reply } from './wire.ts';
+import { decodeMany, encodeOne, packBatch } from './raw-words.ts';
+
+/** What a RemoteLink needs from its node. */
+export interface RemoteRouting {
+  readonly self: string;
+  readonly incarnation: string;
+  readonly subjectPrefix: string;
+  /** The node that owns the actor in this node's view now. */
+  ownerNode(identity: string): string | undefined;
+  principalName(id: number): string;
+  /** Runs a call on this node (the actor's owner is this node now); resolves with the reply words. */
+  runLocally(call: Call, callId: string): Promise<Uint32Array>;
+}
+
+interface Outstanding {
+  call: Call;
+  identity: string;
+  dest: string | undefined;
+  finish: (payload: Uint32Array) => void;
+  fail: (error: Error) => void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface Route {
+  epoch: number;
+  /** Unanswered call ids, in send order. */
+  readonly calls: Set<number>;
+  /** Waiting to be sent again (after a refusal): new calls wait behind. */
+  blocked: boolean;
+}
+
+const RETRY_MS = 20;
+
+export class RemoteLink implements ShardLink {
+  readonly index = -1;
+  readonly failed: Error | undefined = undefined;
+  private nextId = 1;
+  private readonly outstanding = new Map<number, Outstanding>();
+  private readonly routes = new Map<string, Route>();
+  private readonly outbox = new Map<string, Call[]>();
+  private flushScheduled = false;
+  private readonly inbox: string;
+  private readonly sub: Subscription;
+  private closed: Error | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly routing: RemoteRouting,
+  ) {
+    this.inbox = `${routing.subjectPrefix}.reply.${routing.incarnation.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+    this.sub = nc.subscribe(this.inbox, {
+      callback: (_e, m) => {
+        try {
+          this.answered(decodeReplies(m.data));
+        } catch {
+          // A frame that is not ours: nothing waits for it.
+        }
+      },
+    });
+  }
+
+  /** Unanswered calls (for shutdown and tests). */
+  get pending(): number {
+    return this.outstanding.size;
+  }
+
+  private send(entry: RecordTarget, from: Caller, op: CallOp, count: number, words: number, payload: Uint32Array, timeoutMs: number, finish: (payload: Uint32Array) => void, fail: (error: Error) => void): void {
+    if (this.closed) throw this.closed;
+    const e = entry as ActorEntry;
+    const id = this.nextId++;
+    if (this.nextId >= 0xffffffff) this.nextId = 1;
+    let route = this.routes.get(e.identity);
+    if (!route) this.routes.set(e.identity, (route = { epoch: 1, calls: new Set(), blocked: false }));
+    const call: Call = {
+      id,
+      epoch: route.epoch,
+      op,
+      kernel: e.kernelName,
+      tenant: e.tenant,
+      key: e.key,
+      principal: this.routing.principalName(from.principalId),
+      roles: from.roles,
+      count,
+      words,
+      payload,
+    };
+    const o: Outstanding = { call, identity: e.identity, dest: undefined, finish, fail, timer: undefined };
+    if (Number.isFinite(timeoutMs)) {
+      o.timer = setTimeout(() => this.settle(o, undefined, new RingshardError(ErrorCode.TIMEOUT, `a call to actor '${e.key}' of kernel '${e.kernelName}' on another node got no answer in ${timeoutMs} ms`)), timeoutMs);
+    }
+    this.outstanding.set(id, o);
+    route.calls.add(id);
+    if (!route.blocked) this.dispatch(o);
+  }
+
+  /** To the owner now: another node (batched), or this one. */
+  private dispatch(o: Outstanding): void {
+    const owner = this.routing.ownerNode(o.identity);
+    if (owner === undefined) {
+      o.dest = undefined;
+      this.retryLater(o.identity); // no live member at all yet: wait for one
+      return;
+    }
+    o.dest = owner;
+    if (owner === this.routing.self) {
+      const callId = `${this.routing.incarnation}/${o.call.id}`;
+      this.routing.runLocally(o.call, callId).then(
+        (payload) => this.settle(o, payload),
+        (error: Error) => this.settle(o, undefined, error),
+      );
+      return;
+    }
+    let calls = this.outbox.get(owner);
+    if (!calls) this.outbox.set(owner, (calls = []));
+    calls.push(o.call);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    for (const [node, calls] of this.outbox) {
+      this.nc.publish(`${this.routing.subjectPrefix}.rpc.${node}`, encodeCalls(this.routing.incarnation, calls), { reply: this.inbox });
+    }
+    this.outbox.clear();
+  }
+
+  private answered(replies: Reply[]): void {
+    for (const r of replies) {
+      const o = this.outstanding.get(r.id);
+      if (!o) continue; // answered already, or timed out
+      if (r.status === ReplyStatus.OK) this.settle(o, r.payload);
+      else if (r.status === ReplyStatus.ERROR) this.settle(o, undefined, new RingshardError((r.error?.code as ErrorCode) ?? ErrorCode.REMOTE, r.error?.message ?? 'the remote call failed'));
+      else if (o.call.epoch === this.routes.get(o.identity)?.epoch) this.retryLater(o.identity);
+    }
+  }
+
+  private settle(o: Outstanding, payload: Uint32Array | undefined, error?: Error): void {
+    if (this.outstanding.get(o.call.id) !== o) return;
+    this.outstanding.delete(o.call.id);
+    if (o.timer) clearTimeout(o.timer);
+    const route = this.routes.get(o.identity);
+    if (route) {
+      route.calls.delete(o.call.id);
+      if (route.calls.size === 0 && !route.blocked) this.routes.delete(o.identity);
+    }
+    if (error) o.fail(error);
+    else o.finish(payload!);
+  }
+
+  /** Refused or orphaned: a new epoch, and every unanswered call again, in order, soon. */
+  private retryLater(identity: string): void {
+    const route = this.routes.get(identity);
+    if (!route || route.blocked) return;
+    route.epoch++;
+    route.blocked = true;
+    setTimeout(() => this.resend(identity), RETRY_MS).unref();
+  }
+
+  private resend(identity: string): void {
+    const route = this.routes.get(identity);
+    if (!route) return;
+    route.blocked = false;
+    for (const id of route.calls) {
+      const o = this.outstanding.get(id)!;
+      o.call = { ...o.call, epoch: route.epoch };
+      this.dispatch(o);
+      if (route.blocked) return; // no owner yet: all of it waits again
+    }
+    if (route.calls.size === 0) this.routes.delete(identity);
+  }
+
+  /** The members changed: calls waiting on a node that is gone go to the new owners. */
+  membersChanged(isLive: (node: string) => boolean): void {
+    const orphaned = new Set<string>();
+    for (const o of this.outstanding.values()) if (o.dest !== undefined && o.dest !== this.routing.self && !isLive(o.dest)) orphaned.add(o.identity);
+    for (const identity of orphaned) this.retryLater(identity);
+  }
+
+  close(error: Error): void {
+    this.closed = error;
+    this.sub.unsubscribe();
+    for (const o of [...this.outstanding.values()]) this.settle(o, undefined, error);
+  }
+
+  // ---- ShardLink
+
+  tell(to: RecordTarget, from: Caller, codec: Codec, msg: unknown): Promise<void> {
+    const payload = encodeOne(codec, msg);
+    return new Promise((resolve, reject) => this.send(to, from, CallOp.TELL, 1, codec.words, payload, this.timeoutMs, () => resolve(), reject));
+  }
+
+  tellMany(to: RecordTarget, from: Caller, msgs: MessageBatch): Promise<void> {
+    const payload = packBatch(msgs);
+    return new Promise((resolve, reject) => this.send(to, from, CallOp.TELL, msgs.count, msgs.words, payload, this.timeoutMs, () => resolve(), reject));
+  }
+
+  ask(to: RecordTarget, from: Caller, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown> {
+    const payload = encodeOne(codec, msg);
+    return new Promise((resolve, reject) =>
+      this.send(to, from, CallOp.ASK, 1, codec.words, payload, reply.timeoutMs, (w) => resolve(reply.codec.decode(w, new Float32Array(w.buffer, w.byteOffset, w.length), 0)), reject),
+    );
+  }
+
+  askMany(to: RecordTarget, from: Caller, msgs: MessageBatch, reply: AskSpec): Promise<unknown> {
+    const payload = packBatch(msgs);
+    return new Promise((resolve, reject) =>
+      this.send(to, from, CallOp.ASK, msgs.count, msgs.words, payload, reply.timeoutMs, (w) => resolve(decodeMany(reply.codec, w, msgs.count, reply.sink)), reject),
+    );
+  }
+
+  snapshot(to: RecordTarget, reply: AskSpec): Promise<unknown> {
+    return new Promise((resolve, reject) =>
+      this.send(to, { principalId: 0, roles: 0, sourceId: 0 }, CallOp.SNAPSHOT, 0, 0, new Uint32Array(0), reply.timeoutMs, (w) => resolve(reply.codec.decode(w, new Float32Array(w.buffer, w.byteOffset, w.length), 0)), reject),
+    );
+  }
+
+  terminate(to: RecordTarget, reply: AskSpec): Promise<unknown> {
+    return new Promise((resolve, reject) =>
+      this.send(
+        to,
+        { principalId: 0, roles: 0, sourceId: 0 },
+        CallOp.TERMINATE,
+        0,
+        0,
+        new Uint32Array(0),
+        reply.timeoutMs,
+        (w) => {
+          reply.onDone?.();
+          resolve(w.length === 0 ? undefined : reply.codec.decode(w, new Float32Array(w.buffer, w.byteOffset, w.length), 0));
+        },
+        reject,
+      ),
+    );
+  }
+
+  /** Set by the node: how long a tell may wait for its owner's answer. */
+  timeoutMs = 30_000;
+
+  forward(_to: RecordTarget, _send: Uint32Array, _offset: number, _payloadWords: number, _onDead: (error: Error) => void): void {
+    throw new RingshardError(ErrorCode.REMOTE, 'K2K messages to an actor on another node are not delivered yet (a dead letter)');
+  }
+
+  activate(): Promise<void> {
+    return Promise.resolve(); // its owner activates it
+  }
+
+  retire(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  exportState(): Promise<unknown> {
+    return Promise.reject(new RingshardError(ErrorCode.INVALID_OPTION, 'cluster.migrate() moves actors between this node\'s shards; this actor lives on another node'));
+  }
+
+  importState(): Promise<void> {
+    return Promise.reject(new RingshardError(ErrorCode.INVALID_OPTION, 'cannot import into an actor on another node'));
+  }
+}
