@@ -296,7 +296,8 @@ export class Cluster implements ActorHost {
     const cluster = new Cluster(resolved, backend, shards, directory, metrics, sendPayloadWords);
     if (resolved.nats) {
       try {
-        cluster.node = await NodeRuntime.start(resolved.nats, cluster.localNode());
+        cluster.node = await NodeRuntime.connect(resolved.nats, cluster.localNode());
+        await cluster.node.join();
       } catch (error) {
         await cluster.shutdown();
         throw error;
@@ -620,7 +621,7 @@ export class Cluster implements ActorHost {
 
   private async close(): Promise<void> {
     // A node hands its actors over to the others first (their state goes with them).
-    await this.node?.leave();
+    await this.node?.leave().catch((error: Error) => this.log(`ringshard: leaving the cluster: ${error.message}`));
     for (const entry of [...this.directory.entries()]) {
       if (entry.link.failed) continue;
       this.directory.retire(entry);

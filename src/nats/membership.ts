@@ -4,6 +4,10 @@
  * starting) with one at once, and says `<cluster>.bye` when it shuts down. A node not
  * heard from for deadAfterMs is dead. A node name answers pings on its own subject, so a
  * second live process with the same name is refused at start.
+ *
+ * A node that shuts down is first *leaving*: no longer a member (nothing is placed on
+ * it), but alive (its leases are its own until it has handed its actors over); then it
+ * says `<cluster>.gone`. Only a dead or gone node's leases may be taken.
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { ErrorCode, RingshardError } from '../errors.ts';
@@ -18,6 +22,7 @@ interface Heard {
   shards: number;
   incarnation: string;
   at: number;
+  leaving: boolean;
 }
 
 export class Membership {
@@ -39,7 +44,7 @@ export class Membership {
   ) {}
 
   private beat(): Uint8Array {
-    return Buffer.from(JSON.stringify({ node: this.node, incarnation: this.incarnation, shards: this.shards }));
+    return Buffer.from(JSON.stringify({ node: this.node, incarnation: this.incarnation, shards: this.shards, leaving: this.leaving }));
   }
 
   /** Refuses a duplicate name, starts heartbeats, and waits until the live members are known. */
@@ -54,11 +59,13 @@ export class Membership {
       this.nc.subscribe(`${this.prefix}.hb`, {
         callback: (_e, m) => {
           try {
-            const b = m.json<{ node: string; incarnation: string; shards: number }>();
+            const b = m.json<{ node: string; incarnation: string; shards: number; leaving: boolean }>();
             if (b.node === this.node) return;
             const known = this.heard.get(b.node);
-            this.heard.set(b.node, { shards: b.shards, incarnation: b.incarnation, at: Date.now() });
-            if (!known || known.incarnation !== b.incarnation || known.shards !== b.shards) this.onChange();
+            // Once leaving, a node stays leaving (a heartbeat sent before its bye may come after it).
+            const leaving = b.leaving || (known?.incarnation === b.incarnation && known.leaving);
+            this.heard.set(b.node, { shards: b.shards, incarnation: b.incarnation, at: Date.now(), leaving });
+            if (!known || known.incarnation !== b.incarnation || known.shards !== b.shards || known.leaving !== leaving) this.onChange();
           } catch {
             // Not a heartbeat of ours.
           }
@@ -66,12 +73,21 @@ export class Membership {
       }),
     );
     this.subs.push(this.nc.subscribe(`${this.prefix}.hello`, {
-        callback: () => {
-          if (!this.leaving) this.nc.publish(`${this.prefix}.hb`, this.beat());
-        },
+        callback: () => this.nc.publish(`${this.prefix}.hb`, this.beat()),
       }));
     this.subs.push(
       this.nc.subscribe(`${this.prefix}.bye`, {
+        callback: (_e, m) => {
+          const h = this.heard.get(m.string());
+          if (h && !h.leaving) {
+            h.leaving = true;
+            this.onChange();
+          }
+        },
+      }),
+    );
+    this.subs.push(
+      this.nc.subscribe(`${this.prefix}.gone`, {
         callback: (_e, m) => {
           if (this.heard.delete(m.string())) this.onChange();
         },
@@ -87,7 +103,7 @@ export class Membership {
   }
 
   private tick(): void {
-    if (!this.leaving) this.nc.publish(`${this.prefix}.hb`, this.beat());
+    this.nc.publish(`${this.prefix}.hb`, this.beat());
     const now = Date.now();
     let changed = false;
     for (const [node, h] of this.heard) {
@@ -101,13 +117,19 @@ export class Membership {
 
   /** The live nodes, this one included while it is not leaving, by name. */
   members(): MemberInfo[] {
-    const out: MemberInfo[] = [...this.heard].map(([node, h]) => ({ node, shards: h.shards, incarnation: h.incarnation, self: false }));
+    const out: MemberInfo[] = [...this.heard].filter(([, h]) => !h.leaving).map(([node, h]) => ({ node, shards: h.shards, incarnation: h.incarnation, self: false }));
     if (!this.leaving) out.push({ node: this.node, shards: this.shards, incarnation: this.incarnation, self: true });
     return out.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
   }
 
-  isLive(node: string): boolean {
-    return node === this.node ? !this.leaving : this.heard.has(node);
+  /** Alive, leaving or not: its leases are still its own. */
+  isAlive(node: string): boolean {
+    return node === this.node || this.heard.has(node);
+  }
+
+  /** A member: alive and not leaving (placement counts it). */
+  isMember(node: string): boolean {
+    return node === this.node ? !this.leaving : this.heard.get(node)?.leaving === false;
   }
 
   /** From now on this node places nothing on itself (it hands its actors over). */
@@ -117,8 +139,10 @@ export class Membership {
     this.onChange();
   }
 
+  /** Handed everything over: the others may take what is left of this node's. */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    if (!this.nc.isClosed()) this.nc.publish(`${this.prefix}.gone`, Buffer.from(this.node));
     for (const s of this.subs) s.unsubscribe();
   }
 }

@@ -52,6 +52,7 @@ export interface NodeLocation {
 }
 
 const EMPTY = new Uint32Array(0);
+const DEBUG = process.env.RINGSHARD_NATS_DEBUG === '1';
 
 export class NodeRuntime implements RemoteRouting {
   readonly self: string;
@@ -70,7 +71,11 @@ export class NodeRuntime implements RemoteRouting {
   private readonly refusedEpochs = new Map<string, { epoch: number; at: number }>();
   private readonly refs = new Map<string, ActorRef<any, any, any>>();
   private snapshotTimer: NodeJS.Timeout | undefined;
+  /** Frames of other nodes' calls not answered yet (a leaving node answers them all before it goes). */
+  private serving = 0;
   private closed = false;
+  /** Not serving calls before the view of the members is known (they are refused, and come again). */
+  private joined = false;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -93,7 +98,11 @@ export class NodeRuntime implements RemoteRouting {
     }
   }
 
-  static async start(options: ResolvedNats, local: LocalNode): Promise<NodeRuntime> {
+  /**
+   * Connects and prepares the node; join() then makes it a member. Between the two the
+   * cluster keeps the runtime, so that a call served during the join finds it.
+   */
+  static async connect(options: ResolvedNats, local: LocalNode): Promise<NodeRuntime> {
     let nc: NatsConnection;
     try {
       nc = await connect({ servers: options.servers, name: options.node, timeout: 3000, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
@@ -104,14 +113,26 @@ export class NodeRuntime implements RemoteRouting {
       const store = await ActorStore.open(nc, options.cluster, options.durable);
       const incarnation = `${options.node}#${randomBytes(4).toString('hex')}`;
       const membership = new Membership(nc, options.cluster, options.node, incarnation, local.shards.length, options.heartbeatMs, options.deadAfterMs);
-      const runtime = new NodeRuntime(nc, options, membership, store, local);
-      await membership.join();
-      runtime.membersChanged();
-      return runtime;
+      return new NodeRuntime(nc, options, membership, store, local);
     } catch (error) {
       await nc.close().catch(() => {});
       throw error;
     }
+  }
+
+  /** Refuses a duplicate name, becomes a member, learns the others; calls are served from then on. */
+  async join(): Promise<void> {
+    try {
+      await this.membership.join();
+    } catch (error) {
+      this.closed = true;
+      this.rpc.unsubscribe();
+      this.remoteLink.close(error as Error);
+      await this.nc.close().catch(() => {});
+      throw error;
+    }
+    this.joined = true;
+    this.membersChanged();
   }
 
   // ---- placement
@@ -202,8 +223,9 @@ export class NodeRuntime implements RemoteRouting {
     const key = storeKey(entry.identity);
     const what = `kernel '${kernel.name}' actor '${entry.key}'`;
     try {
-      await this.store.acquire(key, this.self, (n) => this.membership.isLive(n), this.local.askTimeoutMs);
+      await this.store.acquire(key, this.self, (n) => this.membership.isAlive(n), this.local.askTimeoutMs);
       const snap = await this.store.readSnapshot(key);
+      if (DEBUG) console.error(`[${this.self}] restore ${entry.key}: snapshot ${snap ? `[${[...snap.state]}] @${snap.seq}` : 'none'}`);
       const stateCodec = rawCodec(kernel.codecs.state);
       if (snap) await real.importState(entry, stateCodec, snap.state);
       else await real.activate(entry);
@@ -264,7 +286,9 @@ export class NodeRuntime implements RemoteRouting {
     }
     const { from, calls } = decoded;
     const answers = calls.map((c) => this.serve(from, c));
+    this.serving++;
     void Promise.all(answers).then((replies) => {
+      this.serving--;
       if (m.reply && !this.nc.isClosed()) m.respond(encodeReplies(replies));
     });
   }
@@ -273,7 +297,7 @@ export class NodeRuntime implements RemoteRouting {
     const identity = `${call.kernel}\u0000${call.tenant}\u0000${call.key}`;
     const route = `${from}\u0000${identity}`;
     const refused = this.refusedEpochs.get(route);
-    if (this.closed || (refused && call.epoch <= refused.epoch) || this.ownerNode(identity) !== this.self || this.handingOver.has(identity)) {
+    if (this.closed || !this.joined || (refused && call.epoch <= refused.epoch) || this.ownerNode(identity) !== this.self || this.handingOver.has(identity)) {
       this.refusedEpochs.set(route, { epoch: Math.max(call.epoch, refused?.epoch ?? 0), at: Date.now() });
       return Promise.resolve({ id: call.id, status: ReplyStatus.NOT_OWNER, payload: EMPTY });
     }
@@ -341,7 +365,8 @@ export class NodeRuntime implements RemoteRouting {
     for (const entry of [...this.local.directory.entries()]) {
       if (this.table.owner(entry.identity)?.node !== this.self) void this.handOver(entry);
     }
-    this.remoteLink.membersChanged((n) => this.membership.isLive(n));
+    // Calls out to a leaving node stay: it answers them (or refuses them) before it goes.
+    this.remoteLink.membersChanged((n) => this.membership.isAlive(n));
   }
 
   /** Moves a local actor to its new owner: state to the store, lease released, what waited follows. */
@@ -365,6 +390,7 @@ export class NodeRuntime implements RemoteRouting {
       const state = (await current.exportState(entry, { codec: rawCodec(kernel.codecs.state), what: `handover of '${entry.key}'`, timeoutMs: this.local.askTimeoutMs })) as Uint32Array;
       const seq = this.options.durable ? Math.max(this.covered.get(key) ?? 0, await this.store.journaled(key)) : 0;
       await this.store.writeSnapshot(key, seq, state);
+      if (DEBUG) console.error(`[${this.self}] handed over ${entry.key}: [${[...state]}] @${seq}`);
       if (seq > 0) await this.store.trim(key, seq);
       this.covered.delete(key);
       this.store.forgetLocal(key);
@@ -410,7 +436,7 @@ export class NodeRuntime implements RemoteRouting {
     await Promise.allSettled([...this.handingOver.values()]);
     // Calls still out (to other nodes) get their answers, up to a while.
     const deadline = Date.now() + Math.min(5000, this.local.askTimeoutMs);
-    while (this.remoteLink.pending > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while ((this.remoteLink.pending > 0 || this.serving > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     this.closed = true;
     if (this.snapshotTimer) clearInterval(this.snapshotTimer);
     this.membership.stop();
