@@ -193,7 +193,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     try {
       const timeoutMs = this.timeout(options);
       const e = this.target();
-      return e.link.snapshot(e, { codec: this.kernel.codecs.state, what: `snapshot of ${this.what}`, timeoutMs }) as Promise<MessageOf<S>>;
+      return e.link.snapshot(e, { codec: this.kernel.codecs.state, what: `snapshot of ${this.what}`, timeoutMs, caller: this.caller }) as Promise<MessageOf<S>>;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -216,6 +216,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
         codec: this.kernel.codecs.state,
         what: `terminate of ${this.what}`,
         timeoutMs,
+        caller: this.caller,
         onDone: () => this.host.freeSlot(e),
       }) as Promise<MessageOf<S>>;
     } catch (error) {

@@ -7,7 +7,7 @@ import type { Kernel } from '../kernels/define-kernel.ts';
 import { assembleKernelModule, type ResolvedSend } from '../kernels/assemble.ts';
 import { sendStructName } from '../kernels/generated-names.ts';
 import { SEND_ENTRY_HEADER, batchLayout, type BatchShape } from '../layout/batch.ts';
-import { SendHeader, replySlotWords, requestSlotWords } from '../layout/record.ts';
+import { SEND_HEADER_WORDS, SendHeader, replySlotWords, requestSlotWords } from '../layout/record.ts';
 import type { Schema } from '../layout/schema.ts';
 import type { BackendKind, CompileDiagnostic, KernelWire, ShardStarted } from '../protocol.ts';
 import { ActorDirectory, Interner, type ActorEntry } from '../coordinator/actor-directory.ts';
@@ -86,6 +86,19 @@ function formatDiagnostics(diagnostics: readonly CompileDiagnostic[]): string {
 
 const VERSION = packageVersion();
 
+/** Where a send record's fields are, for the router of a multi-node cluster. */
+const K2K_HEADER = {
+  to: SendHeader.to,
+  kernel: SendHeader.kernel,
+  tenant: SendHeader.tenant,
+  principal: SendHeader.principal,
+  roles: SendHeader.roles,
+  source: SendHeader.source,
+  hlcHi: SendHeader.hlcHi,
+  hlcLo: SendHeader.hlcLo,
+  payload: SEND_HEADER_WORDS,
+};
+
 /** Why a K2K message was not delivered (the `reason` of ringshard_dead_letters_total). */
 export type DeadLetterReason = 'no-such-actor' | 'terminated' | 'wrong-kernel' | 'cross-tenant' | 'quarantined' | 'shard-failed';
 export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = ['no-such-actor', 'terminated', 'wrong-kernel', 'cross-tenant', 'quarantined', 'shard-failed'];
@@ -144,7 +157,12 @@ export class Cluster implements ActorHost {
   private node: NodeRuntime | undefined;
   private readonly log: (line: string) => void;
 
-  private constructor(options: ResolvedOptions, backend: BackendKind, shards: ShardClient[], directory: ActorDirectory, metrics: ClusterMetrics | undefined, sendPayloadWords: number) {
+  private readonly clock: HybridClock;
+  private readonly kernelNames: readonly string[];
+
+  private constructor(options: ResolvedOptions, backend: BackendKind, shards: ShardClient[], directory: ActorDirectory, metrics: ClusterMetrics | undefined, sendPayloadWords: number, clock: HybridClock) {
+    this.clock = clock;
+    this.kernelNames = options.kernels.map((k) => k.name);
     this.backend = backend;
     this.askTimeoutMs = options.askTimeoutMs;
     this.placement = options.placement;
@@ -293,7 +311,7 @@ export class Cluster implements ActorHost {
       const shown = first.length > 0 ? first : diagnostics;
       throw new RingshardError(ErrorCode.SHADER_COMPILE, `WGSL did not compile:\n${formatDiagnostics(shown)}`, { cause: shown });
     }
-    const cluster = new Cluster(resolved, backend, shards, directory, metrics, sendPayloadWords);
+    const cluster = new Cluster(resolved, backend, shards, directory, metrics, sendPayloadWords, clock);
     if (resolved.nats) {
       try {
         cluster.node = await NodeRuntime.connect(resolved.nats, cluster.localNode());
@@ -374,7 +392,11 @@ export class Cluster implements ActorHost {
     this.routed++;
     const to = words[o + SendHeader.to]!;
     const entry = this.directory.byActorId(to);
-    if (entry === undefined) return this.dead(this.directory.wasIssued(to) ? 'terminated' : 'no-such-actor');
+    if (entry === undefined) {
+      // On another node (or unknown there too): the node's router finds it by id.
+      if (this.node) return this.node.routeK2K(words, o, this.sendPayloadWords, K2K_HEADER, (reason) => this.dead(reason));
+      return this.dead(this.directory.wasIssued(to) ? 'terminated' : 'no-such-actor');
+    }
     if (entry.kernelId !== words[o + SendHeader.kernel]) return this.dead('wrong-kernel');
     if (entry.tenantId !== words[o + SendHeader.tenant]) return this.dead('cross-tenant');
     try {
@@ -425,6 +447,9 @@ export class Cluster implements ActorHost {
         this.actor(kernel, key, { tenant, principal, roles: this.roleNames.filter((_, bit) => (roles & (1 << bit)) !== 0) }),
       principalName: (id) => this.principals.name(id) ?? '',
       principalId: (name) => this.principals.id(name),
+      tenantName: (id) => this.tenants.name(id) ?? '',
+      kernelName: (id) => this.kernelNames[id],
+      receiveClock: (hi, lo) => this.clock.receive(hi, lo),
       activated: (entry) => this.metrics?.actorActivated(entry),
       retired: (entry) => this.metrics?.actorRetired(entry),
       log: this.log,

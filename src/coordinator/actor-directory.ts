@@ -100,8 +100,15 @@ export class ActorDirectory {
     }
   }
 
-  /** Gives the actor an id, allocates a slot on its link's shard, records it as active. */
-  add(fields: NewActor): ActorEntry {
+  /**
+   * Gives the actor an id (or takes `id`, the one a multi-node cluster derives from its
+   * identity), allocates a slot on its link's shard, records it as active.
+   */
+  add(fields: NewActor, id?: number): ActorEntry {
+    if (id !== undefined && this.byId.has(id)) {
+      const other = this.byId.get(id)!;
+      throw new RingshardError(ErrorCode.INVALID_OPTION, `actor '${fields.key}' of kernel '${fields.kernelName}' hashes to the id ${id} of active actor '${other.key}' of kernel '${other.kernelName}' (1 in 2^32 per pair); use another key`);
+    }
     const shard = fields.link.index;
     const slot = this.takeSlot(shard);
     // A literal with every field in a fixed order (not a spread): all entries share one
@@ -114,7 +121,7 @@ export class ActorDirectory {
       link: fields.link,
       kernelId: fields.kernelId,
       tenantId: fields.tenantId,
-      actorId: this.takeId(),
+      actorId: id ?? this.takeId(),
       shard,
       slot,
       location: actorLocation(shard, slot),

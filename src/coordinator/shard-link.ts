@@ -50,6 +50,8 @@ export interface AskSpec {
   readonly onDone?: () => void;
   /** Where an askMany's replies go instead of decoded objects (typed columns). */
   readonly sink?: ReplySink;
+  /** Who asks, for a snapshot or terminate that may travel to another node (its policy checks the caller). */
+  readonly caller?: Caller;
 }
 
 /** Collects an askMany's replies as they come, in place of an array of objects. */

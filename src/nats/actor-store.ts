@@ -47,6 +47,7 @@ export class ActorStore {
     private readonly jsm: JetStreamManager,
     private readonly owners: KV,
     private readonly snapshots: KV,
+    private readonly ids: KV,
     private readonly prefix: string,
     private readonly stream: string,
     readonly durable: boolean,
@@ -62,6 +63,7 @@ export class ActorStore {
     const kvm = new Kvm(nc);
     const owners = await kvm.create(`${prefix}-owners`, { history: 1 });
     const snapshots = await kvm.create(`${prefix}-snapshots`, { history: 1 });
+    const ids = await kvm.create(`${prefix}-ids`, { history: 1 });
     const stream = `${prefix}-journal`;
     if (durable) {
       const config = { name: stream, subjects: [`${prefix}.j.>`], allow_direct: true };
@@ -71,7 +73,7 @@ export class ActorStore {
         await jsm.streams.add(config as never);
       }
     }
-    return new ActorStore(jetstream(nc), jsm, owners, snapshots, prefix, stream, durable);
+    return new ActorStore(jetstream(nc), jsm, owners, snapshots, ids, prefix, stream, durable);
   }
 
   // ---- leases
@@ -114,6 +116,17 @@ export class ActorStore {
   async release(key: string, self: string): Promise<void> {
     const e = await this.owners.get(key);
     if (e && e.operation === 'PUT' && e.string() === self) await this.owners.delete(key, { previousSeq: e.revision }).catch(() => {});
+  }
+
+  // ---- ids (K2K addresses: an actor id to the identity it was derived from)
+
+  async registerId(id: number, identity: string): Promise<void> {
+    await this.ids.put(`i${id.toString(16)}`, Buffer.from(identity));
+  }
+
+  async identityOf(id: number): Promise<string | undefined> {
+    const e = await this.ids.get(`i${id.toString(16)}`);
+    return e && e.operation === 'PUT' ? e.string() : undefined;
   }
 
   // ---- snapshots

@@ -19,11 +19,10 @@ import type { Kernel } from '../kernels/define-kernel.ts';
 import type { ActorDirectory, ActorEntry } from '../coordinator/actor-directory.ts';
 import { MovingLink } from '../coordinator/moving-link.ts';
 import type { Caller, ShardLink } from '../coordinator/shard-link.ts';
-import { NO_ACTOR } from '../layout/record.ts';
 import type { ActorRef } from '../api/actor-ref.ts';
 import type { ResolvedNats } from './nats-options.ts';
 import { Membership, type MemberInfo } from './membership.ts';
-import { RendezvousTable, type Placement } from './rendezvous.ts';
+import { RendezvousTable, hash32, type Placement } from './rendezvous.ts';
 import { ActorStore, storeKey } from './actor-store.ts';
 import { RemoteLink, type RemoteRouting } from './remote-link.ts';
 import { JournalingLink, type ReplayedCalls } from './journaling-link.ts';
@@ -40,6 +39,10 @@ export interface LocalNode {
   refFor(kernel: string, key: string, tenant: string, principal: string, roles: number): ActorRef<any, any, any>;
   principalName(id: number): string;
   principalId(name: string): number;
+  tenantName(id: number): string;
+  kernelName(id: number): string | undefined;
+  /** Merges another node's clock into this one's (a K2K message's receiver is after its sender). */
+  receiveClock(hi: number, lo: number): void;
   activated(entry: ActorEntry): void;
   retired(entry: ActorEntry): void;
   log(line: string): void;
@@ -52,6 +55,14 @@ export interface NodeLocation {
 }
 
 const EMPTY = new Uint32Array(0);
+
+/**
+ * An actor's cluster-wide id in a multi-node cluster: derived from its identity, so that
+ * every node knows it without asking (never 0, never NO_ACTOR).
+ */
+export function actorIdFor(identity: string): number {
+  return (hash32(identity, 0x2545f491) % 0xfffffffd) + 1;
+}
 const DEBUG = process.env.RINGSHARD_NATS_DEBUG === '1';
 
 export class NodeRuntime implements RemoteRouting {
@@ -176,7 +187,7 @@ export class NodeRuntime implements RemoteRouting {
       link: this.remoteLink as ShardLink,
       kernelId: ref.kernelId,
       tenantId: ref.tenantId,
-      actorId: 0,
+      actorId: actorIdFor(ref.identity),
       shard: placed?.shard ?? 0,
       slot: -1,
       location: 0,
@@ -185,6 +196,11 @@ export class NodeRuntime implements RemoteRouting {
       node: placed?.node ?? '',
     };
     this.remote.set(ref.identity, entry);
+    // Its id may travel in a message before the actor ever runs: K2K senders find it by id.
+    if (!this.identities.has(entry.actorId)) {
+      this.identities.set(entry.actorId, entry.identity);
+      void this.store.registerId(entry.actorId, entry.identity).catch(() => {});
+    }
     return entry;
   }
 
@@ -203,15 +219,18 @@ export class NodeRuntime implements RemoteRouting {
   private activateHere(ref: ActorRef<any, any, any>, placed: Placement): ActorEntry {
     const real = this.local.shards[placed.shard]!;
     const moving = new MovingLink(real);
-    const entry = this.local.directory.add({
-      identity: ref.identity,
-      key: ref.key,
-      kernelName: ref.kernel.name,
-      tenant: ref.tenant,
-      link: moving,
-      kernelId: ref.kernelId,
-      tenantId: ref.tenantId,
-    });
+    const entry = this.local.directory.add(
+      {
+        identity: ref.identity,
+        key: ref.key,
+        kernelName: ref.kernel.name,
+        tenant: ref.tenant,
+        link: moving,
+        kernelId: ref.kernelId,
+        tenantId: ref.tenantId,
+      },
+      actorIdFor(ref.identity),
+    );
     this.local.activated(entry);
     const restored = this.restore(entry, ref.kernel, real, moving).finally(() => this.restoring.delete(ref.identity));
     this.restoring.set(ref.identity, restored);
@@ -224,6 +243,8 @@ export class NodeRuntime implements RemoteRouting {
     const what = `kernel '${kernel.name}' actor '${entry.key}'`;
     try {
       await this.store.acquire(key, this.self, (n) => this.membership.isAlive(n), this.local.askTimeoutMs);
+      // Other nodes' K2K senders find the actor by its id.
+      void this.store.registerId(entry.actorId, entry.identity).catch(() => {});
       const snap = await this.store.readSnapshot(key);
       if (DEBUG) console.error(`[${this.self}] restore ${entry.key}: snapshot ${snap ? `[${[...snap.state]}] @${snap.seq}` : 'none'}`);
       const stateCodec = rawCodec(kernel.codecs.state);
@@ -259,7 +280,7 @@ export class NodeRuntime implements RemoteRouting {
   }
 
   private replay(entry: ActorEntry, kernel: Kernel<any, any, any>, real: ShardLink, call: Call, sender: string, replayed: ReplayedCalls): Promise<unknown> {
-    const caller: Caller = { principalId: this.local.principalId(call.principal), roles: call.roles, sourceId: NO_ACTOR };
+    const caller: Caller = { principalId: this.local.principalId(call.principal), roles: call.roles, sourceId: call.source };
     const id = sender !== '' ? `${sender}/${call.id}` : undefined;
     const batch = wordsBatch(call.payload, call.count, call.words);
     if (call.op === CallOp.TELL) {
@@ -273,6 +294,52 @@ export class NodeRuntime implements RemoteRouting {
         () => id && replayed.set(id, sink.words),
         () => {}, // it failed the first time too: the sender got that answer, or gets a timeout
       );
+  }
+
+  // ---- K2K messages to actors on other nodes
+
+  private readonly identities = new Map<number, string>();
+  /** Per actor id being looked up: the K2K messages that wait for it, in send order. */
+  private readonly lookingUp = new Map<number, Array<() => void>>();
+
+  /**
+   * A K2K message (a send record in a reply ring) for an actor id this node does not
+   * hold: the id's identity (from the ids bucket, then cached), then the actor's owner,
+   * like a tell. Messages to one id keep their order, the lookup included.
+   */
+  routeK2K(words: Uint32Array, o: number, payloadWords: number, header: { to: number; kernel: number; tenant: number; principal: number; roles: number; source: number; hlcHi: number; hlcLo: number; payload: number }, dead: (reason: 'no-such-actor' | 'wrong-kernel' | 'cross-tenant' | 'shard-failed') => void): void {
+    const to = words[o + header.to]!;
+    const payload = words.slice(o + header.payload, o + header.payload + payloadWords);
+    const kernelName = this.local.kernelName(words[o + header.kernel]!);
+    const tenant = this.local.tenantName(words[o + header.tenant]!);
+    const from: Caller = { principalId: words[o + header.principal]!, roles: words[o + header.roles]!, sourceId: words[o + header.source]! };
+    const hlcHi = words[o + header.hlcHi]!;
+    const hlcLo = words[o + header.hlcLo]!;
+    const send = () => {
+      const identity = this.identities.get(to);
+      if (identity === undefined) return dead('no-such-actor');
+      const [k, t, ...rest] = identity.split('\u0000');
+      if (k !== kernelName) return dead('wrong-kernel');
+      if (t !== tenant) return dead('cross-tenant');
+      const payloadCopy = kernelName ? payload.subarray(0, this.local.kernel(kernelName)!.codecs.request.words) : payload;
+      this.remoteLink.deliver({ identity, kernelName: k!, tenant: t!, key: rest.join('\u0000') }, from, payloadCopy, hlcHi, hlcLo, () => dead('shard-failed'));
+    };
+    const waiting = this.lookingUp.get(to);
+    if (waiting) return void waiting.push(send);
+    if (this.identities.has(to)) return send();
+    const queue = [send];
+    this.lookingUp.set(to, queue);
+    this.store.identityOf(to).then(
+      (identity) => {
+        if (identity !== undefined) this.identities.set(to, identity);
+        this.lookingUp.delete(to);
+        for (const s of queue) s();
+      },
+      () => {
+        this.lookingUp.delete(to);
+        for (const s of queue) s();
+      },
+    );
   }
 
   // ---- serving other nodes' calls
@@ -319,7 +386,8 @@ export class NodeRuntime implements RemoteRouting {
       const kernel = ref.kernel;
       if (call.op === CallOp.TERMINATE) return ref.terminate().then((state) => (state === undefined ? EMPTY : encodeOne(kernel.codecs.state, state)));
       const entry = ref.entryForCall();
-      const caller: Caller = { principalId: ref.caller.principalId, roles: ref.caller.roles, sourceId: NO_ACTOR, callId };
+      const caller: Caller = { principalId: ref.caller.principalId, roles: ref.caller.roles, sourceId: call.source, callId };
+      if (call.hlcHi !== 0 || call.hlcLo !== 0) this.local.receiveClock(call.hlcHi, call.hlcLo);
       const what = `call to kernel '${kernel.name}' actor '${ref.key}'`;
       const timeoutMs = this.local.askTimeoutMs;
       switch (call.op) {

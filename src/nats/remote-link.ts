@@ -16,10 +16,17 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { ErrorCode, RingshardError } from '../errors.ts';
 import type { Codec } from '../layout/codec.ts';
 import type { MessageBatch } from '../layout/columns.ts';
-import type { AskSpec, Caller, RecordTarget, ShardLink } from '../coordinator/shard-link.ts';
-import type { ActorEntry } from '../coordinator/actor-directory.ts';
+import { SYSTEM_CALLER, type AskSpec, type Caller, type RecordTarget, type ShardLink } from '../coordinator/shard-link.ts';
 import { CallOp, ReplyStatus, decodeReplies, encodeCalls, type Call, type Reply } from './wire.ts';
 import { decodeMany, encodeOne, packBatch } from './raw-words.ts';
+
+/** Who a remote call is for: an actor's names (an ActorEntry is one). */
+export interface RemoteTarget {
+  readonly identity: string;
+  readonly kernelName: string;
+  readonly tenant: string;
+  readonly key: string;
+}
 
 /** What a RemoteLink needs from its node. */
 export interface RemoteRouting {
@@ -85,9 +92,21 @@ export class RemoteLink implements ShardLink {
     return this.outstanding.size;
   }
 
-  private send(entry: RecordTarget, from: Caller, op: CallOp, count: number, words: number, payload: Uint32Array, timeoutMs: number, finish: (payload: Uint32Array) => void, fail: (error: Error) => void): void {
+  private send(
+    entry: RecordTarget | RemoteTarget,
+    from: Caller,
+    op: CallOp,
+    count: number,
+    words: number,
+    payload: Uint32Array,
+    timeoutMs: number,
+    finish: (payload: Uint32Array) => void,
+    fail: (error: Error) => void,
+    hlcHi = 0,
+    hlcLo = 0,
+  ): void {
     if (this.closed) throw this.closed;
-    const e = entry as ActorEntry;
+    const e = entry as RemoteTarget;
     const id = this.nextId++;
     if (this.nextId >= 0xffffffff) this.nextId = 1;
     let route = this.routes.get(e.identity);
@@ -101,6 +120,9 @@ export class RemoteLink implements ShardLink {
       key: e.key,
       principal: this.routing.principalName(from.principalId),
       roles: from.roles,
+      source: from.sourceId,
+      hlcHi,
+      hlcLo,
       count,
       words,
       payload,
@@ -234,7 +256,7 @@ export class RemoteLink implements ShardLink {
 
   snapshot(to: RecordTarget, reply: AskSpec): Promise<unknown> {
     return new Promise((resolve, reject) =>
-      this.send(to, { principalId: 0, roles: 0, sourceId: 0 }, CallOp.SNAPSHOT, 0, 0, new Uint32Array(0), reply.timeoutMs, (w) => resolve(reply.codec.decode(w, new Float32Array(w.buffer, w.byteOffset, w.length), 0)), reject),
+      this.send(to, reply.caller ?? SYSTEM_CALLER, CallOp.SNAPSHOT, 0, 0, new Uint32Array(0), reply.timeoutMs, (w) => resolve(reply.codec.decode(w, new Float32Array(w.buffer, w.byteOffset, w.length), 0)), reject),
     );
   }
 
@@ -242,7 +264,7 @@ export class RemoteLink implements ShardLink {
     return new Promise((resolve, reject) =>
       this.send(
         to,
-        { principalId: 0, roles: 0, sourceId: 0 },
+        reply.caller ?? SYSTEM_CALLER,
         CallOp.TERMINATE,
         0,
         0,
@@ -257,11 +279,25 @@ export class RemoteLink implements ShardLink {
     );
   }
 
+  /**
+   * A K2K message for an actor on another node (or on this one, if it moved here): sent
+   * like a tell, in order behind the earlier ones to the same actor; `onDead` if it
+   * cannot be delivered.
+   */
+  deliver(to: RemoteTarget, from: Caller, payload: Uint32Array, hlcHi: number, hlcLo: number, onDead: (error: Error) => void): void {
+    try {
+      this.send(to, from, CallOp.TELL, 1, payload.length, payload, this.timeoutMs, () => {}, onDead, hlcHi, hlcLo);
+    } catch (error) {
+      onDead(error as Error);
+    }
+  }
+
   /** Set by the node: how long a tell may wait for its owner's answer. */
   timeoutMs = 30_000;
 
-  forward(_to: RecordTarget, _send: Uint32Array, _offset: number, _payloadWords: number, _onDead: (error: Error) => void): void {
-    throw new RingshardError(ErrorCode.REMOTE, 'K2K messages to an actor on another node are not delivered yet (a dead letter)');
+  /** K2K messages reach other nodes through the node's router (deliver), not through a directory entry. */
+  forward(_to: RecordTarget, _send: Uint32Array, _offset: number, _payloadWords: number, onDead: (error: Error) => void): void {
+    onDead(new RingshardError(ErrorCode.REMOTE, 'a K2K message was given to a remote entry'));
   }
 
   activate(): Promise<void> {

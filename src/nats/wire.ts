@@ -8,7 +8,8 @@
  * then the calls' or replies' words. The journal stores calls in the same frames.
  *
  *   call:  id, epoch, op, kernel, tenant, key, principal (indices into header.strings),
- *          roles, count, words per message, then count x words payload words
+ *          roles, source, hlcHi, hlcLo, count, words per message, then count x words
+ *          payload words
  *   reply: id, status, n, then n words (the replies' or the state's payload words)
  */
 import { ErrorCode } from '../errors.ts';
@@ -30,6 +31,11 @@ export interface Call {
   readonly key: string;
   readonly principal: string;
   readonly roles: number;
+  /** The sending actor's cluster-wide id (a K2K message), NO_ACTOR from outside. */
+  readonly source: number;
+  /** The sender's clock (K2K: the receiver's clock is merged past it); 0, 0 for none. */
+  readonly hlcHi: number;
+  readonly hlcLo: number;
   /** Messages (TELL, ASK), each `words` payload words. */
   readonly count: number;
   readonly words: number;
@@ -46,7 +52,7 @@ export interface Reply {
   readonly error?: { readonly code: ErrorCode | string; readonly message: string };
 }
 
-const CALL_HEAD = 10;
+const CALL_HEAD = 13;
 
 function frame(magic: number, header: unknown, words: number): { out: Uint32Array; at: number } {
   const json = Buffer.from(JSON.stringify(header));
@@ -96,8 +102,11 @@ export function encodeCalls(from: string, calls: readonly Call[], senders?: read
     out[o + 5] = r[2]!;
     out[o + 6] = r[3]!;
     out[o + 7] = c.roles;
-    out[o + 8] = c.count;
-    out[o + 9] = c.words;
+    out[o + 8] = c.source;
+    out[o + 9] = c.hlcHi;
+    out[o + 10] = c.hlcLo;
+    out[o + 11] = c.count;
+    out[o + 12] = c.words;
     out.set(c.payload, o + CALL_HEAD);
     o += CALL_HEAD + c.payload.length;
   });
@@ -109,8 +118,8 @@ export function decodeCalls(data: Uint8Array): { from: string; calls: Call[]; se
   const strings = header.strings as string[];
   const calls: Call[] = [];
   for (let o = at; o < words.length; ) {
-    const count = words[o + 8]!;
-    const per = words[o + 9]!;
+    const count = words[o + 11]!;
+    const per = words[o + 12]!;
     const n = count * per;
     calls.push({
       id: words[o]!,
@@ -121,6 +130,9 @@ export function decodeCalls(data: Uint8Array): { from: string; calls: Call[]; se
       key: strings[words[o + 5]!]!,
       principal: strings[words[o + 6]!]!,
       roles: words[o + 7]!,
+      source: words[o + 8]!,
+      hlcHi: words[o + 9]!,
+      hlcLo: words[o + 10]!,
       count,
       words: per,
       payload: words.slice(o + CALL_HEAD, o + CALL_HEAD + n),

@@ -84,10 +84,10 @@ test('cluster placement: least-loaded spreads activations, a pinned actor lands 
     await Promise.all(keys(30).map((k) => cluster.actor(counter, k).ask({ add: 1 })));
     assert.deepEqual(cluster.info().shards.map((s) => s.actors), [10, 10, 10]);
     const pinned = cluster.actor(counter, 'pinned', { shard: 2 });
-    assert.deepEqual(cluster.locate(pinned), { shard: 2 }, 'where it would go, before it is used');
+    assert.deepEqual(cluster.locate(pinned), { node: 'local', shard: 2 }, 'where it would go, before it is used');
     assert.equal(cluster.info().actors, 30, 'locate activates nothing');
     await pinned.ask({ add: 1 });
-    assert.deepEqual(cluster.locate(pinned), { shard: 2 });
+    assert.deepEqual(cluster.locate(pinned), { node: 'local', shard: 2 });
     for (const shard of [3, -1, 1.5, '0']) {
       assert.throws(() => cluster.actor(counter, 'x', { shard: shard as number }), (err: any) => err.code === 'ERR_RINGSHARD_INVALID_OPTION' && /options.shard must be a shard index from 0 to 2/.test(err.message));
     }
