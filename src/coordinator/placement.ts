@@ -15,8 +15,8 @@ export function fnv1a(text: string, seed = 0x811c9dc5): number {
   return h >>> 0;
 }
 
-// murmur3's finalizer: spreads the bits of a combined hash so scores are independent.
-function mix(h: number): number {
+/** murmur3's finalizer: spreads the bits of a combined hash so scores are independent. */
+export function mix(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -4,23 +4,11 @@
  * and when a member joins or leaves only the actors whose winner changed move.
  */
 
-/** 32-bit FNV-1a of a string's UTF-16 units, then an avalanche (murmur3's fmix32). */
-export function hash32(text: string, seed = 0x811c9dc5): number {
-  let h = seed >>> 0;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return fmix32(h);
-}
+import { fnv1a, mix } from '../coordinator/placement.ts';
 
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+/** 32-bit FNV-1a of a string, avalanched (the same function a shard's placement uses). */
+export function hash32(text: string, seed = 0x811c9dc5): number {
+  return mix(fnv1a(text, seed));
 }
 
 export interface Member {
@@ -59,7 +47,7 @@ export class RendezvousTable {
     let best = -1;
     let bestScore = -1;
     for (let i = 0; i < this.seeds.length; i++) {
-      const score = fmix32((h ^ this.seeds[i]!) >>> 0);
+      const score = mix((h ^ this.seeds[i]!) >>> 0);
       // Ties (1 in 2^32) go to the lower node name, the same everywhere.
       if (score > bestScore || (score === bestScore && this.nodes[i]! < this.nodes[best]!)) {
         best = i;
