@@ -178,7 +178,7 @@ export class Cluster implements ActorHost {
     this.authorizer = new Authorizer(options.authorize, options.log, options.kernels.length);
     this.sendPayloadWords = sendPayloadWords;
     this.log = options.log;
-    metrics?.attachCounters({ deadLetters: () => this.deadLetters, policyRefusals: () => this.authorizer.refusals });
+    metrics?.attachCounters({ deadLetters: () => this.deadLetters, policyRefusals: () => this.authorizer.refusals, node: () => this.node?.counters() });
     for (const shard of shards) {
       shard.onSend = (words, offset) => this.route(words, offset);
       shard.onFailure = (error) => options.log(`ringshard: ${error.message}`);

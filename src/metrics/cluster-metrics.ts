@@ -40,6 +40,22 @@ export interface ClusterCountersSource {
   deadLetters(): ReadonlyMap<string, number>;
   /** Per kernel: messages the authorize policy refused, by reason ('denied', 'policy-error'). */
   policyRefusals(): ReadonlyArray<ReadonlyMap<string, number>>;
+  /** options.nats: what this node counts (undefined without NATS). */
+  node?(): NodeCounters | undefined;
+}
+
+/** A node of a multi-node cluster counts these (src/nats/node-runtime.ts). */
+export interface NodeCounters {
+  readonly members: number;
+  /** Calls to other nodes by result (ok, refused, error, timeout), and calls of other nodes this node served. */
+  readonly sent: ReadonlyMap<string, number>;
+  readonly served: ReadonlyMap<string, number>;
+  /** Actors this node took over, by how it got the lease: free, own (its own from before), dead (a dead node's), handed-over. */
+  readonly takeovers: ReadonlyMap<string, number>;
+  readonly handovers: number;
+  readonly journalEntries: number;
+  readonly snapshots: number;
+  readonly replayedCalls: number;
 }
 
 interface ShardTables {
@@ -239,6 +255,7 @@ export class ClusterMetrics {
       new CollectedMetric('ringshard_shard_restarts_total', 'Times the worker of a shard was replaced.', 'counter',
         perShard((s, shard) => (s.source ? [{ labels: { shard }, value: s.source.restarts() }] : []))),
       ...this.recoveryCollectors(),
+      ...this.nodeCollectors(),
       new CollectedMetric('ringshard_k2k_sends_total', 'Kernel-to-kernel messages the handlers of a shard sent (each once; a replay\'s repeats are not counted).', 'counter',
         perShard((s, shard) => (s.source?.sends ? [{ labels: { shard }, value: s.source.sends().passedOn }] : []))),
       new CollectedMetric('ringshard_k2k_duplicates_total', 'K2K sends a shard made again while replaying after a recovery, dropped by the coordinator (delivered once already).', 'counter',
@@ -249,6 +266,30 @@ export class ClusterMetrics {
         () => (this.counters?.policyRefusals() ?? []).flatMap((byReason, k) => [...byReason].map(([reason, value]) => ({ labels: { kernel: kernels[k]!, status: 'forbidden', reason }, value })))),
       new CollectedMetric('ringshard_records_dropped_total', 'Records dropped when a shard restarted (the state of their actors was lost with the worker).', 'counter',
         perShard((s, shard) => [{ labels: { shard }, value: s.shard[ShardCell.dropped]! }])),
+    ];
+  }
+
+  private nodeCollectors(): CollectedMetric[] {
+    const node = () => this.counters?.node?.();
+    const byLabel = (label: string, pick: (n: NodeCounters) => ReadonlyMap<string, number>, extra: Record<string, string> = {}) => (): Sample[] => {
+      const n = node();
+      return n ? [...pick(n)].map(([value, count]) => ({ labels: { ...extra, [label]: value }, value: count })) : [];
+    };
+    const single = (pick: (n: NodeCounters) => number) => (): Sample[] => {
+      const n = node();
+      return n ? [{ labels: {}, value: pick(n) }] : [];
+    };
+    return [
+      new CollectedMetric('ringshard_node_members', 'Live nodes of the cluster (options.nats), this one included while it is not leaving.', 'gauge', single((n) => n.members)),
+      new CollectedMetric('ringshard_node_calls_total', 'Calls between nodes: direction="sent" (to actors other nodes own) and "served" (other nodes\' calls this node ran), by result: ok, refused (not the owner: sent again), error, timeout.', 'counter', () => [
+        ...byLabel('result', (n) => n.sent, { direction: 'sent' })(),
+        ...byLabel('result', (n) => n.served, { direction: 'served' })(),
+      ]),
+      new CollectedMetric('ringshard_node_takeovers_total', 'Actors this node became the owner of, by how it got the lease: free, own (its own from before a restart), dead (a dead node\'s), handed-over.', 'counter', byLabel('from', (n) => n.takeovers)),
+      new CollectedMetric('ringshard_node_handovers_total', 'Actors this node handed over to another node (the members changed, or it left).', 'counter', single((n) => n.handovers)),
+      new CollectedMetric('ringshard_node_journal_entries_total', 'durable: journal entries this node published to JetStream (one per actor per turn of the event loop).', 'counter', single((n) => n.journalEntries)),
+      new CollectedMetric('ringshard_node_snapshots_total', 'Actor snapshots this node wrote to the snapshot bucket (periodic, durable; and at every handover).', 'counter', single((n) => n.snapshots)),
+      new CollectedMetric('ringshard_node_replayed_calls_total', 'durable: journaled calls this node replayed while taking actors over.', 'counter', single((n) => n.replayedCalls)),
     ];
   }
 

@@ -41,6 +41,9 @@ export class ActorStore {
   private readonly lastEntry = new Map<string, Promise<number>>();
   private flushScheduled = false;
   private dirty = new Set<string>();
+  /** Journal entries published, snapshots written (metrics). */
+  entries = 0;
+  snapshotsWritten = 0;
 
   private constructor(
     private readonly js: JetStreamClient,
@@ -83,24 +86,25 @@ export class ActorStore {
    * Held by a live node: waits until that node hands it over (it does once its view of
    * the members agrees), up to `timeoutMs`.
    */
-  async acquire(key: string, self: string, isLive: (node: string) => boolean, timeoutMs: number): Promise<{ previous: string | undefined }> {
+  async acquire(key: string, self: string, isLive: (node: string) => boolean, timeoutMs: number): Promise<'free' | 'own' | 'dead' | 'handed-over'> {
     const deadline = Date.now() + timeoutMs;
+    let waited = false;
     for (;;) {
       const e = await this.owners.get(key);
       if (!e || e.operation !== 'PUT') {
         try {
           await this.owners.create(key, Buffer.from(self));
-          return { previous: undefined };
+          return waited ? 'handed-over' : 'free';
         } catch {
           continue; // someone else just took it
         }
       }
       const owner = e.string();
-      if (owner === self) return { previous: self };
+      if (owner === self) return 'own';
       if (!isLive(owner)) {
         try {
           await this.owners.update(key, Buffer.from(self), e.revision);
-          return { previous: owner };
+          return 'dead';
         } catch {
           continue;
         }
@@ -108,6 +112,7 @@ export class ActorStore {
       if (Date.now() > deadline) {
         throw new RingshardError(ErrorCode.TIMEOUT, `actor ${key}: node '${owner}' did not hand it over within ${timeoutMs} ms`);
       }
+      waited = true;
       await sleep(10);
     }
   }
@@ -145,6 +150,7 @@ export class ActorStore {
     words[1] = Math.floor(seq / 2 ** 32);
     words.set(state, 2);
     await this.snapshots.put(key, new Uint8Array(words.buffer));
+    this.snapshotsWritten++;
   }
 
   async deleteSnapshot(key: string): Promise<void> {
@@ -184,6 +190,7 @@ export class ActorStore {
     const p = this.buffered.get(key);
     if (!p) return;
     this.buffered.delete(key);
+    this.entries++;
     const entry = this.js.publish(this.subject(key), encodeCalls('', p.calls, p.senders)).then((ack) => ack.seq);
     this.lastEntry.set(key, entry);
     entry.then(

@@ -21,6 +21,7 @@ import { MovingLink } from '../coordinator/moving-link.ts';
 import type { Caller, ShardLink } from '../coordinator/shard-link.ts';
 import type { ActorRef } from '../api/actor-ref.ts';
 import type { ResolvedNats } from './nats-options.ts';
+import type { NodeCounters } from '../metrics/cluster-metrics.ts';
 import { Membership, type MemberInfo } from './membership.ts';
 import { RendezvousTable, hash32, type Placement } from './rendezvous.ts';
 import { ActorStore, storeKey } from './actor-store.ts';
@@ -82,6 +83,10 @@ export class NodeRuntime implements RemoteRouting {
   private readonly refusedEpochs = new Map<string, { epoch: number; at: number }>();
   private readonly refs = new Map<string, ActorRef<any, any, any>>();
   private snapshotTimer: NodeJS.Timeout | undefined;
+  private readonly served = new Map<string, number>([['ok', 0], ['refused', 0], ['error', 0]]);
+  private readonly takeovers = new Map<string, number>([['free', 0], ['own', 0], ['dead', 0], ['handed-over', 0]]);
+  private handovers = 0;
+  private replayedCalls = 0;
   /** Frames of other nodes' calls not answered yet (a leaving node answers them all before it goes). */
   private serving = 0;
   private closed = false;
@@ -242,7 +247,8 @@ export class NodeRuntime implements RemoteRouting {
     const key = storeKey(entry.identity);
     const what = `kernel '${kernel.name}' actor '${entry.key}'`;
     try {
-      await this.store.acquire(key, this.self, (n) => this.membership.isAlive(n), this.local.askTimeoutMs);
+      const how = await this.store.acquire(key, this.self, (n) => this.membership.isAlive(n), this.local.askTimeoutMs);
+      this.takeovers.set(how, this.takeovers.get(how)! + 1);
       // Other nodes' K2K senders find the actor by its id.
       void this.store.registerId(entry.actorId, entry.identity).catch(() => {});
       const snap = await this.store.readSnapshot(key);
@@ -283,6 +289,7 @@ export class NodeRuntime implements RemoteRouting {
     const caller: Caller = { principalId: this.local.principalId(call.principal), roles: call.roles, sourceId: call.source };
     const id = sender !== '' ? `${sender}/${call.id}` : undefined;
     const batch = wordsBatch(call.payload, call.count, call.words);
+    this.replayedCalls++;
     if (call.op === CallOp.TELL) {
       if (id) replayed.set(id, EMPTY);
       return real.tellMany(entry, caller, batch);
@@ -366,17 +373,39 @@ export class NodeRuntime implements RemoteRouting {
     const refused = this.refusedEpochs.get(route);
     if (this.closed || !this.joined || (refused && call.epoch <= refused.epoch) || this.ownerNode(identity) !== this.self || this.handingOver.has(identity)) {
       this.refusedEpochs.set(route, { epoch: Math.max(call.epoch, refused?.epoch ?? 0), at: Date.now() });
+      this.countServed('refused');
       return Promise.resolve({ id: call.id, status: ReplyStatus.NOT_OWNER, payload: EMPTY });
     }
     return this.runLocally(call, `${from}/${call.id}`).then(
-      (payload): Reply => ({ id: call.id, status: ReplyStatus.OK, payload }),
-      (error: Error): Reply => ({
+      (payload): Reply => {
+        this.countServed('ok');
+        return { id: call.id, status: ReplyStatus.OK, payload };
+      },
+      (error: Error): Reply => (this.countServed('error'), {
         id: call.id,
         status: ReplyStatus.ERROR,
         payload: EMPTY,
         error: { code: error instanceof RingshardError ? error.code : ErrorCode.REMOTE, message: `node '${this.self}': ${error.message}` },
       }),
     );
+  }
+
+  private countServed(result: string): void {
+    this.served.set(result, this.served.get(result)! + 1);
+  }
+
+  /** What this node counts, for its metrics. */
+  counters(): NodeCounters {
+    return {
+      members: this.membership.members().length,
+      sent: this.remoteLink.results,
+      served: this.served,
+      takeovers: this.takeovers,
+      handovers: this.handovers,
+      journalEntries: this.store.entries,
+      snapshots: this.store.snapshotsWritten,
+      replayedCalls: this.replayedCalls,
+    };
   }
 
   /** Runs a call on this node's actor (activating it here if needed). */
@@ -465,6 +494,7 @@ export class NodeRuntime implements RemoteRouting {
       this.local.directory.remove(entry);
       this.local.retired(entry);
       await this.store.release(key, this.self);
+      this.handovers++;
       moving.arrived(this.remoteLink);
     } catch (error) {
       this.local.log(`ringshard: node '${this.self}' could not hand over '${entry.key}': ${(error as Error).message}`);

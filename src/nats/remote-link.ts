@@ -70,6 +70,8 @@ export class RemoteLink implements ShardLink {
   private readonly inbox: string;
   private readonly sub: Subscription;
   private closed: Error | undefined;
+  /** Answers to calls sent to other nodes, by result (ringshard_node_calls_total{direction="sent"}). */
+  readonly results = new Map<string, number>([['ok', 0], ['refused', 0], ['error', 0], ['timeout', 0]]);
 
   constructor(
     private readonly nc: NatsConnection,
@@ -129,7 +131,7 @@ export class RemoteLink implements ShardLink {
     };
     const o: Outstanding = { call, identity: e.identity, dest: undefined, finish, fail, timer: undefined };
     if (Number.isFinite(timeoutMs)) {
-      o.timer = setTimeout(() => this.settle(o, undefined, new RingshardError(ErrorCode.TIMEOUT, `a call to actor '${e.key}' of kernel '${e.kernelName}' on another node got no answer in ${timeoutMs} ms`)), timeoutMs);
+      o.timer = setTimeout(() => this.timedOut(o, new RingshardError(ErrorCode.TIMEOUT, `a call to actor '${e.key}' of kernel '${e.kernelName}' on another node got no answer in ${timeoutMs} ms`)), timeoutMs);
     }
     this.outstanding.set(id, o);
     route.calls.add(id);
@@ -170,13 +172,30 @@ export class RemoteLink implements ShardLink {
     this.outbox.clear();
   }
 
+  private count(result: string): void {
+    this.results.set(result, this.results.get(result)! + 1);
+  }
+
+  private timedOut(o: Outstanding, error: Error): void {
+    if (this.outstanding.get(o.call.id) !== o) return;
+    this.count('timeout');
+    this.settle(o, undefined, error);
+  }
+
   private answered(replies: Reply[]): void {
     for (const r of replies) {
       const o = this.outstanding.get(r.id);
       if (!o) continue; // answered already, or timed out
-      if (r.status === ReplyStatus.OK) this.settle(o, r.payload);
-      else if (r.status === ReplyStatus.ERROR) this.settle(o, undefined, new RingshardError((r.error?.code as ErrorCode) ?? ErrorCode.REMOTE, r.error?.message ?? 'the remote call failed'));
-      else if (o.call.epoch === this.routes.get(o.identity)?.epoch) this.retryLater(o.identity);
+      if (r.status === ReplyStatus.OK) {
+        this.count('ok');
+        this.settle(o, r.payload);
+      } else if (r.status === ReplyStatus.ERROR) {
+        this.count('error');
+        this.settle(o, undefined, new RingshardError((r.error?.code as ErrorCode) ?? ErrorCode.REMOTE, r.error?.message ?? 'the remote call failed'));
+      } else {
+        this.count('refused');
+        if (o.call.epoch === this.routes.get(o.identity)?.epoch) this.retryLater(o.identity);
+      }
     }
   }
 

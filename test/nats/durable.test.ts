@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Cluster, counter } from '../../src/index.ts';
 import { startNatsServer } from '../helpers/nats-server.ts';
 import { startChildNode } from '../helpers/nats-node.ts';
+import { parseExposition, valueOf } from '../helpers/exposition.ts';
 
 const FAST = { heartbeatMs: 100, deadAfterMs: 600 };
 
@@ -67,6 +68,10 @@ test('durable: a node SIGKILLed under load loses no acknowledged ask; asks after
       assert.deepEqual(await a.actor(counter, key).snapshot(), { total: n, count: n }, `actor ${key}: state equals the model`);
     }
     for (const key of onVictim) assert.equal(a.locate(a.actor(counter, key)).node, 'survivor');
+    const m = parseExposition(await a.registry.metrics());
+    assert.equal(valueOf(m, 'ringshard_node_takeovers_total', { from: 'dead' }), onVictim.length, "the victim's actors were taken from a dead node");
+    assert.ok(valueOf(m, 'ringshard_node_replayed_calls_total') > 0, 'the takeover replayed the journal');
+    assert.ok(valueOf(m, 'ringshard_node_journal_entries_total') > 0 && valueOf(m, 'ringshard_node_snapshots_total') > 0);
     assert.ok(firstAfterKill > killedAt, 'asks went on after the failover');
   } finally {
     stop = true;

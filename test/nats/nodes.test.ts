@@ -10,6 +10,7 @@ import { Cluster, counter, ErrorCode } from '../../src/index.ts';
 import { startNatsServer } from '../helpers/nats-server.ts';
 import { startChildNode } from '../helpers/nats-node.ts';
 import { gpuOrSkip, NO_GPU } from '../helpers/gpu.ts';
+import { parseExposition, sumOf, valueOf } from '../helpers/exposition.ts';
 
 const FAST = { heartbeatMs: 100, deadAfterMs: 600 };
 
@@ -61,6 +62,17 @@ for (const backend of ['cpu', 'webgpu'] as const) {
         ),
       );
       assertExactlyOnce(replies, 2 * n);
+      // The node metrics agree with each other and with the load: every ask to an actor
+      // on the other node is one call sent there and one served there.
+      const [ma, mb] = await Promise.all([a.registry.metrics(), b.registry.metrics()].map(async (t) => parseExposition(await t)));
+      const remoteOf = (node: string) => placed.filter((p) => p.node !== node).length * n;
+      assert.equal(valueOf(ma!, 'ringshard_node_calls_total', { direction: 'sent', result: 'ok' }), remoteOf('node-a'));
+      assert.equal(valueOf(mb!, 'ringshard_node_calls_total', { direction: 'served', result: 'ok' }), remoteOf('node-a'));
+      assert.equal(valueOf(mb!, 'ringshard_node_calls_total', { direction: 'sent', result: 'ok' }), remoteOf('node-b'));
+      assert.equal(valueOf(ma!, 'ringshard_node_calls_total', { direction: 'served', result: 'ok' }), remoteOf('node-b'));
+      assert.equal(valueOf(ma!, 'ringshard_node_members'), 2);
+      assert.equal(sumOf(ma!, 'ringshard_node_takeovers_total') + sumOf(mb!, 'ringshard_node_takeovers_total'), keys.length, 'each actor taken over once, by its owner');
+      assert.equal(valueOf(ma!, 'ringshard_node_takeovers_total', { from: 'free' }) + valueOf(mb!, 'ringshard_node_takeovers_total', { from: 'free' }), keys.length);
       for (const key of keys) {
         assert.deepEqual(await a.actor(counter, key).snapshot(), { total: 4 * n, count: 2 * n });
         assert.deepEqual(await b.actor(counter, key).snapshot(), { total: 4 * n, count: 2 * n });
