@@ -49,6 +49,8 @@ export class HybridClock {
     } else if (wallMs === this.wallMs && logical > this.logical) {
       this.logical = logical;
     }
+    // hi and lo stay one timestamp (setWall moved hi): the merged one, until the next tick.
+    this.lo = this.loBase + this.logical;
   }
 
   private readWall(): void {
