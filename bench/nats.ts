@@ -59,7 +59,7 @@ const rows: Array<Record<string, string | number>> = [];
 const raw: Record<string, unknown> = {};
 try {
   for (const durable of [false, true]) {
-    const nats = (node: string) => ({ servers: server.url, node, durable, cluster: durable ? 'bench-durable' : 'bench' });
+    const nats = (node: string) => ({ servers: server.url, node, durable, cluster: durable ? 'bench-durable' : 'bench', snapshotEveryMs: Number(process.env.SNAP ?? 2000) });
     const a = await Cluster.start({ kernels: [counter], shards: 1, backend, logger: false, nats: nats('bench-a') });
     const b = await Cluster.start({ kernels: [counter], shards: 1, backend, logger: false, nats: nats('bench-b') });
     try {

@@ -515,7 +515,7 @@ export class NodeRuntime implements RemoteRouting {
         const [seq, state] = await Promise.all([seqP, stateP]);
         const covered = Math.max(seq, this.covered.get(key) ?? 0);
         await this.store.writeSnapshot(key, covered, state as Uint32Array);
-        await this.store.trim(key, covered);
+        await this.store.trimIfLong(key, covered);
         this.covered.set(key, covered);
       } catch (error) {
         this.local.log(`ringshard: snapshot of '${entry.key}' failed: ${(error as Error).message}`);
