@@ -1,11 +1,17 @@
 /**
  * What a cluster of nodes keeps in JetStream, per actor (named by a 64-bit hash of its
  * identity, `storeKey`):
- *   - its owner: a KV entry naming the node that holds it (a lease; taken over by
- *     compare-and-set when that node is dead, handed over when it is alive);
+ *   - its owner: a KV entry naming the node incarnation that holds it (a lease; taken
+ *     over by compare-and-set when that node is dead or is this node restarted, handed
+ *     over when it is alive);
  *   - its snapshot: a KV entry of its state words and the journal sequence it covers;
- *   - durable: its journal, one subject per actor in one stream, each entry a frame of
- *     the calls (messages) it received, in the order they went into its ring.
+ *   - its id's identity (K2K addresses);
+ *   - durable: the journal. Each node incarnation publishes to its own subject of one
+ *     stream, one entry per turn of the event loop holding the calls (messages) of every
+ *     actor it journaled in that turn, each actor's in the order they went into its ring.
+ *     One publish a turn, however many actors: JetStream's cost is per message. A node
+ *     that takes an actor over from a dead incarnation reads that incarnation's subject
+ *     once (an index by actor) and replays the actor's calls after its snapshot.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
@@ -14,38 +20,56 @@ import { ErrorCode, RingshardError } from '../errors.ts';
 import { decodeCalls, encodeCalls, type Call } from './wire.ts';
 import { hash32 } from './rendezvous.ts';
 
-/** An actor's name in subjects and keys: 64 bits of hash of its identity. */
+/** An actor's name in keys: 64 bits of hash of its identity. */
 export function storeKey(identity: string): string {
   return `a${hash32(identity).toString(16).padStart(8, '0')}${hash32(identity, 0x9e3779b9).toString(16).padStart(8, '0')}`;
+}
+
+/** The node name of an incarnation ('gpu-a#1f2e' -> 'gpu-a'). */
+export function nodeOf(incarnation: string): string {
+  const at = incarnation.indexOf('#');
+  return at < 0 ? incarnation : incarnation.slice(0, at);
 }
 
 export interface JournaledCall {
   readonly call: Call;
   /** The stream sequence of its entry. */
   readonly seq: number;
-  /** The sender's incarnation ('' for a call from this node's own refs): with call.id, its dedupe id. */
+  /** The sender's incarnation ('' for a call from the node's own refs): with call.id, its dedupe id. */
   readonly sender: string;
 }
 
-interface Pending {
-  calls: Call[];
-  senders: string[];
-  waiters: Array<{ resolve: (seq: number) => void; reject: (e: Error) => void }>;
+/** How a lease came, and whose it was (an incarnation whose journal may hold the actor's latest calls). */
+export interface Acquired {
+  readonly how: 'free' | 'own' | 'dead' | 'handed-over';
+  readonly previous?: string;
 }
 
-/** Journal entries an actor may keep behind its snapshot before they are purged. */
+interface Pending {
+  readonly calls: Call[];
+  readonly senders: string[];
+  readonly keys: Set<string>;
+  readonly waiters: Array<{ resolve: (seq: number) => void; reject: (e: Error) => void }>;
+}
+
+/** Covered journal entries a node keeps before it purges them (a purge costs far more than a publish). */
 export const TRIM_AFTER_ENTRIES = 1024;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class ActorStore {
-  private readonly buffered = new Map<string, Pending>();
-  /** Per actor: the newest journal entry's publish (its stream sequence once acknowledged). */
-  private readonly lastEntry = new Map<string, Promise<number>>();
+  private buffered: Pending | undefined;
   private flushScheduled = false;
+  /** Per actor: the newest journal entry with a call of it (its stream sequence once acknowledged). */
+  private readonly lastEntry = new Map<string, Promise<number>>();
+  /** Per actor: the sequence of the newest acknowledged entry with a call of it. */
+  private readonly lastAcked = new Map<string, number>();
+  private newestAcked = 0;
+  private unacked = 0;
+  private trimmedTo = 1;
   private dirty = new Set<string>();
-  /** Per actor: journal entries published since its journal was last trimmed. */
-  private readonly untrimmed = new Map<string, number>();
+  /** Per dead incarnation: its journal read once, by actor. */
+  private readonly indexes = new Map<string, Promise<Map<string, JournaledCall[]>>>();
   /** Journal entries published, snapshots written (metrics). */
   entries = 0;
   snapshotsWritten = 0;
@@ -59,9 +83,10 @@ export class ActorStore {
     private readonly prefix: string,
     private readonly stream: string,
     readonly durable: boolean,
+    private readonly incarnation: string,
   ) {}
 
-  static async open(nc: NatsConnection, prefix: string, durable: boolean): Promise<ActorStore> {
+  static async open(nc: NatsConnection, prefix: string, durable: boolean, incarnation: string): Promise<ActorStore> {
     let jsm: JetStreamManager;
     try {
       jsm = await jetstreamManager(nc, { timeout: 5000 });
@@ -74,24 +99,25 @@ export class ActorStore {
     const ids = await kvm.create(`${prefix}-ids`, { history: 1 });
     const stream = `${prefix}-journal`;
     if (durable) {
-      const config = { name: stream, subjects: [`${prefix}.j.>`], allow_direct: true };
       try {
         await jsm.streams.info(stream);
       } catch {
-        await jsm.streams.add(config as never);
+        await jsm.streams.add({ name: stream, subjects: [`${prefix}.j.>`], allow_direct: true } as never);
       }
     }
-    return new ActorStore(jetstream(nc), jsm, owners, snapshots, ids, prefix, stream, durable);
+    return new ActorStore(jetstream(nc), jsm, owners, snapshots, ids, prefix, stream, durable, incarnation);
   }
 
   // ---- leases
 
   /**
-   * Makes `self` the actor's owner. Free, or held by a dead node: taken (compare-and-set).
-   * Held by a live node: waits until that node hands it over (it does once its view of
-   * the members agrees), up to `timeoutMs`.
+   * Makes this incarnation the actor's owner. Free, held by a dead node, or held by an
+   * earlier incarnation of this node (a restart): taken (compare-and-set). Held by a live
+   * node: waits until that node hands it over (it does once its view of the members
+   * agrees), up to `timeoutMs`.
    */
-  async acquire(key: string, self: string, isLive: (node: string) => boolean, timeoutMs: number): Promise<'free' | 'own' | 'dead' | 'handed-over'> {
+  async acquire(key: string, isLive: (node: string) => boolean, timeoutMs: number): Promise<Acquired> {
+    const self = this.incarnation;
     const deadline = Date.now() + timeoutMs;
     let waited = false;
     for (;;) {
@@ -99,33 +125,34 @@ export class ActorStore {
       if (!e || e.operation !== 'PUT') {
         try {
           await this.owners.create(key, Buffer.from(self));
-          return waited ? 'handed-over' : 'free';
+          return { how: waited ? 'handed-over' : 'free' };
         } catch {
           continue; // someone else just took it
         }
       }
       const owner = e.string();
-      if (owner === self) return 'own';
-      if (!isLive(owner)) {
+      if (owner === self) return { how: 'own' };
+      const ownNode = nodeOf(owner) === nodeOf(self);
+      if (ownNode || !isLive(nodeOf(owner))) {
         try {
           await this.owners.update(key, Buffer.from(self), e.revision);
-          return 'dead';
+          return { how: ownNode ? 'own' : 'dead', previous: owner };
         } catch {
           continue;
         }
       }
       if (Date.now() > deadline) {
-        throw new RingshardError(ErrorCode.TIMEOUT, `actor ${key}: node '${owner}' did not hand it over within ${timeoutMs} ms`);
+        throw new RingshardError(ErrorCode.TIMEOUT, `actor ${key}: node '${nodeOf(owner)}' did not hand it over within ${timeoutMs} ms`);
       }
       waited = true;
       await sleep(10);
     }
   }
 
-  /** Gives the actor up, if `self` holds it. */
-  async release(key: string, self: string): Promise<void> {
+  /** Gives the actor up, if this incarnation holds it. */
+  async release(key: string): Promise<void> {
     const e = await this.owners.get(key);
-    if (e && e.operation === 'PUT' && e.string() === self) await this.owners.delete(key, { previousSeq: e.revision }).catch(() => {});
+    if (e && e.operation === 'PUT' && e.string() === this.incarnation) await this.owners.delete(key, { previousSeq: e.revision }).catch(() => {});
   }
 
   // ---- ids (K2K addresses: an actor id to the identity it was derived from)
@@ -149,6 +176,7 @@ export class ActorStore {
     return { seq: words[0]! + words[1]! * 2 ** 32, state: words.slice(2) };
   }
 
+  /** An empty `state` marks an actor that starts afresh (terminated): INIT, then the calls after `seq`. */
   async writeSnapshot(key: string, seq: number, state: Uint32Array): Promise<void> {
     const words = new Uint32Array(2 + state.length);
     words[0] = seq % 2 ** 32;
@@ -164,76 +192,95 @@ export class ActorStore {
 
   // ---- journal (durable)
 
-  private subject(key: string): string {
-    return `${this.prefix}.j.${key}`;
+  private subject(incarnation: string): string {
+    return `${this.prefix}.j.${incarnation.replace(/[^A-Za-z0-9_-]/g, '_')}`;
   }
 
   /**
    * Journals a call; resolves with its entry's stream sequence once JetStream has it.
-   * Calls appended in the same turn of the event loop share one entry per actor.
+   * Calls appended in the same turn of the event loop share one entry.
    */
   append(key: string, call: Call, sender: string): Promise<number> {
-    let p = this.buffered.get(key);
-    if (!p) this.buffered.set(key, (p = { calls: [], senders: [], waiters: [] }));
+    let p = this.buffered;
+    if (!p) this.buffered = p = { calls: [], senders: [], keys: new Set(), waiters: [] };
     p.calls.push(call);
     p.senders.push(sender);
+    p.keys.add(key);
     this.dirty.add(key);
     const done = new Promise<number>((resolve, reject) => p!.waiters.push({ resolve, reject }));
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
     }
     return done;
   }
 
   private flush(): void {
-    this.flushScheduled = false;
-    for (const key of [...this.buffered.keys()]) this.flushKey(key);
-  }
-
-  private flushKey(key: string): void {
-    const p = this.buffered.get(key);
+    const p = this.buffered;
     if (!p) return;
-    this.buffered.delete(key);
+    this.buffered = undefined;
     this.entries++;
-    this.untrimmed.set(key, (this.untrimmed.get(key) ?? 0) + 1);
-    const entry = this.js.publish(this.subject(key), encodeCalls('', p.calls, p.senders)).then((ack) => ack.seq);
-    this.lastEntry.set(key, entry);
+    this.unacked++;
+    const entry = this.js.publish(this.subject(this.incarnation), encodeCalls('', p.calls, p.senders)).then((ack) => ack.seq);
+    for (const key of p.keys) this.lastEntry.set(key, entry);
     entry.then(
-      (seq) => p.waiters.forEach((w) => w.resolve(seq)),
+      (seq) => {
+        this.unacked--;
+        if (seq > this.newestAcked) this.newestAcked = seq;
+        for (const key of p.keys) if (seq > (this.lastAcked.get(key) ?? 0)) this.lastAcked.set(key, seq);
+        for (const w of p.waiters) w.resolve(seq);
+      },
       (error: Error) => {
+        this.unacked--;
         const e = new RingshardError(ErrorCode.REMOTE, `the journal did not take a message: ${error.message}`, { cause: error });
-        p.waiters.forEach((w) => w.reject(e));
+        for (const w of p.waiters) w.reject(e);
       },
     );
   }
 
   /**
-   * Publishes what is buffered for the actor now and resolves with the sequence of its
-   * newest entry (0 if it has none from this node): every call journaled before is at or
-   * below it. JetStream acknowledges one publisher's messages in order.
+   * Publishes what is buffered now and resolves with the sequence of the newest entry
+   * with a call of the actor (0 if this incarnation journaled none): every call of it
+   * journaled before is at or below it (JetStream acknowledges one publisher's messages
+   * in order).
    */
   journaled(key: string): Promise<number> {
-    this.flushKey(key);
+    this.flush();
     return this.lastEntry.get(key) ?? Promise.resolve(0);
   }
 
-  /** The actor's journal entries after sequence `after`, oldest first. */
-  async *read(key: string, after: number): AsyncGenerator<JournaledCall> {
-    let seq = after + 1;
-    for (;;) {
-      const m = await this.jsm.direct.getMessage(this.stream, { next_by_subj: this.subject(key), seq }).catch(() => null);
-      if (!m) return;
-      const { calls, senders } = decodeCalls(m.data);
-      for (let i = 0; i < calls.length; i++) yield { call: calls[i]!, seq: m.seq, sender: senders?.[i] ?? '' };
-      seq = m.seq + 1;
+  /** The actor's calls that (dead) incarnation `from` journaled after sequence `after`, oldest first. */
+  async read(key: string, after: number, from: string): Promise<JournaledCall[]> {
+    let index = this.indexes.get(from);
+    if (!index) {
+      index = this.readAll(from);
+      this.indexes.set(from, index);
+      index.catch(() => this.indexes.delete(from));
     }
+    return ((await index).get(key) ?? []).filter((j) => j.seq > after);
   }
 
-  /** The sequence of the actor's newest journal entry in the stream, 0 if none. */
-  async lastSeq(key: string): Promise<number> {
-    const m = await this.jsm.direct.getMessage(this.stream, { last_by_subj: this.subject(key) }).catch(() => null);
-    return m?.seq ?? 0;
+  /** A dead incarnation's whole journal (it grows no more), by actor. */
+  private async readAll(from: string): Promise<Map<string, JournaledCall[]>> {
+    const byKey = new Map<string, JournaledCall[]>();
+    const subject = this.subject(from);
+    let seq = 1;
+    for (;;) {
+      const m = await this.jsm.direct.getMessage(this.stream, { next_by_subj: subject, seq }).catch(() => null);
+      if (!m) return byKey;
+      const { calls, senders } = decodeCalls(m.data);
+      for (let i = 0; i < calls.length; i++) {
+        const c = calls[i]!;
+        const key = storeKey(`${c.kernel}\u0000${c.tenant}\u0000${c.key}`);
+        let list = byKey.get(key);
+        if (!list) byKey.set(key, (list = []));
+        list.push({ call: c, seq: m.seq, sender: senders?.[i] ?? '' });
+      }
+      seq = m.seq + 1;
+    }
   }
 
   /** Actors journaled since the last call (the ones a periodic snapshot is for). */
@@ -243,30 +290,36 @@ export class ActorStore {
     return d;
   }
 
-  /** Drops the actor's journal entries up to and including `seq` (a snapshot covers them). */
-  async trim(key: string, seq: number): Promise<void> {
-    this.untrimmed.delete(key);
-    await this.jsm.streams.purge(this.stream, { filter: this.subject(key), seq: seq + 1 }).catch(() => {});
+  /**
+   * Trims this incarnation's journal: the entries before the oldest one some local actor
+   * still needs (an actor needs its entries after what its state covers, `coveredOf`).
+   * One purge for all actors, and only once TRIM_AFTER_ENTRIES have gathered: covered
+   * entries cost storage only, a replay starts after the snapshot.
+   */
+  async trimOwn(localKeys: Iterable<string>, coveredOf: (key: string) => number): Promise<void> {
+    if (this.unacked > 0) return; // an entry's place is not known yet: next round
+    let keepFrom = this.newestAcked + 1;
+    for (const key of localKeys) {
+      const covered = coveredOf(key);
+      if ((this.lastAcked.get(key) ?? 0) > covered) keepFrom = Math.min(keepFrom, covered + 1);
+    }
+    if (keepFrom < this.trimmedTo + TRIM_AFTER_ENTRIES) return;
+    this.trimmedTo = keepFrom;
+    await this.jsm.streams.purge(this.stream, { filter: this.subject(this.incarnation), seq: keepFrom }).catch(() => {});
   }
 
   /**
-   * trim(), once the actor has journaled `TRIM_AFTER_ENTRIES` entries since its last
-   * trim. A purge is a JetStream API call that costs far more than a publish (measured:
-   * trimming at every periodic snapshot halved durable throughput), and entries a
-   * snapshot covers cost only storage: a replay starts after the snapshot's sequence.
+   * A terminated actor starts afresh: an empty snapshot covering every call journaled
+   * before it (a later takeover runs INIT and replays only what came after).
    */
-  async trimIfLong(key: string, seq: number): Promise<void> {
-    if ((this.untrimmed.get(key) ?? 0) >= TRIM_AFTER_ENTRIES) await this.trim(key, seq);
-  }
-
-  /** Drops the actor's whole journal and snapshot (terminated: it starts afresh). */
   async forget(key: string): Promise<void> {
-    this.lastEntry.delete(key);
-    if (this.durable) await this.jsm.streams.purge(this.stream, { filter: this.subject(key) }).catch(() => {});
-    await this.deleteSnapshot(key);
+    const seq = this.durable ? await this.journaled(key) : 0;
+    this.forgetLocal(key);
+    await this.writeSnapshot(key, seq, new Uint32Array(0));
   }
 
   forgetLocal(key: string): void {
     this.lastEntry.delete(key);
+    this.lastAcked.delete(key);
   }
 }

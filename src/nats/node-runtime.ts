@@ -126,8 +126,8 @@ export class NodeRuntime implements RemoteRouting {
       throw new RingshardError(ErrorCode.NATS_UNREACHABLE, `options.nats.servers: cannot reach the NATS server at ${options.servers.join(', ')}: ${(error as Error).message}`, { cause: error });
     }
     try {
-      const store = await ActorStore.open(nc, options.cluster, options.durable);
       const incarnation = `${options.node}#${randomBytes(4).toString('hex')}`;
+      const store = await ActorStore.open(nc, options.cluster, options.durable, incarnation);
       const membership = new Membership(nc, options.cluster, options.node, incarnation, local.shards.length, options.heartbeatMs, options.deadAfterMs);
       return new NodeRuntime(nc, options, membership, store, local);
     } catch (error) {
@@ -247,22 +247,23 @@ export class NodeRuntime implements RemoteRouting {
     const key = storeKey(entry.identity);
     const what = `kernel '${kernel.name}' actor '${entry.key}'`;
     try {
-      const how = await this.store.acquire(key, this.self, (n) => this.membership.isAlive(n), this.local.askTimeoutMs);
+      const { how, previous } = await this.store.acquire(key, (n) => this.membership.isAlive(n), this.local.askTimeoutMs);
       this.takeovers.set(how, this.takeovers.get(how)! + 1);
       // Other nodes' K2K senders find the actor by its id.
       void this.store.registerId(entry.actorId, entry.identity).catch(() => {});
       const snap = await this.store.readSnapshot(key);
       if (DEBUG) console.error(`[${this.self}] restore ${entry.key}: snapshot ${snap ? `[${[...snap.state]}] @${snap.seq}` : 'none'}`);
       const stateCodec = rawCodec(kernel.codecs.state);
-      if (snap) await real.importState(entry, stateCodec, snap.state);
+      // An empty snapshot is a terminated actor's: it starts afresh.
+      if (snap && snap.state.length > 0) await real.importState(entry, stateCodec, snap.state);
       else await real.activate(entry);
       let covered = snap?.seq ?? 0;
       const replayed: ReplayedCalls = new Map();
-      if (this.options.durable) {
-        const last = await this.store.lastSeq(key);
+      if (this.options.durable && previous !== undefined) {
+        // The lease came from a dead incarnation (another node's, or this node's before a
+        // restart): what it journaled after the snapshot runs again, in order.
         const work: Array<Promise<unknown>> = [];
-        for await (const j of this.store.read(key, covered)) {
-          if (j.seq > last) break;
+        for (const j of await this.store.read(key, covered, previous)) {
           work.push(this.replay(entry, kernel, real, j.call, j.sender, replayed));
           covered = j.seq;
         }
@@ -488,12 +489,11 @@ export class NodeRuntime implements RemoteRouting {
       const seq = this.options.durable ? Math.max(this.covered.get(key) ?? 0, await this.store.journaled(key)) : 0;
       await this.store.writeSnapshot(key, seq, state);
       if (DEBUG) console.error(`[${this.self}] handed over ${entry.key}: [${[...state]}] @${seq}`);
-      if (seq > 0) await this.store.trim(key, seq);
       this.covered.delete(key);
       this.store.forgetLocal(key);
       this.local.directory.remove(entry);
       this.local.retired(entry);
-      await this.store.release(key, this.self);
+      await this.store.release(key);
       this.handovers++;
       moving.arrived(this.remoteLink);
     } catch (error) {
@@ -503,7 +503,7 @@ export class NodeRuntime implements RemoteRouting {
     }
   }
 
-  /** durable: snapshots the actors journaled since the last round, and trims their journals. */
+  /** durable: snapshots the actors journaled since the last round, then trims this node's journal behind them. */
   private async snapshotDirty(): Promise<void> {
     for (const key of this.store.takeDirty()) {
       const entry = [...this.local.directory.entries()].find((e) => storeKey(e.identity) === key);
@@ -515,12 +515,13 @@ export class NodeRuntime implements RemoteRouting {
         const [seq, state] = await Promise.all([seqP, stateP]);
         const covered = Math.max(seq, this.covered.get(key) ?? 0);
         await this.store.writeSnapshot(key, covered, state as Uint32Array);
-        await this.store.trimIfLong(key, covered);
         this.covered.set(key, covered);
       } catch (error) {
         this.local.log(`ringshard: snapshot of '${entry.key}' failed: ${(error as Error).message}`);
       }
     }
+    const local = [...this.local.directory.entries()].map((e) => storeKey(e.identity));
+    await this.store.trimOwn(local, (key) => this.covered.get(key) ?? 0);
   }
 
   // ---- shutdown
