@@ -111,12 +111,12 @@ export class ActorStore {
   // ---- leases
 
   /**
-   * Makes this incarnation the actor's owner. Free, held by a dead node, or held by an
-   * earlier incarnation of this node (a restart): taken (compare-and-set). Held by a live
-   * node: waits until that node hands it over (it does once its view of the members
-   * agrees), up to `timeoutMs`.
+   * Makes this incarnation the actor's owner. Free, held by a dead incarnation (a dead
+   * node, or a node since restarted), or by an earlier incarnation of this node: taken
+   * (compare-and-set). Held by a live incarnation: waits until it hands the actor over
+   * (it does once its view of the members agrees), up to `timeoutMs`.
    */
-  async acquire(key: string, isLive: (node: string) => boolean, timeoutMs: number): Promise<Acquired> {
+  async acquire(key: string, isLive: (incarnation: string) => boolean, timeoutMs: number): Promise<Acquired> {
     const self = this.incarnation;
     const deadline = Date.now() + timeoutMs;
     let waited = false;
@@ -133,7 +133,7 @@ export class ActorStore {
       const owner = e.string();
       if (owner === self) return { how: 'own' };
       const ownNode = nodeOf(owner) === nodeOf(self);
-      if (ownNode || !isLive(nodeOf(owner))) {
+      if (ownNode || !isLive(owner)) {
         try {
           await this.owners.update(key, Buffer.from(self), e.revision);
           return { how: ownNode ? 'own' : 'dead', previous: owner };

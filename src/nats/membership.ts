@@ -127,6 +127,13 @@ export class Membership {
     return node === this.node || this.heard.has(node);
   }
 
+  /** This incarnation of its node is alive (a restarted node's earlier incarnation is not). */
+  isAliveIncarnation(incarnation: string): boolean {
+    if (incarnation === this.incarnation) return true;
+    const at = incarnation.indexOf('#');
+    return this.heard.get(at < 0 ? incarnation : incarnation.slice(0, at))?.incarnation === incarnation;
+  }
+
   /** A member: alive and not leaving (placement counts it). */
   isMember(node: string): boolean {
     return node === this.node ? !this.leaving : this.heard.get(node)?.leaving === false;

@@ -247,7 +247,7 @@ export class NodeRuntime implements RemoteRouting {
     const key = storeKey(entry.identity);
     const what = `kernel '${kernel.name}' actor '${entry.key}'`;
     try {
-      const { how, previous } = await this.store.acquire(key, (n) => this.membership.isAlive(n), this.local.askTimeoutMs);
+      const { how, previous } = await this.store.acquire(key, (incarnation) => this.membership.isAliveIncarnation(incarnation), this.local.askTimeoutMs);
       this.takeovers.set(how, this.takeovers.get(how)! + 1);
       // Other nodes' K2K senders find the actor by its id.
       void this.store.registerId(entry.actorId, entry.identity).catch(() => {});

@@ -26,8 +26,8 @@ test('ActorStore: leases between incarnations', { timeout: 60_000 }, async () =>
     const key = keyOf('k');
     assert.match(key, /^a[0-9a-f]{16}$/);
     assert.notEqual(keyOf('k2'), key);
-    const alive = new Set(['a', 'b', 'c']);
-    const isLive = (n: string) => alive.has(n);
+    const alive = new Set(['a#1', 'b#1', 'c#1']);
+    const isLive = (incarnation: string) => alive.has(incarnation);
     assert.deepEqual(await a1!.acquire(key, isLive, 1000), { how: 'free' });
     assert.deepEqual(await a1!.acquire(key, isLive, 1000), { how: 'own' });
     await assert.rejects(b1!.acquire(key, isLive, 100), /'a' did not hand it over/);
@@ -36,8 +36,13 @@ test('ActorStore: leases between incarnations', { timeout: 60_000 }, async () =>
     await c1!.release(key); // not the holder: no effect
     await a1!.release(key);
     assert.deepEqual(await waiting, { how: 'handed-over' });
-    alive.delete('b');
+    alive.delete('b#1');
     assert.deepEqual(await c1!.acquire(key, isLive, 1000), { how: 'dead', previous: 'b#1' });
+    // A node since restarted (b#2 alive): b#1's leases are a dead incarnation's.
+    alive.add('b#2');
+    const third = keyOf('third');
+    await b1!.acquire(third, () => true, 1000);
+    assert.deepEqual(await c1!.acquire(third, isLive, 1000), { how: 'dead', previous: 'b#1' });
     // Node a restarted (a#2): a lease of a#1 is its own, taken with a#1's journal to read.
     const other = keyOf('other');
     await a1!.acquire(other, isLive, 1000);
