@@ -134,6 +134,9 @@ export class ActorStore {
       if (owner === self) return { how: 'own' };
       const ownNode = nodeOf(owner) === nodeOf(self);
       if (ownNode || !isLive(owner)) {
+        // Read the dead incarnation's journal before the lease names this one: once no
+        // lease names it, sweep() may purge it.
+        if (this.durable) await this.index(owner);
         try {
           await this.owners.update(key, Buffer.from(self), e.revision);
           return { how: ownNode ? 'own' : 'dead', previous: owner };
@@ -254,13 +257,43 @@ export class ActorStore {
 
   /** The actor's calls that (dead) incarnation `from` journaled after sequence `after`, oldest first. */
   async read(key: string, after: number, from: string): Promise<JournaledCall[]> {
+    return ((await this.index(from)).get(key) ?? []).filter((j) => j.seq > after);
+  }
+
+  private index(from: string): Promise<Map<string, JournaledCall[]>> {
     let index = this.indexes.get(from);
     if (!index) {
       index = this.readAll(from);
       this.indexes.set(from, index);
       index.catch(() => this.indexes.delete(from));
     }
-    return ((await index).get(key) ?? []).filter((j) => j.seq > after);
+    return index;
+  }
+
+  /**
+   * Purges the journals of dead incarnations that no lease names any more: every actor
+   * they held has been taken over (and the taker read the journal before its lease named
+   * it). Live incarnations (`live`) trim their own. Any node may run it; it is
+   * idempotent. Returns how many journals it purged.
+   */
+  async sweep(live: Iterable<string>): Promise<number> {
+    if (!this.durable) return 0;
+    const keep = new Set<string>([this.subject(this.incarnation)]);
+    for (const incarnation of live) keep.add(this.subject(incarnation));
+    for await (const key of await this.owners.keys()) {
+      const e = await this.owners.get(key).catch(() => null);
+      if (e && e.operation === 'PUT') keep.add(this.subject(e.string()));
+    }
+    const info = await this.jsm.streams.info(this.stream, { subjects_filter: `${this.prefix}.j.>` } as never);
+    const subjects = Object.keys((info.state as { subjects?: Record<string, number> }).subjects ?? {});
+    let purged = 0;
+    for (const subject of subjects) {
+      if (keep.has(subject)) continue;
+      // (An index of it this node read for a takeover stays: that takeover may still be replaying.)
+      await this.jsm.streams.purge(this.stream, { filter: subject }).catch(() => {});
+      purged++;
+    }
+    return purged;
   }
 
   /** A dead incarnation's whole journal (it grows no more), by actor. */

@@ -127,6 +127,11 @@ export class Membership {
     return node === this.node || this.heard.has(node);
   }
 
+  /** Every incarnation alive now (leaving ones too), this one included. */
+  incarnations(): string[] {
+    return [this.incarnation, ...[...this.heard.values()].map((h) => h.incarnation)];
+  }
+
   /** This incarnation of its node is alive (a restarted node's earlier incarnation is not). */
   isAliveIncarnation(incarnation: string): boolean {
     if (incarnation === this.incarnation) return true;

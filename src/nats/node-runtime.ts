@@ -65,6 +65,8 @@ export function actorIdFor(identity: string): number {
   return (hash32(identity, 0x2545f491) % 0xfffffffd) + 1;
 }
 const DEBUG = process.env.RINGSHARD_NATS_DEBUG === '1';
+/** How often a durable node looks for dead incarnations' journals no lease needs. */
+const SWEEP_MS = 60_000;
 
 export class NodeRuntime implements RemoteRouting {
   readonly self: string;
@@ -83,6 +85,7 @@ export class NodeRuntime implements RemoteRouting {
   private readonly refusedEpochs = new Map<string, { epoch: number; at: number }>();
   private readonly refs = new Map<string, ActorRef<any, any, any>>();
   private snapshotTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
   private readonly served = new Map<string, number>([['ok', 0], ['refused', 0], ['error', 0]]);
   private readonly takeovers = new Map<string, number>([['free', 0], ['own', 0], ['dead', 0], ['handed-over', 0]]);
   private handovers = 0;
@@ -111,6 +114,9 @@ export class NodeRuntime implements RemoteRouting {
     if (options.durable) {
       this.snapshotTimer = setInterval(() => void this.snapshotDirty(), options.snapshotEveryMs);
       this.snapshotTimer.unref();
+      // Dead incarnations' journals, once all their actors were taken over.
+      this.sweepTimer = setInterval(() => void this.store.sweep(this.membership.incarnations()).catch(() => {}), SWEEP_MS);
+      this.sweepTimer.unref();
     }
   }
 
@@ -538,6 +544,7 @@ export class NodeRuntime implements RemoteRouting {
     while ((this.remoteLink.pending > 0 || this.serving > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     this.closed = true;
     if (this.snapshotTimer) clearInterval(this.snapshotTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.membership.stop();
     this.rpc.unsubscribe();
     this.remoteLink.close(new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down'));

@@ -100,6 +100,20 @@ test('ActorStore: snapshots and the journal (per turn, read per actor, trimmed b
     const tomb = await store.readSnapshot(x);
     assert.deepEqual({ seq: tomb!.seq, state: tomb!.state.length }, { seq: turn2, state: 0 });
 
+    // sweep: a dead incarnation's journal goes once no lease names it, never before.
+    const dead = await ActorStore.open(nc, 'journal', true, 'd#1');
+    const z = keyOf('z');
+    await dead.acquire(z, () => true, 1000);
+    await dead.append(z, call('z', 7, [70]), 'caller#9');
+    assert.equal(await heir.sweep(['m#1', 'n#1']), 0, "d#1's journal: a lease names it");
+    const gone = (incarnation: string) => incarnation !== 'd#1';
+    assert.deepEqual(await heir.acquire(z, gone, 1000), { how: 'dead', previous: 'd#1' });
+    assert.equal(await heir.sweep(['m#1', 'n#1']), 1, 'no lease names d#1 any more');
+    assert.equal(await heir.sweep(['m#1', 'n#1']), 0);
+    // The taker read the journal before its lease named it: the replay is still there.
+    assert.deepEqual((await heir.read(z, 0, 'd#1')).map((j) => [j.call.id, j.sender]), [[7, 'caller#9']]);
+    assert.deepEqual(await (await ActorStore.open(nc, 'journal', true, 'q#1')).read(z, 0, 'd#1'), [], 'purged from the stream');
+
     // Ids.
     await store.registerId(42, 'counter\u0000t\u0000x');
     assert.equal(await store.identityOf(42), 'counter\u0000t\u0000x');
