@@ -174,8 +174,8 @@ export class ShardRuntime {
   /** Shows the watchdog the oldest batch on the GPU. */
   private showOldest(): void {
     const oldest = this.onGpu[0];
-    if (oldest === undefined) this.watch.show(undefined);
-    else this.watch.show(oldest.submittedAt + performance.timeOrigin - this.epochMs, oldest.start, oldest.count, oldest.isolatedActor);
+    if (oldest === undefined) this.watch.show(this.generation, undefined);
+    else this.watch.show(this.generation, oldest.submittedAt + performance.timeOrigin - this.epochMs, oldest.start, oldest.count, oldest.isolatedActor);
   }
 
   /** Reads a checkpoint's states back on their own, queued after every batch submitted so far. */

@@ -21,7 +21,7 @@ import { SpscRing } from '../rings/spsc-ring.ts';
 import { connect, release, type Remote } from '../control/comlink.ts';
 import type { CheckpointPolicy, ShardConfig, ShardControl, ShardStarted, ShardStats } from '../protocol.ts';
 import { CheckpointStat, CheckpointStore } from '../recovery/checkpoint-store.ts';
-import { DispatchWatch, createWatchBuffers } from '../recovery/dispatch-watch.ts';
+import { DispatchWatch, createWatchBuffers, type Busy } from '../recovery/dispatch-watch.ts';
 import { HybridClock } from './hlc.ts';
 import { OverflowQueue } from './overflow-queue.ts';
 import { PendingReplies, type PendingAsk } from './pending-replies.ts';
@@ -563,21 +563,23 @@ export class ShardClient implements ShardLink {
 
   /** Looks at what is on the GPU; a batch there for longer than maxDispatchMs replaces the worker. */
   private checkDispatch(): void {
-    if (this.closed || this.failure || this.restarting || !this.started) return;
+    if (this.closed || this.failure || !this.started) return;
     const busy = this.watch.busy();
     if (!busy) return;
     const nowMs = performance.timeOrigin + performance.now() - this.config.epochMs;
     if (nowMs - busy.sinceMs <= this.maxDispatchMs) return;
-    let what: string;
-    if (busy.actor !== undefined) {
-      // It hung while alone on the GPU: that actor is the one.
-      this.quarantined.add(busy.actor);
-      this.onQuarantine(busy.actor);
-      what = `actor ${busy.actor}'s messages hung it again; the actor is quarantined`;
-    } else {
-      this.isolate = { from: busy.from, count: busy.count };
-      what = `its ${busy.count} records are replayed one actor at a time to find the one that hangs`;
+    if (this.restarting) {
+      // The replacement hung in its own replay before it answered start(): on the cpu
+      // backend its thread is stuck in JS, so the restart would wait for ever. End the
+      // thread; the restart loop replaces it again, isolating or quarantining as below.
+      if (this.config.backend === 'cpu' && !this.endedWhileStarting && busy.generation === this.watch.generation) {
+        this.endedWhileStarting = true;
+        this.suspect(busy);
+        void this.worker.pool.threads[0]?.terminate();
+      }
+      return;
     }
+    const what = this.suspect(busy);
     const reason = new RingshardError(ErrorCode.WORKER_EXIT, `shard ${this.index}: a batch was on the GPU for more than maxDispatchMs (${this.maxDispatchMs} ms); ${what}`);
     if (!this.withinRestartBudget()) {
       this.fail(new RingshardError(ErrorCode.WORKER_EXIT, `shard ${this.index} failed: replaced ${this.restartTimes.length} times within a minute; last: ${reason.message}`));
@@ -585,6 +587,21 @@ export class ShardClient implements ShardLink {
     }
     void this.restart(reason, 'watchdog').catch((error: unknown) => this.fail(error));
   }
+
+  /** A batch hung: its records are replayed one actor at a time, or (alone already) its actor is quarantined. */
+  private suspect(busy: Busy): string {
+    if (busy.actor !== undefined) {
+      // It hung while alone on the GPU: that actor is the one.
+      this.quarantined.add(busy.actor);
+      this.onQuarantine(busy.actor);
+      return `actor ${busy.actor}'s messages hung it again; the actor is quarantined`;
+    }
+    this.isolate = { from: busy.from, count: busy.count };
+    return `its ${busy.count} records are replayed one actor at a time to find the one that hangs`;
+  }
+
+  /** The watchdog ended a replacement that hung as it started (see checkDispatch). */
+  private endedWhileStarting = false;
 
   /**
    * Replaces the shard's worker (and its GPU device). With checkpoints on, the new worker
@@ -629,12 +646,13 @@ export class ShardClient implements ShardLink {
         ...(this.quarantined.size > 0 ? { quarantined: [...this.quarantined] } : {}),
       };
       const old = this.worker;
+      this.endedWhileStarting = false;
       // From here on the old worker must not touch the rings, whatever state it is in.
       // (The new one touches them only once started, after the old one is retired.)
       const generation = this.watch.nextGeneration();
       this.worker = this.spawn({ ...config, generation });
       await this.retireWorker(old, cause);
-      this.watch.clear();
+      this.watch.clearStale();
       if (this.closed) return;
       let started: ShardStarted | undefined;
       let startError: unknown;

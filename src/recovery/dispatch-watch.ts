@@ -14,6 +14,7 @@
  *                         BUSY_ACTOR  its actor's id while isolating, else NO_ACTOR
  *                         GENERATION  the worker that owns the rings now; an older one
  *                                     (replaced while its GPU hung) must not touch them
+ *                         BUSY_GEN    the generation of the worker that showed the batch
  */
 import { NO_ACTOR } from '../layout/record.ts';
 
@@ -22,6 +23,7 @@ const BUSY_FROM = 1;
 const BUSY_COUNT = 2;
 const BUSY_ACTOR = 3;
 const GENERATION = 4;
+const BUSY_GEN = 5;
 const WORDS = 16;
 
 export interface WatchBuffers {
@@ -40,6 +42,8 @@ export interface Busy {
   readonly count: number;
   /** The one actor the batch is for while the worker isolates suspects, else undefined. */
   readonly actor: number | undefined;
+  /** The generation of the worker that showed it. */
+  readonly generation: number;
 }
 
 export class DispatchWatch {
@@ -49,16 +53,18 @@ export class DispatchWatch {
     this.control = new Int32Array(buffers.control);
   }
 
-  /** Worker: the oldest batch on the GPU is now this one (or none). */
-  show(sinceMs: number | undefined, from = 0, count = 0, actor = NO_ACTOR): void {
+  /** Worker of `generation`: the oldest batch on the GPU is now this one (or none). */
+  show(generation: number, sinceMs: number | undefined, from = 0, count = 0, actor = NO_ACTOR): void {
     const c = this.control;
     if (sinceMs === undefined) {
-      Atomics.store(c, BUSY_SINCE, 0);
+      // Only its own: a replaced worker must not hide what its successor shows.
+      if (Atomics.load(c, BUSY_GEN) === (generation | 0)) Atomics.store(c, BUSY_SINCE, 0);
       return;
     }
     Atomics.store(c, BUSY_FROM, from | 0);
     Atomics.store(c, BUSY_COUNT, count);
     Atomics.store(c, BUSY_ACTOR, actor | 0);
+    Atomics.store(c, BUSY_GEN, generation | 0);
     Atomics.store(c, BUSY_SINCE, Math.max(0, Math.floor(sinceMs)) + 1);
   }
 
@@ -68,12 +74,21 @@ export class DispatchWatch {
     const since = Atomics.load(c, BUSY_SINCE);
     if (since === 0) return undefined;
     const actor = Atomics.load(c, BUSY_ACTOR) >>> 0;
-    return { sinceMs: since - 1, from: Atomics.load(c, BUSY_FROM), count: Atomics.load(c, BUSY_COUNT), actor: actor === NO_ACTOR ? undefined : actor };
+    return { sinceMs: since - 1, from: Atomics.load(c, BUSY_FROM), count: Atomics.load(c, BUSY_COUNT), actor: actor === NO_ACTOR ? undefined : actor, generation: Atomics.load(c, BUSY_GEN) };
   }
 
-  /** Coordinator, before a replacement starts: nothing of the old worker's is on the GPU. */
-  clear(): void {
-    Atomics.store(this.control, BUSY_SINCE, 0);
+  /**
+   * Coordinator, once a replaced worker is retired: what it showed is not on the GPU any
+   * more. What the new worker showed stays: it may have begun its replay already, and a
+   * replay that hangs again is what the watchdog must see (clearing it here once hid a
+   * hung replay for good, about one run in five of a test).
+   */
+  clearStale(): void {
+    const c = this.control;
+    const since = Atomics.load(c, BUSY_SINCE);
+    if (since === 0 || Atomics.load(c, BUSY_GEN) === Atomics.load(c, GENERATION)) return;
+    // Only if nothing was shown since (the new worker writes BUSY_SINCE last).
+    Atomics.compareExchange(c, BUSY_SINCE, since, 0);
   }
 
   /** The generation of the worker that owns the shard's rings. */
