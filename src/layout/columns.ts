@@ -161,16 +161,26 @@ export function objectBatch(codec: { readonly words: number; encode(msg: never, 
   };
 }
 
-/** A copy of a batch's payloads (a MovingLink holds them while the actor moves). */
-export function packedBatch(batch: MessageBatch): MessageBatch {
-  const payloadWords = batch.words;
-  const words = new Uint32Array(batch.count * payloadWords);
-  batch.write(words, new Float32Array(words.buffer), 0, payloadWords);
+/** Packs a batch (checking every message: ERR_RINGSHARD_SCHEMA) into new words, message after message. */
+export function packWords(batch: MessageBatch): Uint32Array {
+  const words = new Uint32Array(batch.count * batch.words);
+  batch.write(words, new Float32Array(words.buffer), 0, batch.words);
+  return words;
+}
+
+/** A batch over `count` messages of `per` words each, packed in `payload`. */
+export function wordsBatch(payload: Uint32Array, count: number, per: number): MessageBatch {
   return {
-    count: batch.count,
-    words: payloadWords,
+    count,
+    words: per,
     write(u32, _f32, base, stride) {
-      for (let i = 0; i < batch.count; i++) for (let w = 0; w < payloadWords; w++) u32[base + i * stride + w] = words[i * payloadWords + w]!;
+      if (stride === per) u32.set(payload.subarray(0, count * per), base);
+      else for (let i = 0; i < count; i++) u32.set(payload.subarray(i * per, (i + 1) * per), base + i * stride);
     },
   };
+}
+
+/** A copy of a batch's payloads (a MovingLink holds them while the actor moves). */
+export function packedBatch(batch: MessageBatch): MessageBatch {
+  return wordsBatch(packWords(batch), batch.count, batch.words);
 }

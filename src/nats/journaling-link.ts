@@ -10,11 +10,11 @@
  * and that is the answer.
  */
 import type { Codec } from '../layout/codec.ts';
-import type { MessageBatch } from '../layout/columns.ts';
+import { packWords, wordsBatch, type MessageBatch } from '../layout/columns.ts';
 import type { AskSpec, Caller, RecordTarget, ShardLink } from '../coordinator/shard-link.ts';
 import type { ActorStore } from './actor-store.ts';
 import { CallOp, type Call } from './wire.ts';
-import { decodeMany, encodeOne, packBatch, wordsBatch } from './raw-words.ts';
+import { decodeMany, encodeOne } from './raw-words.ts';
 
 /** What a journal replay left for a call: its reply words (ASK) or nothing (TELL). */
 export type ReplayedCalls = Map<string, Uint32Array>;
@@ -75,7 +75,7 @@ export class JournalingLink implements ShardLink {
 
   tellMany(to: RecordTarget, from: Caller, msgs: MessageBatch): Promise<void> {
     if (from.callId !== undefined && this.replayed.has(from.callId)) return Promise.resolve();
-    const payload = packBatch(msgs);
+    const payload = packWords(msgs);
     const journaled = this.journal(CallOp.TELL, from, msgs.count, msgs.words, payload);
     const sent = this.inner.tellMany(to, from, wordsBatch(payload, msgs.count, msgs.words));
     return Promise.all([journaled, sent]).then(() => undefined);
@@ -93,7 +93,7 @@ export class JournalingLink implements ShardLink {
   askMany(to: RecordTarget, from: Caller, msgs: MessageBatch, reply: AskSpec): Promise<unknown> {
     const done = from.callId !== undefined ? this.replayed.get(from.callId) : undefined;
     if (done) return Promise.resolve(decodeMany(reply.codec, done, msgs.count, reply.sink));
-    const payload = packBatch(msgs);
+    const payload = packWords(msgs);
     const journaled = this.journal(CallOp.ASK, from, msgs.count, msgs.words, payload);
     const answered = this.inner.askMany(to, from, wordsBatch(payload, msgs.count, msgs.words), reply);
     return Promise.all([journaled, answered]).then(([, r]) => r);

@@ -4,11 +4,11 @@
  * object per message on the way.
  */
 import type { Codec } from '../layout/codec.ts';
-import type { MessageBatch } from '../layout/columns.ts';
 import type { ReplySink } from '../coordinator/shard-link.ts';
 
 /** A codec whose messages are their payload words (a Uint32Array of `words`). */
-export function rawCodec(base: Codec, words = base.words): Codec<any> {
+export function rawCodec(base: Codec): Codec<any> {
+  const words = base.words;
   return {
     layout: base.layout,
     words,
@@ -22,18 +22,6 @@ export function rawCodec(base: Codec, words = base.words): Codec<any> {
       return u32.slice(offset, offset + words);
     },
     check: () => undefined,
-  };
-}
-
-/** `count` messages of `per` words each, packed in `payload`. */
-export function wordsBatch(payload: Uint32Array, count: number, per: number): MessageBatch {
-  return {
-    count,
-    words: per,
-    write(u32, _f32, base, stride) {
-      if (stride === per) u32.set(payload.subarray(0, count * per), base);
-      else for (let i = 0; i < count; i++) u32.set(payload.subarray(i * per, (i + 1) * per), base + i * stride);
-    },
   };
 }
 
@@ -53,13 +41,6 @@ export function wordsSink(count: number, per: number): ReplySink & { readonly wo
 export function encodeOne(codec: Codec, msg: unknown): Uint32Array {
   const words = new Uint32Array(codec.words);
   codec.encode(msg as never, words, new Float32Array(words.buffer), 0);
-  return words;
-}
-
-/** Packs a batch (checking every message) into new words. */
-export function packBatch(batch: MessageBatch): Uint32Array {
-  const words = new Uint32Array(batch.count * batch.words);
-  batch.write(words, new Float32Array(words.buffer), 0, batch.words);
   return words;
 }
 

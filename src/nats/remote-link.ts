@@ -15,10 +15,10 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { ErrorCode, RingshardError } from '../errors.ts';
 import type { Codec } from '../layout/codec.ts';
-import type { MessageBatch } from '../layout/columns.ts';
+import { packWords, type MessageBatch } from '../layout/columns.ts';
 import { SYSTEM_CALLER, type AskSpec, type Caller, type RecordTarget, type ShardLink } from '../coordinator/shard-link.ts';
 import { CallOp, ReplyStatus, decodeReplies, encodeCalls, type Call, type Reply } from './wire.ts';
-import { decodeMany, encodeOne, packBatch } from './raw-words.ts';
+import { decodeMany, encodeOne } from './raw-words.ts';
 
 /** Who a remote call is for: an actor's names (an ActorEntry is one). */
 export interface RemoteTarget {
@@ -76,6 +76,8 @@ export class RemoteLink implements ShardLink {
   constructor(
     private readonly nc: NatsConnection,
     private readonly routing: RemoteRouting,
+    /** How long a tell (or K2K message) may wait for its owner's answer. */
+    private readonly timeoutMs: number,
   ) {
     this.inbox = `${routing.subjectPrefix}.reply.${routing.incarnation.replace(/[^A-Za-z0-9_-]/g, '_')}`;
     this.sub = nc.subscribe(this.inbox, {
@@ -255,7 +257,7 @@ export class RemoteLink implements ShardLink {
   }
 
   tellMany(to: RecordTarget, from: Caller, msgs: MessageBatch): Promise<void> {
-    const payload = packBatch(msgs);
+    const payload = packWords(msgs);
     return new Promise((resolve, reject) => this.send(to, from, CallOp.TELL, msgs.count, msgs.words, payload, this.timeoutMs, () => resolve(), reject));
   }
 
@@ -267,7 +269,7 @@ export class RemoteLink implements ShardLink {
   }
 
   askMany(to: RecordTarget, from: Caller, msgs: MessageBatch, reply: AskSpec): Promise<unknown> {
-    const payload = packBatch(msgs);
+    const payload = packWords(msgs);
     return new Promise((resolve, reject) =>
       this.send(to, from, CallOp.ASK, msgs.count, msgs.words, payload, reply.timeoutMs, (w) => resolve(decodeMany(reply.codec, w, msgs.count, reply.sink)), reject),
     );
@@ -310,9 +312,6 @@ export class RemoteLink implements ShardLink {
       onDead(error as Error);
     }
   }
-
-  /** Set by the node: how long a tell may wait for its owner's answer. */
-  timeoutMs = 30_000;
 
   /** K2K messages reach other nodes through the node's router (deliver), not through a directory entry. */
   forward(_to: RecordTarget, _send: Uint32Array, _offset: number, _payloadWords: number, onDead: (error: Error) => void): void {
