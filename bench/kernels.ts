@@ -19,7 +19,7 @@ import { measureMap } from './baselines/map-reference.ts';
 import { measurePiscinaPool } from './baselines/piscina-pool.ts';
 import { synthetic } from './kernels/synthetic.ts';
 import { measureKernelOnly } from './lib/kernel-only.ts';
-import { measureAskMany, measureTell } from './lib/load.ts';
+import { closedLoops, measureAskMany, measureTell } from './lib/load.ts';
 import { ColumnCodec } from '../src/layout/columns.ts';
 import { printTable, writeJson } from './report.ts';
 
@@ -37,21 +37,7 @@ const cases: Array<{ kernel: Kernel<any, any, any>; msg: Message; builtin: boole
 ];
 
 /** ASK_LANES closed loops, each sending with `send` and counting `per` messages a call. */
-async function lanes(refs: ActorRef<any, any, any>[], per: number, seconds: number, send: (ref: ActorRef<any, any, any>) => Promise<unknown>): Promise<number> {
-  let messages = 0;
-  let next = 0;
-  const t0 = performance.now();
-  const deadline = t0 + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: ASK_LANES }, async () => {
-      while (performance.now() < deadline) {
-        await send(refs[next++ % refs.length]!);
-        messages += per;
-      }
-    }),
-  );
-  return messages / ((performance.now() - t0) / 1000);
-}
+const lanes = (refs: ActorRef<any, any, any>[], per: number, seconds: number, send: (ref: ActorRef<any, any, any>) => Promise<unknown>) => closedLoops(refs, ASK_LANES, per, seconds, send);
 
 /** The message repeated `n` times, as columns. */
 function columnsOf(kernel: Kernel<any, any, any>, msg: Message, n: number): Record<string, Uint32Array | Int32Array | Float32Array> {

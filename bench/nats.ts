@@ -16,6 +16,7 @@ import { requestAdapter } from '../workers/gpu-host.ts';
 import { startNatsServer } from '../test/helpers/nats-server.ts';
 import { startChildNode } from '../test/helpers/nats-node.ts';
 import { printTable, writeJson, machine } from './report.ts';
+import { closedLoops } from './lib/load.ts';
 
 type Ref = ActorRef<typeof counter.state, typeof counter.request, typeof counter.reply>;
 const SLICE = Number(process.env.RINGSHARD_BENCH_SECONDS ?? 1);
@@ -32,21 +33,8 @@ interface Slice {
 /** LANES closed loops over the refs for SLICE seconds; latency per call in ms. */
 async function lanes(refs: Ref[], per: number, call: (r: Ref) => Promise<unknown>): Promise<Slice> {
   const latencies: number[] = [];
-  let messages = 0;
-  let next = 0;
-  const t0 = performance.now();
-  const deadline = t0 + SLICE * 1000;
-  await Promise.all(
-    Array.from({ length: LANES }, async () => {
-      while (performance.now() < deadline) {
-        const s = performance.now();
-        await call(refs[next++ % refs.length]!);
-        latencies.push(performance.now() - s);
-        messages += per;
-      }
-    }),
-  );
-  return { msgsPerSec: messages / ((performance.now() - t0) / 1000), latencies };
+  const msgsPerSec = await closedLoops(refs, LANES, per, SLICE, call, latencies);
+  return { msgsPerSec, latencies };
 }
 
 const pct = (xs: number[], p: number) => {
@@ -59,7 +47,7 @@ const rows: Array<Record<string, string | number>> = [];
 const raw: Record<string, unknown> = {};
 try {
   for (const durable of [false, true]) {
-    const nats = (node: string) => ({ servers: server.url, node, durable, cluster: durable ? 'bench-durable' : 'bench', snapshotEveryMs: Number(process.env.SNAP ?? 2000) });
+    const nats = (node: string) => ({ servers: server.url, node, durable, cluster: durable ? 'bench-durable' : 'bench' });
     const a = await Cluster.start({ kernels: [counter], shards: 1, backend, logger: false, nats: nats('bench-a') });
     const b = await Cluster.start({ kernels: [counter], shards: 1, backend, logger: false, nats: nats('bench-b') });
     try {

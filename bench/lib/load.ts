@@ -53,3 +53,25 @@ export async function measureAskMany(refs: Ref[], seconds: number, msg: Record<s
   return { msgsPerSec: messages / ((performance.now() - t0) / 1000), messages };
 }
 
+
+/**
+ * `lanes` closed loops over the refs (round-robin) for `seconds`, each call counting `per`
+ * messages; resolves with messages/s. With `latencies`, every call's time in ms is pushed there.
+ */
+export async function closedLoops(refs: Ref[], lanes: number, per: number, seconds: number, call: (ref: Ref) => Promise<unknown>, latencies?: number[]): Promise<number> {
+  let messages = 0;
+  let next = 0;
+  const t0 = performance.now();
+  const deadline = t0 + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: lanes }, async () => {
+      while (performance.now() < deadline) {
+        const s = latencies ? performance.now() : 0;
+        await call(refs[next++ % refs.length]!);
+        if (latencies) latencies.push(performance.now() - s);
+        messages += per;
+      }
+    }),
+  );
+  return messages / ((performance.now() - t0) / 1000);
+}

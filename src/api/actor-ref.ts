@@ -7,7 +7,7 @@ import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
 import type { MessageOf, Schema } from '../layout/schema.ts';
 import { isColumns, objectBatch, type ColumnCodec, type ColumnsOf, type MessageBatch } from '../layout/columns.ts';
-import type { ActorEntry } from '../coordinator/actor-directory.ts';
+import { actorIdentity, type ActorEntry } from '../coordinator/actor-directory.ts';
 import type { Caller, ReplySink } from '../coordinator/shard-link.ts';
 import type { Decision } from './authorizer.ts';
 import { NO_ACTOR } from '../layout/record.ts';
@@ -66,7 +66,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     rolesMask = 0,
   ) {
     this.caller = { principalId, roles: rolesMask, sourceId: NO_ACTOR };
-    this.identity = `${kernel.name}\u0000${tenant}\u0000${key}`;
+    this.identity = actorIdentity(kernel.name, tenant, key);
     this.what = `kernel '${kernel.name}' actor '${key}'${tenant ? ` of tenant '${tenant}'` : ''}`;
     this.askWhat = `ask to ${this.what}`;
     this.askManyWhat = `askMany to ${this.what}`;

@@ -7,7 +7,7 @@ import type { Kernel } from '../kernels/define-kernel.ts';
 import { assembleKernelModule, type ResolvedSend } from '../kernels/assemble.ts';
 import { sendStructName } from '../kernels/generated-names.ts';
 import { SEND_ENTRY_HEADER, batchLayout, type BatchShape } from '../layout/batch.ts';
-import { SEND_HEADER_WORDS, SendHeader, replySlotWords, requestSlotWords } from '../layout/record.ts';
+import { SendHeader, replySlotWords, requestSlotWords } from '../layout/record.ts';
 import type { Schema } from '../layout/schema.ts';
 import type { BackendKind, CompileDiagnostic, KernelWire, ShardStarted } from '../protocol.ts';
 import { ActorDirectory, Interner, type ActorEntry } from '../coordinator/actor-directory.ts';
@@ -85,19 +85,6 @@ function formatDiagnostics(diagnostics: readonly CompileDiagnostic[]): string {
 }
 
 const VERSION = packageVersion();
-
-/** Where a send record's fields are, for the router of a multi-node cluster. */
-const K2K_HEADER = {
-  to: SendHeader.to,
-  kernel: SendHeader.kernel,
-  tenant: SendHeader.tenant,
-  principal: SendHeader.principal,
-  roles: SendHeader.roles,
-  source: SendHeader.source,
-  hlcHi: SendHeader.hlcHi,
-  hlcLo: SendHeader.hlcLo,
-  payload: SEND_HEADER_WORDS,
-};
 
 /** Why a K2K message was not delivered (the `reason` of ringshard_dead_letters_total). */
 export type DeadLetterReason = 'no-such-actor' | 'terminated' | 'wrong-kernel' | 'cross-tenant' | 'quarantined' | 'shard-failed';
@@ -394,7 +381,7 @@ export class Cluster implements ActorHost {
     const entry = this.directory.byActorId(to);
     if (entry === undefined) {
       // On another node (or unknown there too): the node's router finds it by id.
-      if (this.node) return this.node.routeK2K(words, o, this.sendPayloadWords, K2K_HEADER, (reason) => this.dead(reason));
+      if (this.node) return this.node.routeK2K(words, o, (reason) => this.dead(reason));
       return this.dead(this.directory.wasIssued(to) ? 'terminated' : 'no-such-actor');
     }
     if (entry.kernelId !== words[o + SendHeader.kernel]) return this.dead('wrong-kernel');

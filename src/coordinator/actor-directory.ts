@@ -11,6 +11,18 @@ import { ErrorCode, RingshardError } from '../errors.ts';
 import { NO_ACTOR, actorLocation } from '../layout/record.ts';
 import type { RecordTarget, ShardLink } from './shard-link.ts';
 
+/** An actor's identity string: kernel, tenant and key, joined by NUL (the directory's key, what placement hashes). */
+export function actorIdentity(kernel: string, tenant: string, key: string): string {
+  return `${kernel}\u0000${tenant}\u0000${key}`;
+}
+
+/** The parts of an actorIdentity() string (the key may hold NULs of its own). */
+export function identityParts(identity: string): { kernel: string; tenant: string; key: string } {
+  const a = identity.indexOf('\u0000');
+  const b = identity.indexOf('\u0000', a + 1);
+  return { kernel: identity.slice(0, a), tenant: identity.slice(a + 1, b), key: identity.slice(b + 1) };
+}
+
 export interface ActorEntry extends RecordTarget {
   readonly identity: string;
   readonly key: string;

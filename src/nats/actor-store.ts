@@ -19,16 +19,12 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { ErrorCode, RingshardError } from '../errors.ts';
 import { decodeCalls, encodeCalls, type Call } from './wire.ts';
 import { hash32 } from './rendezvous.ts';
+import { actorIdentity } from '../coordinator/actor-directory.ts';
+import { nodeOf } from './membership.ts';
 
 /** An actor's name in keys: 64 bits of hash of its identity. */
 export function storeKey(identity: string): string {
   return `a${hash32(identity).toString(16).padStart(8, '0')}${hash32(identity, 0x9e3779b9).toString(16).padStart(8, '0')}`;
-}
-
-/** The node name of an incarnation ('gpu-a#1f2e' -> 'gpu-a'). */
-export function nodeOf(incarnation: string): string {
-  const at = incarnation.indexOf('#');
-  return at < 0 ? incarnation : incarnation.slice(0, at);
 }
 
 export interface JournaledCall {
@@ -307,7 +303,7 @@ export class ActorStore {
       const { calls, senders } = decodeCalls(m.data);
       for (let i = 0; i < calls.length; i++) {
         const c = calls[i]!;
-        const key = storeKey(`${c.kernel}\u0000${c.tenant}\u0000${c.key}`);
+        const key = storeKey(actorIdentity(c.kernel, c.tenant, c.key));
         let list = byKey.get(key);
         if (!list) byKey.set(key, (list = []));
         list.push({ call: c, seq: m.seq, sender: senders?.[i] ?? '' });

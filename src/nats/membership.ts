@@ -9,9 +9,21 @@
  * it), but alive (its leases are its own until it has handed its actors over); then it
  * says `<cluster>.gone`. Only a dead or gone node's leases may be taken.
  */
+import { randomBytes } from 'node:crypto';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { ErrorCode, RingshardError } from '../errors.ts';
 import type { Member } from './rendezvous.ts';
+
+/** A new incarnation name of `node` ('gpu-a#1f2e9a0c'): one per process run. */
+export function newIncarnation(node: string): string {
+  return `${node}#${randomBytes(4).toString('hex')}`;
+}
+
+/** The node name of an incarnation ('gpu-a#1f2e' -> 'gpu-a'). */
+export function nodeOf(incarnation: string): string {
+  const at = incarnation.indexOf('#');
+  return at < 0 ? incarnation : incarnation.slice(0, at);
+}
 
 export interface MemberInfo extends Member {
   readonly incarnation: string;
@@ -134,15 +146,9 @@ export class Membership {
 
   /** This incarnation of its node is alive (a restarted node's earlier incarnation is not). */
   isAliveIncarnation(incarnation: string): boolean {
-    if (incarnation === this.incarnation) return true;
-    const at = incarnation.indexOf('#');
-    return this.heard.get(at < 0 ? incarnation : incarnation.slice(0, at))?.incarnation === incarnation;
+    return incarnation === this.incarnation || this.heard.get(nodeOf(incarnation))?.incarnation === incarnation;
   }
 
-  /** A member: alive and not leaving (placement counts it). */
-  isMember(node: string): boolean {
-    return node === this.node ? !this.leaving : this.heard.get(node)?.leaving === false;
-  }
 
   /** From now on this node places nothing on itself (it hands its actors over). */
   startLeaving(): void {

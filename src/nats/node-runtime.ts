@@ -13,22 +13,23 @@
  *     was sent to it meanwhile follows it to its new owner in order.
  */
 import { connect, type NatsConnection, type Subscription, type Msg } from '@nats-io/transport-node';
-import { randomBytes } from 'node:crypto';
 import { ErrorCode, RingshardError } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
-import type { ActorDirectory, ActorEntry } from '../coordinator/actor-directory.ts';
+import { actorIdentity, identityParts, type ActorDirectory, type ActorEntry } from '../coordinator/actor-directory.ts';
+import { SEND_HEADER_WORDS, SendHeader } from '../layout/record.ts';
 import { MovingLink } from '../coordinator/moving-link.ts';
 import type { Caller, ShardLink } from '../coordinator/shard-link.ts';
 import type { ActorRef } from '../api/actor-ref.ts';
 import type { ResolvedNats } from './nats-options.ts';
 import type { NodeCounters } from '../metrics/cluster-metrics.ts';
-import { Membership, type MemberInfo } from './membership.ts';
+import { Membership, newIncarnation, type MemberInfo } from './membership.ts';
 import { RendezvousTable, hash32, type Placement } from './rendezvous.ts';
 import { ActorStore, storeKey } from './actor-store.ts';
 import { RemoteLink, type RemoteRouting } from './remote-link.ts';
 import { JournalingLink, type ReplayedCalls } from './journaling-link.ts';
 import { CallOp, ReplyStatus, decodeCalls, encodeReplies, type Call, type Reply } from './wire.ts';
-import { encodeOne, rawCodec, wordsBatch, wordsSink } from './raw-words.ts';
+import { encodeOne, rawCodec, wordsSink } from './raw-words.ts';
+import { wordsBatch } from '../layout/columns.ts';
 
 /** What the runtime needs of its Cluster. */
 export interface LocalNode {
@@ -64,7 +65,6 @@ const EMPTY = new Uint32Array(0);
 export function actorIdFor(identity: string): number {
   return (hash32(identity, 0x2545f491) % 0xfffffffd) + 1;
 }
-const DEBUG = process.env.RINGSHARD_NATS_DEBUG === '1';
 /** How often a durable node looks for dead incarnations' journals no lease needs. */
 const SWEEP_MS = 60_000;
 
@@ -107,8 +107,7 @@ export class NodeRuntime implements RemoteRouting {
     this.incarnation = membership.incarnation;
     this.subjectPrefix = options.cluster;
     this.table = new RendezvousTable(membership.members());
-    this.remoteLink = new RemoteLink(nc, this);
-    this.remoteLink.timeoutMs = local.askTimeoutMs;
+    this.remoteLink = new RemoteLink(nc, this, local.askTimeoutMs);
     this.rpc = nc.subscribe(`${this.subjectPrefix}.rpc.${this.self}`, { callback: (_e, m) => this.serveFrame(m) });
     membership.onChange = () => this.membersChanged();
     if (options.durable) {
@@ -132,7 +131,7 @@ export class NodeRuntime implements RemoteRouting {
       throw new RingshardError(ErrorCode.NATS_UNREACHABLE, `options.nats.servers: cannot reach the NATS server at ${options.servers.join(', ')}: ${(error as Error).message}`, { cause: error });
     }
     try {
-      const incarnation = `${options.node}#${randomBytes(4).toString('hex')}`;
+      const incarnation = newIncarnation(options.node);
       const store = await ActorStore.open(nc, options.cluster, options.durable, incarnation);
       const membership = new Membership(nc, options.cluster, options.node, incarnation, local.shards.length, options.heartbeatMs, options.deadAfterMs);
       return new NodeRuntime(nc, options, membership, store, local);
@@ -258,7 +257,6 @@ export class NodeRuntime implements RemoteRouting {
       // Other nodes' K2K senders find the actor by its id.
       void this.store.registerId(entry.actorId, entry.identity).catch(() => {});
       const snap = await this.store.readSnapshot(key);
-      if (DEBUG) console.error(`[${this.self}] restore ${entry.key}: snapshot ${snap ? `[${[...snap.state]}] @${snap.seq}` : 'none'}`);
       const stateCodec = rawCodec(kernel.codecs.state);
       // An empty snapshot is a terminated actor's: it starts afresh.
       if (snap && snap.state.length > 0) await real.importState(entry, stateCodec, snap.state);
@@ -321,39 +319,37 @@ export class NodeRuntime implements RemoteRouting {
    * hold: the id's identity (from the ids bucket, then cached), then the actor's owner,
    * like a tell. Messages to one id keep their order, the lookup included.
    */
-  routeK2K(words: Uint32Array, o: number, payloadWords: number, header: { to: number; kernel: number; tenant: number; principal: number; roles: number; source: number; hlcHi: number; hlcLo: number; payload: number }, dead: (reason: 'no-such-actor' | 'wrong-kernel' | 'cross-tenant' | 'shard-failed') => void): void {
-    const to = words[o + header.to]!;
-    const payload = words.slice(o + header.payload, o + header.payload + payloadWords);
-    const kernelName = this.local.kernelName(words[o + header.kernel]!);
-    const tenant = this.local.tenantName(words[o + header.tenant]!);
-    const from: Caller = { principalId: words[o + header.principal]!, roles: words[o + header.roles]!, sourceId: words[o + header.source]! };
-    const hlcHi = words[o + header.hlcHi]!;
-    const hlcLo = words[o + header.hlcLo]!;
+  routeK2K(words: Uint32Array, o: number, dead: (reason: 'no-such-actor' | 'wrong-kernel' | 'cross-tenant' | 'shard-failed') => void): void {
+    const to = words[o + SendHeader.to]!;
+    const kernel = this.local.kernelName(words[o + SendHeader.kernel]!);
+    const tenant = this.local.tenantName(words[o + SendHeader.tenant]!);
+    // The reply ring's slot is reused: keep the receiver's request words.
+    const at = o + SEND_HEADER_WORDS;
+    const payload = words.slice(at, at + (kernel === undefined ? 0 : this.local.kernel(kernel)!.codecs.request.words));
+    const from: Caller = { principalId: words[o + SendHeader.principal]!, roles: words[o + SendHeader.roles]!, sourceId: words[o + SendHeader.source]! };
+    const hlcHi = words[o + SendHeader.hlcHi]!;
+    const hlcLo = words[o + SendHeader.hlcLo]!;
     const send = () => {
       const identity = this.identities.get(to);
       if (identity === undefined) return dead('no-such-actor');
-      const [k, t, ...rest] = identity.split('\u0000');
-      if (k !== kernelName) return dead('wrong-kernel');
-      if (t !== tenant) return dead('cross-tenant');
-      const payloadCopy = kernelName ? payload.subarray(0, this.local.kernel(kernelName)!.codecs.request.words) : payload;
-      this.remoteLink.deliver({ identity, kernelName: k!, tenant: t!, key: rest.join('\u0000') }, from, payloadCopy, hlcHi, hlcLo, () => dead('shard-failed'));
+      const parts = identityParts(identity);
+      if (parts.kernel !== kernel) return dead('wrong-kernel');
+      if (parts.tenant !== tenant) return dead('cross-tenant');
+      this.remoteLink.deliver({ identity, kernelName: parts.kernel, tenant: parts.tenant, key: parts.key }, from, payload, hlcHi, hlcLo, () => dead('shard-failed'));
     };
     const waiting = this.lookingUp.get(to);
     if (waiting) return void waiting.push(send);
     if (this.identities.has(to)) return send();
     const queue = [send];
     this.lookingUp.set(to, queue);
-    this.store.identityOf(to).then(
-      (identity) => {
+    void this.store
+      .identityOf(to)
+      .catch(() => undefined)
+      .then((identity) => {
         if (identity !== undefined) this.identities.set(to, identity);
         this.lookingUp.delete(to);
         for (const s of queue) s();
-      },
-      () => {
-        this.lookingUp.delete(to);
-        for (const s of queue) s();
-      },
-    );
+      });
   }
 
   // ---- serving other nodes' calls
@@ -375,7 +371,7 @@ export class NodeRuntime implements RemoteRouting {
   }
 
   private serve(from: string, call: Call): Promise<Reply> {
-    const identity = `${call.kernel}\u0000${call.tenant}\u0000${call.key}`;
+    const identity = actorIdentity(call.kernel, call.tenant, call.key);
     const route = `${from}\u0000${identity}`;
     const refused = this.refusedEpochs.get(route);
     if (this.closed || !this.joined || (refused && call.epoch <= refused.epoch) || this.ownerNode(identity) !== this.self || this.handingOver.has(identity)) {
@@ -494,7 +490,6 @@ export class NodeRuntime implements RemoteRouting {
       const state = (await current.exportState(entry, { codec: rawCodec(kernel.codecs.state), what: `handover of '${entry.key}'`, timeoutMs: this.local.askTimeoutMs })) as Uint32Array;
       const seq = this.options.durable ? Math.max(this.covered.get(key) ?? 0, await this.store.journaled(key)) : 0;
       await this.store.writeSnapshot(key, seq, state);
-      if (DEBUG) console.error(`[${this.self}] handed over ${entry.key}: [${[...state]}] @${seq}`);
       this.covered.delete(key);
       this.store.forgetLocal(key);
       this.local.directory.remove(entry);
@@ -511,9 +506,12 @@ export class NodeRuntime implements RemoteRouting {
 
   /** durable: snapshots the actors journaled since the last round, then trims this node's journal behind them. */
   private async snapshotDirty(): Promise<void> {
+    // Every local actor by store key, once a round (not a scan per dirty actor).
+    const local = new Map<string, ActorEntry>();
+    for (const e of this.local.directory.entries()) local.set(storeKey(e.identity), e);
     for (const key of this.store.takeDirty()) {
-      const entry = [...this.local.directory.entries()].find((e) => storeKey(e.identity) === key);
-      if (!entry || !(entry.link instanceof JournalingLink) || this.handingOver.has(entry.identity)) continue;
+      const entry = local.get(key);
+      if (!entry || !entry.active || !(entry.link instanceof JournalingLink) || this.handingOver.has(entry.identity)) continue;
       const kernel = this.local.kernel(entry.kernelName)!;
       try {
         const seqP = this.store.journaled(key);
@@ -526,8 +524,9 @@ export class NodeRuntime implements RemoteRouting {
         this.local.log(`ringshard: snapshot of '${entry.key}' failed: ${(error as Error).message}`);
       }
     }
-    const local = [...this.local.directory.entries()].map((e) => storeKey(e.identity));
-    await this.store.trimOwn(local, (key) => this.covered.get(key) ?? 0);
+    // The actors local now: one that arrived during the round may have journaled already.
+    const now = [...this.local.directory.entries()].map((e) => storeKey(e.identity));
+    await this.store.trimOwn(now, (key) => this.covered.get(key) ?? 0);
   }
 
   // ---- shutdown

@@ -7,7 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from '@nats-io/transport-node';
-import { ActorStore, TRIM_AFTER_ENTRIES, nodeOf, storeKey } from '../../src/nats/actor-store.ts';
+import { ActorStore, TRIM_AFTER_ENTRIES, storeKey } from '../../src/nats/actor-store.ts';
+import { nodeOf } from '../../src/nats/membership.ts';
 import { CallOp, type Call } from '../../src/nats/wire.ts';
 import { startNatsServer } from '../helpers/nats-server.ts';
 
