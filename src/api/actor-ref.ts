@@ -65,7 +65,8 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     readonly roles: readonly string[] = [],
     rolesMask = 0,
   ) {
-    this.caller = { principalId, roles: rolesMask, sourceId: NO_ACTOR };
+    // Records carry the caller's tenant, and the shard checks it against the slot's.
+    this.caller = { principalId, roles: rolesMask, sourceId: NO_ACTOR, tenantId };
     this.identity = actorIdentity(kernel.name, tenant, key);
     this.what = `kernel '${kernel.name}' actor '${key}'${tenant ? ` of tenant '${tenant}'` : ''}`;
     this.askWhat = `ask to ${this.what}`;
@@ -77,6 +78,11 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     const e = this.entry;
     if (e !== undefined && e.active) return e;
     return (this.entry = this.host.activate(this));
+  }
+
+  /** @internal Throws ERR_RINGSHARD_FORBIDDEN unless the policy allows this ref (migrate, locate). */
+  checkAllowed(): void {
+    if (!this.allowed) this.authorize();
   }
 
   /** @internal The entry a call from another node goes through (authorized, activated). */
@@ -108,8 +114,12 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     return this.target().actorId;
   }
 
-  /** The actor's id while it is active, else undefined (reading it activates nothing). */
+  /**
+   * The actor's id while it is active, else undefined (reading it activates nothing).
+   * Throws ERR_RINGSHARD_FORBIDDEN when the policy refuses this ref, as `id` does.
+   */
   get actorId(): number | undefined {
+    if (!this.allowed) this.authorize();
     return this.host.find(this)?.actorId;
   }
 

@@ -10,7 +10,8 @@ import { SEND_ENTRY_HEADER, batchLayout, type BatchShape } from '../layout/batch
 import { SendHeader, replySlotWords, requestSlotWords } from '../layout/record.ts';
 import type { Schema } from '../layout/schema.ts';
 import type { BackendKind, CompileDiagnostic, KernelWire, ShardStarted } from '../protocol.ts';
-import { ActorDirectory, Interner, type ActorEntry } from '../coordinator/actor-directory.ts';
+import { ActorDirectory, type ActorEntry } from '../coordinator/actor-directory.ts';
+import { NameTable } from '../coordinator/name-table.ts';
 import { HybridClock } from '../coordinator/hlc.ts';
 import { placeActor, type PlacementStrategy } from '../coordinator/placement.ts';
 import { MovingLink } from '../coordinator/moving-link.ts';
@@ -20,7 +21,7 @@ import { ClusterMetrics } from '../metrics/cluster-metrics.ts';
 import { Registry } from 'prom-client';
 import { ActorRef, type ActorHost } from './actor-ref.ts';
 import { resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.ts';
-import { Authorizer, type Decision } from './authorizer.ts';
+import { Authorizer, type Decision, type DeliveryNames } from './authorizer.ts';
 import { chooseBackend, distinctAdapters } from './backend-choice.ts';
 import { packageVersion } from '../package-version.ts';
 import { NodeRuntime, type LocalNode } from '../nats/node-runtime.ts';
@@ -72,6 +73,12 @@ export interface ClusterInfo {
   readonly shards: readonly ShardInfo[];
   readonly kernels: readonly string[];
   readonly actors: number;
+  /**
+   * Entries in the bounded tables: tenant and principal names (kept while a ref or an
+   * actor names them, then among the 4,096 released last) and cached policy answers
+   * (the 16,384 used last, for refs and for K2K deliveries each).
+   */
+  readonly tables: { readonly tenants: number; readonly principals: number; readonly policyAnswers: number };
 }
 
 function formatDiagnostics(diagnostics: readonly CompileDiagnostic[]): string {
@@ -87,8 +94,8 @@ function formatDiagnostics(diagnostics: readonly CompileDiagnostic[]): string {
 const VERSION = packageVersion();
 
 /** Why a K2K message was not delivered (the `reason` of ringshard_dead_letters_total). */
-export type DeadLetterReason = 'no-such-actor' | 'terminated' | 'wrong-kernel' | 'cross-tenant' | 'quarantined' | 'shard-failed';
-export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = ['no-such-actor', 'terminated', 'wrong-kernel', 'cross-tenant', 'quarantined', 'shard-failed'];
+export type DeadLetterReason = 'no-such-actor' | 'terminated' | 'wrong-kernel' | 'cross-tenant' | 'forbidden' | 'overflow' | 'quarantined' | 'shard-failed';
+export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = ['no-such-actor', 'terminated', 'wrong-kernel', 'cross-tenant', 'forbidden', 'overflow', 'quarantined', 'shard-failed'];
 
 /**
  * Each kernel's sends entries, resolved to the cluster's kernels (a kernel object or a
@@ -130,8 +137,13 @@ export class Cluster implements ActorHost {
   private readonly kernelIds = new Map<Kernel<any, any, any>, number>();
   private readonly kernelsByName = new Map<string, Kernel<any, any, any>>();
   private readonly directory: ActorDirectory;
-  private readonly tenants = new Interner();
-  private readonly principals = new Interner();
+  private readonly tenants: NameTable;
+  private readonly principals = new NameTable();
+  /** A ref holds its tenant and principal names while it lives (name-table.ts). */
+  private readonly refNames = new FinalizationRegistry<{ tenant: number; principal: number }>((held) => {
+    this.tenants.release(held.tenant);
+    this.principals.release(held.principal);
+  });
   private closing: Promise<void> | undefined;
   private readonly roleNames: readonly string[];
   private readonly authorizer: Authorizer;
@@ -159,6 +171,7 @@ export class Cluster implements ActorHost {
       this.kernelsByName.set(k.name, k);
     });
     this.directory = directory;
+    this.tenants = directory.tenants;
     this.metrics = metrics;
     this.registry = metrics?.registry ?? new Registry();
     this.roleNames = options.roles;
@@ -284,6 +297,7 @@ export class Cluster implements ActorHost {
           replyWords: replySlotWords(shape.resultWords, anySends ? sendPayloadWords : -1),
           policy: resolved.backpressure,
           maxQueued: resolved.maxQueuedPerShard,
+          maxK2KQueued: resolved.maxK2KQueuedPerShard,
           clock,
         }),
     );
@@ -342,6 +356,9 @@ export class Cluster implements ActorHost {
     const pinned = options.shard;
     if (pinned !== undefined) this.checkShard('options.shard', pinned);
     if (typeof tenant !== 'string') throw new RingshardError(ErrorCode.INVALID_OPTION, `options.tenant must be a string, got ${describeValue(tenant)}`);
+    // The identity joins kernel, tenant and key with NUL: a NUL in a tenant would let two
+    // tenants name one actor (actorIdentity).
+    if (tenant.includes('\u0000')) throw new RingshardError(ErrorCode.INVALID_OPTION, `options.tenant must not contain NUL (\\u0000), got ${describeValue(tenant)}`);
     if (typeof principal !== 'string') throw new RingshardError(ErrorCode.INVALID_OPTION, `options.principal must be a string, got ${describeValue(principal)}`);
     const roles = options.roles ?? [];
     if (!Array.isArray(roles)) throw new RingshardError(ErrorCode.INVALID_OPTION, `options.roles must be an array of role names, got ${describeValue(roles)}`);
@@ -356,7 +373,11 @@ export class Cluster implements ActorHost {
       }
       mask = (mask | (1 << bit)) >>> 0;
     }
-    return new ActorRef(this, k, id, String(key), tenant, this.tenants.id(tenant), principal, this.principals.id(principal), pinned, Object.freeze([...roles]), mask);
+    const tenantId = this.tenants.hold(tenant);
+    const principalId = this.principals.hold(principal);
+    const ref = new ActorRef(this, k, id, String(key), tenant, tenantId, principal, principalId, pinned, Object.freeze([...roles]), mask);
+    if (tenantId !== 0 || principalId !== 0) this.refNames.register(ref, { tenant: tenantId, principal: principalId });
+    return ref;
   }
 
   /** @internal */
@@ -386,6 +407,15 @@ export class Cluster implements ActorHost {
     }
     if (entry.kernelId !== words[o + SendHeader.kernel]) return this.dead('wrong-kernel');
     if (entry.tenantId !== words[o + SendHeader.tenant]) return this.dead('cross-tenant');
+    // The policy guards K2K as it guards refs: the sending message's principal and roles
+    // against the receiver (a principal refused on a vault cannot reach it through a forwarder).
+    if (this.authorizer.active) {
+      const decision = this.authorizer.decideDelivery(words[o + SendHeader.principal]!, words[o + SendHeader.roles]!, entry, this.deliveryNames);
+      if (decision !== 'allowed') {
+        this.authorizer.refused(entry.kernelId, decision);
+        return this.dead('forbidden');
+      }
+    }
     try {
       entry.link.forward(entry, words, o, this.sendPayloadWords, this.deadFor);
     } catch (error) {
@@ -393,9 +423,20 @@ export class Cluster implements ActorHost {
     }
   }
 
+  /** Names a K2K delivery for the policy (on a cache miss only). */
+  private readonly deliveryNames: DeliveryNames = {
+    principal: (id) => this.principals.name(id),
+    roles: (mask) => this.roleNamesOf(mask),
+  };
+
+  private roleNamesOf(mask: number): string[] {
+    return this.roleNames.filter((_, bit) => (mask & (1 << bit)) !== 0);
+  }
+
   // A field, not a closure per routed message.
   private readonly deadFor = (error: unknown): void => {
-    this.dead(error instanceof RingshardError && error.code === ErrorCode.QUARANTINED ? 'quarantined' : 'shard-failed');
+    const code = error instanceof RingshardError ? error.code : undefined;
+    this.dead(code === ErrorCode.QUARANTINED ? 'quarantined' : code === ErrorCode.RING_FULL ? 'overflow' : 'shard-failed');
   };
 
   private dead(reason: DeadLetterReason): void {
@@ -431,9 +472,9 @@ export class Cluster implements ActorHost {
       askTimeoutMs: this.askTimeoutMs,
       kernel: (name) => this.kernelsByName.get(name),
       refFor: (kernel, key, tenant, principal, roles) =>
-        this.actor(kernel, key, { tenant, principal, roles: this.roleNames.filter((_, bit) => (roles & (1 << bit)) !== 0) }),
+        this.actor(kernel, key, { tenant, principal, roles: this.roleNamesOf(roles) }),
       principalName: (id) => this.principals.name(id) ?? '',
-      principalId: (name) => this.principals.id(name),
+      principalId: (name) => this.principals.idOf(name),
       tenantName: (id) => this.tenants.name(id) ?? '',
       kernelName: (id) => this.kernelNames[id],
       receiveClock: (hi, lo) => this.clock.receive(hi, lo),
@@ -522,6 +563,7 @@ export class Cluster implements ActorHost {
    * placed if it activated now (nothing is activated).
    */
   locate(ref: ActorRef<any, any, any>): ActorLocation {
+    ref.checkAllowed();
     if (this.node) return this.node.locate(ref);
     const entry = this.directory.lookup(ref.identity);
     if (entry) return { node: 'local', shard: entry.shard };
@@ -539,6 +581,7 @@ export class Cluster implements ActorHost {
   async migrate(ref: ActorRef<any, any, any>, toShard: number): Promise<void> {
     this.checkShard('toShard', toShard);
     if (this.closing) throw new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down');
+    ref.checkAllowed();
     const what = `kernel '${ref.kernel.name}' actor '${ref.key}'${ref.tenant ? ` of tenant '${ref.tenant}'` : ''}`;
     let entry = this.directory.lookup(ref.identity);
     while (entry && entry.link instanceof MovingLink) {
@@ -608,6 +651,7 @@ export class Cluster implements ActorHost {
       backend: this.backend,
       kernels: [...this.kernelsByName.keys()],
       actors: this.directory.size,
+      tables: { tenants: this.tenants.size, principals: this.principals.size, policyAnswers: this.authorizer.cached },
       shards: this.shards.map((s) => ({
         index: s.index,
         backend: this.backend,

@@ -79,6 +79,15 @@ export interface ClusterOptions {
   readonly backpressure?: 'wait' | 'reject';
   /** Records a shard may hold waiting for ring space before tell rejects. @default ringCapacity */
   readonly maxQueuedPerShard?: number;
+  /**
+   * K2K messages (sent by kernels) a shard may hold waiting for ring space, apart from
+   * callers' records (maxQueuedPerShard): past it a K2K send is dropped and counted as a
+   * dead letter 'overflow'. Bounds the memory of a kernel that amplifies its sends (one
+   * that sends copies to itself), and a caller's record never waits behind more than
+   * ringCapacity + this many K2K records. Under 'reject' K2K messages still wait, up to it.
+   * @default maxQueuedPerShard
+   */
+  readonly maxK2KQueuedPerShard?: number;
   /** Default ask timeout in ms (Infinity for none). @default 30000 */
   readonly askTimeoutMs?: number;
   /** Use the first adapter whose name contains this text. */
@@ -184,6 +193,7 @@ export interface ResolvedOptions {
   readonly maxActorsPerShard: number;
   readonly backpressure: 'wait' | 'reject';
   readonly maxQueuedPerShard: number;
+  readonly maxK2KQueuedPerShard: number;
   readonly askTimeoutMs: number;
   readonly adapterName: string | undefined;
   readonly dawnFlags: readonly string[] | undefined;
@@ -273,6 +283,7 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
     fail('dawnFlags', 'an array of strings', options.dawnFlags);
   }
   const askTimeoutMs = positive('askTimeoutMs', options.askTimeoutMs, 30_000);
+  const maxQueuedPerShard = integer('maxQueuedPerShard', options.maxQueuedPerShard, ringCapacity, 0, Number.MAX_SAFE_INTEGER);
   const placement = options.placement ?? 'hash';
   if (placement !== 'hash' && placement !== 'least-loaded' && typeof placement !== 'function') {
     fail('placement', "'hash', 'least-loaded' or a function (key, kernel, tenant, shards) => shard index", placement);
@@ -292,7 +303,8 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
     initialActorsPerShard: Math.min(integer('initialActorsPerShard', options.initialActorsPerShard, 1024, 1, ACTOR_SLOT_MASK + 1), maxActorsPerShard),
     maxActorsPerShard,
     backpressure: oneOf('backpressure', options.backpressure, 'wait', ['wait', 'reject']),
-    maxQueuedPerShard: integer('maxQueuedPerShard', options.maxQueuedPerShard, ringCapacity, 0, Number.MAX_SAFE_INTEGER),
+    maxQueuedPerShard,
+    maxK2KQueuedPerShard: integer('maxK2KQueuedPerShard', options.maxK2KQueuedPerShard, Math.min(1 << 26, maxQueuedPerShard), 0, 1 << 26),
     askTimeoutMs,
     adapterName: options.adapterName,
     dawnFlags: options.dawnFlags,

@@ -9,9 +9,16 @@
  */
 import { ErrorCode, RingshardError } from '../errors.ts';
 import { NO_ACTOR, actorLocation } from '../layout/record.ts';
+import { ActorIds } from './actor-ids.ts';
+import { NameTable } from './name-table.ts';
 import type { RecordTarget, ShardLink } from './shard-link.ts';
 
-/** An actor's identity string: kernel, tenant and key, joined by NUL (the directory's key, what placement hashes). */
+/**
+ * An actor's identity string: kernel, tenant and key, joined by NUL (the directory's key,
+ * what placement hashes). Unambiguous because kernel names (defineKernel) and tenants
+ * (cluster.actor) can hold no NUL: the first two NULs are the separators, and a key may
+ * hold NULs of its own. (Regression: tenant 'a' with key 'b\0c' was tenant 'a\0b' with key 'c'.)
+ */
 export function actorIdentity(kernel: string, tenant: string, key: string): string {
   return `${kernel}\u0000${tenant}\u0000${key}`;
 }
@@ -58,14 +65,20 @@ export class ActorDirectory {
   /** Bumped when a shard's slots are reset, so stale frees are ignored. */
   private readonly generation: number[];
   private readonly perShardKernel: Map<string, number>;
-  private nextId = 1;
+  /** Actors given an id so far (the next is the permutation of nextOrdinal). */
+  private nextOrdinal = 1;
   /** Ids wrapped around once: from then on every id was issued at some time. */
   private wrapped = false;
+  private readonly ids: ActorIds;
+  /** Tenant names: an active actor holds its tenant's id (records and slots carry ids). */
+  readonly tenants = new NameTable();
 
   constructor(
     shards: number,
     private readonly maxSlots: number,
+    ids?: ActorIds,
   ) {
+    this.ids = ids ?? new ActorIds();
     this.freeSlots = Array.from({ length: shards }, () => []);
     this.nextSlot = new Array(shards).fill(0);
     this.generation = new Array(shards).fill(0);
@@ -87,7 +100,8 @@ export class ActorDirectory {
 
   /** True when `id` was given to some actor (now active or not): a K2K dead letter's reason. */
   wasIssued(id: number): boolean {
-    return id !== 0 && id !== NO_ACTOR && (this.wrapped || id < this.nextId);
+    if (id === 0 || id === NO_ACTOR) return false;
+    return this.wrapped || this.ids.ordinalOf(id) < this.nextOrdinal;
   }
 
   private takeSlot(shard: number): number {
@@ -102,12 +116,14 @@ export class ActorDirectory {
     return slot;
   }
 
-  // Ids count up from 1 and wrap before NO_ACTOR, skipping ids still in use.
+  // The n-th actor's id is a keyed permutation of n (actor-ids.ts); n wraps before
+  // NO_ACTOR, skipping ids still in use.
   private takeId(): number {
     for (;;) {
-      const id = this.nextId;
-      this.nextId = id >= NO_ACTOR - 1 ? 1 : id + 1;
-      if (this.nextId === 1) this.wrapped = true;
+      const n = this.nextOrdinal;
+      this.nextOrdinal = n >= NO_ACTOR - 1 ? 1 : n + 1;
+      if (this.nextOrdinal === 1) this.wrapped = true;
+      const id = this.ids.idFor(n);
       if (!this.byId.has(id)) return id;
     }
   }
@@ -142,6 +158,7 @@ export class ActorDirectory {
     };
     this.byIdentity.set(fields.identity, entry);
     this.byId.set(entry.actorId, entry);
+    this.tenants.holdId(entry.tenantId);
     this.bump(shard, fields.kernelName, 1);
     return entry;
   }
@@ -168,6 +185,7 @@ export class ActorDirectory {
     entry.active = false;
     if (this.byIdentity.get(entry.identity) === entry) this.byIdentity.delete(entry.identity);
     if (this.byId.get(entry.actorId) === entry) this.byId.delete(entry.actorId);
+    this.tenants.release(entry.tenantId);
     this.bump(entry.shard, entry.kernelName, -1);
   }
 
@@ -216,25 +234,5 @@ export class ActorDirectory {
 
   *entries(): IterableIterator<ActorEntry> {
     yield* this.byIdentity.values();
-  }
-}
-
-/** Small dense ids for tenant and principal names; '' is 0. */
-export class Interner {
-  private readonly ids = new Map<string, number>([['', 0]]);
-  private readonly names: string[] = [''];
-
-  id(name: string): number {
-    let id = this.ids.get(name);
-    if (id === undefined) {
-      id = this.names.length;
-      this.ids.set(name, id);
-      this.names.push(name);
-    }
-    return id;
-  }
-
-  name(id: number): string | undefined {
-    return this.names[id];
   }
 }

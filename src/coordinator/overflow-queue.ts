@@ -5,6 +5,12 @@
  * a chunk shares the chunk's promise: a burst of tells that overflows costs a copy, not
  * an array and a promise per record. A drain moves chunks into the ring, oldest first,
  * as the consumer commits; a chunk's promise resolves once all of it is in the ring.
+ *
+ * K2K messages (records a kernel sent) have a budget of their own, `maxK2K`: past it a
+ * K2K send is refused (the router makes it a dead letter 'overflow'), and K2K records
+ * never use the room callers' records have (maxQueued). So a kernel that sends copies
+ * to itself cannot grow memory without bound, nor lock callers out: a caller's record
+ * waits behind at most the ring and maxK2K K2K records.
  */
 import { ErrorCode, RingshardError } from '../errors.ts';
 import type { SpscRing } from '../rings/spsc-ring.ts';
@@ -17,6 +23,8 @@ interface Chunk {
   readonly capacity: number;
   count: number;
   done: number;
+  /** K2K records among count (their budget comes back when the chunk is in the ring). */
+  k2k: number;
   /** No more records may be added (the drain has finished with it). */
   sealed: boolean;
   readonly promise: Promise<void>;
@@ -27,6 +35,8 @@ interface Chunk {
 export class OverflowQueue {
   private readonly chunks: Chunk[] = [];
   private queued = 0;
+  /** K2K records waiting (counted until their chunk is in the ring). */
+  private k2kQueued = 0;
   // True from the moment a drain starts until its loop has seen the queue empty, set and
   // cleared synchronously, so a record queued at any moment is always drained.
   // (Regression: clearing it one microtask late stranded records; see backpressure tests.)
@@ -45,6 +55,8 @@ export class OverflowQueue {
     private readonly policy: 'wait' | 'reject',
     private readonly maxQueued: number,
     private readonly shardIndex: number,
+    /** K2K records that may wait. @default maxQueued */
+    private readonly maxK2K = maxQueued,
   ) {}
 
   /** Records waiting. */
@@ -78,12 +90,12 @@ export class OverflowQueue {
   // Throws (rather than rejects) when it refuses, so that callers learn it before they
   // register anything that waits for a reply.
   admit(count: number): void {
-    if (this.policy === 'reject' || this.queued + count > this.maxQueued) {
+    if (this.policy === 'reject' || this.queued - this.k2kQueued + count > this.maxQueued) {
       this.counts.rejections += count;
       const why =
         this.policy === 'reject'
           ? `shard ${this.shardIndex}'s request ring is full (${this.ring.capacity} records) and backpressure is 'reject'`
-          : `shard ${this.shardIndex} cannot queue ${count} more record${count === 1 ? '' : 's'}: ${this.queued} already wait for ring space and at most ${this.maxQueued} may (maxQueuedPerShard); await tell() to apply backpressure`;
+          : `shard ${this.shardIndex} cannot queue ${count} more record${count === 1 ? '' : 's'}: ${this.queued - this.k2kQueued} already wait for ring space and at most ${this.maxQueued} may (maxQueuedPerShard); await tell() to apply backpressure`;
       throw new RingshardError(ErrorCode.RING_FULL, why);
     }
   }
@@ -102,7 +114,7 @@ export class OverflowQueue {
     // Callers may drop the promise (tell without await); a failure is reported to the
     // callers that do hold it, and must not crash the process as unhandled.
     promise.catch(() => {});
-    const chunk: Chunk = { words, floats: new Float32Array(words.buffer), capacity, count: 0, done: 0, sealed: false, promise, resolve, reject };
+    const chunk: Chunk = { words, floats: new Float32Array(words.buffer), capacity, count: 0, done: 0, k2k: 0, sealed: false, promise, resolve, reject };
     this.chunks.push(chunk);
     return chunk;
   }
@@ -111,14 +123,36 @@ export class OverflowQueue {
    * Reserves one record at the tail and returns its word offset in `this.words`; the
    * caller writes it and then calls commit(), or unclaim() if writing failed.
    */
-  claim(always = false): number {
-    // `always`: a K2K message, which waits however long the queue (it is never dropped).
-    if (!always) this.admit(1);
+  claim(): number {
+    this.admit(1);
     const chunk = this.tail(1);
     this.words = chunk.words;
     this.floats = chunk.floats;
     this.promise = chunk.promise;
     return chunk.count * this.recordWords;
+  }
+
+  /**
+   * claim() for a K2K record: -1 when maxK2K K2K records wait already (the caller makes
+   * it a dead letter), else its offset; commit() it.
+   */
+  claimK2K(): number {
+    if (this.k2kQueued >= this.maxK2K) {
+      this.counts.rejections++;
+      return -1;
+    }
+    const chunk = this.tail(1);
+    chunk.k2k++;
+    this.k2kQueued++;
+    this.words = chunk.words;
+    this.floats = chunk.floats;
+    this.promise = chunk.promise;
+    return chunk.count * this.recordWords;
+  }
+
+  /** K2K records waiting now. */
+  get k2kSize(): number {
+    return this.k2kQueued;
   }
 
   /** Queues the record written at the offset claim() returned. */
@@ -159,6 +193,7 @@ export class OverflowQueue {
         this.queued -= n;
         if (chunk.done === chunk.count) {
           chunk.sealed = true;
+          this.k2kQueued -= chunk.k2k;
           this.chunks.shift();
           chunk.resolve();
           continue;
@@ -182,5 +217,6 @@ export class OverflowQueue {
       chunk.reject(error);
     }
     this.queued = 0;
+    this.k2kQueued = 0;
   }
 }

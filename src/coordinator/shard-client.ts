@@ -61,6 +61,8 @@ export interface ShardClientOptions {
   readonly replyWords: number;
   readonly policy: 'wait' | 'reject';
   readonly maxQueued: number;
+  /** K2K records that may wait for ring room (past it a K2K send is a dead letter 'overflow'). @default maxQueued */
+  readonly maxK2KQueued?: number;
   readonly clock: HybridClock;
   /** Automatic worker replacements allowed per minute before the shard is declared failed. @default 5 */
   readonly maxRestartsPerMinute?: number;
@@ -146,7 +148,7 @@ export class ShardClient implements ShardLink {
     this.recordWords = options.recordWords;
     this.maxRestartsPerMinute = options.maxRestartsPerMinute ?? 5;
     this.requests = SpscRing.create({ capacity: options.ringCapacity, slotWords: options.recordWords });
-    this.overflow = new OverflowQueue(this.requests, options.recordWords, options.policy, options.maxQueued, this.index);
+    this.overflow = new OverflowQueue(this.requests, options.recordWords, options.policy, options.maxQueued, this.index, options.maxK2KQueued ?? options.maxQueued);
     this.replies = SpscRing.create({ capacity: options.replyRingCapacity, slotWords: options.replyWords });
     this.checkpoints = options.checkpoint
       ? CheckpointStore.create(options.config.batch.stateStride, options.config.maxSlots, this.requests.committedIndex)
@@ -241,6 +243,13 @@ export class ShardClient implements ShardLink {
     if (this.closed) throw new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down');
   }
 
+  private k2kFull(): RingshardError {
+    return new RingshardError(
+      ErrorCode.RING_FULL,
+      `shard ${this.index}: a K2K message was dropped: ${this.overflow.k2kSize} K2K messages already wait for ring space (maxK2KQueuedPerShard)`,
+    );
+  }
+
   private checkQuarantine(to: RecordTarget): void {
     if (this.quarantined.has(to.actorId)) {
       throw new RingshardError(
@@ -265,7 +274,7 @@ export class ShardClient implements ShardLink {
     w[o + RequestHeader.kernelOp] = kernelOp(to.kernelId, op);
     w[o + RequestHeader.correlation] = correlation;
     w[o + RequestHeader.source] = from.sourceId;
-    w[o + RequestHeader.tenant] = to.tenantId;
+    w[o + RequestHeader.tenant] = from.tenantId ?? to.tenantId;
     w[o + RequestHeader.principal] = from.principalId;
     w[o + RequestHeader.roles] = from.roles;
     w[o + RequestHeader.hlcHi] = clock.hi;
@@ -358,7 +367,7 @@ export class ShardClient implements ShardLink {
     return this.expect(base, msgs.count, true, reply, sent);
   }
 
-  forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number): void {
+  forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void): void {
     this.check();
     if (this.quarantined.size > 0) this.checkQuarantine(to);
     // The receiver's time is after the sender's: merge, then stamp.
@@ -370,8 +379,12 @@ export class ShardClient implements ShardLink {
     let o = this.overflow.empty ? ring.claim() : -1;
     if (o >= 0) w = ring.words;
     else {
-      // Never refused for want of room: a K2K message waits, whatever maxQueuedPerShard says.
-      o = this.overflow.claim(true);
+      // K2K messages wait within a budget of their own (maxK2KQueuedPerShard), apart from callers'.
+      o = this.overflow.claimK2K();
+      if (o < 0) {
+        onDead(this.k2kFull());
+        return;
+      }
       w = this.overflow.words;
     }
     w[o + RequestHeader.target] = to.location;

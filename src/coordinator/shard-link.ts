@@ -29,6 +29,12 @@ export interface Caller {
   /** The sending actor, NO_ACTOR for messages from outside. */
   readonly sourceId: number;
   /**
+   * The caller's tenant id, which its records carry (the shard refuses a record whose
+   * tenant is not its actor's); absent for records ringshard sends itself, which carry
+   * their actor's.
+   */
+  readonly tenantId?: number;
+  /**
    * A call from another node: its sender's incarnation and call id ('node#inc/42'). A
    * durable journal keeps it, so a call a dead node had taken is not run twice when its
    * sender sends it again to the actor's new node.

@@ -260,7 +260,7 @@ export class ClusterMetrics {
         perShard((s, shard) => (s.source?.sends ? [{ labels: { shard }, value: s.source.sends().passedOn }] : []))),
       new CollectedMetric('ringshard_k2k_duplicates_total', 'K2K sends a shard made again while replaying after a recovery, dropped by the coordinator (delivered once already).', 'counter',
         perShard((s, shard) => (s.source?.sends ? [{ labels: { shard }, value: s.source.sends().deduplicated }] : []))),
-      new CollectedMetric('ringshard_dead_letters_total', 'K2K messages not delivered, by reason: no-such-actor, terminated, wrong-kernel, cross-tenant, quarantined, shard-failed.', 'counter',
+      new CollectedMetric('ringshard_dead_letters_total', 'K2K messages not delivered, by reason: no-such-actor, terminated, wrong-kernel, cross-tenant, forbidden, overflow, quarantined, shard-failed.', 'counter',
         () => [...(this.counters?.deadLetters() ?? [])].map(([reason, value]) => ({ labels: { reason }, value }))),
       new CollectedMetric('ringshard_policy_refusals_total', 'Messages the authorize policy refused at the coordinator (status="forbidden"; they never reached a shard), per kernel, by reason: denied, policy-error (it threw).', 'counter',
         () => (this.counters?.policyRefusals() ?? []).flatMap((byReason, k) => [...byReason].map(([reason, value]) => ({ labels: { kernel: kernels[k]!, status: 'forbidden', reason }, value })))),

@@ -110,7 +110,7 @@ for (const backend of BACKENDS) {
     const [sa, sb] = [await a.snapshot(), await b.snapshot()];
     assert.deepEqual([sa.hops, sb.hops], [500, 500]);
     assert.deepEqual([sa.lost, sb.lost], [0, 0]);
-    assert.deepEqual(Object.values(cluster.deadLetterCounts()), [0, 0, 0, 0, 0, 0]);
+    assert.deepEqual(Object.values(cluster.deadLetterCounts()), [0, 0, 0, 0, 0, 0, 0, 0]);
   });
 
   test(`${backend}: the outbox holds maxSendsPerMessage sends (default 4); a failed message sends nothing`, async (t) => {
@@ -159,7 +159,7 @@ for (const backend of BACKENDS) {
     ];
     for (const { to, times } of sends) for (let i = 0; i < times; i++) await f.tell({ to, amount: 1, sink: 0, me: 0 });
     await cluster.drain();
-    assert.deepEqual(cluster.deadLetterCounts(), { 'no-such-actor': 3, terminated: 2, 'wrong-kernel': 4, 'cross-tenant': 5, quarantined: 0, 'shard-failed': 0 });
+    assert.deepEqual(cluster.deadLetterCounts(), { 'no-such-actor': 3, terminated: 2, 'wrong-kernel': 4, 'cross-tenant': 5, forbidden: 0, overflow: 0, quarantined: 0, 'shard-failed': 0 });
     const families = parseExposition(await cluster.registry.metrics());
     assert.equal(valueOf(families, 'ringshard_dead_letters_total', { reason: 'cross-tenant' }), 5);
     assert.equal(valueOf(families, 'ringshard_dead_letters_total', { reason: 'no-such-actor' }), 3);
