@@ -31,6 +31,23 @@ export interface Codec<M = Record<string, number | number[]>> {
 
 const UNROLL_LIMIT = 8;
 
+/** The largest finite f32 (2^128 - 2^104): an f32 field takes numbers from -F32_MAX to F32_MAX. */
+export const F32_MAX = 3.4028234663852886e38;
+
+/**
+ * A value a reference produced does not fit its schema: `field` is where ('total',
+ * 'pos[1]', or '' for the value itself) and `problem` what is wrong ('= -5, not a u32').
+ */
+export class ValueMismatch extends Error {
+  constructor(
+    readonly field: string,
+    readonly problem: string,
+  ) {
+    super(`${field} ${problem}`);
+    this.name = 'ValueMismatch';
+  }
+}
+
 export function compileCodec<S extends Schema>(schema: S, what: string): Codec<MessageOf<S>>;
 export function compileCodec(schema: Schema, what: string): Codec;
 export function compileCodec(schema: Schema, what: string): Codec {
@@ -45,16 +62,31 @@ export function compileCodec(schema: Schema, what: string): Codec {
   return { layout, words: layout.words, encode, store, decode, check };
 }
 
-// A condition that is true when `v` is NOT a valid value of the type.
+/** Writes a value into words at `offset`; see compileCheckedStore. */
+export type CheckedStore = (msg: unknown, u32: Uint32Array, f32: Float32Array, offset: number) => void;
+
+/**
+ * A store for values a kernel's TS reference produced (its reply, or the state it
+ * leaves): the encoder's checks, one combined test per field (a typeof and a range
+ * comparison: the only cost on the reference's hot path), then the write. Throws a
+ * ValueMismatch naming the field; fields the schema does not have are ignored. On a
+ * throw some words of the destination may have been written.
+ */
+export function compileCheckedStore(layout: SchemaLayout): CheckedStore {
+  return new Function('bad', checkedStorerSource(layout))((k: number, i: number, v: unknown, m: unknown) => mismatch(layout, k, i, v, m)) as CheckedStore;
+}
+
+// A condition that is true when `v` is NOT a valid value of the type. typeof comes first:
+// `>>>` and `|` throw a bare TypeError on a BigInt or a Symbol. The f32 range test is
+// false for NaN, so one comparison pair also refuses NaN and the infinities.
 function invalid(type: FieldLayout['type'], v: string): string {
   switch (type) {
     case 'u32':
-      return `(${v} >>> 0) !== ${v}`;
+      return `typeof ${v} !== 'number' || (${v} >>> 0) !== ${v}`;
     case 'i32':
-      return `(${v} | 0) !== ${v}`;
+      return `typeof ${v} !== 'number' || (${v} | 0) !== ${v}`;
     case 'f32':
-      // `v - v` is 0 for finite numbers and NaN for NaN/Infinity; strings fail typeof.
-      return `typeof ${v} !== 'number' || ${v} - ${v} !== 0`;
+      return `typeof ${v} !== 'number' || !(${v} >= -${F32_MAX} && ${v} <= ${F32_MAX})`;
   }
 }
 
@@ -105,6 +137,49 @@ function storerSource(layout: SchemaLayout): string {
   return lines.join('\n');
 }
 
+// The encoder's checks with storage writes and a caller-given `bad(field, element, value, m)`
+// (element -1: the scalar itself, -2: the array), no count of extra keys.
+function checkedStorerSource(layout: SchemaLayout): string {
+  const lines = [
+    'return function storeChecked(m, u, f, o) {',
+    "  if (m === null || typeof m !== 'object') bad(-1, -1, m, m);",
+    '  let v, e;',
+  ];
+  layout.fields.forEach((field, k) => {
+    lines.push(`  v = m[${JSON.stringify(field.name)}];`);
+    if (field.length === 0) {
+      lines.push(`  if (${invalid(field.type, 'v')}) bad(${k}, -1, v, m);`);
+      lines.push(`  ${view(field.type)}[o + ${field.offset}] = v;`);
+      return;
+    }
+    lines.push(`  if (v == null || v.length !== ${field.length}) bad(${k}, -2, v, m);`);
+    lines.push(`  for (let i = 0; i < ${field.length}; i++) {`);
+    lines.push(`    e = v[i]; if (${invalid(field.type, 'e')}) bad(${k}, i, e, m); ${view(field.type)}[o + ${field.offset} + i] = e;`);
+    lines.push('  }');
+  });
+  lines.push('};');
+  return lines.join('\n');
+}
+
+function mismatch(layout: SchemaLayout, k: number, element: number, value: unknown, msg: unknown): never {
+  if (k < 0) throw new ValueMismatch('', `= ${showValue(value)}, not an object with fields ${fieldList(layout)}`);
+  const field = layout.fields[k]!;
+  if (element === -1 && !(field.name in (msg as object))) throw new ValueMismatch(field.name, `is missing (${TYPE_NAME[field.type]})`);
+  if (element === -2) throw new ValueMismatch(field.name, `= ${showValue(value)}, not an array of ${field.length} ${field.type}`);
+  throw new ValueMismatch(element < 0 ? field.name : `${field.name}[${element}]`, `= ${showValue(value)}, not ${TYPE_NAME[field.type]}`);
+}
+
+const TYPE_NAME = { u32: 'a u32', i32: 'an i32', f32: 'a finite f32' } as const;
+
+/** `-5`, `"x"`, `5n`, `Symbol(x)`, `an object`: a value as a reference's author wrote it. */
+function showValue(value: unknown): string {
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'symbol') return value.toString();
+  return describeValue(value);
+}
+
 function decoderSource(layout: SchemaLayout): string {
   const helpers: string[] = [];
   const parts = layout.fields.map((field) => {
@@ -130,14 +205,14 @@ function decoderSource(layout: SchemaLayout): string {
 const TYPE_TEXT = {
   u32: 'a u32 (an integer from 0 to 4294967295)',
   i32: 'an i32 (an integer from -2147483648 to 2147483647)',
-  f32: 'an f32 (a finite number)',
+  f32: `an f32 (a finite number from -${F32_MAX} to ${F32_MAX})`,
 } as const;
 
 function validScalar(type: FieldLayout['type'], v: unknown): boolean {
   if (typeof v !== 'number') return false;
   if (type === 'u32') return v >>> 0 === v;
   if (type === 'i32') return (v | 0) === v;
-  return Number.isFinite(v);
+  return v >= -F32_MAX && v <= F32_MAX;
 }
 
 /** The slow path: says precisely what is wrong with a message. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { compileCodec } from '../../src/layout/codec.ts';
+import { F32_MAX, ValueMismatch, compileCheckedStore, compileCodec } from '../../src/layout/codec.ts';
 import { RingshardError } from '../../src/errors.ts';
 import { schemaWithMessages } from '../helpers/schemas.ts';
 
@@ -48,7 +48,13 @@ describe('codec', () => {
     ['fractional i32', { add: 1, delta: 0.5, pos: [0, 0, 0] }, /field 'delta' must be an i32.*got 0.5/],
     ['string for u32', { add: '1', delta: 0, pos: [0, 0, 0] }, /field 'add' must be a u32.*got "1" \(string\)/],
     ['short array', { add: 1, delta: 0, pos: [0, 0] }, /field 'pos' must be an array of 3 f32, got an array of length 2/],
-    ['NaN element', { add: 1, delta: 0, pos: [0, NaN, 0] }, /field 'pos\[1\]' must be an f32 \(a finite number\), got NaN/],
+    ['NaN element', { add: 1, delta: 0, pos: [0, NaN, 0] }, /field 'pos\[1\]' must be an f32 \(a finite number from .*\), got NaN/],
+    ['Infinity element', { add: 1, delta: 0, pos: [0, 0, Infinity] }, /field 'pos\[2\]' must be an f32.*got Infinity \(number\)/],
+    ['f32 beyond the f32 range (1e39: Infinity once stored)', { add: 1, delta: 0, pos: [1e39, 0, 0] }, /field 'pos\[0\]' must be an f32 \(a finite number from -3.4028234663852886e\+38 to 3.4028234663852886e\+38\), got 1e\+39/],
+    ['BigInt for u32', { add: 5n, delta: 0, pos: [0, 0, 0] }, /field 'add' must be a u32.*got 5 \(bigint\)/],
+    ['Symbol for u32', { add: Symbol('x'), delta: 0, pos: [0, 0, 0] }, /field 'add' must be a u32.*got Symbol\(x\) \(symbol\)/],
+    ['BigInt for i32', { add: 1, delta: 5n, pos: [0, 0, 0] }, /field 'delta' must be an i32.*got 5 \(bigint\)/],
+    ['Symbol for f32', { add: 1, delta: 0, pos: [Symbol('y'), 0, 0] }, /field 'pos\[0\]' must be an f32.*got Symbol\(y\) \(symbol\)/],
     ['not an object', 42, /message must be an object.*got 42 \(number\)/],
     ['null', null, /message must be an object.*got null/],
   ];
@@ -65,6 +71,13 @@ describe('codec', () => {
   test('check() is undefined for a valid message', () => {
     assert.equal(codec.check({ add: 1, delta: -2, pos: [0.5, 1, 2] }), undefined);
   });
+
+  test('the f32 range ends at the largest finite f32, both ends included', () => {
+    assert.equal(F32_MAX, 2 ** 128 - 2 ** 104);
+    assert.equal(Math.fround(F32_MAX), F32_MAX);
+    codec.encode({ add: 0, delta: 0, pos: [F32_MAX, -F32_MAX, 0] }, words, floats, 0);
+    assert.deepEqual(codec.decode(words, floats, 0).pos, [F32_MAX, -F32_MAX, 0]);
+  });
 });
 
 describe('codec store (storage semantics)', () => {
@@ -74,5 +87,35 @@ describe('codec store (storage semantics)', () => {
     const floats = new Float32Array(words.buffer);
     codec.store({ u: 2 ** 32 + 5, i: 2 ** 31, f: 0.1, a: [-1, 2 ** 33] }, words, floats, 0);
     assert.deepEqual(codec.decode(words, floats, 0), { u: 5, i: -(2 ** 31), f: Math.fround(0.1), a: [0xffffffff, 0] });
+  });
+});
+
+describe('checked store (what a reference returns)', () => {
+  const layout = compileCodec({ total: 'u32', d: 'i32', pos: ['f32', 2] }, 'reply').layout;
+  const store = compileCheckedStore(layout);
+  const words = new Uint32Array(4);
+  const floats = new Float32Array(words.buffer);
+  const cases: Array<[string, unknown, string]> = [
+    ['negative u32', { total: -5, d: 0, pos: [0, 0] }, 'total = -5, not a u32'],
+    ['string u32', { total: 'x', d: 0, pos: [0, 0] }, 'total = "x", not a u32'],
+    ['u32 past 2^32 - 1', { total: 2 ** 32, d: 0, pos: [0, 0] }, 'total = 4294967296, not a u32'],
+    ['fractional i32', { total: 1, d: 0.5, pos: [0, 0] }, 'd = 0.5, not an i32'],
+    ['i32 past 2^31 - 1', { total: 1, d: 2 ** 31, pos: [0, 0] }, 'd = 2147483648, not an i32'],
+    ['BigInt', { total: 5n, d: 0, pos: [0, 0] }, 'total = 5n, not a u32'],
+    ['missing field', { d: 0, pos: [0, 0] }, 'total is missing (a u32)'],
+    ['short array', { total: 1, d: 0, pos: [0] }, 'pos = an array of length 1, not an array of 2 f32'],
+    ['NaN element', { total: 1, d: 0, pos: [0, NaN] }, 'pos[1] = NaN, not a finite f32'],
+    ['f32 out of range', { total: 1, d: 0, pos: [1e39, 0] }, 'pos[0] = 1e+39, not a finite f32'],
+    ['not an object', 7, ' = 7, not an object with fields total: u32, d: i32, pos: f32[2]'],
+  ];
+  for (const [name, value, text] of cases) {
+    test(`refuses ${name}, naming the field`, () => {
+      assert.throws(() => store(value, words, floats, 0), (err: unknown) => err instanceof ValueMismatch && `${err.field} ${err.problem}` === text);
+    });
+  }
+
+  test('writes a value that fits (extra fields ignored, f32 rounded)', () => {
+    store({ total: 4294967295, d: -2147483648, pos: [0.1, -F32_MAX], scratch: 'ignored' }, words, floats, 0);
+    assert.deepEqual([words[0], words[1], floats[2], floats[3]], [4294967295, 2147483648, Math.fround(0.1), -F32_MAX]);
   });
 });
