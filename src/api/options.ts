@@ -5,13 +5,14 @@
 import type { CheckpointPolicy } from '../protocol.ts';
 import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
-import { MAX_SHARDS, MAX_KERNELS, ACTOR_SLOT_MASK } from '../layout/record.ts';
+import { MAX_SHARDS, MAX_KERNELS, ACTOR_SLOT_MASK, replySlotWords, requestSlotWords } from '../layout/record.ts';
 import type { PlacementStrategy } from '../coordinator/placement.ts';
 import { DEFAULT_MAX_LOOP_ITERATIONS } from '../kernels/assemble.ts';
-import { MAX_RING_CAPACITY } from '../rings/spsc-ring.ts';
+import { MAX_RING_CAPACITY, ringByteLength } from '../rings/spsc-ring.ts';
 import { MAX_ROLES, ROLE_NAME, roleConstant } from '../kernels/generated-names.ts';
 import { Registry } from 'prom-client';
 import { resolveNats, type NatsOptions, type ResolvedNats } from '../nats/nats-options.ts';
+import { refuseUnknownKeys, type KeysOf } from './unknown-keys.ts';
 export type { NatsOptions } from '../nats/nats-options.ts';
 
 export interface MetricsOptions {
@@ -30,6 +31,37 @@ export interface MetricsOptions {
 }
 
 export type BackendChoice = 'auto' | 'webgpu' | 'cpu';
+
+/**
+ * The keys of each options object that the resolvers below read; any other key is
+ * refused (ERR_RINGSHARD_INVALID_OPTION, with a did-you-mean), so a typo cannot pass
+ * for a default. A new option is one more name in its list: `KeysOf` below fails to
+ * compile until the list and the interface agree. (options.nats is checked by its own
+ * resolver, src/nats/nats-options.ts.)
+ */
+export const CLUSTER_OPTION_KEYS = [
+  'kernels', 'nats', 'shards', 'backend', 'ringCapacity', 'replyRingCapacity', 'maxBatch', 'framesInFlight',
+  'initialActorsPerShard', 'maxActorsPerShard', 'backpressure', 'maxQueuedPerShard', 'maxK2KQueuedPerShard',
+  'askTimeoutMs', 'adapterName', 'dawnFlags', 'logger', 'metrics', 'placement', 'maxLoopIterations',
+  'checkpointEvery', 'maxDispatchMs', 'maxRestartsPerMinute', 'maxSendsPerMessage', 'roles', 'authorize',
+] as const;
+export const METRICS_OPTION_KEYS = ['perActor', 'registry', 'port', 'host'] as const;
+export const CHECKPOINT_OPTION_KEYS = ['records', 'ms'] as const;
+export type OptionKeysComplete = [
+  KeysOf<ClusterOptions, typeof CLUSTER_OPTION_KEYS>,
+  KeysOf<MetricsOptions, typeof METRICS_OPTION_KEYS>,
+  KeysOf<Exclude<ClusterOptions['checkpointEvery'], false | undefined>, typeof CHECKPOINT_OPTION_KEYS>,
+];
+export const OPTION_KEYS_COMPLETE: OptionKeysComplete = [true, true, true];
+
+/**
+ * Most bytes of SharedArrayBuffer one shard's two rings may take (request ring and
+ * reply ring together). SharedArrayBuffer itself allows more (an allocation of 2^33
+ * bytes succeeded here, 2^35 failed, as "Array buffer allocation failed"), but a ring
+ * that large is a mistake far more often than a need, and offsets into it stay below
+ * 2^31 words.
+ */
+export const MAX_RING_BYTES_PER_SHARD = 2 ** 31;
 
 export interface ClusterOptions {
   /** The kernels actors may run. Names must be unique. */
@@ -215,6 +247,7 @@ function resolveMetrics(value: unknown): ResolvedOptions['metrics'] {
   if (value === false) return false;
   if (value !== undefined && (value === null || typeof value !== 'object')) fail('metrics', 'an object or false', value);
   const m = (value ?? {}) as MetricsOptions;
+  refuseUnknownKeys(m, METRICS_OPTION_KEYS, 'metrics');
   let perActor = 1000;
   if (m.perActor === 'all') perActor = Infinity;
   else if (m.perActor === 'none') perActor = 0;
@@ -257,6 +290,7 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') {
     throw new RingshardError(ErrorCode.INVALID_OPTION, `Cluster.start() expects an options object, got ${describeValue(options)}`);
   }
+  refuseUnknownKeys(options, CLUSTER_OPTION_KEYS);
   const kernels = options.kernels;
   if (!Array.isArray(kernels) || kernels.length === 0) fail('kernels', 'a non-empty array of kernels from defineKernel()', kernels);
   if (kernels.length > MAX_KERNELS) fail('kernels', `at most ${MAX_KERNELS} kernels`, kernels);
@@ -272,9 +306,9 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
   if (options.shards !== undefined && options.shards !== 'auto') shards = integer('shards', options.shards, 1, 1, MAX_SHARDS);
   const ringCapacity = powerOfTwo('ringCapacity', options.ringCapacity, 262_144, 2, MAX_RING_CAPACITY);
   const maxBatch = integer('maxBatch', options.maxBatch, Math.min(16384, ringCapacity), 1, 1 << 20);
-  if (maxBatch > ringCapacity) {
-    throw new RangeError(`options.maxBatch (${maxBatch}) cannot exceed options.ringCapacity (${ringCapacity})`);
-  }
+  if (maxBatch > ringCapacity) fail('maxBatch', `at most options.ringCapacity (${ringCapacity}): a batch is taken from the ring`, maxBatch);
+  const replyRingCapacity = powerOfTwo('replyRingCapacity', options.replyRingCapacity, ringCapacity, 2, MAX_RING_CAPACITY);
+  checkRingBytes(kernels, ringCapacity, replyRingCapacity, options.replyRingCapacity !== undefined);
   const maxActorsPerShard = integer('maxActorsPerShard', options.maxActorsPerShard, 1 << 20, 1, ACTOR_SLOT_MASK + 1);
   const logger = options.logger;
   if (logger !== undefined && logger !== false && typeof logger !== 'function') fail('logger', 'a function or false', logger);
@@ -297,7 +331,7 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
     maxLoopIterations: integer('maxLoopIterations', options.maxLoopIterations, DEFAULT_MAX_LOOP_ITERATIONS, 1, 0x7fffffff),
     backend: oneOf('backend', options.backend, 'auto', ['auto', 'webgpu', 'cpu']),
     ringCapacity,
-    replyRingCapacity: powerOfTwo('replyRingCapacity', options.replyRingCapacity, ringCapacity, 2, MAX_RING_CAPACITY),
+    replyRingCapacity,
     maxBatch,
     framesInFlight: integer('framesInFlight', options.framesInFlight, 3, 1, 16),
     initialActorsPerShard: Math.min(integer('initialActorsPerShard', options.initialActorsPerShard, 1024, 1, ACTOR_SLOT_MASK + 1), maxActorsPerShard),
@@ -317,6 +351,27 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
     roles: resolveRoles(options.roles),
     authorize: resolveAuthorize(options.authorize),
   };
+}
+
+/**
+ * Refuses ring capacities whose two rings would take more than MAX_RING_BYTES_PER_SHARD,
+ * saying how many bytes they need. Slot sizes are the cluster's (src/api/cluster.ts):
+ * the largest request, and the largest reply, state or K2K send of these kernels.
+ */
+function checkRingBytes(kernels: readonly Kernel[], ringCapacity: number, replyRingCapacity: number, replyGiven: boolean): void {
+  const byName = new Map(kernels.map((k) => [k.name, k]));
+  const requestWords = Math.max(...kernels.map((k) => k.codecs.request.words));
+  const resultWords = Math.max(...kernels.map((k) => Math.max(k.codecs.reply.words, k.codecs.state.words)));
+  // A sends entry naming a kernel the cluster does not run is refused later (ERR_RINGSHARD_UNKNOWN_KERNEL).
+  const sendWords = kernels.flatMap((k) => k.sends ?? []).map((e) => byName.get(typeof e.to === 'string' ? e.to : e.to.name)?.codecs.request.words ?? 0);
+  const requestBytes = ringByteLength({ capacity: ringCapacity, slotWords: requestSlotWords(requestWords) });
+  const replyBytes = ringByteLength({ capacity: replyRingCapacity, slotWords: replySlotWords(resultWords, sendWords.length > 0 ? Math.max(...sendWords) : -1) });
+  if (requestBytes + replyBytes <= MAX_RING_BYTES_PER_SHARD) return;
+  const path = replyGiven && replyBytes > requestBytes ? 'replyRingCapacity' : 'ringCapacity';
+  throw new RingshardError(
+    ErrorCode.INVALID_OPTION,
+    `options.${path} ${path === 'ringCapacity' ? ringCapacity : replyRingCapacity} is too large: with these kernels a shard's request ring (${ringCapacity} slots) and reply ring (${replyRingCapacity} slots) need ${requestBytes + replyBytes} bytes of SharedArrayBuffer (${requestBytes} + ${replyBytes}), more than the ${MAX_RING_BYTES_PER_SHARD} (2 GiB) a shard may have`,
+  );
 }
 
 function resolveRoles(value: unknown): readonly string[] {
@@ -348,6 +403,7 @@ function positive(path: string, value: unknown, fallback: number): number {
 function resolveCheckpointEvery(value: ClusterOptions['checkpointEvery'], ringCapacity: number): CheckpointPolicy | undefined {
   if (value === false) return undefined;
   if (value !== undefined && (value === null || typeof value !== 'object')) fail('checkpointEvery', '{ records?, ms? } or false', value);
+  if (value !== undefined) refuseUnknownKeys(value, CHECKPOINT_OPTION_KEYS, 'checkpointEvery');
   const everyRecords = integer('checkpointEvery.records', value?.records, Math.max(1, ringCapacity / 16), 0, ringCapacity);
   const everyMs = value?.ms === undefined ? 50 : value.ms;
   if (typeof everyMs !== 'number' || !(everyMs >= 0) || !Number.isFinite(everyMs)) fail('checkpointEvery.ms', 'a finite number >= 0', everyMs);

@@ -193,7 +193,7 @@ test('options are checked one by one, with the path and the value', async () => 
   await assert.rejects(Cluster.start({ kernels: [counter], ringCapacity: 1000 }), isError('ERR_RINGSHARD_INVALID_OPTION', /options.ringCapacity must be a power of two.*got 1000/));
   await assert.rejects(Cluster.start({ kernels: [counter], backend: 'gpu' as never }), isError('ERR_RINGSHARD_INVALID_OPTION', /options.backend must be 'auto' or 'webgpu' or 'cpu', got "gpu"/));
   await assert.rejects(Cluster.start({ kernels: [counter, counter] }), isError('ERR_RINGSHARD_INVALID_OPTION', /'counter' appears twice/));
-  await assert.rejects(Cluster.start({ kernels: [counter], maxBatch: 512, ringCapacity: 256 }), /maxBatch \(512\) cannot exceed options.ringCapacity \(256\)/);
+  await assert.rejects(Cluster.start({ kernels: [counter], maxBatch: 512, ringCapacity: 256 }), isError('ERR_RINGSHARD_INVALID_OPTION', /options.maxBatch must be at most options.ringCapacity \(256\).*got 512 \(number\)/));
   const noRef = defineKernel(slowSpec());
   await assert.rejects(Cluster.start({ kernels: [noRef], backend: 'cpu' }), isError('ERR_RINGSHARD_INVALID_KERNEL', /kernel 'x' has none/));
 });
