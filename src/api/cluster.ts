@@ -263,6 +263,7 @@ export class Cluster implements ActorHost {
             shards: shardCount,
             maxSlots: resolved.maxActorsPerShard,
             perActor: resolved.metrics.perActor,
+            labels: resolved.metrics.labels,
             registry: resolved.metrics.registry,
             backend,
             adapter: adapterInfo ? adapterInfo.device || adapterInfo.description : 'none',

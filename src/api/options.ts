@@ -28,7 +28,21 @@ export interface MetricsOptions {
   readonly port?: number;
   /** Address for the /metrics server. @default '127.0.0.1' */
   readonly host?: string;
+  /**
+   * What the per-actor series (ringshard_actor_*) may show besides `kernel` and
+   * `actor` (the actor's cluster-wide id, `ref.id`):
+   * 'tenant' adds a `tenant` label, 'key' a `key` label. Tenant names and keys are often
+   * personal data (e-mail addresses, account names), so a scrape shows neither unless
+   * asked to.
+   * @default []
+   * @example ['tenant', 'key']
+   */
+  readonly labels?: readonly MetricLabel[];
 }
+
+/** An identifying label the per-actor series may carry (MetricsOptions.labels). */
+export type MetricLabel = 'tenant' | 'key';
+const METRIC_LABELS: readonly MetricLabel[] = ['tenant', 'key'];
 
 export type BackendChoice = 'auto' | 'webgpu' | 'cpu';
 
@@ -45,7 +59,7 @@ export const CLUSTER_OPTION_KEYS = [
   'askTimeoutMs', 'adapterName', 'dawnFlags', 'logger', 'metrics', 'placement', 'maxLoopIterations',
   'checkpointEvery', 'maxDispatchMs', 'maxRestartsPerMinute', 'maxSendsPerMessage', 'roles', 'authorize',
 ] as const;
-export const METRICS_OPTION_KEYS = ['perActor', 'registry', 'port', 'host'] as const;
+export const METRICS_OPTION_KEYS = ['perActor', 'registry', 'port', 'host', 'labels'] as const;
 export const CHECKPOINT_OPTION_KEYS = ['records', 'ms'] as const;
 export type OptionKeysComplete = [
   KeysOf<ClusterOptions, typeof CLUSTER_OPTION_KEYS>,
@@ -239,7 +253,7 @@ export interface ResolvedOptions {
   readonly roles: readonly string[];
   readonly authorize: ((request: AuthorizeRequest) => boolean) | undefined;
   readonly metrics:
-    | { readonly perActor: number; readonly registry: Registry; readonly port: number | undefined; readonly host: string | undefined }
+    | { readonly perActor: number; readonly registry: Registry; readonly port: number | undefined; readonly host: string | undefined; readonly labels: readonly MetricLabel[] }
     | false;
 }
 
@@ -254,7 +268,13 @@ function resolveMetrics(value: unknown): ResolvedOptions['metrics'] {
   else if (m.perActor !== undefined) perActor = integer('metrics.perActor', m.perActor, 1000, 0, Number.MAX_SAFE_INTEGER);
   if (m.registry !== undefined && !(m.registry instanceof Registry)) fail('metrics.registry', 'a prom-client Registry', m.registry);
   if (m.host !== undefined && typeof m.host !== 'string') fail('metrics.host', 'a string', m.host);
+  const labels = m.labels ?? [];
+  if (!Array.isArray(labels)) fail('metrics.labels', `an array of ${METRIC_LABELS.map((l) => `'${l}'`).join(', ')}`, labels);
+  labels.forEach((label: unknown, i) => {
+    if (!METRIC_LABELS.includes(label as MetricLabel)) fail(`metrics.labels[${i}]`, METRIC_LABELS.map((l) => `'${l}'`).join(' or '), label);
+  });
   return {
+    labels: Object.freeze([...new Set(labels)]),
     perActor,
     registry: m.registry ?? new Registry(),
     port: m.port === undefined ? undefined : integer('metrics.port', m.port, 0, 0, 65535),

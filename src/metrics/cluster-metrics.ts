@@ -4,7 +4,8 @@
  * time. Nothing is sent or locked per message.
  *
  * Per-actor series are bounded: the first `perActor` actors active at a time get their
- * own series; the rest of each kernel's actors share the series actor="_other". Counts
+ * own series, labelled by the actor's id (tenant and key only with metrics.labels: they
+ * may be personal data); the rest of each kernel's actors share the series actor="_other". Counts
  * of terminated actors fold into "_other" too, so summing a kernel's actor series always
  * gives the kernel's exact total, which ringshard_messages_total reports per shard.
  */
@@ -90,6 +91,8 @@ export interface ClusterMetricsOptions {
   readonly maxSlots: number;
   /** Actors with series of their own at a time; Infinity for all, 0 for none. */
   readonly perActor: number;
+  /** Identifying labels the per-actor series carry besides kernel and actor id (MetricsOptions.labels). @default [] */
+  readonly labels?: readonly ('tenant' | 'key')[];
   readonly registry: Registry;
   readonly backend: string;
   readonly adapter: string;
@@ -226,9 +229,9 @@ export class ClusterMetrics {
         perShard((_, shard) => kernels.flatMap((kernel, k) => statusSamples({ shard, kernel }, this.kernelTotals(Number(shard), k))))),
       new CollectedMetric('ringshard_message_latency_seconds', 'Time from enqueue to handled (its batch finished on the GPU), per shard and kernel.', 'histogram',
         perShard((_, shard) => kernels.flatMap((kernel, k) => rowHistogram('ringshard_message_latency_seconds', { shard, kernel }, this.kernelTotals(Number(shard), k))))),
-      new CollectedMetric('ringshard_actor_messages_total', `Messages handled per actor, by status; actors beyond the per-actor limit (and rejected records) are counted under actor="${OTHER_ACTOR}".`, 'counter',
+      new CollectedMetric('ringshard_actor_messages_total', `Messages handled per actor (actor: its id; tenant and key only with metrics.labels), by status; actors beyond the per-actor limit (and rejected records) are counted under actor="${OTHER_ACTOR}".`, 'counter',
         () => this.actorRows().flatMap(([labels, row]) => statusSamples(labels, row))),
-      new CollectedMetric('ringshard_actor_message_latency_seconds', `Time from enqueue to handled per actor; actors beyond the per-actor limit under actor="${OTHER_ACTOR}".`, 'histogram',
+      new CollectedMetric('ringshard_actor_message_latency_seconds', `Time from enqueue to handled per actor (actor: its id); actors beyond the per-actor limit under actor="${OTHER_ACTOR}".`, 'histogram',
         () => this.actorRows().flatMap(([labels, row]) => rowHistogram('ringshard_actor_message_latency_seconds', labels, row))),
       new CollectedMetric('ringshard_ring_retained_records', 'Request records already answered and kept in the ring until a checkpoint covers them (they take ring space).', 'gauge',
         perShard((s, shard) => (s.source ? [{ labels: { shard }, value: s.source.requests.retained() }] : []))),
@@ -335,20 +338,33 @@ export class ClusterMetrics {
     return out;
   }
 
-  /** Rows of the per-actor series: tracked actors, then each kernel's "_other" over all shards. */
+  /**
+   * Rows of the per-actor series: tracked actors, then each kernel's "_other" over all
+   * shards. An actor is labelled by its id; its tenant and key only where the options
+   * ask for them (they may be personal data).
+   */
   private actorRows(): Array<[Record<string, string>, Float64Array]> {
     const out: Array<[Record<string, string>, Float64Array]> = [];
+    const labels = this.options.labels ?? [];
+    const tenant = labels.includes('tenant');
+    const key = labels.includes('key');
+    const named = (kernel: string, actor: string, entry: ActorEntry | undefined): Record<string, string> => ({
+      kernel,
+      actor,
+      ...(tenant ? { tenant: entry?.tenant ?? '' } : {}),
+      ...(key ? { key: entry?.key ?? '' } : {}),
+    });
     for (const [entry, t] of this.tracked) {
       const row = this.shardPart(entry, t);
       for (let i = 0; i < ROW_WORDS; i++) row[i]! += t.carried[i]!;
-      out.push([{ kernel: entry.kernelName, tenant: entry.tenant, actor: entry.key }, row]);
+      out.push([named(entry.kernelName, String(entry.actorId), entry), row]);
     }
     this.options.kernels.forEach((kernel, k) => {
       const other = Float64Array.from(this.retiredCarried[k]!);
       for (const s of this.shards) {
         for (let i = 0; i < ROW_WORDS; i++) other[i]! += s.actors[k * ROW_WORDS + i]! + s.retired[k]![i]!;
       }
-      out.push([{ kernel, tenant: '', actor: OTHER_ACTOR }, other]);
+      out.push([named(kernel, OTHER_ACTOR, undefined), other]);
     });
     return out;
   }

@@ -90,3 +90,41 @@ describe('options', () => {
     }
   });
 });
+
+describe('metric labels', () => {
+  const KEYS = ['alice@example.com', 'bob@example.com'];
+  const TENANT = 'acme-corp';
+
+  async function scrapeAfterLoad(metrics: object): Promise<{ text: string; ids: string[] }> {
+    const cluster = await Cluster.start({ kernels: [counter], backend: 'cpu', shards: 2, logger: false, metrics } as ClusterOptions);
+    try {
+      const refs = KEYS.map((key) => cluster.actor(counter, key, { tenant: TENANT }));
+      await Promise.all(refs.map((r) => r.ask({ add: 1 })));
+      return { text: await cluster.registry.metrics(), ids: refs.map((r) => String(r.id)) };
+    } finally {
+      await cluster.shutdown();
+    }
+  }
+
+  test('by default a scrape shows no tenant name and no key, only actor ids', async () => {
+    const { text, ids } = await scrapeAfterLoad({});
+    for (const secret of [...KEYS, TENANT, 'example.com']) assert.ok(!text.includes(secret), `the scrape shows ${secret}`);
+    assert.doesNotMatch(text, /\b(tenant|key)="/);
+    for (const id of ids) assert.match(text, new RegExp(`ringshard_actor_messages_total\\{kernel="counter",actor="${id}",status="ok"\\} 1`));
+  });
+
+  test("metrics.labels ['tenant', 'key'] opts in to both labels", async () => {
+    const { text, ids } = await scrapeAfterLoad({ labels: ['tenant', 'key'] });
+    KEYS.forEach((key, i) => {
+      assert.match(text, new RegExp(`ringshard_actor_messages_total\\{kernel="counter",actor="${ids[i]}",tenant="${TENANT}",key="${key}",status="ok"\\} 1`));
+    });
+    const onlyTenant = await scrapeAfterLoad({ labels: ['tenant'] });
+    assert.ok(onlyTenant.text.includes(`tenant="${TENANT}"`) && !KEYS.some((k) => onlyTenant.text.includes(k)));
+  });
+
+  test('metrics.labels is checked', async () => {
+    const start = (labels: unknown) => Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, metrics: { labels } } as ClusterOptions);
+    await assert.rejects(start('key'), isError(ErrorCode.INVALID_OPTION, /^options\.metrics\.labels must be an array of 'tenant', 'key', got "key" \(string\)$/));
+    await assert.rejects(start(['key', 'email']), isError(ErrorCode.INVALID_OPTION, /^options\.metrics\.labels\[1\] must be 'tenant' or 'key', got "email" \(string\)$/));
+  });
+});

@@ -19,7 +19,7 @@ async function start(t: TestContext, backend: 'cpu' | 'webgpu', shards: number):
     t.skip(NO_GPU);
     return undefined;
   }
-  return Cluster.start({ kernels: [counter, echo], backend, shards, logger: false, askTimeoutMs: 20_000 });
+  return Cluster.start({ kernels: [counter, echo], backend, shards, logger: false, askTimeoutMs: 20_000, metrics: { labels: ['key'] } });
 }
 
 for (const backend of ['cpu', 'webgpu'] as const) {
@@ -91,7 +91,7 @@ for (const backend of ['cpu', 'webgpu'] as const) {
       // The actors' series continued across shards: each counts every message once.
       const families = parseExposition(await cluster.registry.metrics());
       for (const ref of refs) {
-        assert.equal(valueOf(families, 'ringshard_actor_messages_total', { actor: ref.key, status: 'ok' }), sentTo.get(ref.key) ?? 0, `${ref.key}: metric`);
+        assert.equal(valueOf(families, 'ringshard_actor_messages_total', { key: ref.key, status: 'ok' }), sentTo.get(ref.key) ?? 0, `${ref.key}: metric`);
       }
       // And every shard's totals add up to all messages handled.
       const all = [...sentTo.values()].reduce((a, b) => a + b, 0);

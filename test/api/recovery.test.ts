@@ -20,7 +20,7 @@ async function start(t: TestContext, backend: 'cpu' | 'webgpu', options: Partial
     t.skip(NO_GPU);
     return undefined;
   }
-  return Cluster.start({ kernels: [counter, echo], backend, shards: 2, logger: false, askTimeoutMs: 60_000, ...options });
+  return Cluster.start({ kernels: [counter, echo], backend, shards: 2, logger: false, askTimeoutMs: 60_000, metrics: { labels: ['key'] }, ...options });
 }
 
 /** Sends random asks, askManys and tells, applying each to the model in send order. */
@@ -81,7 +81,7 @@ class Traffic {
     const families = parseExposition(await cluster.registry.metrics());
     let short = 0;
     for (const ref of this.refs) {
-      const counted = valueOf(families, 'ringshard_actor_messages_total', { actor: ref.key, status: 'ok' });
+      const counted = valueOf(families, 'ringshard_actor_messages_total', { key: ref.key, status: 'ok' });
       const sent = this.sent.get(ref.key) ?? 0;
       assert.ok(counted <= sent, `${ref.key}: counted ${counted} of ${sent} (counted twice)`);
       short += sent - counted;

@@ -49,16 +49,18 @@ async function exactCounts(t: TestContext, backend: 'webgpu' | 'cpu'): Promise<v
     assert.equal(type, 'text/plain; version=0.0.4; charset=utf-8');
     const m = parseExposition(text);
     const total = [...sent.values()].reduce((a, b) => a + b, 0);
-    for (const [actor, n] of sent) {
-      assert.equal(valueOf(m, 'ringshard_actor_messages_total', { kernel: 'counter', actor, status: 'ok' }), n, `actor ${actor}`);
-      assert.equal(valueOf(m, 'ringshard_actor_message_latency_seconds_count', { kernel: 'counter', actor }), n, `latency count of ${actor}`);
+    // Per-actor series are labelled by the actor's id (keys and tenants only with metrics.labels).
+    for (const [key, n] of sent) {
+      const actor = String(cluster.actor(counter, key).id);
+      assert.equal(valueOf(m, 'ringshard_actor_messages_total', { kernel: 'counter', actor, status: 'ok' }), n, `actor ${key}`);
+      assert.equal(valueOf(m, 'ringshard_actor_message_latency_seconds_count', { kernel: 'counter', actor }), n, `latency count of ${key}`);
     }
     assert.equal(sumOf(m, 'ringshard_messages_total', { kernel: 'counter', status: 'ok' }), total);
     assert.equal(sumOf(m, 'ringshard_message_latency_seconds_count', { kernel: 'counter' }), total);
     assert.equal(sumOf(m, 'ringshard_messages_total', { kernel: 'stats', status: 'ok' }), 50);
     assert.equal(sumOf(m, 'ringshard_messages_total', { kernel: 'flaky', status: 'ok' }), 3);
     assert.equal(sumOf(m, 'ringshard_messages_total', { kernel: 'flaky', status: 'error' }), 2);
-    assert.equal(valueOf(m, 'ringshard_actor_messages_total', { kernel: 'flaky', actor: 'f', status: 'error' }), 2);
+    assert.equal(valueOf(m, 'ringshard_actor_messages_total', { kernel: 'flaky', actor: String(f.id), status: 'error' }), 2);
     // Every message is in a batch; batch sizes add up to all records (messages + INIT + snapshots).
     assert.ok(sumOf(m, 'ringshard_batch_size_records_sum') >= total + 55);
     assert.equal(sumOf(m, 'ringshard_batch_size_records_count'), sumOf(m, 'ringshard_batches_total'));
