@@ -75,6 +75,21 @@ export interface ShardConfig {
   readonly isolate?: { readonly from: number; readonly count: number };
   /** Ids of actors whose records the shard refuses (their messages kept hanging its dispatch). */
   readonly quarantined?: readonly number[];
+  /** cpu backend: where the worker says why a reference failed an ask (src/kernels/reference-errors.ts). */
+  readonly referenceErrors?: SharedArrayBuffer;
+}
+
+/**
+ * A line for the cluster's logger, which a worker posts on its control port (beside
+ * comlink's messages, which always carry an id); the coordinator passes it to
+ * options.logger, so a worker never prints.
+ */
+export interface WorkerLogLine {
+  readonly ringshardLog: string;
+}
+
+export function isWorkerLogLine(data: unknown): data is WorkerLogLine {
+  return data !== null && typeof data === 'object' && typeof (data as WorkerLogLine).ringshardLog === 'string';
 }
 
 /** When a shard checkpoints: after this many records, or this many ms (0: never by that rule). */

@@ -2,18 +2,37 @@
  * The CPU backend: runs each kernel's TypeScript reference in the shard worker, behind
  * the same rings, grouping and reply path as the GPU. Used where no adapter exists, and
  * as the model GPU results are compared with.
+ *
+ * The references run in a locked-down vm context (src/kernels/reference-sandbox.ts).
+ * A message whose reference fails (throws, or returns what does not fit the schema)
+ * gets Status.REFERENCE_FAILED; for an ask, why goes to the coordinator through the
+ * shard's reference-error table (src/kernels/reference-errors.ts), and the first failure
+ * of each kernel is logged through the cluster's logger (never printed here).
  */
-import { compileCodec } from '../src/layout/codec.ts';
+import { compileCodec, type Codec } from '../src/layout/codec.ts';
 import { SEGMENT_WORDS, type BatchLayout } from '../src/layout/batch.ts';
-import { KERNEL_ID_SHIFT, OP_MASK, REQUEST_HEADER_WORDS, RequestHeader } from '../src/layout/record.ts';
+import { KERNEL_ID_SHIFT, OP_MASK, REQUEST_HEADER_WORDS, RequestHeader, Status } from '../src/layout/record.ts';
+import type { Schema } from '../src/layout/schema.ts';
 import { ReferenceRunner, type ReferenceKernel } from '../src/kernels/reference-runner.ts';
-import { rebuildFunction } from '../src/kernels/serialize-function.ts';
+import { ReferenceErrors } from '../src/kernels/reference-errors.ts';
+import { ReferenceSandbox } from '../src/kernels/reference-sandbox.ts';
 import type { KernelWire } from '../src/protocol.ts';
 import type { GroupedBatch } from './batch-grouper.ts';
 import type { BatchResults, Frame, KernelBackend, StateCapture } from './kernel-backend.ts';
 
 /** What a failed cpu backend reports: worded as a lost GPU, so the shard recovers the same way. */
 export const CPU_DEVICE_LOST = 'GPU device lost: the cpu backend was failed on purpose';
+
+export interface CpuKernelSetOptions {
+  /** The cluster's role names (ROLE_<NAME> in a reference's ctx). */
+  readonly roles?: readonly string[];
+  /** The shard's reference-error table (ShardConfig.referenceErrors). */
+  readonly referenceErrors?: SharedArrayBuffer;
+  /** Where lines for the cluster's logger go (the coordinator logs them, or not). */
+  readonly log?: (line: string) => void;
+  /** The shard's index, for log lines. */
+  readonly shard?: number;
+}
 
 export class CpuKernelSet implements KernelBackend {
   private readonly runner: ReferenceRunner;
@@ -27,31 +46,45 @@ export class CpuKernelSet implements KernelBackend {
   private maxSlot = -1;
   private released: Promise<void> = Promise.resolve();
   private lost = false;
+  private readonly errors: ReferenceErrors | undefined;
+  private readonly log: (line: string) => void;
+  /** Kernels whose reference failed in this worker already (only the first is logged). */
+  private readonly logged = new Set<number>();
+  private readonly shard: number;
 
   constructor(
     kernels: readonly KernelWire[],
     private readonly layout: BatchLayout,
-    roles: readonly string[] = [],
+    options: CpuKernelSetOptions = {},
   ) {
+    this.errors = options.referenceErrors ? new ReferenceErrors(options.referenceErrors) : undefined;
+    this.log = options.log ?? (() => {});
+    this.shard = options.shard ?? 0;
+    const sandbox = new ReferenceSandbox();
+    // Decoders compiled in the sandbox: a reference's state and message are the sandbox's objects.
+    const codec = (schema: Schema, what: string): Codec => {
+      const c = compileCodec(schema, what);
+      return { ...c, decode: sandbox.decoder(c.layout) };
+    };
     const requests = kernels.map((k) => compileCodec(k.request, `kernel '${k.name}' request`));
     const references: ReferenceKernel[] = kernels.map((k) => {
       if (!k.reference) throw new Error(`kernel '${k.name}' has no reference; the cpu backend needs one`);
       const what = `kernel '${k.name}'`;
+      const file = (fn: string) => `kernel '${k.name}' reference.${fn}`;
       return {
         sends: (k.sends ?? []).map((s) => ({ name: s.name, kernelId: s.kernel, request: requests[s.kernel]! })),
         name: k.name,
         codecs: {
-          state: compileCodec(k.state, `${what} state`),
-          request: compileCodec(k.request, `${what} request`),
+          state: codec(k.state, `${what} state`),
+          request: codec(k.request, `${what} request`),
           reply: compileCodec(k.reply, `${what} reply`),
         },
-        handle: rebuildFunction(k.reference.handle),
-        ...(k.reference.init ? { init: rebuildFunction(k.reference.init) } : {}),
-        ...(k.reference.shutdown ? { shutdown: rebuildFunction(k.reference.shutdown) } : {}),
+        handle: sandbox.compile(k.reference.handle, file('handle')),
+        ...(k.reference.init ? { init: sandbox.compile(k.reference.init, file('init')) } : {}),
+        ...(k.reference.shutdown ? { shutdown: sandbox.compile(k.reference.shutdown, file('shutdown')) } : {}),
       };
     });
-    this.runner = new ReferenceRunner(references, layout.stateStride, 64, layout.recordWords - REQUEST_HEADER_WORDS, roles, layout);
-    this.runner.onThrow = (kernel, error) => console.error(`ringshard: kernel '${kernel}' reference threw:`, error);
+    this.runner = new ReferenceRunner(references, layout.stateStride, 64, layout.recordWords - REQUEST_HEADER_WORDS, options.roles ?? [], layout, sandbox);
     const records = new Uint32Array(layout.recordsWords);
     this.recordFloats = new Float32Array(records.buffer);
     this.frame = { records, index: new Uint32Array(layout.indexWords) };
@@ -130,7 +163,17 @@ export class CpuKernelSet implements KernelBackend {
         outboxWords > 0 ? this.outbox : undefined, this.outboxFloats, i * outboxWords,
       );
       this.statuses[i] = status;
+      if (status === Status.REFERENCE_FAILED) this.referenceFailed(ko >>> KERNEL_ID_SHIFT, ctx.correlation);
     }
+  }
+
+  /** Keeps why for the ask (if it is one), and logs the first failure of each kernel. */
+  private referenceFailed(kernel: number, correlation: number): void {
+    const why = this.runner.failure;
+    if (correlation !== 0) this.errors?.record(correlation, why);
+    if (this.logged.has(kernel)) return;
+    this.logged.add(kernel);
+    this.log(`ringshard: shard ${this.shard}: ${why} (the message failed with ERR_RINGSHARD_HANDLER; later failures of this kernel are not logged)`);
   }
 
   captureStates(slots: Uint32Array, count: number, into: Uint32Array): Promise<void> {

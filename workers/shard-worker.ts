@@ -10,7 +10,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { exposeOn } from '../src/control/comlink.ts';
 import { batchLayout } from '../src/layout/batch.ts';
-import type { ShardConfig, ShardControl, ShardStarted, ShardStats } from '../src/protocol.ts';
+import type { ShardConfig, ShardControl, ShardStarted, ShardStats, WorkerLogLine } from '../src/protocol.ts';
 import { CPU_DEVICE_LOST, CpuKernelSet } from './cpu-kernel-set.ts';
 import type { GpuHost } from './gpu-host.ts';
 import type { KernelBackend } from './kernel-backend.ts';
@@ -57,7 +57,12 @@ export default function runShard({ port, config }: ShardTask): Promise<ShardStat
   const control: ShardControl = {
     async start(): Promise<ShardStarted> {
       if (config.backend === 'cpu') {
-        backend = new CpuKernelSet(config.kernels, layout, config.roles);
+        backend = new CpuKernelSet(config.kernels, layout, {
+          roles: config.roles,
+          shard: config.index,
+          ...(config.referenceErrors ? { referenceErrors: config.referenceErrors } : {}),
+          log: (line) => port.postMessage({ ringshardLog: line } satisfies WorkerLogLine),
+        });
       } else {
         const [{ openGpuHost }, { GpuKernelSet }] = await Promise.all([import('./gpu-host.ts'), import('./gpu-kernel-set.ts')]);
         host = await openGpuHost({

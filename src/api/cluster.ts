@@ -182,6 +182,7 @@ export class Cluster implements ActorHost {
     for (const shard of shards) {
       shard.onSend = (words, offset) => this.route(words, offset);
       shard.onFailure = (error) => options.log(`ringshard: ${error.message}`);
+      shard.onLog = (line) => options.log(line);
       shard.onRestart = (reason) => {
         options.log(`ringshard: restarting shard ${shard.index}: ${reason.message}`);
         this.directory.resetShard(shard.index);

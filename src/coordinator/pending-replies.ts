@@ -25,7 +25,7 @@ export interface PendingAsk {
   readonly sink: ReplySink | undefined;
   values: unknown[] | undefined;
   value: unknown;
-  failures: Array<{ index: number; status: number }> | undefined;
+  failures: Array<{ index: number; status: number; reason?: string }> | undefined;
   /** performance.now() after which the ask fails with ERR_RINGSHARD_TIMEOUT. */
   readonly deadline: number;
   readonly timeoutMs: number;
@@ -39,7 +39,17 @@ export interface PendingAsk {
   readonly onDone?: ((entry: PendingAsk) => void) | undefined;
 }
 
-export function statusError(what: string, status: number): RingshardError {
+/**
+ * The error for a record's non-OK status. `reason`: why, where the shard said
+ * (Status.REFERENCE_FAILED: "kernel 'k' reference threw: ...").
+ */
+export function statusError(what: string, status: number, reason?: string): RingshardError {
+  if (status === Status.REFERENCE_FAILED) {
+    return new RingshardError(
+      ErrorCode.HANDLER,
+      `${what} failed: ${reason ?? "its kernel's TS reference threw or returned a value that does not fit the kernel's schema (why was not kept: more failures followed on its shard)"}; the actor's state is as it was before the message`,
+    );
+  }
   if (status === Status.BUDGET) {
     return new RingshardError(
       ErrorCode.BUDGET,
@@ -78,6 +88,8 @@ export class PendingReplies {
   dropped = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
+  /** Why the record of this correlation id failed with Status.REFERENCE_FAILED (cpu backend), if still known. */
+  explain: ((correlation: number) => string | undefined) | undefined;
 
   get size(): number {
     return this.tail - this.head;
@@ -123,7 +135,8 @@ export class PendingReplies {
       entry.received = index + 1;
       if (!entry.settled) {
         if (status !== Status.OK) {
-          (entry.failures ??= []).push({ index, status });
+          const reason = status === Status.REFERENCE_FAILED ? this.explain?.(correlation) : undefined;
+          (entry.failures ??= []).push(reason === undefined ? { index, status } : { index, status, reason });
         } else if (entry.sink !== undefined) {
           entry.sink.put(index, words, floats, offset);
         } else if (entry.codec) {
@@ -150,7 +163,7 @@ export class PendingReplies {
     if (entry.settled) return;
     if (entry.failures) {
       const first = entry.failures[0]!;
-      const error = statusError(entry.many ? `${entry.what} (message ${first.index})` : entry.what, first.status);
+      const error = statusError(entry.many ? `${entry.what} (message ${first.index})` : entry.what, first.status, first.reason);
       if (entry.many) {
         Object.assign(error, { failures: entry.failures, replies: entry.sink ? entry.sink.result() : entry.values });
         error.message += ` (${entry.failures.length} of ${entry.count} messages failed; see error.failures)`;

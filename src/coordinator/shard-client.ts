@@ -19,7 +19,8 @@ import type { Codec } from '../layout/codec.ts';
 import { Op, REPLY_HEADER_WORDS, REQUEST_HEADER_WORDS, ReplyHeader, RequestHeader, SEND_HEADER_WORDS, SendHeader, kernelOp } from '../layout/record.ts';
 import { SpscRing } from '../rings/spsc-ring.ts';
 import { connect, release, type Remote } from '../control/comlink.ts';
-import type { CheckpointPolicy, ShardConfig, ShardControl, ShardStarted, ShardStats } from '../protocol.ts';
+import { isWorkerLogLine, type CheckpointPolicy, type ShardConfig, type ShardControl, type ShardStarted, type ShardStats } from '../protocol.ts';
+import { ReferenceErrors, createReferenceErrors } from '../kernels/reference-errors.ts';
 import { CheckpointStat, CheckpointStore } from '../recovery/checkpoint-store.ts';
 import { DispatchWatch, createWatchBuffers, type Busy } from '../recovery/dispatch-watch.ts';
 import { HybridClock } from './hlc.ts';
@@ -50,7 +51,7 @@ export const RECOVERY_CAUSES: readonly RecoveryCause[] = ['worker-exit', 'device
 export type FaultKind = 'worker-exit' | 'device-lost';
 
 export interface ShardClientOptions {
-  readonly config: Omit<ShardConfig, 'requestRing' | 'replyRing' | 'watch' | 'checkpoint'>;
+  readonly config: Omit<ShardConfig, 'requestRing' | 'replyRing' | 'watch' | 'checkpoint' | 'referenceErrors'>;
   /** When the shard checkpoints; undefined: never (a replaced worker starts its actors afresh). */
   readonly checkpoint: CheckpointPolicy | undefined;
   /** A batch on the GPU longer than this replaces the worker (Infinity: no watchdog). */
@@ -126,6 +127,8 @@ export class ShardClient implements ShardLink {
   onRestart: (reason: RingshardError) => void = () => {};
   /** Called when the worker is replaced and its actors recover from the checkpoint. */
   onRecover: (cause: RecoveryCause, reason: RingshardError) => void = () => {};
+  /** Called with each line the worker has for the cluster's logger (a worker never prints). */
+  onLog: (line: string) => void = () => {};
   /**
    * Called with each K2K send record the shard's handlers made (at word `offset` of
    * `words`, valid only during the call), once each: a replay's repeats are dropped here.
@@ -155,12 +158,19 @@ export class ShardClient implements ShardLink {
       : undefined;
     const watch = createWatchBuffers();
     this.watch = new DispatchWatch(watch);
+    // cpu backend: why a reference failed an ask comes back through this table.
+    const referenceErrors = options.config.backend === 'cpu' ? createReferenceErrors() : undefined;
+    if (referenceErrors) {
+      const table = new ReferenceErrors(referenceErrors);
+      this.pending.explain = (correlation) => table.find(correlation);
+    }
     this.maxDispatchMs = options.maxDispatchMs;
     this.config = {
       ...options.config,
       requestRing: this.requests.buffer,
       replyRing: this.replies.buffer,
       watch,
+      ...(referenceErrors ? { referenceErrors } : {}),
       ...(this.checkpoints && options.checkpoint ? { checkpoint: { ...options.checkpoint, buffers: this.checkpoints.buffers } } : {}),
     };
     this.worker = this.spawn(this.config);
@@ -201,6 +211,11 @@ export class ShardClient implements ShardLink {
     let markUp!: () => void;
     const up = new Promise<void>((resolve) => (markUp = resolve));
     const handle: WorkerHandle = { pool, task, control: connect<ShardControl>(port1), port: port1, failed: undefined, up, markUp };
+    // Lines for the logger share the control port with comlink (whose messages have an id);
+    // added after comlink's listener, so the port's ref state stays what comlink left.
+    port1.on('message', (data: unknown) => {
+      if (isWorkerLogLine(data)) this.onLog(data.ringshardLog);
+    });
     // Only the current worker's end matters; a replaced one is expected to fail.
     task.catch((error: unknown) => {
       handle.failed = error ?? new Error('the worker failed');

@@ -70,7 +70,9 @@ export class KernelModel {
     const slot = this.slot(key, actor);
     this.kernel.codecs.request.encode(msg, this.input, this.inputFloats, 0);
     const status = this.run(Op.MESSAGE, slot, actor, messageId);
-    if (status !== Status.OK) throw new Error(`the reference of kernel '${this.kernel.name}' failed with status ${status}`);
+    if (status !== Status.OK) {
+      throw new Error(status === Status.REFERENCE_FAILED ? this.runner.failure : `the reference of kernel '${this.kernel.name}' failed with status ${status}`);
+    }
   }
 
   /** The state actor `key` should have now. */

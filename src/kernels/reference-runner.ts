@@ -1,16 +1,24 @@
 /**
  * Runs kernels' TypeScript references with the same semantics as the GPU driver: state
- * is kept as words (so u32 wraps and f32 rounds exactly as in GPU memory), INIT zeroes the
- * state and runs init, SHUTDOWN runs shutdown and returns the state, SNAPSHOT returns it.
+ * is kept as words (so f32 rounds exactly as in GPU memory), INIT zeroes the state and
+ * runs init, SHUTDOWN runs shutdown and returns the state, SNAPSHOT returns it.
  *
- * The CPU backend runs it inside shard workers; tests and the demo run it in-process as
- * the model that GPU results are checked against.
+ * What a reference returns, and the state it leaves, must fit the kernel's schemas
+ * (u32 an integer from 0 to 2^32 - 1, not wrapped for it; f32 a finite number in f32
+ * range; every field there): a value that does not, or a reference that throws, fails
+ * the message with Status.REFERENCE_FAILED and leaves the actor's state as it was, and
+ * `failure` says why ("kernel 'counter' reference returned reply.total = -5, not a u32").
+ *
+ * The CPU backend runs it inside shard workers, with the references in a locked-down
+ * sandbox (reference-sandbox.ts); tests and the demo run it in-process as the model that
+ * GPU results are checked against.
  */
-import type { Codec } from '../layout/codec.ts';
+import { ValueMismatch, compileCheckedStore, type CheckedStore, type Codec } from '../layout/codec.ts';
 import { MAX_USER_STATUS, NO_ACTOR, Op, Status } from '../layout/record.ts';
 import { SEND_ENTRY_HEADER } from '../layout/batch.ts';
 import type { ReferenceContext } from './define-kernel.ts';
 import { roleConstant } from './generated-names.ts';
+import type { ReferenceSandbox, RunnerCtx } from './reference-sandbox.ts';
 
 type AnyMessage = Record<string, number | number[]>;
 
@@ -92,9 +100,6 @@ export class RunnerContext {
   }
 }
 
-/** Status a CPU shard reports when a reference throws (the GPU has no such case). */
-export const REFERENCE_THREW = Status.REJECTED - 1;
-
 export interface RunResult {
   status: number;
   /** Words written to the output payload. */
@@ -104,12 +109,18 @@ export interface RunResult {
 export class ReferenceRunner {
   private states: Uint32Array;
   private floats: Float32Array;
-  /** Called with the first exception each kernel's reference throws. */
-  onThrow: (kernel: string, error: unknown) => void = () => {};
-  private readonly reported = new Set<string>();
+  /** A state is checked into here first, and copied into `states` only when it fits. */
+  private readonly scratch: Uint32Array;
+  private readonly scratchFloats: Float32Array;
+  /** Per kernel: checked stores of its reply and state (compileCheckedStore). */
+  private readonly checked: ReadonlyArray<{ readonly reply: CheckedStore; readonly state: CheckedStore }>;
+  /** Why the last run() that returned Status.REFERENCE_FAILED failed. */
+  failure = '';
 
   /** The ctx every run gets: the caller sets its fields before run(). */
-  readonly ctx: RunnerContext;
+  readonly ctx: RunnerCtx;
+  /** The outbox side of ctx (send's state); the same object as ctx without a sandbox. */
+  private readonly internal: RunnerContext;
 
   constructor(
     private readonly kernels: readonly ReferenceKernel[],
@@ -119,10 +130,37 @@ export class ReferenceRunner {
     private readonly importWords = 0,
     roles: readonly string[] = [],
     outbox: OutboxShape = { maxSends: 0, sendWords: 0 },
+    /** Where the references were compiled (the cpu backend's); ctx is then the sandbox's too. */
+    sandbox?: ReferenceSandbox,
   ) {
     this.states = new Uint32Array(initialSlots * stateStride);
     this.floats = new Float32Array(this.states.buffer);
-    this.ctx = new RunnerContext(roles, outbox);
+    this.scratch = new Uint32Array(Math.max(1, stateStride));
+    this.scratchFloats = new Float32Array(this.scratch.buffer);
+    this.checked = kernels.map((k) => ({ reply: compileCheckedStore(k.codecs.reply.layout), state: compileCheckedStore(k.codecs.state.layout) }));
+    const internal = new RunnerContext(roles, outbox);
+    this.internal = internal;
+    this.ctx = sandbox
+      ? sandbox.context(
+          roles.map((role, i) => [roleConstant(role), (1 << i) >>> 0] as const),
+          Status.FORBIDDEN,
+          (name, to, msg) => {
+            try {
+              return internal.send(name, to, msg as AnyMessage);
+            } catch (error) {
+              return (error as Error)?.message ?? String(error);
+            }
+          },
+        )
+      : internal;
+  }
+
+  /** Checks `value` into the scratch words, then copies them to the state of the slot at `base`. */
+  private storeState(store: CheckedStore, value: unknown, base: number, words: number): void {
+    const scratch = this.scratch;
+    store(value, scratch, this.scratchFloats, 0);
+    const states = this.states;
+    for (let w = 0; w < words; w++) states[base + w] = scratch[w]!;
   }
 
   private ensureSlot(slot: number): void {
@@ -157,40 +195,51 @@ export class ReferenceRunner {
     outboxOffset = 0,
   ): RunResult {
     const ctx = this.ctx;
+    const internal = this.internal;
     const kernel = this.kernels[kernelId];
     if (outbox !== undefined) outbox[outboxOffset] = 0;
     if (!kernel) return { status: Status.REJECTED, words: 0 };
     this.ensureSlot(slot);
     const { state: stateCodec } = kernel.codecs;
+    const checked = this.checked[kernelId]!;
     const base = slot * this.stateStride;
-    ctx.kernelName = kernel.name;
-    ctx.sends = kernel.sends ?? NO_SENDS;
-    ctx.outbox = outbox;
-    ctx.outboxFloats = outboxFloats;
-    ctx.outboxAt = outboxOffset;
+    internal.kernelName = kernel.name;
+    internal.sends = kernel.sends ?? NO_SENDS;
+    internal.outbox = outbox;
+    internal.outboxFloats = outboxFloats;
+    internal.outboxAt = outboxOffset;
     // Only messages send: in hooks send() returns false, as send_<name> does in WGSL.
-    ctx.sent = op === Op.MESSAGE ? 0 : Number.MAX_SAFE_INTEGER;
+    internal.sent = op === Op.MESSAGE ? 0 : Number.MAX_SAFE_INTEGER;
+    // What runs now, for the failure's text: 'handle', 'init', 'shutdown', then what is checked.
+    let stage = 'handle';
     try {
       switch (op) {
         case Op.MESSAGE: {
           const state = stateCodec.decode(this.states, this.floats, base);
           const msg = kernel.codecs.request.decode(input, inputFloats, inputOffset);
           ctx.status = 0;
-          const reply = kernel.handle(state, msg, ctx as unknown as ReferenceContext);
+          // Called through a local: `this` in the reference is undefined, not the kernel.
+          const handle = kernel.handle;
+          const reply = handle(state, msg, ctx as unknown as ReferenceContext);
           const raw = ctx.status >>> 0;
           const status = raw === Status.FORBIDDEN ? raw : Math.min(raw, MAX_USER_STATUS);
+          stage = 'reply';
+          checked.reply(reply, output, outputFloats, outputOffset);
           // A refused message leaves the state as it was, as the GPU driver does.
-          if (status !== Status.FORBIDDEN) stateCodec.store(state, this.states, this.floats, base);
-          kernel.codecs.reply.store(reply, output, outputFloats, outputOffset);
-          if (outbox !== undefined && status === Status.OK) outbox[outboxOffset] = ctx.sent;
+          stage = 'state';
+          if (status !== Status.FORBIDDEN) this.storeState(checked.state, state, base, stateCodec.words);
+          if (outbox !== undefined && status === Status.OK) outbox[outboxOffset] = internal.sent;
           return { status, words: kernel.codecs.reply.words };
         }
         case Op.INIT: {
           this.states.fill(0, base, base + this.stateStride);
-          if (kernel.init) {
+          const init = kernel.init;
+          if (init) {
+            stage = 'init';
             const state = stateCodec.decode(this.states, this.floats, base);
-            kernel.init(state, ctx as unknown as ReferenceContext);
-            stateCodec.store(state, this.states, this.floats, base);
+            init(state, ctx as unknown as ReferenceContext);
+            stage = 'init state';
+            this.storeState(checked.state, state, base, stateCodec.words);
           }
           return { status: Status.OK, words: 0 };
         }
@@ -203,23 +252,25 @@ export class ReferenceRunner {
         case Op.SHUTDOWN:
         case Op.EXPORT:
         case Op.SNAPSHOT: {
-          const state = stateCodec.decode(this.states, this.floats, base);
-          if (op === Op.SHUTDOWN && kernel.shutdown) {
-            kernel.shutdown(state, ctx as unknown as ReferenceContext);
-            stateCodec.store(state, this.states, this.floats, base);
+          const shutdown = kernel.shutdown;
+          if (op === Op.SHUTDOWN && shutdown) {
+            stage = 'shutdown';
+            const state = stateCodec.decode(this.states, this.floats, base);
+            shutdown(state, ctx as unknown as ReferenceContext);
+            stage = 'shutdown state';
+            this.storeState(checked.state, state, base, stateCodec.words);
           }
-          stateCodec.store(state, output, outputFloats, outputOffset);
+          // The state's words as they are: nothing of the reference runs here.
+          const states = this.states;
+          for (let w = 0; w < stateCodec.words; w++) output[outputOffset + w] = states[base + w]!;
           return { status: Status.OK, words: stateCodec.words };
         }
         default:
           return { status: Status.REJECTED, words: 0 };
       }
     } catch (error) {
-      if (!this.reported.has(kernel.name)) {
-        this.reported.add(kernel.name);
-        this.onThrow(kernel.name, error);
-      }
-      return { status: REFERENCE_THREW, words: 0 };
+      this.failure = failureText(kernel.name, stage, error);
+      return { status: Status.REFERENCE_FAILED, words: 0 };
     }
   }
 
@@ -244,5 +295,32 @@ export class ReferenceRunner {
   peek(kernelId: number, slot: number): AnyMessage {
     this.ensureSlot(slot);
     return this.kernels[kernelId]!.codecs.state.decode(this.states, this.floats, slot * this.stateStride);
+  }
+}
+
+/**
+ * "kernel 'k' reference threw: <message>", "kernel 'k' reference returned reply.n = -5,
+ * not a u32", "kernel 'k' reference init left state.n = ...".
+ */
+function failureText(kernel: string, stage: string, error: unknown): string {
+  const who = `kernel '${kernel}' reference`;
+  if (error instanceof ValueMismatch) {
+    const [hook, what] = stage.includes(' ') ? stage.split(' ') : ['', stage];
+    const path = `${what}${error.field === '' ? '' : `.${error.field}`}`;
+    return `${who}${hook ? ` ${hook}` : ''} ${what === 'reply' ? 'returned' : 'left'} ${path} ${error.problem}`;
+  }
+  return `${who}${stage === 'handle' ? '' : ` ${stage}`} threw: ${messageOf(error)}`;
+}
+
+/** A thrown value's message, read with care: it may come from the sandbox, or not be an Error. */
+function messageOf(error: unknown): string {
+  try {
+    if (error !== null && typeof error === 'object') {
+      const { name, message } = error as { name?: unknown; message?: unknown };
+      if (typeof message === 'string') return typeof name === 'string' && name !== 'Error' && name !== '' ? `${name}: ${message}` : message;
+    }
+    return typeof error === 'symbol' ? error.toString() : `${String(error)} (thrown, not an Error)`;
+  } catch {
+    return 'a value that cannot be shown (thrown, not an Error)';
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Reference handlers run inside shard workers, which cannot share functions with the
- * coordinator, so they travel as source text and are rebuilt there. This checks at
- * definition time that the text can be rebuilt.
+ * coordinator, so they travel as source text and are rebuilt there (in the cpu backend's
+ * locked-down sandbox, reference-sandbox.ts). This checks at definition time that the
+ * text can be rebuilt; rebuildFunction rebuilds it in the caller's own realm (benches).
  */
 import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
 

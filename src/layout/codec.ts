@@ -180,7 +180,12 @@ function showValue(value: unknown): string {
   return describeValue(value);
 }
 
-function decoderSource(layout: SchemaLayout): string {
+/**
+ * The body of a decoder (`return function decode(u, f, o) {...}` and its helpers). The
+ * cpu backend compiles it in its reference sandbox too, so that the objects references
+ * get are the sandbox's (src/kernels/reference-sandbox.ts).
+ */
+export function decoderSource(layout: SchemaLayout): string {
   const helpers: string[] = [];
   const parts = layout.fields.map((field) => {
     const key = JSON.stringify(field.name);

@@ -128,6 +128,13 @@ export type Op = (typeof Op)[keyof typeof Op];
 export const Status = {
   OK: 0,
   /**
+   * cpu backend: the kernel's TS reference threw, or returned (or left as state) a value
+   * that does not fit the kernel's schema; the state is as it was before the message, and
+   * the ask's ERR_RINGSHARD_HANDLER says why (src/kernels/reference-errors.ts). The GPU
+   * never reports it.
+   */
+  REFERENCE_FAILED: 0xfffffffb,
+  /**
    * The message was refused: handle_secure set STATUS_FORBIDDEN (its state changes and
    * sends are discarded), and the ask rejects with ERR_RINGSHARD_FORBIDDEN.
    */
@@ -141,7 +148,7 @@ export const Status = {
 } as const;
 
 /** The largest code a handler's own status may have; the codes above it are ringshard's. */
-export const MAX_USER_STATUS = 0xfffffffb;
+export const MAX_USER_STATUS = 0xfffffffa;
 
 export const KERNEL_ID_SHIFT = 16;
 export const OP_MASK = 0xffff;
