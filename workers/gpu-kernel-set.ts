@@ -8,6 +8,7 @@
  * range of actor segments, and copies statuses (and payloads, when some record wants a
  * reply) into the frame's MAP_READ buffer. Actor state never leaves the GPU per batch.
  */
+import { splitWgslLines } from '../src/kernels/wgsl-tokens.ts';
 import type { BatchLayout } from '../src/layout/batch.ts';
 import { readFileSync } from 'node:fs';
 import { WORKGROUP_SIZE } from '../src/layout/batch.ts';
@@ -410,7 +411,7 @@ function alignUp(n: number, to: number): number {
 function mapDiagnostic(kernel: KernelWire, m: GPUCompilationMessage): CompileDiagnostic {
   const userLine = m.lineNum - kernel.userLineOffset + 1;
   const inUser = m.lineNum > 0 && userLine >= 1 && userLine <= kernel.userLineCount;
-  const source = inUser ? kernel.module.split('\n')[m.lineNum - 1] : undefined;
+  const source = inUser ? splitWgslLines(kernel.module)[m.lineNum - 1] : undefined;
   return {
     kernel: kernel.name,
     type: m.type,

@@ -4,6 +4,7 @@
  * and the kernel's own code in between. Each kernel gets its own module (and pipeline),
  * so kernels never collide on names and a compile error belongs to exactly one kernel.
  */
+import { wgslLineCount } from './wgsl-tokens.ts';
 import { readFileSync } from 'node:fs';
 import { MAX_USER_STATUS, Op, Status } from '../layout/record.ts';
 import { WORKGROUP_SIZE, wgslBatchConstants, type BatchLayout } from '../layout/batch.ts';
@@ -113,6 +114,6 @@ export function assembleKernelModule(kernel: Kernel, kernelId: number, layout: B
   return {
     code: `${head}${user}\n\n// ---- driver (shaders/driver.wgsl) ----\n${driver}`,
     userLineOffset: head.split('\n').length,
-    userLineCount: user.split('\n').length,
+    userLineCount: wgslLineCount(user),
   };
 }

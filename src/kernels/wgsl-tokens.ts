@@ -67,6 +67,11 @@ function lineBreakAt(code: string, i: number): number {
 }
 
 /** Lines of `code` as WGSL counts them (one more than its line breaks). */
+/** The lines of `code` as WGSL (and Tint's diagnostics) count them: split at every line break. */
+export function splitWgslLines(code: string): string[] {
+  return code.split(/\r\n|[\n\v\f\r\u0085\u2028\u2029]/);
+}
+
 export function wgslLineCount(code: string): number {
   let lines = 1;
   for (let i = 0; i < code.length; ) {

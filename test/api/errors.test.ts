@@ -178,6 +178,18 @@ gpuTest('WGSL that does not compile fails Cluster.start with kernel, line, colum
   );
 });
 
+gpuTest('a compile error after lines ended by \\r and U+2028 names the line as WGSL counts it (regression: lines were split at \\n only)', async () => {
+  const broken = defineKernel({
+    ...slowSpec(),
+    name: 'broken-lines',
+    wgsl: `fn handle(ctx: ptr<function, RingContext>, state: ptr<function, State>, msg: Request) -> Reply {\r  let a = 1u;\u2028  let x: u32 = 1.5;\n  return Reply(x);\n}`,
+  });
+  await assert.rejects(
+    Cluster.start({ kernels: [counter, broken], backend: 'webgpu', logger: false }),
+    isError('ERR_RINGSHARD_SHADER_COMPILE', /kernel 'broken-lines': WGSL error at line 3, column \d+: .*\n\s+let x: u32 = 1.5;/),
+  );
+});
+
 gpuTest('a handler with the wrong signature is reported against the kernel', async () => {
   const wrong = defineKernel({
     ...slowSpec(),
