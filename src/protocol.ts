@@ -120,6 +120,8 @@ export interface ShardStarted {
   };
   /** Non-empty when a kernel did not compile; the shard is not running then. */
   readonly diagnostics: readonly CompileDiagnostic[];
+  /** The worker thread's Linux thread id (/proc/<pid>/task/<tid>), for per-thread CPU figures; absent elsewhere. */
+  readonly tid?: number;
 }
 
 export interface ShardStats {

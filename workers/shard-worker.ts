@@ -7,6 +7,7 @@
  * The GPU modules (and with them dawn.node) are imported only by a webgpu shard, so a
  * cpu shard runs without the `webgpu` package.
  */
+import { readlinkSync } from 'node:fs';
 import type { MessagePort } from 'node:worker_threads';
 import { exposeOn } from '../src/control/comlink.ts';
 import { batchLayout } from '../src/layout/batch.ts';
@@ -103,7 +104,8 @@ export default function runShard({ port, config }: ShardTask): Promise<ShardStat
       });
       running = runtime.run();
       running.catch((error: unknown) => failShard(error));
-      return { backend: config.backend, ...(host ? { adapter: host.adapter } : {}), diagnostics: [] };
+      const tid = linuxThreadId();
+      return { backend: config.backend, ...(host ? { adapter: host.adapter } : {}), diagnostics: [], ...(tid !== undefined ? { tid } : {}) };
     },
     stats(): ShardStats {
       return runtime?.stats() ?? emptyStats;
@@ -137,4 +139,14 @@ export default function runShard({ port, config }: ShardTask): Promise<ShardStat
   };
   exposeOn(control, port);
   return finished;
+}
+
+/** This thread's Linux thread id (what /proc/<pid>/task/ lists), undefined off Linux. */
+function linuxThreadId(): number | undefined {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) ? tid : undefined;
+  } catch {
+    return undefined;
+  }
 }

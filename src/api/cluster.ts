@@ -66,6 +66,8 @@ export interface ShardInfo {
   readonly ringRetained: number;
   readonly queued: number;
   readonly failed?: string;
+  /** The shard worker's Linux thread id (per-thread CPU: /proc/<pid>/task/<tid>/schedstat). */
+  readonly tid?: number;
 }
 
 export interface ClusterInfo {
@@ -664,6 +666,7 @@ export class Cluster implements ActorHost {
         ringRetained: s.requests.retained(),
         queued: s.queued,
         ...(s.failed ? { failed: s.failed.message } : {}),
+        ...(s.started?.tid !== undefined ? { tid: s.started.tid } : {}),
       })),
     };
   }
