@@ -40,6 +40,18 @@ export const ErrorCode = {
   QUARANTINED: 'ERR_RINGSHARD_QUARANTINED',
   /** options.nats: no NATS server answered at the given address (or JetStream is off there). */
   NATS_UNREACHABLE: 'ERR_RINGSHARD_NATS_UNREACHABLE',
+  /**
+   * options.nats: the NATS server refused this node's credentials (a wrong password,
+   * token, nkey or creds file; none given where the server wants some), or the node's
+   * NATS user lacks a permission a node needs. The message never holds the secret.
+   */
+  NATS_AUTH: 'ERR_RINGSHARD_NATS_AUTH',
+  /**
+   * options.nats.tls: TLS with the NATS server failed: a certificate not trusted, a name
+   * that does not match, or a server with `verify: true` that dropped a client whose
+   * certificate it does not take (the client sees a connect timeout). Names the files.
+   */
+  NATS_TLS: 'ERR_RINGSHARD_NATS_TLS',
   /** options.nats.node: another live process already runs a node of that name. */
   DUPLICATE_NODE: 'ERR_RINGSHARD_DUPLICATE_NODE',
   /** A call to another node failed there (its message says which and why). */

@@ -51,6 +51,10 @@ export interface NodeCounters {
   /** Calls to other nodes by result (ok, refused, error, timeout), and calls of other nodes this node served. */
   readonly sent: ReadonlyMap<string, number>;
   readonly served: ReadonlyMap<string, number>;
+  /** Other nodes' calls (or whole frames) this node refused by its checks, by reason (src/nats/call-checks.ts). */
+  readonly refused: ReadonlyMap<string, number>;
+  /** Membership messages (heartbeat, bye, gone) this node ignored, by reason (src/nats/membership.ts). */
+  readonly heartbeatsIgnored: ReadonlyMap<string, number>;
   /** Actors this node took over, by how it got the lease: free, own (its own from before), dead (a dead node's), handed-over. */
   readonly takeovers: ReadonlyMap<string, number>;
   readonly handovers: number;
@@ -288,6 +292,8 @@ export class ClusterMetrics {
         ...byLabel('result', (n) => n.sent, { direction: 'sent' })(),
         ...byLabel('result', (n) => n.served, { direction: 'served' })(),
       ]),
+      new CollectedMetric('ringshard_node_calls_refused_total', 'Other nodes\' calls this node refused by its checks, by reason: unsigned, bad-signature, replay, bad-frame (whole frames, dropped unanswered); unknown-node (sender\'s key not known yet: answered not-mine, sent again), unknown-kernel, count-mismatch, schema (calls, answered with an error).', 'counter', byLabel('reason', (n) => n.refused)),
+      new CollectedMetric('ringshard_node_heartbeats_ignored_total', 'Membership messages (heartbeat, bye, gone) this node ignored, by reason: malformed, bad-signature, key-changed (another key than the one pinned for that incarnation), replay.', 'counter', byLabel('reason', (n) => n.heartbeatsIgnored)),
       new CollectedMetric('ringshard_node_takeovers_total', 'Actors this node became the owner of, by how it got the lease: free, own (its own from before a restart), dead (a dead node\'s), handed-over.', 'counter', byLabel('from', (n) => n.takeovers)),
       new CollectedMetric('ringshard_node_handovers_total', 'Actors this node handed over to another node (the members changed, or it left).', 'counter', single((n) => n.handovers)),
       new CollectedMetric('ringshard_node_journal_entries_total', 'durable: journal entries this node published to JetStream (one per actor per turn of the event loop).', 'counter', single((n) => n.journalEntries)),

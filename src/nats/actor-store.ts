@@ -223,7 +223,7 @@ export class ActorStore {
     this.buffered = undefined;
     this.entries++;
     this.unacked++;
-    const entry = this.js.publish(this.subject(this.incarnation), encodeCalls('', p.calls, p.senders)).then((ack) => ack.seq);
+    const entry = this.js.publish(this.subject(this.incarnation), encodeCalls('', p.calls, { senders: p.senders })).then((ack) => ack.seq);
     for (const key of p.keys) this.lastEntry.set(key, entry);
     entry.then(
       (seq) => {

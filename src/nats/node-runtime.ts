@@ -11,6 +11,21 @@
  *   - when the members change, every local actor whose owner changed is handed over:
  *     exported after the messages before it, snapshotted, its lease released, and what
  *     was sent to it meanwhile follows it to its new owner in order.
+ *
+ * Serving another node's frame (serveFrame), in this order; a refusal is counted by
+ * reason (ringshard_node_calls_refused_total):
+ *   1. the frame decodes with every length checked, else 'bad-frame' (dropped);
+ *   2. it is signed ('unsigned' otherwise, dropped), by the sender incarnation's pinned
+ *      key (not known yet: 'unknown-node', and every call is answered "not mine", so a
+ *      sender this node has not heard yet sends it again, nothing lost), over this node's
+ *      subject ('bad-signature', dropped);
+ *   3. its sequence number is above the last one of that sender ('replay', dropped) and
+ *      it names this incarnation (else "not mine": the sender's view is older);
+ *   4. per call: a known op and kernel, count x words = payload words with the kernel's
+ *      request words, payload words the request schema allows (call-checks.ts); a call
+ *      that fails is answered ERR_RINGSHARD_SCHEMA (or _UNKNOWN_KERNEL) and runs not.
+ * Dropped frames get no answer: they come from no node. Answers go to the verified
+ * sender's reply subject, never to a reply subject the frame asks for.
  */
 import { connect, type NatsConnection, type Subscription, type Msg } from '@nats-io/transport-node';
 import { ErrorCode, RingshardError } from '../errors.ts';
@@ -20,14 +35,17 @@ import { SEND_HEADER_WORDS, SendHeader } from '../layout/record.ts';
 import { MovingLink } from '../coordinator/moving-link.ts';
 import type { Caller, ShardLink } from '../coordinator/shard-link.ts';
 import type { ActorRef } from '../api/actor-ref.ts';
-import type { ResolvedNats } from './nats-options.ts';
+import { connectionOptions, type ResolvedNats } from './nats-options.ts';
+import { connectError, storeError } from './connect-errors.ts';
 import type { NodeCounters } from '../metrics/cluster-metrics.ts';
-import { Membership, newIncarnation, type MemberInfo } from './membership.ts';
+import { Membership, isIncarnation, newIncarnation, type MemberInfo } from './membership.ts';
 import { RendezvousTable, hash32, type Placement } from './rendezvous.ts';
 import { ActorStore, storeKey } from './actor-store.ts';
-import { RemoteLink, type RemoteRouting } from './remote-link.ts';
+import { RemoteLink, replySubject, rpcSubject, type RemoteRouting } from './remote-link.ts';
 import { JournalingLink, type ReplayedCalls } from './journaling-link.ts';
-import { CallOp, ReplyStatus, decodeCalls, encodeReplies, type Call, type Reply } from './wire.ts';
+import { CallOp, ReplyStatus, decodeCalls, encodeReplies, frameKind, openSignedFrame, type Call, type DecodedCalls, type Reply, type SignedFrame } from './wire.ts';
+import { REFUSAL_REASONS, refusalOf, wordsChecker, type KernelWords, type RefusalReason } from './call-checks.ts';
+import { verifySignature } from './signing.ts';
 import { encodeOne, rawCodec, wordsSink } from './raw-words.ts';
 import { wordsBatch } from '../layout/columns.ts';
 
@@ -87,6 +105,15 @@ export class NodeRuntime implements RemoteRouting {
   private snapshotTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly served = new Map<string, number>([['ok', 0], ['refused', 0], ['error', 0]]);
+  /** Other nodes' calls (or frames) refused by the checks, by reason. */
+  private readonly refused = new Map<RefusalReason, number>(REFUSAL_REASONS.map((r) => [r, 0]));
+  /** Per sender incarnation: the sequence number of its newest frame served here. */
+  private readonly frameSeqs = new Map<string, number>();
+  /** Per kernel name known here: its request words and their checker. */
+  private readonly kernelWords = new Map<string, KernelWords>();
+  private readonly rpcSubject: string;
+  /** Signs this node's frames (undefined: unsigned, the bench's comparison only). */
+  readonly sign: ((data: Uint8Array) => Uint8Array) | undefined;
   private readonly takeovers = new Map<string, number>([['free', 0], ['own', 0], ['dead', 0], ['handed-over', 0]]);
   private handovers = 0;
   private replayedCalls = 0;
@@ -107,8 +134,10 @@ export class NodeRuntime implements RemoteRouting {
     this.incarnation = membership.incarnation;
     this.subjectPrefix = options.cluster;
     this.table = new RendezvousTable(membership.members());
+    this.sign = options.unsigned ? undefined : (data) => membership.sign(data);
     this.remoteLink = new RemoteLink(nc, this, local.askTimeoutMs);
-    this.rpc = nc.subscribe(`${this.subjectPrefix}.rpc.${this.self}`, { callback: (_e, m) => this.serveFrame(m) });
+    this.rpcSubject = rpcSubject(this.subjectPrefix, this.self);
+    this.rpc = nc.subscribe(this.rpcSubject, { callback: (_e, m) => this.serveFrame(m) });
     membership.onChange = () => this.membersChanged();
     if (options.durable) {
       this.snapshotTimer = setInterval(() => void this.snapshotDirty(), options.snapshotEveryMs);
@@ -124,15 +153,18 @@ export class NodeRuntime implements RemoteRouting {
    * cluster keeps the runtime, so that a call served during the join finds it.
    */
   static async connect(options: ResolvedNats, local: LocalNode): Promise<NodeRuntime> {
+    const connection = connectionOptions(options);
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: options.servers, name: options.node, timeout: 3000, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+      nc = await connect({ ...connection, timeout: 3000, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     } catch (error) {
-      throw new RingshardError(ErrorCode.NATS_UNREACHABLE, `options.nats.servers: cannot reach the NATS server at ${options.servers.join(', ')}: ${(error as Error).message}`, { cause: error });
+      throw connectError(error as Error, options);
     }
     try {
       const incarnation = newIncarnation(options.node);
-      const store = await ActorStore.open(nc, options.cluster, options.durable, incarnation);
+      const store = await ActorStore.open(nc, options.cluster, options.durable, incarnation).catch((error: Error) => {
+        throw storeError(error, options);
+      });
       const membership = new Membership(nc, options.cluster, options.node, incarnation, local.shards.length, options.heartbeatMs, options.deadAfterMs);
       return new NodeRuntime(nc, options, membership, store, local);
     } catch (error) {
@@ -177,6 +209,10 @@ export class NodeRuntime implements RemoteRouting {
 
   principalName(id: number): string {
     return this.local.principalName(id);
+  }
+
+  incarnationOf(node: string): string | undefined {
+    return this.membership.incarnationOf(node);
   }
 
   // ---- activation
@@ -355,19 +391,84 @@ export class NodeRuntime implements RemoteRouting {
   // ---- serving other nodes' calls
 
   private serveFrame(m: Msg): void {
-    let decoded: ReturnType<typeof decodeCalls>;
+    // 1. Decode, every length checked.
+    let decoded: DecodedCalls;
+    let signed: SignedFrame | undefined;
     try {
-      decoded = decodeCalls(m.data);
+      const kind = frameKind(m.data);
+      if (kind === 'call' && this.sign) return this.refuse('unsigned');
+      if (kind === 'signed-call') {
+        signed = openSignedFrame(m.data);
+        decoded = decodeCalls(signed.body);
+      } else if (kind === 'call') {
+        decoded = decodeCalls(m.data);
+      } else {
+        return this.refuse('bad-frame');
+      }
+      // A journal entry's senders never travel in a call; the sender is an incarnation.
+      if (decoded.senders !== undefined || !isIncarnation(decoded.from)) return this.refuse('bad-frame');
     } catch {
-      return;
+      return this.refuse('bad-frame');
     }
-    const { from, calls } = decoded;
-    const answers = calls.map((c) => this.serve(from, c));
+    const { from, to, calls } = decoded;
+    const inbox = replySubject(this.subjectPrefix, from);
+    // Before the members (and their keys) are known, every call is refused: it comes again.
+    if (this.closed || !this.joined) return this.answerNotMine(inbox, calls);
+    // 2. Signed by the sender's pinned key, for this node's subject; 3. not seen before.
+    if (signed) {
+      const key = this.membership.keyOf(from);
+      if (!key) {
+        this.refuse('unknown-node', calls.length);
+        return this.answerNotMine(inbox, calls);
+      }
+      if (!verifySignature(key, signed.signed(this.rpcSubject), signed.signature)) return this.refuse('bad-signature');
+      if (signed.seq <= (this.frameSeqs.get(from) ?? 0)) return this.refuse('replay');
+      this.frameSeqs.set(from, signed.seq);
+    }
+    if (to !== this.incarnation) return this.answerNotMine(inbox, calls);
+    // 4. Each call against its kernel.
+    const answers = calls.map((c) => {
+      const reason = refusalOf(c, this.kernelWordsOf(c.kernel));
+      if (reason === undefined) return this.serve(from, c);
+      this.refuse(reason);
+      const code = reason === 'unknown-kernel' ? ErrorCode.UNKNOWN_KERNEL : ErrorCode.SCHEMA;
+      const message = `node '${this.self}' refused a call to kernel '${c.kernel}': ${REFUSAL_TEXT[reason]}`;
+      return Promise.resolve<Reply>({ id: c.id, status: ReplyStatus.ERROR, payload: EMPTY, error: { code, message } });
+    });
     this.serving++;
     void Promise.all(answers).then((replies) => {
       this.serving--;
-      if (m.reply && !this.nc.isClosed()) m.respond(encodeReplies(replies));
+      this.publish(inbox, encodeReplies(replies));
     });
+  }
+
+  private publish(subject: string, data: Uint8Array): void {
+    try {
+      if (!this.nc.isClosed()) this.nc.publish(subject, data);
+    } catch {
+      // Closing: the sender's call times out, or it is sent again to the new owner.
+    }
+  }
+
+  private refuse(reason: RefusalReason, n = 1): void {
+    this.refused.set(reason, this.refused.get(reason)! + n);
+  }
+
+  /** Every call of a frame answered "not mine" (the sender sends them again). */
+  private answerNotMine(inbox: string, calls: readonly Call[]): void {
+    for (let i = 0; i < calls.length; i++) this.countServed('refused');
+    this.publish(inbox, encodeReplies(calls.map((c) => ({ id: c.id, status: ReplyStatus.NOT_OWNER, payload: EMPTY }))));
+  }
+
+  private kernelWordsOf(name: string): KernelWords | undefined {
+    let k = this.kernelWords.get(name);
+    if (k) return k;
+    const kernel = this.local.kernel(name);
+    if (!kernel) return undefined; // not cached: names nobody defined do not fill the map
+    const request = kernel.codecs.request;
+    k = { words: request.words, check: wordsChecker(request.layout) };
+    this.kernelWords.set(name, k);
+    return k;
   }
 
   private serve(from: string, call: Call): Promise<Reply> {
@@ -403,6 +504,8 @@ export class NodeRuntime implements RemoteRouting {
       members: this.membership.members().length,
       sent: this.remoteLink.results,
       served: this.served,
+      refused: this.refused,
+      heartbeatsIgnored: this.membership.ignored,
       takeovers: this.takeovers,
       handovers: this.handovers,
       journalEntries: this.store.entries,
@@ -456,6 +559,7 @@ export class NodeRuntime implements RemoteRouting {
     this.table = new RendezvousTable(this.membership.members());
     const now = Date.now();
     for (const [k, v] of this.refusedEpochs) if (now - v.at > 60_000) this.refusedEpochs.delete(k);
+    for (const from of this.frameSeqs.keys()) if (!this.membership.keyOf(from)) this.frameSeqs.delete(from);
     for (const entry of this.remote.values()) {
       if (this.table.owner(entry.identity)?.node !== entry.node) {
         entry.active = false; // its refs resolve the owner again on their next message
@@ -550,6 +654,17 @@ export class NodeRuntime implements RemoteRouting {
     await this.nc.drain().catch(() => {});
   }
 }
+
+const REFUSAL_TEXT: Record<RefusalReason, string> = {
+  unsigned: 'the frame is not signed',
+  'bad-signature': 'the signature does not verify',
+  'unknown-node': 'its sender is not known here yet',
+  replay: 'the frame was served before',
+  'bad-frame': 'the call is malformed (unknown op)',
+  'unknown-kernel': 'no such kernel on this node',
+  'count-mismatch': "its message count and words per message do not match its payload and the kernel's request",
+  schema: "a payload word is not a value the kernel's request schema allows (an f32 field holding NaN or an infinity)",
+};
 
 /** Stands in for a local actor whose takeover failed: everything that waited fails with why. */
 function failingLink(real: ShardLink, error: Error): ShardLink {

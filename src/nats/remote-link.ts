@@ -11,13 +11,17 @@
  * updated view. The same happens when the owner dies: with `durable`, calls it had taken
  * are in the journal, and the new owner answers them from its replay instead of running
  * them twice.
+ *
+ * Frames to other nodes are signed (wire.ts signCallFrame) with this incarnation's key,
+ * for the destination's subject and incarnation, with a sequence number that rises with
+ * every frame this incarnation sends.
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { ErrorCode, RingshardError } from '../errors.ts';
 import type { Codec } from '../layout/codec.ts';
 import { packWords, type MessageBatch } from '../layout/columns.ts';
 import { SYSTEM_CALLER, type AskSpec, type Caller, type RecordTarget, type ShardLink } from '../coordinator/shard-link.ts';
-import { CallOp, ReplyStatus, decodeReplies, encodeCalls, type Call, type Reply } from './wire.ts';
+import { CallOp, ReplyStatus, decodeReplies, encodeCalls, signCallFrame, type Call, type Reply } from './wire.ts';
 import { decodeMany, encodeOne } from './raw-words.ts';
 
 /** Who a remote call is for: an actor's names (an ActorEntry is one). */
@@ -38,6 +42,20 @@ export interface RemoteRouting {
   principalName(id: number): string;
   /** Runs a call on this node (the actor's owner is this node now); resolves with the reply words. */
   runLocally(call: Call, callId: string): Promise<Uint32Array>;
+  /** The incarnation of a live node, as this node knows it (a frame names its destination's). */
+  incarnationOf(node: string): string | undefined;
+  /** Signs a frame with this incarnation's key; undefined: frames go unsigned (the bench's comparison only). */
+  readonly sign: ((data: Uint8Array) => Uint8Array) | undefined;
+}
+
+/** Where an incarnation's replies come: `<cluster>.reply.<incarnation, '#' as '_'>`. */
+export function replySubject(prefix: string, incarnation: string): string {
+  return `${prefix}.reply.${incarnation.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+}
+
+/** Where a node takes calls: `<cluster>.rpc.<node>`. */
+export function rpcSubject(prefix: string, node: string): string {
+  return `${prefix}.rpc.${node}`;
 }
 
 interface Outstanding {
@@ -67,6 +85,8 @@ export class RemoteLink implements ShardLink {
   private readonly routes = new Map<string, Route>();
   private readonly outbox = new Map<string, Call[]>();
   private flushScheduled = false;
+  /** The sequence number of the last frame sent (rises with every frame, to any node). */
+  private frameSeq = 0;
   private readonly inbox: string;
   private readonly sub: Subscription;
   private closed: Error | undefined;
@@ -79,7 +99,7 @@ export class RemoteLink implements ShardLink {
     /** How long a tell (or K2K message) may wait for its owner's answer. */
     private readonly timeoutMs: number,
   ) {
-    this.inbox = `${routing.subjectPrefix}.reply.${routing.incarnation.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+    this.inbox = replySubject(routing.subjectPrefix, routing.incarnation);
     this.sub = nc.subscribe(this.inbox, {
       callback: (_e, m) => {
         try {
@@ -168,8 +188,12 @@ export class RemoteLink implements ShardLink {
 
   private flush(): void {
     this.flushScheduled = false;
+    const sign = this.routing.sign;
     for (const [node, calls] of this.outbox) {
-      this.nc.publish(`${this.routing.subjectPrefix}.rpc.${node}`, encodeCalls(this.routing.incarnation, calls), { reply: this.inbox });
+      const subject = rpcSubject(this.routing.subjectPrefix, node);
+      // A node this one no longer hears has no incarnation here: the frame names none, and is refused (and sent again).
+      const body = encodeCalls(this.routing.incarnation, calls, { to: this.routing.incarnationOf(node) ?? '' });
+      this.nc.publish(subject, sign ? signCallFrame(body, subject, ++this.frameSeq, sign) : body, { reply: this.inbox });
     }
     this.outbox.clear();
   }

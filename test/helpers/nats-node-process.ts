@@ -9,13 +9,13 @@
  */
 import { Cluster, counter } from '../../src/index.ts';
 
-const options = JSON.parse(process.argv[2]!) as { servers: string; node: string; durable?: boolean; backend?: 'cpu' | 'webgpu'; deadAfterMs?: number; heartbeatMs?: number };
+const options = JSON.parse(process.argv[2]!) as { servers: string; node: string; durable?: boolean; backend?: 'cpu' | 'webgpu'; deadAfterMs?: number; heartbeatMs?: number; extra?: Record<string, unknown> };
 const cluster = await Cluster.start({
   kernels: [counter],
   shards: 1,
   backend: options.backend ?? 'cpu',
   logger: false,
-  nats: { servers: options.servers, node: options.node, durable: options.durable ?? false, heartbeatMs: options.heartbeatMs ?? 100, deadAfterMs: options.deadAfterMs ?? 600 },
+  nats: { servers: options.servers, node: options.node, durable: options.durable ?? false, heartbeatMs: options.heartbeatMs ?? 100, deadAfterMs: options.deadAfterMs ?? 600, ...options.extra },
 });
 
 process.on('message', async (m: { op: string; id: number; keys?: string[]; n?: number }) => {

@@ -14,7 +14,8 @@ export interface ChildNode {
   kill(): Promise<void>;
 }
 
-export async function startChildNode(options: { servers: string; node: string; durable?: boolean; backend?: 'cpu' | 'webgpu'; heartbeatMs?: number; deadAfterMs?: number }): Promise<ChildNode> {
+/** `extra`: more of options.nats (credentials, tls), as JSON. */
+export async function startChildNode(options: { servers: string; node: string; durable?: boolean; backend?: 'cpu' | 'webgpu'; heartbeatMs?: number; deadAfterMs?: number; extra?: Record<string, unknown> }): Promise<ChildNode> {
   const child = fork(script, [JSON.stringify(options)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let next = 1;
   const waiting = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();

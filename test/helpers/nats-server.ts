@@ -1,9 +1,11 @@
 /**
  * A real nats-server (Debian's, JetStream on) for a test: on a free loopback port, with
- * a temporary store directory, stopped (and the directory removed) by stop().
+ * a temporary store directory, stopped (and the directory removed) by stop(). `config`
+ * is the text of a nats-server configuration file (TLS, users, permissions: see
+ * test/nats/secure.test.ts); port, address and JetStream still come from the command line.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +13,8 @@ import { join } from 'node:path';
 export interface NatsServer {
   readonly url: string;
   readonly port: number;
+  /** What the server wrote to stderr so far (its log: permission violations, TLS errors). */
+  output(): string;
   stop(): Promise<void>;
 }
 
@@ -25,16 +29,35 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startNatsServer(options: { storeDir?: string; port?: number } = {}): Promise<NatsServer> {
+export interface NatsServerOptions {
+  readonly storeDir?: string;
+  readonly port?: number;
+  /** A nats-server configuration file's text. */
+  readonly config?: string;
+  /** The URL's scheme: 'tls' when the configuration turns TLS on. @default 'nats' */
+  readonly scheme?: 'nats' | 'tls';
+}
+
+export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
   const port = options.port ?? (await freePort());
   const dir = options.storeDir ?? mkdtempSync(join(tmpdir(), 'ringshard-nats-'));
-  const child: ChildProcess = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const args = ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir];
+  const confDir = options.config !== undefined ? mkdtempSync(join(tmpdir(), 'ringshard-nats-conf-')) : undefined;
+  if (confDir) {
+    writeFileSync(join(confDir, 'server.conf'), options.config!);
+    args.push('-c', join(confDir, 'server.conf'));
+  }
+  const child: ChildProcess = spawn('nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`nats-server did not start in 10 s:\n${log}`)), 10_000);
     child.once('error', (error) => {
       clearTimeout(timer);
       reject(new Error(`cannot run nats-server (${error.message}): install Debian's nats-server package (.ci/run does)`));
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`nats-server exited (${code}) before it was ready:\n${log}`));
     });
     child.stderr!.on('data', (d: Buffer) => {
       log += d.toString();
@@ -45,8 +68,9 @@ export async function startNatsServer(options: { storeDir?: string; port?: numbe
     });
   });
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url: `${options.scheme ?? 'nats'}://127.0.0.1:${port}`,
     port,
+    output: () => log,
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
@@ -54,6 +78,7 @@ export async function startNatsServer(options: { storeDir?: string; port?: numbe
         await exited;
       }
       if (!options.storeDir) rmSync(dir, { recursive: true, force: true });
+      if (confDir) rmSync(confDir, { recursive: true, force: true });
     },
   };
 }

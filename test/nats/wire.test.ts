@@ -2,11 +2,14 @@
  * The wire format between nodes and the placement over nodes, on fresh random inputs:
  * calls and replies come back exactly as sent (unicode names, empty payloads, many
  * calls per frame); rendezvous ownership is the same from any member order, spreads over
- * (node, shard) pairs, and a node joining takes only the actors it wins.
+ * (node, shard) pairs, and a node joining takes only the actors it wins. Decoding trusts
+ * no length: mutated, cut or grown frames decode to calls that add up, or throw a
+ * FrameError (never a TypeError or RangeError, never a call past the frame's end); a
+ * signed frame opens only whole.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CallOp, ReplyStatus, decodeCalls, decodeReplies, encodeCalls, encodeReplies, type Call, type Reply } from '../../src/nats/wire.ts';
+import { CallOp, FrameError, ReplyStatus, decodeCalls, decodeReplies, encodeCalls, encodeReplies, openSignedFrame, signCallFrame, type Call, type Reply } from '../../src/nats/wire.ts';
 import { RendezvousTable } from '../../src/nats/rendezvous.ts';
 import { seededRng } from '../helpers/random.ts';
 
@@ -35,7 +38,7 @@ test('wire: calls and replies round-trip', (t) => {
       };
     });
     const senders = calls.map(() => names[rng.int(0, names.length - 1)]!);
-    const frame = encodeCalls('node-a#1', calls, senders);
+    const frame = encodeCalls('node-a#1', calls, { senders });
     // NATS may hand over an unaligned view: decode must cope.
     const shifted = new Uint8Array(frame.length + 1).subarray(1);
     shifted.set(frame);
@@ -54,7 +57,58 @@ test('wire: calls and replies round-trip', (t) => {
     const got = decodeReplies(encodeReplies(replies));
     assert.deepEqual(got.map((r) => ({ ...r, payload: [...r.payload] })), replies.map((r) => ({ ...r, payload: [...r.payload] })));
   }
-  assert.throws(() => decodeCalls(new Uint8Array(8)), /not a ringshard frame/);
+  assert.throws(() => decodeCalls(new Uint8Array(8)), { name: 'FrameError', message: /not a ringshard frame/ });
+});
+
+test('wire: mutated, cut and grown frames decode to calls that add up, or throw a FrameError', (t) => {
+  const rng = seededRng(t);
+  const calls: Call[] = Array.from({ length: 4 }, (_, i) => ({
+    id: i + 1, epoch: 1, op: CallOp.ASK, kernel: 'counter', tenant: 't', key: `k${i}`, principal: 'p', roles: 1, source: 0xffffffff,
+    hlcHi: 0, hlcLo: 0, count: i, words: 1, payload: Uint32Array.from({ length: i }, () => rng.u32()),
+  }));
+  const frames = [encodeCalls('node-a#00000001', calls, { to: 'node-b#00000002' }), encodeReplies(calls.map((c) => ({ id: c.id, status: ReplyStatus.ERROR, payload: c.payload, error: { code: 'X', message: 'y' } })))];
+  let decoded = 0;
+  for (let round = 0; round < 4000; round++) {
+    const valid = frames[round % 2]!;
+    let bytes: Uint8Array;
+    const kind = rng.int(0, 2);
+    if (kind === 0) {
+      bytes = new Uint8Array(valid);
+      for (let f = rng.int(1, 6); f > 0; f--) { const i = rng.int(0, bytes.length - 1); bytes[i] = bytes[i]! ^ rng.int(1, 255); }
+    } else if (kind === 1) {
+      bytes = valid.slice(0, rng.int(0, valid.length - 1));
+    } else {
+      bytes = new Uint8Array(valid.length + rng.int(1, 40));
+      bytes.set(valid);
+      for (let i = valid.length; i < bytes.length; i++) bytes[i] = rng.int(0, 255);
+    }
+    try {
+      if (round % 2 === 0) {
+        const d = decodeCalls(bytes);
+        for (const c of d.calls) {
+          assert.equal(c.payload.length, c.count * c.words);
+          assert.equal(typeof c.kernel, 'string');
+          assert.equal(typeof c.principal, 'string');
+        }
+      } else {
+        for (const r of decodeReplies(bytes)) assert.ok([ReplyStatus.OK, ReplyStatus.NOT_OWNER, ReplyStatus.ERROR].includes(r.status));
+      }
+      decoded++;
+    } catch (error) {
+      assert.ok(error instanceof FrameError, `round ${round}: ${(error as Error).name}: ${(error as Error).message}`);
+    }
+  }
+  assert.ok(decoded > 0 && decoded < 4000, `decoded ${decoded} of 4000`);
+  // A signed frame opens only with its exact length; its signature covers subject and bytes.
+  const sig = new Uint8Array(64).fill(7);
+  const signed = signCallFrame(frames[0]!, 'ringshard.rpc.node-b', 2 ** 40 + 5, () => sig);
+  const open = openSignedFrame(signed);
+  assert.equal(open.seq, 2 ** 40 + 5);
+  assert.deepEqual([...open.body], [...frames[0]!]);
+  assert.deepEqual([...open.signature], [...sig]);
+  assert.notDeepEqual([...open.signed('ringshard.rpc.node-b')], [...open.signed('ringshard.rpc.node-a')]);
+  assert.throws(() => openSignedFrame(signed.subarray(0, signed.length - 4)), FrameError);
+  assert.throws(() => decodeCalls(signed), { name: 'FrameError', message: /not a ringshard frame/ });
 });
 
 test('rendezvous over nodes: order-free, spread, and a join moves only what the new node wins', (t) => {
