@@ -6,23 +6,29 @@
  *   - the same with `durable: true` (every message journaled in JetStream first);
  *   - failover: a durable node in a child process is SIGKILLed while the other asks its
  *     actors; the time from the kill to the first answer from the actor's new home, with
- *     the default heartbeat (250 ms) and deadAfterMs (1,500 ms).
+ *     the default heartbeat (250 ms) and deadAfterMs (1,500 ms);
+ *   - signing: remote ask, tell and askMany(256) between two nodes that sign and verify
+ *     every frame (as nodes always do) against two that do not (UNSIGNED_FOR_BENCH, an
+ *     internal switch only this bench sets), both pairs up at once, in alternating slices.
  * Prints tables and writes bench/results/nats.json.
  *
- *   npm run bench:nats      RINGSHARD_BENCH_SECONDS (default 1) per slice
+ *   npm run bench:nats      RINGSHARD_BENCH_SECONDS (default 1) per slice;
+ *                           RINGSHARD_BENCH_ONLY=signing runs the signing part alone
  */
 import { Cluster, counter, type ActorRef } from '../src/index.ts';
 import { requestAdapter } from '../workers/gpu-host.ts';
 import { startNatsServer } from '../test/helpers/nats-server.ts';
 import { startChildNode } from '../test/helpers/nats-node.ts';
 import { printTable, writeJson, machine } from './report.ts';
-import { closedLoops } from './lib/load.ts';
+import { closedLoops, measureTell } from './lib/load.ts';
+import { UNSIGNED_FOR_BENCH, type NatsOptions } from '../src/nats/nats-options.ts';
 
 type Ref = ActorRef<typeof counter.state, typeof counter.request, typeof counter.reply>;
 const SLICE = Number(process.env.RINGSHARD_BENCH_SECONDS ?? 1);
 const ROUNDS = 2;
 const LANES = 64;
 const ACTORS = 256;
+const ONLY = process.env.RINGSHARD_BENCH_ONLY;
 const backend = (process.env.RINGSHARD_BENCH_BACKEND as 'webgpu' | 'cpu' | undefined) ?? ((await requestAdapter()) ? 'webgpu' : 'cpu');
 
 interface Slice {
@@ -45,7 +51,79 @@ const pct = (xs: number[], p: number) => {
 const server = await startNatsServer();
 const rows: Array<Record<string, string | number>> = [];
 const raw: Record<string, unknown> = {};
+/** `ACTORS` refs of `from` whose actors the other node owns. */
+function remoteRefs(from: Cluster, prefix: string): Ref[] {
+  const refs: Ref[] = [];
+  for (let i = 0; refs.length < ACTORS; i++) {
+    const ref = from.actor(counter, `${prefix}${i}`);
+    if (from.locate(ref).node !== from.nodeName) refs.push(ref);
+  }
+  return refs;
+}
+
+/** Signed against unsigned frames between nodes: remote ask, tell and askMany(256), alternating slices. */
+async function signing(): Promise<{ rows: Array<Record<string, string | number>>; raw: Record<string, unknown> }> {
+  const start = (node: string, unsigned: boolean) => {
+    const nats = { servers: server.url, node, cluster: unsigned ? 'bench-unsigned' : 'bench-signed', ...(unsigned ? { [UNSIGNED_FOR_BENCH]: true } : {}) } as NatsOptions;
+    return Cluster.start({ kernels: [counter], shards: 1, backend, logger: false, nats });
+  };
+  const pairs = { signed: [await start('sig-a', false), await start('sig-b', false)], unsigned: [await start('uns-a', true), await start('uns-b', true)] };
+  try {
+    const refs = { signed: remoteRefs(pairs.signed[0]!, 's'), unsigned: remoteRefs(pairs.unsigned[0]!, 's') };
+    await Promise.all([...refs.signed, ...refs.unsigned].map((r) => r.ask({ add: 1 })));
+    const batch = Array.from({ length: 256 }, () => ({ add: 1 }));
+    const cases: Record<string, (r: Ref[]) => Promise<Slice>> = {
+      'ask, remote': (r) => lanes(r, 1, (x) => x.ask({ add: 1 })),
+      'tell, remote (pipelined)': async (r) => ({ msgsPerSec: (await measureTell(r, SLICE)).msgsPerSec, latencies: [] }),
+      'askMany(256), remote': (r) => lanes(r, 256, (x) => x.askMany(batch)),
+    };
+    // One unrecorded slice of each case on both pairs first: the first slices ran slow (JIT, buffers).
+    for (const run of Object.values(cases)) for (const mode of ['signed', 'unsigned'] as const) await run(refs[mode]);
+    const results = new Map<string, Slice[]>();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [name, run] of Object.entries(cases)) {
+        // Alternate which goes first, so neither always runs on a warmer machine.
+        const order = round % 2 === 0 ? (['signed', 'unsigned'] as const) : (['unsigned', 'signed'] as const);
+        for (const mode of order) {
+          const key = `${mode}|${name}`;
+          results.set(key, [...(results.get(key) ?? []), await run(refs[mode])]);
+        }
+      }
+    }
+    const mean = (xs: Slice[]) => xs.reduce((t, x) => t + x.msgsPerSec, 0) / xs.length;
+    const out: Array<Record<string, string | number>> = [];
+    for (const name of Object.keys(cases)) {
+      const signed = results.get(`signed|${name}`)!;
+      const unsigned = results.get(`unsigned|${name}`)!;
+      const lat = (xs: Slice[], p: number) => pct(xs.flatMap((x) => x.latencies), p);
+      out.push({
+        case: name,
+        'signed msgs/s': Math.round(mean(signed)),
+        'unsigned msgs/s': Math.round(mean(unsigned)),
+        'signed / unsigned': Number((mean(signed) / mean(unsigned)).toFixed(3)),
+        'slices signed': signed.map((r) => `${(r.msgsPerSec / 1e3).toFixed(1)}k`).join(' / '),
+        'slices unsigned': unsigned.map((r) => `${(r.msgsPerSec / 1e3).toFixed(1)}k`).join(' / '),
+        'p50 ms signed/unsigned': signed[0]!.latencies.length > 0 ? `${lat(signed, 50).toFixed(2)} / ${lat(unsigned, 50).toFixed(2)}` : '-',
+      });
+    }
+    const raw = Object.fromEntries([...results].map(([k, v]) => [k, v.map((s) => ({ msgsPerSec: s.msgsPerSec, p50: pct(s.latencies, 50), p99: pct(s.latencies, 99) }))]));
+    return { rows: out, raw };
+  } finally {
+    for (const c of [...pairs.signed, ...pairs.unsigned]) await c.shutdown();
+  }
+}
+
 try {
+  if (ONLY === 'signing') {
+    const day = new Date().toISOString().slice(0, 10);
+    const signed = await signing();
+    printTable(`Signed vs unsigned frames between two nodes in one process (${backend}, ${LANES} in flight, ${ACTORS} remote actors, ${day})`, signed.rows);
+    const file = writeJson('nats-signing', { bench: 'nats', part: 'signing', backend, machine: machine(), slices: SLICE, rows: signed.rows, raw: signed.raw });
+    console.log(`\nJSON: ${file}`);
+    await server.stop();
+    process.exit(0); // the rest of the bench is not wanted
+
+  }
   for (const durable of [false, true]) {
     const nats = (node: string) => ({ servers: server.url, node, durable, cluster: durable ? 'bench-durable' : 'bench' });
     const a = await Cluster.start({ kernels: [counter], shards: 1, backend, logger: false, nats: nats('bench-a') });
@@ -134,7 +212,9 @@ try {
     await survivor.shutdown();
   }
 
+  const signed = await signing();
   const day = new Date().toISOString().slice(0, 10);
+  printTable(`Signed vs unsigned frames between two nodes in one process (${backend}, ${LANES} in flight, ${ACTORS} remote actors, ${day})`, signed.rows);
   printTable(`Local vs remote calls, two nodes in one process on one nats-server (${backend}, ${LANES} in flight, ${ACTORS} actors each side, ${day})`, rows);
   const pick = (d: string, c: string) => Number(rows.find((r) => r.durable === d && r.case === c)!['msgs/s (mean)']);
   printTable('Ratios in this run', [
@@ -144,7 +224,7 @@ try {
     { ratio: 'durable / not, askMany(256) local', value: pick('yes', 'askMany(256), local') / pick('no', 'askMany(256), local') },
     { ratio: 'durable / not, askMany(256) remote', value: pick('yes', 'askMany(256), remote') / pick('no', 'askMany(256), remote') },
   ]);
-  const file = writeJson('nats', { bench: 'nats', backend, machine: machine(), slices: SLICE, rows, raw, failover });
+  const file = writeJson('nats', { bench: 'nats', backend, machine: machine(), slices: SLICE, rows, raw, failover, signing: signed });
   console.log(`\nJSON: ${file}`);
 } finally {
   await server.stop();
