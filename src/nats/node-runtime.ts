@@ -19,8 +19,9 @@
  *      key (not known yet: 'unknown-node', and every call is answered "not mine", so a
  *      sender this node has not heard yet sends it again, nothing lost), over this node's
  *      subject ('bad-signature', dropped);
- *   3. its sequence number is above the last one of that sender ('replay', dropped) and
- *      it names this incarnation (else "not mine": the sender's view is older);
+ *   3. its sequence number is one that sender has not used before ('replay', dropped;
+ *      signing.ts ReplayWindow) and it names this incarnation (else "not mine": the
+ *      sender's view is older);
  *   4. per call: a known op and kernel, count x words = payload words with the kernel's
  *      request words, payload words the request schema allows (call-checks.ts); a call
  *      that fails is answered ERR_RINGSHARD_SCHEMA (or _UNKNOWN_KERNEL) and runs not.
@@ -45,7 +46,7 @@ import { RemoteLink, replySubject, rpcSubject, type RemoteRouting } from './remo
 import { JournalingLink, type ReplayedCalls } from './journaling-link.ts';
 import { CallOp, ReplyStatus, decodeCalls, encodeReplies, frameKind, openSignedFrame, type Call, type DecodedCalls, type Reply, type SignedFrame } from './wire.ts';
 import { REFUSAL_REASONS, refusalOf, wordsChecker, type KernelWords, type RefusalReason } from './call-checks.ts';
-import { verifySignature } from './signing.ts';
+import { ReplayWindow, verifySignature } from './signing.ts';
 import { encodeOne, rawCodec, wordsSink } from './raw-words.ts';
 import { wordsBatch } from '../layout/columns.ts';
 
@@ -107,8 +108,8 @@ export class NodeRuntime implements RemoteRouting {
   private readonly served = new Map<string, number>([['ok', 0], ['refused', 0], ['error', 0]]);
   /** Other nodes' calls (or frames) refused by the checks, by reason. */
   private readonly refused = new Map<RefusalReason, number>(REFUSAL_REASONS.map((r) => [r, 0]));
-  /** Per sender incarnation: the sequence number of its newest frame served here. */
-  private readonly frameSeqs = new Map<string, number>();
+  /** Per sender incarnation: the sequence numbers of its frames served here. */
+  private readonly frameSeqs = new Map<string, ReplayWindow>();
   /** Per kernel name known here: its request words and their checker. */
   private readonly kernelWords = new Map<string, KernelWords>();
   private readonly rpcSubject: string;
@@ -422,8 +423,9 @@ export class NodeRuntime implements RemoteRouting {
         return this.answerNotMine(inbox, calls);
       }
       if (!verifySignature(key, signed.signed(this.rpcSubject), signed.signature)) return this.refuse('bad-signature');
-      if (signed.seq <= (this.frameSeqs.get(from) ?? 0)) return this.refuse('replay');
-      this.frameSeqs.set(from, signed.seq);
+      let seen = this.frameSeqs.get(from);
+      if (!seen) this.frameSeqs.set(from, (seen = new ReplayWindow()));
+      if (!seen.accept(signed.seq)) return this.refuse('replay');
     }
     if (to !== this.incarnation) return this.answerNotMine(inbox, calls);
     // 4. Each call against its kernel.

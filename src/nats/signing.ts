@@ -48,3 +48,32 @@ export function verifySignature(key: KeyObject, data: Uint8Array, signature: Uin
     return false;
   }
 }
+
+/**
+ * Which frame sequence numbers of one sender were served: the newest, and those of the
+ * last WINDOW below it. A number seen before, or older than the window, is a replay.
+ * Frames of one connection arrive in order; the window only spares frames that a
+ * reconnect through another server of a NATS cluster may have overtaken.
+ */
+export class ReplayWindow {
+  static readonly WINDOW = 1024;
+  private newest = 0;
+  private readonly recent = new Set<number>();
+
+  /** True (and remembered) the first time `seq` comes within the window; false for a replay. */
+  accept(seq: number): boolean {
+    if (seq > this.newest) {
+      this.newest = seq;
+      this.recent.add(seq);
+      // Numbers below the window are refused by the test below whether kept or not:
+      // pruned now and then (amortized), not on every frame.
+      if (this.recent.size > 2 * ReplayWindow.WINDOW) {
+        for (const s of this.recent) if (s <= seq - ReplayWindow.WINDOW) this.recent.delete(s);
+      }
+      return true;
+    }
+    if (seq <= this.newest - ReplayWindow.WINDOW || this.recent.has(seq)) return false;
+    this.recent.add(seq);
+    return true;
+  }
+}

@@ -4,7 +4,8 @@
  * forged calls to `<cluster>.rpc.<node>` as principal 'alice' with every role bit: a
  * withdrawal, a state read and a terminate; unsigned, signed with its own key (as
  * another node's incarnation, and as an incarnation nobody announced), a captured frame
- * replayed, the same frame sent to another node. Then frames a node signed that do not
+ * replayed, the same frame sent to another node; heartbeats of a node's incarnation with
+ * the attacker's key, replayed and altered. Then frames a node signed that do not
  * add up: count=60000 with no words, words cut short, NaN and Infinity in an f32 field,
  * an unknown kernel. None changes any state (checked through a legit ref); each refusal
  * is counted by reason in ringshard_node_calls_refused_total. And a property: random
@@ -84,10 +85,39 @@ test('forged calls from a plain NATS client, and frames that do not add up: refu
     const aInc = incarnations.get('node-a')!;
     const bInc = incarnations.get('node-b')!;
     assert.equal(aInc, runtimeOf(a).incarnation);
+    const own = generateKeyPairSync('ed25519');
+    const ownSign = (d: Uint8Array) => sign(null, d, own.privateKey);
+
+    // Membership: node-a's incarnation announced with the attacker's key (self-signed, in
+    // the format membership.ts signs), a captured heartbeat again, one altered, and an
+    // old-style "gone": each ignored and counted; node-a stays a member with its own key.
+    const beat = (m: { seq: number; leaving: boolean; key: string }) => ['ringshard-hb', 'ringshard', 'node-a', aInc, m.seq, 1, m.leaving ? 1 : 0, m.key].join('\n');
+    const ownKey = own.publicKey.export({ format: 'jwk' }).x!;
+    attacker.publish('ringshard.hb', JSON.stringify({ node: 'node-a', incarnation: aInc, seq: 2 ** 40, shards: 1, leaving: true, key: ownKey, sig: Buffer.from(ownSign(Buffer.from(beat({ seq: 2 ** 40, leaving: true, key: ownKey })))).toString('base64url') }));
+    const realBeat = await (async () => {
+      for await (const m of attacker!.subscribe('ringshard.hb')) {
+        const b = m.json<{ node: string; leaving: boolean }>();
+        if (b.node === 'node-a') return b;
+      }
+      throw new Error('no heartbeat');
+    })();
+    attacker.publish('ringshard.hb', JSON.stringify(realBeat)); // replayed
+    attacker.publish('ringshard.hb', JSON.stringify({ ...realBeat, seq: 2 ** 41, leaving: true })); // altered
+    attacker.publish('ringshard.gone', 'node-a');
+    await attacker.flush();
+    // (node-a ignores heartbeats of its own name; node-b counts.)
+    const expectIgnored = { malformed: 1, 'bad-signature': 1, 'key-changed': 1, replay: 1 };
+    const ignoredAtB = async () => {
+      const families = parseExposition(await b.registry.metrics());
+      return Object.fromEntries(Object.keys(expectIgnored).map((reason) => [reason, valueOf(families, 'ringshard_node_heartbeats_ignored_total', { reason })]));
+    };
+    const hbDeadline = Date.now() + 5000;
+    while (JSON.stringify(await ignoredAtB()) !== JSON.stringify(expectIgnored) && Date.now() < hbDeadline) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(await ignoredAtB(), expectIgnored);
+    await new Promise((r) => setTimeout(r, 3 * FAST.heartbeatMs));
+    assert.deepEqual(b.members().map((m) => m.node), ['node-a', 'node-b'], 'node-a is still a member at node-b');
     // Its forged calls: withdraw 600, read the state, terminate.
     const forged = [call({ id: 1 }), call({ id: 2, op: CallOp.SNAPSHOT, count: 0, words: 0, payload: new Uint32Array(0) }), call({ id: 3, op: CallOp.TERMINATE, count: 0, words: 0, payload: new Uint32Array(0) })].map((c) => ({ ...c, key: acct }));
-    const own = generateKeyPairSync('ed25519').privateKey;
-    const ownSign = (d: Uint8Array) => sign(null, d, own);
     const toB = 'ringshard.rpc.node-b';
     const mallory = 'mallory#0badf00d';
     const repliesToMallory: number[] = [];

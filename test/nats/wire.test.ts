@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CallOp, FrameError, ReplyStatus, decodeCalls, decodeReplies, encodeCalls, encodeReplies, openSignedFrame, signCallFrame, type Call, type Reply } from '../../src/nats/wire.ts';
 import { RendezvousTable } from '../../src/nats/rendezvous.ts';
+import { ReplayWindow } from '../../src/nats/signing.ts';
 import { seededRng } from '../helpers/random.ts';
 
 test('wire: calls and replies round-trip', (t) => {
@@ -109,6 +110,18 @@ test('wire: mutated, cut and grown frames decode to calls that add up, or throw 
   assert.notDeepEqual([...open.signed('ringshard.rpc.node-b')], [...open.signed('ringshard.rpc.node-a')]);
   assert.throws(() => openSignedFrame(signed.subarray(0, signed.length - 4)), FrameError);
   assert.throws(() => decodeCalls(signed), { name: 'FrameError', message: /not a ringshard frame/ });
+});
+
+test('replay window: each sequence number once; late ones within the window once; older ones never', () => {
+  const w = new ReplayWindow();
+  assert.ok(w.accept(1) && w.accept(2) && w.accept(5));
+  assert.ok(!w.accept(5) && !w.accept(2), 'seen before');
+  assert.ok(w.accept(4) && !w.accept(4), 'late, within the window: once');
+  assert.ok(w.accept(5000));
+  assert.ok(!w.accept(5000 - ReplayWindow.WINDOW), 'older than the window');
+  assert.ok(w.accept(5000 - ReplayWindow.WINDOW + 1) && !w.accept(5000 - ReplayWindow.WINDOW + 1));
+  for (let s = 5001; s < 9000; s++) assert.ok(w.accept(s));
+  assert.ok(!w.accept(5000) && !w.accept(8999));
 });
 
 test('rendezvous over nodes: order-free, spread, and a join moves only what the new node wins', (t) => {
