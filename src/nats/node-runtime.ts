@@ -356,7 +356,7 @@ export class NodeRuntime implements RemoteRouting {
    * hold: the id's identity (from the ids bucket, then cached), then the actor's owner,
    * like a tell. Messages to one id keep their order, the lookup included.
    */
-  routeK2K(words: Uint32Array, o: number, dead: (reason: 'no-such-actor' | 'wrong-kernel' | 'cross-tenant' | 'shard-failed') => void): void {
+  routeK2K(words: Uint32Array, o: number, dead: (reason: 'no-such-actor' | 'wrong-kernel' | 'cross-tenant' | 'forbidden' | 'overflow' | 'shard-failed') => void): void {
     const to = words[o + SendHeader.to]!;
     const kernel = this.local.kernelName(words[o + SendHeader.kernel]!);
     const tenant = this.local.tenantName(words[o + SendHeader.tenant]!);
@@ -372,7 +372,11 @@ export class NodeRuntime implements RemoteRouting {
       const parts = identityParts(identity);
       if (parts.kernel !== kernel) return dead('wrong-kernel');
       if (parts.tenant !== tenant) return dead('cross-tenant');
-      this.remoteLink.deliver({ identity, kernelName: parts.kernel, tenant: parts.tenant, key: parts.key }, from, payload, hlcHi, hlcLo, () => dead('shard-failed'));
+      this.remoteLink.deliver({ identity, kernelName: parts.kernel, tenant: parts.tenant, key: parts.key }, from, payload, hlcHi, hlcLo, (error) => {
+        // The owner's authorize refused the carried principal, or too many wait already.
+        const code = (error as RingshardError).code;
+        dead(code === ErrorCode.FORBIDDEN ? 'forbidden' : code === ErrorCode.RING_FULL ? 'overflow' : 'shard-failed');
+      });
     };
     const waiting = this.lookingUp.get(to);
     if (waiting) return void waiting.push(send);
@@ -383,7 +387,11 @@ export class NodeRuntime implements RemoteRouting {
       .identityOf(to)
       .catch(() => undefined)
       .then((identity) => {
-        if (identity !== undefined) this.identities.set(to, identity);
+        if (identity !== undefined) {
+          // Bounded like refs: ids come from the ids bucket again when asked.
+          if (this.identities.size >= 100_000) this.identities.clear();
+          this.identities.set(to, identity);
+        }
         this.lookingUp.delete(to);
         for (const s of queue) s();
       });

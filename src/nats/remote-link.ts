@@ -76,6 +76,12 @@ interface Route {
 }
 
 const RETRY_MS = 20;
+/**
+ * K2K messages to other nodes that may wait for their answers at once: past it one is a
+ * dead letter 'overflow', so a kernel that amplifies its sends across nodes cannot grow
+ * this node's memory without bound (the local rings have maxK2KQueuedPerShard).
+ */
+export const MAX_REMOTE_K2K = 65_536;
 
 export class RemoteLink implements ShardLink {
   readonly index = -1;
@@ -90,6 +96,8 @@ export class RemoteLink implements ShardLink {
   private readonly inbox: string;
   private readonly sub: Subscription;
   private closed: Error | undefined;
+  /** K2K deliveries not answered yet. */
+  private k2kInFlight = 0;
   /** Answers to calls sent to other nodes, by result (ringshard_node_calls_total{direction="sent"}). */
   readonly results = new Map<string, number>([['ok', 0], ['refused', 0], ['error', 0], ['timeout', 0]]);
 
@@ -98,6 +106,8 @@ export class RemoteLink implements ShardLink {
     private readonly routing: RemoteRouting,
     /** How long a tell (or K2K message) may wait for its owner's answer. */
     private readonly timeoutMs: number,
+    /** K2K messages to other nodes waiting for answers at once. @default MAX_REMOTE_K2K */
+    private readonly maxK2K = MAX_REMOTE_K2K,
   ) {
     this.inbox = replySubject(routing.subjectPrefix, routing.incarnation);
     this.sub = nc.subscribe(this.inbox, {
@@ -330,9 +340,30 @@ export class RemoteLink implements ShardLink {
    * cannot be delivered.
    */
   deliver(to: RemoteTarget, from: Caller, payload: Uint32Array, hlcHi: number, hlcLo: number, onDead: (error: Error) => void): void {
+    if (this.k2kInFlight >= this.maxK2K) {
+      onDead(new RingshardError(ErrorCode.RING_FULL, `a K2K message to another node was dropped: ${this.k2kInFlight} wait for their answers already`));
+      return;
+    }
     try {
-      this.send(to, from, CallOp.TELL, 1, payload.length, payload, this.timeoutMs, () => {}, onDead, hlcHi, hlcLo);
+      this.k2kInFlight++;
+      this.send(
+        to,
+        from,
+        CallOp.TELL,
+        1,
+        payload.length,
+        payload,
+        this.timeoutMs,
+        () => this.k2kInFlight--,
+        (error) => {
+          this.k2kInFlight--;
+          onDead(error);
+        },
+        hlcHi,
+        hlcLo,
+      );
     } catch (error) {
+      this.k2kInFlight--;
       onDead(error as Error);
     }
   }

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster, counter, ErrorCode } from '../../src/index.ts';
-import { fwd, sink } from '../helpers/k2k-kernels.ts';
+import { fwd, sink, teller, vault } from '../helpers/k2k-kernels.ts';
 import { startNatsServer } from '../helpers/nats-server.ts';
 import { gpuOrSkip, NO_GPU } from '../helpers/gpu.ts';
 
@@ -97,6 +97,37 @@ test('authorize across nodes: the owner node\'s policy applies to calls from oth
   } finally {
     await strict.shutdown();
     await open.shutdown();
+    await server.stop();
+  }
+});
+
+test('K2K across nodes asks the owner\'s policy for the carried principal: refused is a dead letter \'forbidden\' at the sender, the vault untouched', { timeout: 60_000 }, async () => {
+  const server = await startNatsServer();
+  const policy = ({ principal, kernel }: { principal: string; kernel: string }) => !(principal === 'mallory' && kernel === 'vault');
+  const start = (node: string) => Cluster.start({ kernels: [vault, teller], shards: 1, backend: 'cpu', logger: false, roles: ['teller'], authorize: policy, nats: { servers: server.url, node, ...FAST } });
+  const a = await start('v-a');
+  const b = await start('v-b');
+  try {
+    let v = 0;
+    while (a.locate(a.actor(vault, `acct${v}`, { tenant: 'bank' })).node !== 'v-b') v++;
+    let t = 0;
+    while (a.locate(a.actor(teller, `t${t}`, { tenant: 'bank' })).node !== 'v-a') t++;
+    const owner = a.actor(vault, `acct${v}`, { tenant: 'bank', principal: 'alice', roles: ['teller'] });
+    await owner.tell({ op: 0, amount: 1000 });
+    const via = a.actor(teller, `t${t}`, { tenant: 'bank', principal: 'mallory', roles: ['teller'] });
+    for (let i = 0; i < 3; i++) await via.ask({ to: owner.id, amount: 100 });
+    const deadline = Date.now() + 20_000;
+    while (a.deadLetterCounts().forbidden < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(a.deadLetterCounts().forbidden, 3);
+    assert.deepEqual(await owner.snapshot(), { balance: 1000, ops: 1 });
+    // Alice through a teller: allowed by the owner's policy, and the withdrawal lands.
+    await a.actor(teller, `t${t}`, { tenant: 'bank', principal: 'alice', roles: ['teller'] }).ask({ to: owner.id, amount: 100 });
+    let balance = 1000;
+    while (balance === 1000 && Date.now() < deadline) balance = (await owner.snapshot()).balance;
+    assert.equal(balance, 900);
+  } finally {
+    await a.shutdown();
+    await b.shutdown();
     await server.stop();
   }
 });
