@@ -7,11 +7,11 @@
  * or a metric: resolved, they are Secret objects that print as '[secret]', and server
  * URLs are shown without their userinfo (redactServer).
  */
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { inspect } from 'node:util';
-import { credsAuthenticator, nkeyAuthenticator, nkeys, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { nkeys } from '@nats-io/transport-node';
 import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
 import { refuseUnknownKeys, type KeysOf } from '../api/unknown-keys.ts';
 
@@ -304,31 +304,3 @@ export function describeTls(tls: NatsTlsOptions | undefined): string {
   return files.length > 0 ? files.join(', ') : 'options.nats.tls {} (no files)';
 }
 
-const CREDS = /\s*(?:(?:-{3,}[^\n]*-{3,}\n)(.+)(?:\n\s*-{3,}[^\n]*-{3,}\n))/gi;
-
-/** The NATS client's connection options for a node (reads the creds file: INVALID_OPTION naming it when it cannot). */
-export function connectionOptions(options: ResolvedNats): NodeConnectionOptions {
-  const auth = options.auth;
-  const base: NodeConnectionOptions = { servers: options.servers, name: options.node, ...(options.tls ? { tls: { ...options.tls } } : {}) };
-  switch (auth.kind) {
-    case 'none':
-      return base;
-    case 'token':
-      return { ...base, token: auth.token.reveal() };
-    case 'user':
-      return { ...base, user: auth.user, pass: auth.pass.reveal() };
-    case 'nkey':
-      return { ...base, authenticator: nkeyAuthenticator(new TextEncoder().encode(auth.seed.reveal())) };
-    case 'creds': {
-      let bytes: Uint8Array;
-      try {
-        bytes = readFileSync(auth.file);
-      } catch (error) {
-        throw invalid(`options.nats.credsFile: cannot read '${auth.file}' (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-      }
-      const blocks = [...new TextDecoder().decode(bytes).matchAll(CREDS)];
-      if (blocks.length < 2) throw invalid(`options.nats.credsFile: '${auth.file}' is not a NATS credentials file (it needs a USER JWT block and a USER NKEY SEED block, as \`nsc generate creds\` writes)`);
-      return { ...base, authenticator: credsAuthenticator(bytes) };
-    }
-  }
-}
