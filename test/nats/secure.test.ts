@@ -153,6 +153,9 @@ test('mutual TLS, a user per node, the README permissions: nodes serve each othe
       assert.equal(sumOf(parseExposition(text), 'ringshard_node_calls_refused_total'), 0);
       assertNoSecret(text, SECRETS, 'the metrics');
     }
+    // The client hears of the violation before the server's log line reaches our pipe: wait for the line.
+    const violation = /Publish Violation - User "grafana", Subject "ringshard\.rpc\.node-b"/;
+    for (let i = 0; i < 250 && !violation.test(server.output()); i++) await new Promise((r) => setTimeout(r, 20));
     const log = server.output();
     assert.match(log, /Publish Violation - User "grafana", Subject "ringshard\.rpc\.node-b"/);
     assert.doesNotMatch(log, /Violation - User "node-/, 'a node was refused a permission it needs: see test/helpers/nats-security.ts');
