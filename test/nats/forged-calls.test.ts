@@ -169,7 +169,13 @@ test('forged calls from a plain NATS client, and frames that do not add up: refu
     }
     assert.deepEqual(got, expected);
     // node-a: the frame for node-b is not node-a's to serve (signed for another subject).
-    assert.deepEqual(await refusals(a), { ...Object.fromEntries(REASONS.map((r) => [r, 0])), 'bad-signature': 1 });
+    const expectedAtA = { ...Object.fromEntries(REASONS.map((r) => [r, 0])), 'bad-signature': 1 };
+    let atA = await refusals(a);
+    while (JSON.stringify(atA) !== JSON.stringify(expectedAtA) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      atA = await refusals(a);
+    }
+    assert.deepEqual(atA, expectedAtA);
     // The unannounced incarnation got "not mine" for each call, nothing else.
     while (repliesToMallory.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(repliesToMallory, [ReplyStatus.NOT_OWNER, ReplyStatus.NOT_OWNER, ReplyStatus.NOT_OWNER]);
