@@ -26,6 +26,12 @@ export interface BenchOptions {
   readonly metricsPort: number | undefined;
   /** Check every reply (for tells: every actor's final state) against the kernel's TS reference. */
   readonly verify: boolean;
+  /**
+   * 'null': Dawn's null GPU (dawnFlags backend=null): every WebGPU call is made, no shader
+   * runs, so replies are garbage and every settled message is counted, failed or not. A
+   * measuring tool for the host path only. @default 'real'
+   */
+  readonly gpu?: 'real' | 'null';
 }
 
 export class OptionError extends Error {
@@ -47,6 +53,9 @@ Drives a cluster of built-in kernels and reports throughput and latency.
   --warmup <seconds>     unmeasured time before it                    (default 2)
   --shards <n|auto>      shards (worker threads, one GPU device each) (default auto)
   --backend <b>          auto | webgpu | cpu                          (default auto)
+  --gpu <g>              real | null: null is Dawn's null GPU (every WebGPU call made,
+                         no shader run, replies not computed): measures the host path,
+                         counts every settled message; not with --verify or --backend cpu
   --metrics-port <port>  serve /metrics while the run lasts
   --verify               check every reply (tell: every final state) against the TS reference
   --json                 print the result as JSON on stdout (progress goes to stderr)
@@ -96,6 +105,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | 'help
         warmup: { type: 'string' },
         shards: { type: 'string' },
         backend: { type: 'string' },
+        gpu: { type: 'string' },
         'metrics-port': { type: 'string' },
         verify: { type: 'boolean' },
         json: { type: 'boolean' },
@@ -114,7 +124,11 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | 'help
   const shardsText = v.shards;
   const mode = oneOf('mode', v.mode, 'ask', ['tell', 'ask', 'askMany'] as const);
   const verify = v.verify ?? false;
+  const gpu = oneOf('gpu', v.gpu, 'real', ['real', 'null'] as const);
+  if (gpu === 'null' && verify) throw new OptionError('--gpu null computes no replies: it cannot be used with --verify');
+  if (gpu === 'null' && v.backend === 'cpu') throw new OptionError("--gpu null runs the webgpu backend on Dawn's null GPU: it cannot be used with --backend cpu");
   return {
+    gpu,
     kernel: oneOf('kernel', v.kernel, 'counter', KERNEL_NAMES),
     mode,
     actors: positiveInt('actors', v.actors, 1000, 1 << 24),

@@ -9,7 +9,7 @@ import type { Kernel } from '../kernels/define-kernel.ts';
 import { Workload } from './workloads.ts';
 
 /** Asks one actor of each kernel on each shard once (then terminates it); returns the seconds it took. */
-export async function warmPipelines(cluster: Cluster, kernels: readonly Kernel<any, any, any>[], shards: number): Promise<number> {
+export async function warmPipelines(cluster: Cluster, kernels: readonly Kernel<any, any, any>[], shards: number, nullGpu = false): Promise<number> {
   const started = performance.now();
   const workloads = kernels.map((k, i) => new Workload(k, 1000 + i));
   for (const [i, kernel] of kernels.entries()) {
@@ -21,8 +21,10 @@ export async function warmPipelines(cluster: Cluster, kernels: readonly Kernel<a
       covered.add(ref.shard);
       refs.push(ref);
     }
-    await Promise.all(refs.map((r) => r.ask(workloads[i]!.message())));
-    await Promise.all(refs.map((r) => r.terminate()));
+    // On the null GPU statuses are garbage: a settled ask has run its pipeline all the same.
+    const settle = nullGpu ? (p: Promise<unknown>) => p.catch(() => undefined) : (p: Promise<unknown>) => p;
+    await Promise.all(refs.map((r) => settle(r.ask(workloads[i]!.message()))));
+    await Promise.all(refs.map((r) => settle(r.terminate())));
   }
   return (performance.now() - started) / 1000;
 }

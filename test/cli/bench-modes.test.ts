@@ -45,3 +45,15 @@ for (const backend of ['cpu', 'webgpu'] as const) {
     }
   });
 }
+
+test("ringshard bench --gpu null: Dawn's null GPU runs the host path and counts every settled message", { timeout: 120_000 }, async () => {
+  for (const mode of ['tell', 'askMany'] as const) {
+    const r = await runBench({ ...options('counter', mode, 'webgpu'), verify: false, gpu: 'null' });
+    assert.equal(r.gpu, 'null');
+    assert.match(String(r.cluster.adapter), /null/i, 'the adapter is Dawn\'s null backend');
+    const settled = r.measured.completed + r.measured.failed;
+    assert.ok(settled > 0, `${mode}: settled ${settled}`);
+    assert.ok(Math.abs(r.measured.messagesPerSecond - settled / r.measured.seconds) < 1e-6 * r.measured.messagesPerSecond, `${mode}: the rate counts settled messages`);
+    assert.ok(r.batches.count > 0, `${mode}: batches went through the null GPU`);
+  }
+});

@@ -7,17 +7,18 @@ test('defaults', () => {
   assert.notEqual(o, 'help');
   assert.deepEqual(o, {
     kernel: 'counter', mode: 'ask', actors: 1000, batch: 64, rate: undefined, concurrency: 64, durationSeconds: 10,
-    warmupSeconds: 2, shards: 'auto', backend: 'auto', metricsPort: undefined, verify: false, json: false,
+    warmupSeconds: 2, shards: 'auto', backend: 'auto', metricsPort: undefined, verify: false, json: false, gpu: 'real',
   });
 });
 
 test('every option is read', () => {
   const o = parseBenchOptions(['--kernel', 'stats', '--mode', 'askMany', '--actors', '50', '--batch', '8', '--rate', '2500.5', '--duration', '1.5',
-    '--warmup', '0', '--shards', '3', '--backend', 'cpu', '--metrics-port', '0', '--verify', '--json']);
+    '--warmup', '0', '--shards', '3', '--backend', 'cpu', '--metrics-port', '0', '--verify', '--json', '--gpu', 'real']);
   assert.deepEqual(o, {
     kernel: 'stats', mode: 'askMany', actors: 50, batch: 8, rate: 2500.5, concurrency: 64, durationSeconds: 1.5,
-    warmupSeconds: 0, shards: 3, backend: 'cpu', metricsPort: 0, verify: true, json: true,
+    warmupSeconds: 0, shards: 3, backend: 'cpu', metricsPort: 0, verify: true, json: true, gpu: 'real',
   });
+  assert.equal((parseBenchOptions(['--gpu', 'null']) as { gpu: string }).gpu, 'null');
   assert.equal(parseBenchOptions(['-h']), 'help');
 });
 
@@ -35,6 +36,9 @@ const bad: Array<[string[], RegExp]> = [
   [['--backend', 'gpu'], /--backend must be one of auto, webgpu, cpu, got 'gpu'/],
   [['--metrics-port', '70000'], /--metrics-port must be a port from 0 to 65535, got '70000'/],
   [['--rate', '100', '--concurrency', '4'], /--rate \(open loop\) and --concurrency \(closed loop\) cannot be used together/],
+  [['--gpu', 'fake'], /--gpu must be one of real, null, got 'fake'/],
+  [['--gpu', 'null', '--verify'], /--gpu null computes no replies: it cannot be used with --verify/],
+  [['--gpu', 'null', '--backend', 'cpu'], /--gpu null .* cannot be used with --backend cpu/],
   [['--rat', '5'], /Unknown option '--rat'.*see ringshard bench --help/],
   [['extra'], /(Unexpected argument|positional).*'extra'/i],
 ];
