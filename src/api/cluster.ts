@@ -258,7 +258,22 @@ export class Cluster implements ActorHost {
     });
     const clock = new HybridClock(performance.timeOrigin + performance.now());
     const directory = new ActorDirectory(shardCount, resolved.maxActorsPerShard);
-    const metrics =
+    // Checkpoints and metric tables reserve growable shared memory for maxActorsPerShard
+    // actors up front: a size V8 cannot reserve is the option's fault, not a bare RangeError.
+    const reserve = <T>(make: () => T): T => {
+      try {
+        return make();
+      } catch (error) {
+        if (!(error instanceof RangeError)) throw error;
+        const bytes = resolved.maxActorsPerShard * shape.stateStride * 4;
+        throw new RingshardError(
+          ErrorCode.INVALID_OPTION,
+          `options.maxActorsPerShard (${resolved.maxActorsPerShard}) with states of up to ${shape.stateStride} words needs ${bytes.toLocaleString('en-US')} bytes of shared memory reserved per shard, more than this process can reserve (${error.message}); lower maxActorsPerShard`,
+          { cause: error },
+        );
+      }
+    };
+    const metrics = reserve(() =>
       resolved.metrics === false
         ? undefined
         : new ClusterMetrics({
@@ -272,8 +287,8 @@ export class Cluster implements ActorHost {
             adapter: adapterInfo ? adapterInfo.device || adapterInfo.description : 'none',
             version: VERSION,
             activeActors: (shard, kernel) => directory.count(shard, kernel),
-          });
-    const shards = Array.from(
+          }));
+    const shards = reserve(() => Array.from(
       { length: shardCount },
       (_, index) =>
         new ShardClient({
@@ -304,7 +319,7 @@ export class Cluster implements ActorHost {
           maxK2KQueued: resolved.maxK2KQueuedPerShard,
           clock,
         }),
-    );
+    ));
     const started = await Promise.allSettled(shards.map((s) => s.start()));
     const failure = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     const diagnostics = started.flatMap((r) => (r.status === 'fulfilled' ? r.value.diagnostics : []));

@@ -163,6 +163,7 @@ export const BAD_INPUTS: readonly BadInput[] = [
   { kind: 'shards: 0', code: ErrorCode.INVALID_OPTION, run: (env) => env.start({ shards: 0 }) },
   { kind: 'ringCapacity not a power of two', code: ErrorCode.INVALID_OPTION, run: (env) => env.start({ ringCapacity: 1000 }) },
   { kind: 'ringCapacity too large to allocate (2^30)', code: ErrorCode.INVALID_OPTION, run: (env) => env.start({ ringCapacity: 2 ** 30 }) },
+  { kind: 'maxActorsPerShard too large to reserve shared memory for', code: ErrorCode.INVALID_OPTION, run: (env) => env.start({ kernels: [defineKernel({ name: 'wide', state: { v: ['u32', 200] }, request: { add: 'u32' }, reply: { n: 'u32' }, wgsl: u32Handler.replace('(*state).n += msg.add;\n  return Reply((*state).n);', 'return Reply(msg.add);'), reference: (_s, m) => ({ n: m.add }) }) as Kernel], shards: 1, maxActorsPerShard: 2 ** 24 }) },
   { kind: 'maxBatch larger than ringCapacity', code: ErrorCode.INVALID_OPTION, run: (env) => env.start({ ringCapacity: 64, maxBatch: 128 }) },
   { kind: "backend that is not 'auto', 'webgpu' or 'cpu'", code: ErrorCode.INVALID_OPTION, run: (env) => env.start({ backend: 'tpu' as 'cpu' }) },
   { kind: 'logger that is not a function or false', code: ErrorCode.INVALID_OPTION, run: (env) => env.start({ logger: 'stderr' as unknown as false }) },
