@@ -12,6 +12,7 @@ import type { Schema } from '../layout/schema.ts';
 import type { BackendKind, CompileDiagnostic, KernelWire, ShardStarted } from '../protocol.ts';
 import { ActorDirectory, type ActorEntry } from '../coordinator/actor-directory.ts';
 import { NameTable } from '../coordinator/name-table.ts';
+import { DEAD_LETTER_REASONS, deadLetterReason, type DeadLetterReason } from '../coordinator/dead-letters.ts';
 import { HybridClock } from '../coordinator/hlc.ts';
 import { placeActor, type PlacementStrategy } from '../coordinator/placement.ts';
 import { MovingLink } from '../coordinator/moving-link.ts';
@@ -95,9 +96,7 @@ function formatDiagnostics(diagnostics: readonly CompileDiagnostic[]): string {
 
 const VERSION = packageVersion();
 
-/** Why a K2K message was not delivered (the `reason` of ringshard_dead_letters_total). */
-export type DeadLetterReason = 'no-such-actor' | 'terminated' | 'wrong-kernel' | 'cross-tenant' | 'forbidden' | 'overflow' | 'quarantined' | 'shard-failed';
-export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = ['no-such-actor', 'terminated', 'wrong-kernel', 'cross-tenant', 'forbidden', 'overflow', 'quarantined', 'shard-failed'];
+export { DEAD_LETTER_REASONS, type DeadLetterReason } from '../coordinator/dead-letters.ts';
 
 /**
  * Each kernel's sends entries, resolved to the cluster's kernels (a kernel object or a
@@ -453,10 +452,7 @@ export class Cluster implements ActorHost {
   }
 
   // A field, not a closure per routed message.
-  private readonly deadFor = (error: unknown): void => {
-    const code = error instanceof RingshardError ? error.code : undefined;
-    this.dead(code === ErrorCode.QUARANTINED ? 'quarantined' : code === ErrorCode.RING_FULL ? 'overflow' : 'shard-failed');
-  };
+  private readonly deadFor = (error: unknown): void => this.dead(deadLetterReason(error));
 
   private dead(reason: DeadLetterReason): void {
     this.deadLetters.set(reason, this.deadLetters.get(reason)! + 1);

@@ -13,18 +13,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { NO_ACTOR } from '../layout/record.ts';
+// murmur3's finalizer as the round function: every input bit moves every output bit.
+import { mix } from './placement.ts';
 
 const ROUNDS = 8;
-
-function mix(x: number): number {
-  // murmur3's 32-bit finalizer: every input bit moves every output bit.
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x85ebca6b);
-  x ^= x >>> 13;
-  x = Math.imul(x, 0xc2b2ae35);
-  x ^= x >>> 16;
-  return x >>> 0;
-}
 
 export class ActorIds {
   private readonly keys: Uint32Array;

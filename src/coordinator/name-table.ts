@@ -37,11 +37,6 @@ export class NameTable {
     return this.byName.size;
   }
 
-  /** Names held now. */
-  get held(): number {
-    return this.byName.size - this.idle.size;
-  }
-
   /** The name's id, held once more: release(id) once for every hold. */
   hold(name: string): number {
     if (name === '') return 0;

@@ -34,6 +34,7 @@ import type { Kernel } from '../kernels/define-kernel.ts';
 import { actorIdentity, identityParts, type ActorDirectory, type ActorEntry } from '../coordinator/actor-directory.ts';
 import { SEND_HEADER_WORDS, SendHeader } from '../layout/record.ts';
 import { MovingLink } from '../coordinator/moving-link.ts';
+import { deadLetterReason, type DeadLetterReason } from '../coordinator/dead-letters.ts';
 import type { Caller, ShardLink } from '../coordinator/shard-link.ts';
 import type { ActorRef } from '../api/actor-ref.ts';
 import type { ResolvedNats } from './nats-options.ts';
@@ -357,7 +358,7 @@ export class NodeRuntime implements RemoteRouting {
    * hold: the id's identity (from the ids bucket, then cached), then the actor's owner,
    * like a tell. Messages to one id keep their order, the lookup included.
    */
-  routeK2K(words: Uint32Array, o: number, dead: (reason: 'no-such-actor' | 'wrong-kernel' | 'cross-tenant' | 'forbidden' | 'overflow' | 'shard-failed') => void): void {
+  routeK2K(words: Uint32Array, o: number, dead: (reason: DeadLetterReason) => void): void {
     const to = words[o + SendHeader.to]!;
     const kernel = this.local.kernelName(words[o + SendHeader.kernel]!);
     const tenant = this.local.tenantName(words[o + SendHeader.tenant]!);
@@ -373,11 +374,10 @@ export class NodeRuntime implements RemoteRouting {
       const parts = identityParts(identity);
       if (parts.kernel !== kernel) return dead('wrong-kernel');
       if (parts.tenant !== tenant) return dead('cross-tenant');
-      this.remoteLink.deliver({ identity, kernelName: parts.kernel, tenant: parts.tenant, key: parts.key }, from, payload, hlcHi, hlcLo, (error) => {
-        // The owner's authorize refused the carried principal, or too many wait already.
-        const code = (error as RingshardError).code;
-        dead(code === ErrorCode.FORBIDDEN ? 'forbidden' : code === ErrorCode.RING_FULL ? 'overflow' : 'shard-failed');
-      });
+      this.remoteLink.deliver({ identity, kernelName: parts.kernel, tenant: parts.tenant, key: parts.key }, from, payload, hlcHi, hlcLo, (error) =>
+        // The owner's authorize refused the carried principal, too many wait already, or the call failed.
+        dead(deadLetterReason(error)),
+      );
     };
     const waiting = this.lookingUp.get(to);
     if (waiting) return void waiting.push(send);
