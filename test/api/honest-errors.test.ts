@@ -11,6 +11,7 @@ import { closest } from '../../src/api/unknown-keys.ts';
 import { MAX_USER_STATUS, Status } from '../../src/layout/record.ts';
 import { ENTRIES } from '../../src/kernels/reference-errors.ts';
 import { gpuTest } from '../helpers/gpu.ts';
+import { flaky, mixed } from '../helpers/kernels.ts';
 
 const counter = defineKernel({
   name: 'counter',
@@ -384,41 +385,8 @@ test('references cannot share mutable state across actors and tenants (globals, 
 
 // ---------------------------------------------------------------- message values, both backends
 
-const mixed = defineKernel({
-  name: 'mixed',
-  state: { f: 'f32', i: 'i32', v: ['u32', 3] },
-  request: { f: 'f32', i: 'i32', v: ['u32', 3] },
-  reply: { f: 'f32' },
-  wgsl: `fn handle(ctx: ptr<function, RingContext>, state: ptr<function, State>, msg: Request) -> Reply {
-  (*state).f += msg.f;
-  (*state).i += msg.i;
-  return Reply((*state).f);
-}`,
-  reference: (s, m) => {
-    s.f = Math.fround(s.f + m.f);
-    s.i = (s.i + m.i) | 0;
-    return { f: s.f };
-  },
-});
-
-/** Sets the status its message asks for. */
-const statusKernel = defineKernel({
-  name: 'status',
-  state: { n: 'u32' },
-  request: { status: 'u32' },
-  reply: { n: 'u32' },
-  wgsl: `fn handle(ctx: ptr<function, RingContext>, state: ptr<function, State>, msg: Request) -> Reply {
-  (*ctx).status = msg.status;
-  return Reply((*state).n);
-}`,
-  reference: (s, m, ctx) => {
-    ctx.status = m.status;
-    return { n: s.n };
-  },
-});
-
 async function messageValues(backend: 'cpu' | 'webgpu'): Promise<void> {
-  const cluster = await Cluster.start({ kernels: [mixed, statusKernel], backend, shards: 1, logger: false });
+  const cluster = await Cluster.start({ kernels: [mixed, flaky], backend, shards: 1, logger: false });
   try {
     const m = cluster.actor(mixed, 'm');
     const ok = { f: 1, i: 1, v: [1, 2, 3] };
@@ -439,9 +407,9 @@ async function messageValues(backend: 'cpu' | 'webgpu'): Promise<void> {
     assert.deepEqual(await m.ask({ ...ok, f: 3.4028234663852886e38 }), { f: 3.4028234663852886e38 });
 
     // A handler's own status never reads as a reference failure: above MAX_USER_STATUS it is clamped.
-    const st = cluster.actor(statusKernel, 's');
-    await assert.rejects(st.ask({ status: Status.REFERENCE_FAILED }), isError(ErrorCode.HANDLER, new RegExp(`failed: the handler set status ${MAX_USER_STATUS}$`)));
-    await assert.rejects(st.ask({ status: Status.BUDGET }), isError(ErrorCode.HANDLER, new RegExp(`failed: the handler set status ${MAX_USER_STATUS}$`)));
+    const st = cluster.actor(flaky, 's');
+    await assert.rejects(st.ask({ fail: Status.REFERENCE_FAILED }), isError(ErrorCode.HANDLER, new RegExp(`failed: the handler set status ${MAX_USER_STATUS}$`)));
+    await assert.rejects(st.ask({ fail: Status.BUDGET }), isError(ErrorCode.HANDLER, new RegExp(`failed: the handler set status ${MAX_USER_STATUS}$`)));
 
     // Options are checked before any backend work.
     await assert.rejects(Cluster.start({ kernels: [mixed], backend, ringCapcity: 64 } as ClusterOptions), isError(ErrorCode.INVALID_OPTION, /did you mean ringCapacity\?/));

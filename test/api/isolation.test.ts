@@ -5,9 +5,9 @@
  * shard is involved; property tests (fast-check) where a rule must hold for every input.
  */
 import assert from 'node:assert/strict';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import fc from 'fast-check';
-import { Cluster, ErrorCode, defineKernel, type ClusterOptions } from '../../src/index.ts';
+import { Cluster, ErrorCode, defineKernel } from '../../src/index.ts';
 import { actorIdentity, identityParts } from '../../src/coordinator/actor-directory.ts';
 import { ActorIds } from '../../src/coordinator/actor-ids.ts';
 import { NameTable } from '../../src/coordinator/name-table.ts';
@@ -15,9 +15,9 @@ import { Authorizer } from '../../src/api/authorizer.ts';
 import { gpuOrSkip, NO_GPU } from '../helpers/gpu.ts';
 import { parseExposition, valueOf } from '../helpers/exposition.ts';
 import { fwd, sink, teller, vault } from '../helpers/k2k-kernels.ts';
+import { startSecureCluster } from '../helpers/secure-cluster.ts';
 
 const BACKENDS = ['cpu', 'webgpu'] as const;
-const ROLES = ['teller', 'auditor'];
 const isForbidden = (e: { code?: string }) => e.code === ErrorCode.FORBIDDEN;
 
 /** Sends copies of every message to itself: K2K amplification without end. */
@@ -54,15 +54,7 @@ const counter = defineKernel({
   },
 });
 
-async function start(t: TestContext, backend: 'cpu' | 'webgpu', options: Partial<ClusterOptions> = {}): Promise<Cluster | undefined> {
-  if (backend === 'webgpu' && !(await gpuOrSkip())) {
-    t.skip(NO_GPU);
-    return undefined;
-  }
-  const cluster = await Cluster.start({ kernels: [vault, sink, fwd, teller], backend, shards: 2, logger: false, roles: ROLES, ...options });
-  t.after(() => cluster.shutdown());
-  return cluster;
-}
+const start = startSecureCluster;
 
 test('identity: a NUL in a tenant is refused, and (kernel, tenant, key) -> identity is one-to-one (property)', async (t) => {
   const cluster = await start(t, 'cpu');

@@ -6,26 +6,17 @@
  * across tenants is a dead letter. Both backends, checked against a TS model.
  */
 import assert from 'node:assert/strict';
-import { test, type TestContext } from 'node:test';
-import { Cluster, ErrorCode, type ClusterOptions } from '../../src/index.ts';
-import { gpuOrSkip, NO_GPU } from '../helpers/gpu.ts';
+import { test } from 'node:test';
+import { Cluster, ErrorCode } from '../../src/index.ts';
 import { seededRng } from '../helpers/random.ts';
 import { parseExposition, sumOf, valueOf } from '../helpers/exposition.ts';
 import { fwd, sink, teller, vault } from '../helpers/k2k-kernels.ts';
+import { startSecureCluster } from '../helpers/secure-cluster.ts';
 
 const BACKENDS = ['cpu', 'webgpu'] as const;
-const ROLES = ['teller', 'auditor'];
 const isForbidden = (e: { code?: string }) => e.code === ErrorCode.FORBIDDEN;
 
-async function start(t: TestContext, backend: 'cpu' | 'webgpu', options: Partial<ClusterOptions> = {}): Promise<Cluster | undefined> {
-  if (backend === 'webgpu' && !(await gpuOrSkip())) {
-    t.skip(NO_GPU);
-    return undefined;
-  }
-  const cluster = await Cluster.start({ kernels: [vault, sink, fwd, teller], backend, shards: 2, logger: false, roles: ROLES, ...options });
-  t.after(() => cluster.shutdown());
-  return cluster;
-}
+const start = startSecureCluster;
 
 test('the authorize policy is asked once per (principal, roles, tenant, kernel, key); a denied ref sends nothing', async (t) => {
   const asked: string[] = [];

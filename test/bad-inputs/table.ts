@@ -6,6 +6,7 @@
  */
 import { Cluster, ErrorCode, defineKernel, type ClusterOptions } from '../../src/index.ts';
 import type { Kernel } from '../../src/kernels/define-kernel.ts';
+import { flaky, mixed } from '../helpers/kernels.ts';
 
 export type Backend = 'cpu' | 'webgpu';
 
@@ -48,39 +49,6 @@ export const counter = defineKernel({
   reply: { n: 'u32' },
   wgsl: u32Handler,
   reference: (s, m) => ({ n: (s.n = (s.n + m.add) >>> 0) }),
-});
-
-export const mixed = defineKernel({
-  name: 'mixed',
-  state: { f: 'f32', i: 'i32', v: ['u32', 3] },
-  request: { f: 'f32', i: 'i32', v: ['u32', 3] },
-  reply: { f: 'f32' },
-  wgsl: `fn handle(ctx: ptr<function, RingContext>, state: ptr<function, State>, msg: Request) -> Reply {
-  (*state).f += msg.f;
-  (*state).i += msg.i;
-  return Reply((*state).f);
-}`,
-  reference: (s, m) => {
-    s.f = Math.fround(s.f + m.f);
-    s.i = (s.i + m.i) | 0;
-    return { f: s.f };
-  },
-});
-
-/** Fails every message with the status its request asks for. */
-export const failing = defineKernel({
-  name: 'failing',
-  state: { n: 'u32' },
-  request: { status: 'u32' },
-  reply: { n: 'u32' },
-  wgsl: `fn handle(ctx: ptr<function, RingContext>, state: ptr<function, State>, msg: Request) -> Reply {
-  (*ctx).status = msg.status;
-  return Reply((*state).n);
-}`,
-  reference: (s, m, ctx) => {
-    ctx.status = m.status;
-    return { n: s.n };
-  },
 });
 
 /** Only tellers may withdraw (op 1). */
@@ -131,7 +99,7 @@ export const throwing = defineKernel({
   },
 });
 
-export const kernels = [counter, mixed, failing, guarded, spinner, throwing];
+export const kernels = [counter, mixed, flaky, guarded, spinner, throwing];
 
 const call = (fn: () => unknown) => async () => fn();
 
@@ -223,7 +191,7 @@ export const BAD_INPUTS: readonly BadInput[] = [
   } },
 
   // ---- handlers and policy
-  { kind: 'a handler that sets a status', code: ErrorCode.HANDLER, run: (env) => env.cluster.actor(failing, 'f').ask({ status: 7 }) },
+  { kind: 'a handler that sets a status', code: ErrorCode.HANDLER, run: (env) => env.cluster.actor(flaky, 'f').ask({ fail: 7 }) },
   { kind: 'handle_secure refusing a principal without the role', code: ErrorCode.FORBIDDEN, run: (env) => env.cluster.actor(guarded, 'g', { principal: 'bob' }).ask({ op: 1, amount: 1 }) },
   { kind: 'a ref the authorize policy refuses', code: ErrorCode.FORBIDDEN, run: (env) => env.cluster.actor(counter, 'p', { principal: 'mallory' }).tell({ add: 1 }) },
   { kind: "a refused ref's id, locate or migrate", code: ErrorCode.FORBIDDEN, run: (env) => env.cluster.locate(env.cluster.actor(counter, 'p', { principal: 'mallory' })) },

@@ -98,3 +98,21 @@ export const hang = defineKernel({
     return { n: s.n };
   },
 });
+
+/** An f32, an i32 and a u32 array: message values of every type (schema checks). */
+export const mixed = defineKernel({
+  name: 'mixed',
+  state: { f: 'f32', i: 'i32', v: ['u32', 3] },
+  request: { f: 'f32', i: 'i32', v: ['u32', 3] },
+  reply: { f: 'f32' },
+  wgsl: `fn handle(ctx: ptr<function, RingContext>, state: ptr<function, State>, msg: Request) -> Reply {
+  (*state).f += msg.f;
+  (*state).i += msg.i;
+  return Reply((*state).f);
+}`,
+  reference: (s, m) => {
+    s.f = Math.fround(s.f + m.f);
+    s.i = (s.i + m.i) | 0;
+    return { f: s.f };
+  },
+});
