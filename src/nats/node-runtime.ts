@@ -86,6 +86,8 @@ const EMPTY = new Uint32Array(0);
 export function actorIdFor(identity: string): number {
   return (hash32(identity, 0x2545f491) % 0xfffffffd) + 1;
 }
+/** Entries the id -> identity and identity -> ref caches hold before they start again (both are re-filled on demand). */
+const CACHE_LIMIT = 100_000;
 /** How often a durable node looks for dead incarnations' journals no lease needs. */
 const SWEEP_MS = 60_000;
 
@@ -390,7 +392,7 @@ export class NodeRuntime implements RemoteRouting {
       .then((identity) => {
         if (identity !== undefined) {
           // Bounded like refs: ids come from the ids bucket again when asked.
-          if (this.identities.size >= 100_000) this.identities.clear();
+          if (this.identities.size > CACHE_LIMIT) this.identities.clear();
           this.identities.set(to, identity);
         }
         this.lookingUp.delete(to);
@@ -558,7 +560,7 @@ export class NodeRuntime implements RemoteRouting {
     let ref = this.refs.get(k);
     if (!ref) {
       ref = this.local.refFor(call.kernel, call.key, call.tenant, call.principal, call.roles);
-      if (this.refs.size > 100_000) this.refs.clear();
+      if (this.refs.size > CACHE_LIMIT) this.refs.clear();
       this.refs.set(k, ref);
     }
     return ref;
