@@ -332,20 +332,82 @@ export class ShardClient implements ShardLink {
 
   /**
    * Sends many records to one actor as one unit: all are encoded (and checked) before
-   * any is sent, then copied into the ring with one publish.
+   * any is sent. Written in place when the ring has the run free in one piece (a
+   * claimed run is invisible until published, so a message that fails its check gives
+   * the run back and nothing is sent); else packed apart and copied in.
    */
   sendMany(to: RecordTarget, op: Op, msgs: MessageBatch, correlationBase: number, from: Caller): Promise<void> {
-    this.check();
+    if (this.failure !== undefined || this.closed) this.check();
     if (this.quarantined.size > 0) this.checkQuarantine(to);
     const n = msgs.count;
-    this.overflow.checkFits(n);
     const rw = this.recordWords;
+    const ring = this.requests;
+    if (this.overflow.empty) {
+      const o = ring.claimRun(n);
+      if (o >= 0) {
+        try {
+          msgs.write(ring.words, ring.floats, o + REQUEST_HEADER_WORDS, rw);
+        } catch (error) {
+          ring.unclaimMany(n);
+          throw error;
+        }
+        this.writeHeaders(ring.words, o, n, to, op, correlationBase, from);
+        this.schedulePublish();
+        return RESOLVED;
+      }
+    }
+    this.overflow.checkFits(n);
     const words = new Uint32Array(n * rw);
     const floats = new Float32Array(words.buffer);
     // Every payload first: a bad message throws before any header takes a clock tick.
     msgs.write(words, floats, REQUEST_HEADER_WORDS, rw);
-    for (let i = 0; i < n; i++) this.writeHeader(words, i * rw, to, op, correlationBase === 0 ? 0 : (correlationBase + i) >>> 0, from);
+    this.writeHeaders(words, 0, n, to, op, correlationBase, from);
     return this.pushUnit(words, n);
+  }
+
+  /**
+   * The headers of `n` records to one actor from word `o` on, one record every
+   * recordWords: correlations correlationBase + i (0: tells), one clock run.
+   */
+  private writeHeaders(w: Uint32Array, o: number, n: number, to: RecordTarget, op: Op, correlationBase: number, from: Caller): void {
+    const rw = this.recordWords;
+    const clock = this.clock;
+    const location = to.location;
+    const ko = kernelOp(to.kernelId, op);
+    const source = from.sourceId;
+    const tenant = from.tenantId ?? to.tenantId;
+    const principal = from.principalId;
+    const roles = from.roles;
+    // Header words as locals: module bindings are re-checked on every use.
+    const targetAt = RequestHeader.target;
+    const kernelOpAt = RequestHeader.kernelOp;
+    const correlationAt = RequestHeader.correlation;
+    const sourceAt = RequestHeader.source;
+    const tenantAt = RequestHeader.tenant;
+    const principalAt = RequestHeader.principal;
+    const rolesAt = RequestHeader.roles;
+    const hiAt = RequestHeader.hlcHi;
+    const loAt = RequestHeader.hlcLo;
+    const enqueuedAt = RequestHeader.enqueuedUs;
+    for (let done = 0; done < n; ) {
+      const run = Math.min(n - done, HybridClock.MAX_RUN);
+      const lo = clock.tickMany(run);
+      const hi = clock.hi;
+      const now = clock.nowUs;
+      for (let i = 0, p = o + done * rw; i < run; i++, p += rw) {
+        w[p + targetAt] = location;
+        w[p + kernelOpAt] = ko;
+        w[p + correlationAt] = correlationBase === 0 ? 0 : (correlationBase + done + i) >>> 0;
+        w[p + sourceAt] = source;
+        w[p + tenantAt] = tenant;
+        w[p + principalAt] = principal;
+        w[p + rolesAt] = roles;
+        w[p + hiAt] = hi;
+        w[p + loAt] = lo + i;
+        w[p + enqueuedAt] = now;
+      }
+      done += run;
+    }
   }
 
   /** Sends `count` packed records as one unit: all go, in order, or none does. */

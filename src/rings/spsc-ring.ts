@@ -214,6 +214,23 @@ export class SpscRing {
     return n;
   }
 
+  /**
+   * Claims `n` slots that lie one after another in `words` (not across the ring's end)
+   * and returns the first one's word offset, or -1 (nothing claimed) when they are not
+   * free or would wrap: a producer then writes a run of records in place, with no copy.
+   */
+  claimRun(n: number): number {
+    const seq = (this.head + this.claimed) | 0;
+    const start = seq & this.mask;
+    if (n <= 0 || start + n > this.capacity) return -1;
+    if (((seq + n - this.committedSeen) | 0) > this.capacity) {
+      this.committedSeen = Atomics.load(this.control, COMMITTED);
+      if (((seq + n - this.committedSeen) | 0) > this.capacity) return -1;
+    }
+    this.claimed += n;
+    return start * this.slotWords;
+  }
+
   /** Drops the `n` most recent claims. */
   unclaimMany(n: number): void {
     this.claimed -= Math.min(n, this.claimed);

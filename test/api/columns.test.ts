@@ -126,6 +126,14 @@ test('bad columns are clear errors naming the field (and index), and send nothin
     await assert.rejects(ref.tellMany(cols as never), isSchema(pattern), String(pattern));
   }
   assert.equal((await ref.snapshot()).count, 0, 'nothing was sent');
+  // A bad run between good sends of the same tick (claimed, not yet published) gives back
+  // its own slots only: the sends around it arrive, once each.
+  const good = { samples: [1, 1, 1, 1, 1, 1, 1, 1], n: 1 };
+  const bad = { samples: Float32Array.from({ length: 24 }, (_, i) => (i === 20 ? Infinity : 1)), n: new Uint32Array(3) };
+  const sent = [ref.tell(good), ref.tellMany(bad), ref.tellMany({ samples: new Float32Array(16).fill(1), n: Uint32Array.of(1, 1) }), ref.tell(good)];
+  await assert.rejects(sent[1]!, isSchema(/column 'samples' message 2 element 4: Infinity is not a finite f32/));
+  await Promise.all([sent[0], sent[2], sent[3]]);
+  assert.equal((await ref.snapshot()).count, 4, 'the four good messages, each once');
   // Empty columns are an empty askMany.
   const none = await ref.askMany({ samples: new Float32Array(0), n: new Uint32Array(0) });
   assert.equal(none.count.length, 0);
