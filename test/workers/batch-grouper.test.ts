@@ -24,8 +24,11 @@ for (const kernels of [1, 3]) test(`grouping keeps each actor’s records in arr
     const expectedActor: number[] = []; // per record: the id the GPU must see, -1 if rejected
     let cut = n;
     const modelActive = new Map(active);
+    let previousSlot = 0;
     for (let i = 0; i < n; i++) {
-      const slot = rng.int(0, 60);
+      // Runs for one actor (tellMany, askMany) take the grouper's run path: half the time.
+      const slot = i > 0 && rng.float() < 0.5 ? previousSlot : rng.int(0, 60);
+      previousSlot = slot;
       const cur = modelActive.get(slot);
       let kernel = cur?.kernel ?? rng.int(0, kernels - 1);
       let tenant = cur?.tenant ?? rng.int(0, 2);
