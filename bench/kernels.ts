@@ -8,7 +8,11 @@
  *   - ringshard's kernel-only limit for that kernel (batches of 16,384, no rings)
  *   - ringshard end to end, 1 shard: tell, askMany(256) x 64 in flight, ask x 64 in flight,
  *     and the typed path: tellMany and askMany(256) x 64 with columns (one typed array per field)
- * and the issue-12 goals as ratios within the run. Prints tables and writes
+ *   - the same four paths on Dawn's null GPU (every WebGPU call made, no shader run):
+ *     ringshard's host path alone, the ceiling a faster GPU would meet; replies there are
+ *     garbage, so settled messages are counted
+ * beside every rate the CPU ns per message of the caller's thread and the shard worker's
+ * (bench/lib/thread-cpu.ts), and the issue-12 goals as ratios within the run. Prints tables and writes
  * bench/results/kernels.json. Part of `npm run bench`.
  *
  *   node --import tsx bench/kernels.ts    RINGSHARD_BENCH_SECONDS (default 1) per case
@@ -20,6 +24,7 @@ import { measurePiscinaPool } from './baselines/piscina-pool.ts';
 import { synthetic } from './kernels/synthetic.ts';
 import { measureKernelOnly } from './lib/kernel-only.ts';
 import { closedLoops, measureAskMany, measureTell } from './lib/load.ts';
+import { measureThreads, type ThreadCpu } from './lib/thread-cpu.ts';
 import { ColumnCodec } from '../src/layout/columns.ts';
 import { printTable, writeJson } from './report.ts';
 
@@ -50,8 +55,10 @@ function columnsOf(kernel: Kernel<any, any, any>, msg: Message, n: number): Reco
   return cols;
 }
 
-/** tellMany with columns of 8192 messages, spread over the refs; handled, not just sent. */
-async function tellColumns(refs: ActorRef<any, any, any>[], cols: object, per: number, seconds: number): Promise<number> {
+const settle = (p: Promise<unknown>) => p.then(() => undefined, () => undefined);
+
+/** tellMany with columns of 8192 messages, spread over the refs; handled, not just sent (settled: null GPU). */
+async function tellColumns(refs: ActorRef<any, any, any>[], cols: object, per: number, seconds: number, settled = false): Promise<number> {
   let messages = 0;
   const t0 = performance.now();
   const deadline = t0 + seconds * 1000;
@@ -62,7 +69,7 @@ async function tellColumns(refs: ActorRef<any, any, any>[], cols: object, per: n
     await Promise.all(sent);
     messages += 8192;
   }
-  await Promise.all(refs.map((r) => r.snapshot()));
+  await Promise.all(refs.map((r) => (settled ? settle(r.snapshot()) : r.snapshot())));
   return messages / ((performance.now() - t0) / 1000);
 }
 
@@ -71,15 +78,20 @@ async function tellColumns(refs: ActorRef<any, any, any>[], cols: object, per: n
  * whole process (all threads: caller, shard worker, llvmpipe's): on a machine whose cores
  * are all busy, this is what decides the rate, and what a goal can be judged against.
  */
-async function timed<T>(measure: () => T | Promise<T>, rateOf: (r: T) => number): Promise<{ result: T; cpuNs: number; cores: number }> {
+async function timed<T>(measure: () => T | Promise<T>, rateOf: (r: T) => number, workerTid?: number): Promise<{ result: T; cpuNs: number; cores: number; threads: ThreadCpu }> {
+  const end = measureThreads([workerTid]);
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   const result = await measure();
   const c = process.cpuUsage(c0);
   const wall = (performance.now() - t0) / 1000;
   const cpuSeconds = (c.user + c.system) / 1e6;
-  return { result, cpuNs: (cpuSeconds / (rateOf(result) * wall)) * 1e9, cores: cpuSeconds / wall };
+  const messages = rateOf(result) * wall;
+  return { result, cpuNs: (cpuSeconds / messages) * 1e9, cores: cpuSeconds / wall, threads: end(messages) };
 }
+
+/** Caller / shard worker CPU ns per message. */
+const split = (t: ThreadCpu) => `${Math.round(t.caller)} / ${Number.isNaN(t.workers[0]!) ? '?' : Math.round(t.workers[0]!)}`;
 
 interface Cpu {
   map: number;
@@ -89,6 +101,18 @@ interface Cpu {
   askManyColumns: number;
   coresTell: number;
   coresAskMany: number;
+  /** Per thread (caller, shard worker), per path. */
+  threads: { tell: ThreadCpu; askMany: ThreadCpu; tellColumns: ThreadCpu; askManyColumns: ThreadCpu };
+}
+
+/** The four end-to-end paths on the null GPU: rates, and CPU per message by thread. */
+interface NullRow {
+  kernel: string;
+  tell: number;
+  askMany: number;
+  tellColumns: number;
+  askManyColumns: number;
+  threads: { tell: ThreadCpu; askMany: ThreadCpu; tellColumns: ThreadCpu; askManyColumns: ThreadCpu };
 }
 
 interface Row {
@@ -106,31 +130,62 @@ interface Row {
   cpu: Cpu;
 }
 
+const rate = (r: { msgsPerSec: number }) => r.msgsPerSec;
+const same = (r: number) => r;
 const rows: Row[] = [];
 const cluster = await Cluster.start({ kernels: cases.map((c) => c.kernel), shards: 1, backend, logger: false });
 try {
+  const tid = cluster.info().shards[0]?.tid;
   for (const { kernel, msg } of cases) {
-    const rate = (r: { msgsPerSec: number }) => r.msgsPerSec;
     const map = await timed(() => measureMap(kernel, msg, SECONDS, ACTORS), rate);
     const pool = await measurePiscinaPool(kernel, msg, SECONDS, { keys: ACTORS });
     const kernelOnly = backend === 'webgpu' ? await timed(() => measureKernelOnly({ seconds: SECONDS, batch: 16384, actors: ACTORS, frames: 3, kernel, message: msg }), rate) : undefined;
     const refs = Array.from({ length: ACTORS }, (_, i) => cluster.actor(kernel, `k${i}`));
     await Promise.all(refs.map((r) => r.ask(msg)));
-    const tell = await timed(() => measureTell(refs, SECONDS, msg), rate);
-    const askMany = await timed(() => measureAskMany(refs, SECONDS, msg), rate);
+    const tell = await timed(() => measureTell(refs, SECONDS, msg), rate, tid);
+    const askMany = await timed(() => measureAskMany(refs, SECONDS, msg), rate, tid);
     const ask = await lanes(refs, 1, SECONDS, (r) => r.ask(msg));
     const cols = columnsOf(kernel, msg, 256);
-    const tellCols = await tellColumns(refs, cols, 256, SECONDS);
-    const askCols = await timed(() => lanes(refs, 256, SECONDS, (r) => r.askMany(cols as never)), (r) => r);
+    const tellCols = await timed(() => tellColumns(refs, cols, 256, SECONDS), same, tid);
+    const askCols = await timed(() => lanes(refs, 256, SECONDS, (r) => r.askMany(cols as never)), same, tid);
     rows.push({
       kernel: kernel.name, map: map.result.msgsPerSec, pool: pool.msgsPerSec, poolThreads: pool.threads, kernelOnly: kernelOnly?.result.msgsPerSec,
-      tell: tell.result.msgsPerSec, askMany: askMany.result.msgsPerSec, ask, tellColumns: tellCols, askManyColumns: askCols.result,
-      cpu: { map: map.cpuNs, kernelOnly: kernelOnly?.cpuNs, tell: tell.cpuNs, askMany: askMany.cpuNs, askManyColumns: askCols.cpuNs, coresTell: tell.cores, coresAskMany: askMany.cores },
+      tell: tell.result.msgsPerSec, askMany: askMany.result.msgsPerSec, ask, tellColumns: tellCols.result, askManyColumns: askCols.result,
+      cpu: {
+        map: map.cpuNs, kernelOnly: kernelOnly?.cpuNs, tell: tell.cpuNs, askMany: askMany.cpuNs, askManyColumns: askCols.cpuNs, coresTell: tell.cores, coresAskMany: askMany.cores,
+        threads: { tell: tell.threads, askMany: askMany.threads, tellColumns: tellCols.threads, askManyColumns: askCols.threads },
+      },
     });
     console.log(`${kernel.name}: done`);
   }
 } finally {
   await cluster.shutdown();
+}
+
+// The same paths on the null GPU: what ringshard's host path allows with no GPU work at all.
+const nullRows: NullRow[] = [];
+if (backend === 'webgpu') {
+  const onNull = await Cluster.start({ kernels: cases.map((c) => c.kernel), shards: 1, backend, dawnFlags: ['backend=null'], logger: false });
+  try {
+    const tid = onNull.info().shards[0]?.tid;
+    const settled = { settled: true };
+    for (const { kernel, msg } of cases) {
+      const refs = Array.from({ length: ACTORS }, (_, i) => onNull.actor(kernel, `k${i}`));
+      await Promise.all(refs.map((r) => settle(r.ask(msg))));
+      const cols = columnsOf(kernel, msg, 256);
+      const tell = await timed(() => measureTell(refs, SECONDS, msg, settled), rate, tid);
+      const askMany = await timed(() => measureAskMany(refs, SECONDS, msg, settled), rate, tid);
+      const tellCols = await timed(() => tellColumns(refs, cols, 256, SECONDS, true), same, tid);
+      const askCols = await timed(() => lanes(refs, 256, SECONDS, (r) => settle(r.askMany(cols as never))), same, tid);
+      nullRows.push({
+        kernel: kernel.name, tell: tell.result.msgsPerSec, askMany: askMany.result.msgsPerSec, tellColumns: tellCols.result, askManyColumns: askCols.result,
+        threads: { tell: tell.threads, askMany: askMany.threads, tellColumns: tellCols.threads, askManyColumns: askCols.threads },
+      });
+      console.log(`${kernel.name} (null GPU): done`);
+    }
+  } finally {
+    await onNull.shutdown();
+  }
 }
 
 const best = (r: Row) => Math.max(r.tell, r.askMany, r.tellColumns, r.askManyColumns);
@@ -163,6 +218,29 @@ printTable('CPU time per message, all threads of the process, ns (what decides t
   'host ns (askMany - kernel-only)': r.cpu.kernelOnly === undefined ? '' : ns(r.cpu.askMany - r.cpu.kernelOnly),
 })));
 
+printTable(`CPU ns per message by thread, caller / shard worker (${backend}; the rest is llvmpipe's, Dawn's and libuv's)`, rows.map((r) => ({
+  kernel: r.kernel,
+  tell: split(r.cpu.threads.tell),
+  'askMany(256)': split(r.cpu.threads.askMany),
+  'tellMany cols': split(r.cpu.threads.tellColumns),
+  'askMany cols': split(r.cpu.threads.askManyColumns),
+})));
+
+if (nullRows.length > 0) {
+  printTable(`Null GPU (dawnFlags ['backend=null']: no shader runs, settled messages counted): msgs/s (caller / shard worker CPU ns per message)`, nullRows.map((n) => {
+    const real = rows.find((r) => r.kernel === n.kernel)!;
+    const cell = (rateValue: number, t: ThreadCpu) => `${M(rateValue)} (${split(t)})`;
+    return {
+      kernel: n.kernel,
+      tell: cell(n.tell, n.threads.tell),
+      'askMany(256)': cell(n.askMany, n.threads.askMany),
+      'tellMany cols': cell(n.tellColumns, n.threads.tellColumns),
+      'askMany cols': cell(n.askManyColumns, n.threads.askManyColumns),
+      [`best ${backend} / best null`]: r2(best(real) / Math.max(n.tell, n.askMany, n.tellColumns, n.askManyColumns)),
+    };
+  }));
+}
+
 const goals: Array<{ goal: string; value: number; target: number }> = [];
 for (const r of rows.slice(0, 3)) {
   if (r.kernelOnly) goals.push({ goal: `${r.kernel}: best end to end (any path) / kernel-only >= 0.5`, value: best(r) / r.kernelOnly, target: 0.5 });
@@ -174,5 +252,5 @@ goals.push({ goal: 'stats: best end to end / Map >= 1.5', value: best(statsRow) 
 goals.push({ goal: 'counter: best tell (tell or tellMany columns) / Map >= 0.35', value: Math.max(counterRow.tell, counterRow.tellColumns) / counterRow.map, target: 0.35 });
 printTable('Goals (issue 12; ratios measured in this run)', goals.map((g) => ({ goal: g.goal, measured: `${g.value.toFixed(3)}x`, met: g.value >= g.target ? 'yes' : 'NO' })));
 
-const file = writeJson('kernels', { bench: 'kernels', backend, seconds: SECONDS, actors: ACTORS, rows, goals: goals.map((g) => ({ ...g, met: g.value >= g.target })) });
+const file = writeJson('kernels', { bench: 'kernels', backend, seconds: SECONDS, actors: ACTORS, rows, nullGpu: nullRows, goals: goals.map((g) => ({ ...g, met: g.value >= g.target })) });
 console.log(`\nJSON: ${file}`);

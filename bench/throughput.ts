@@ -1,6 +1,10 @@
 /**
  * Throughput benchmark, all in one run so the ratios are fair on a noisy machine:
  *   - ringshard tell and askMany throughput and single-ask round trip, 1 and 2 shards
+ *   - the same on Dawn's null GPU (1 shard; no shader runs, settled messages counted):
+ *     ringshard's host path alone
+ *   - beside ringshard's rates, CPU ns per message of the caller's thread and the shard
+ *     worker's (bench/lib/thread-cpu.ts)
  *   - the same counter handler through piscina, one task per message
  *   - the same handler as one WebGPU dispatch (and readback) per message
  *   - the ring-only limit (records through the SAB rings, no GPU), the one-record ring
@@ -23,6 +27,7 @@ import { runDemo } from '../src/cli/demo.ts';
 import { runBench } from '../src/cli/bench-command.ts';
 import { printTable, writeJson, type BenchRow } from './report.ts';
 import { measureAskMany, measureTell } from './lib/load.ts';
+import { measureThreads, type ThreadCpu } from './lib/thread-cpu.ts';
 
 const SECONDS = Number(process.env.RINGSHARD_BENCH_SECONDS ?? 3);
 const ACTORS = 1024;
@@ -31,14 +36,24 @@ const RTT_SAMPLES = 2000;
 
 type Ref = ActorRef<typeof counter.state, typeof counter.request, typeof counter.reply>;
 
-async function measureRtt(refs: Ref[]): Promise<LatencySummary> {
+const settle = (p: Promise<unknown>) => p.then(() => undefined, () => undefined);
+
+async function measureRtt(refs: Ref[], settled = false): Promise<LatencySummary> {
   const latency = new LatencyRecorder();
   for (let i = 0; i < RTT_SAMPLES; i++) {
     const t = performance.now();
-    await refs[i % refs.length]!.ask({ add: 0 });
+    const asked = refs[i % refs.length]!.ask({ add: 0 });
+    await (settled ? settle(asked) : asked);
     latency.record((performance.now() - t) * 1000);
   }
   return latency.summary();
+}
+
+/** A load's result with what it cost the caller's thread and each shard worker per message. */
+async function byThread<T extends { messages: number }>(workerTids: readonly (number | undefined)[], run: () => Promise<T>): Promise<T & { threads: ThreadCpu }> {
+  const end = measureThreads(workerTids);
+  const result = await run();
+  return { ...result, threads: end(result.messages) };
 }
 
 /**
@@ -75,18 +90,22 @@ async function measureMetricsCost(backend: 'webgpu' | 'cpu', pairs: number, slic
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function measureCluster(backend: 'webgpu' | 'cpu', shards: number) {
-  const cluster = await Cluster.start({ kernels: [counter], shards, backend, logger: false });
+/** One cluster's tell, askMany and lone-ask figures. On the null GPU (`nullGpu`) settled messages count and nothing is checked. */
+async function measureCluster(backend: 'webgpu' | 'cpu', shards: number, nullGpu = false) {
+  const cluster = await Cluster.start({ kernels: [counter], shards, backend, logger: false, ...(nullGpu ? { dawnFlags: ['backend=null'] } : {}) });
   try {
+    const tids = cluster.info().shards.map((s) => s.tid);
+    const options = { settled: nullGpu };
     const refs: Ref[] = Array.from({ length: ACTORS }, (_, i) => cluster.actor(counter, `bench-${i}`));
-    await Promise.all(refs.map((r) => r.ask({ add: 0 }))); // activate, compile paths warm
-    await measureTell(refs, Math.min(1, SECONDS)); // warm-up
-    const before = (await Promise.all(refs.map((r) => r.snapshot()))).reduce((n, s) => n + s.count, 0);
-    const tell = await measureTell(refs, SECONDS);
-    const after = (await Promise.all(refs.map((r) => r.snapshot()))).reduce((n, s) => n + s.count, 0);
-    if (after - before !== tell.messages) throw new Error(`tell: ${tell.messages} sent but ${after - before} handled`);
-    const askMany = await measureAskMany(refs, SECONDS);
-    const rtt = await measureRtt(refs);
+    await Promise.all(refs.map((r) => (nullGpu ? settle(r.ask({ add: 0 })) : r.ask({ add: 0 })))); // activate, compile paths warm
+    await measureTell(refs, Math.min(1, SECONDS), { add: 1 }, options); // warm-up
+    const count = async () => (nullGpu ? 0 : (await Promise.all(refs.map((r) => r.snapshot()))).reduce((n, s) => n + s.count, 0));
+    const before = await count();
+    const tell = await byThread(tids, () => measureTell(refs, SECONDS, { add: 1 }, options));
+    const after = await count();
+    if (!nullGpu && after - before !== tell.messages) throw new Error(`tell: ${tell.messages} sent but ${after - before} handled`);
+    const askMany = await byThread(tids, () => measureAskMany(refs, SECONDS, { add: 1 }, options));
+    const rtt = await measureRtt(refs, nullGpu);
     return { tell, askMany, rtt, adapter: cluster.info().shards[0]?.adapter };
   } finally {
     await cluster.shutdown();
@@ -100,6 +119,7 @@ const one = await measureCluster(backend, 1);
 // Right after the 1-shard tell, so that both see the machine in the same state.
 const kernelOnly = backend === 'webgpu' ? await measureKernelOnly({ seconds: SECONDS, batch: 16384, actors: ACTORS, frames: 3 }) : undefined;
 const two = await measureCluster(backend, 2);
+const onNull = backend === 'webgpu' ? await measureCluster(backend, 1, true) : undefined;
 const piscina = await measurePiscinaPerMessage({ seconds: SECONDS, actors: 64, inFlight: 64 });
 const naive = backend === 'webgpu' ? await measureNaiveDispatch({ seconds: SECONDS, actors: 64 }) : undefined;
 const ringOnly = await ringThroughput(SECONDS, 10, 256, false);
@@ -117,11 +137,14 @@ const soloTell = await runBench({
 });
 
 const ratio = (x: number, base: number | undefined) => (base ? Math.round(x / base) : '');
+/** Caller / each shard worker, CPU ns per message. */
+const cpu = (t: ThreadCpu) => `${Math.round(t.caller)} / ${t.workers.map((w) => (Number.isNaN(w) ? '?' : Math.round(w))).join(' + ')}`;
 const rows: BenchRow[] = [];
-for (const [shards, r] of [[1, one], [2, two]] as const) {
-  rows.push({ case: `ringshard tell, ${shards} shard${shards > 1 ? 's' : ''}`, 'msgs/s': Math.round(r.tell.msgsPerSec), 'p50 us': '', 'p99 us': '', 'x piscina': ratio(r.tell.msgsPerSec, piscina.msgsPerSec), 'x naive': ratio(r.tell.msgsPerSec, naive?.msgsPerSec) });
-  rows.push({ case: `ringshard askMany(${ASK_MANY}), ${shards} shard${shards > 1 ? 's' : ''}`, 'msgs/s': Math.round(r.askMany.msgsPerSec), 'p50 us': '', 'p99 us': '', 'x piscina': ratio(r.askMany.msgsPerSec, piscina.msgsPerSec), 'x naive': ratio(r.askMany.msgsPerSec, naive?.msgsPerSec) });
-  rows.push({ case: `ringshard ask, one in flight, ${shards} shard${shards > 1 ? 's' : ''}`, 'msgs/s': Math.round(1e6 / r.rtt.meanUs), 'p50 us': r.rtt.p50Us, 'p99 us': r.rtt.p99Us, 'x piscina': '', 'x naive': '' });
+const measured: Array<[string, Awaited<ReturnType<typeof measureCluster>>]> = [['1 shard', one], ['2 shards', two], ...(onNull ? [['1 shard, null GPU', onNull] as [string, typeof onNull]] : [])];
+for (const [where, r] of measured) {
+  rows.push({ case: `ringshard tell, ${where}`, 'msgs/s': Math.round(r.tell.msgsPerSec), 'caller / worker ns': cpu(r.tell.threads), 'p50 us': '', 'p99 us': '', 'x piscina': ratio(r.tell.msgsPerSec, piscina.msgsPerSec), 'x naive': ratio(r.tell.msgsPerSec, naive?.msgsPerSec) });
+  rows.push({ case: `ringshard askMany(${ASK_MANY}), ${where}`, 'msgs/s': Math.round(r.askMany.msgsPerSec), 'caller / worker ns': cpu(r.askMany.threads), 'p50 us': '', 'p99 us': '', 'x piscina': ratio(r.askMany.msgsPerSec, piscina.msgsPerSec), 'x naive': ratio(r.askMany.msgsPerSec, naive?.msgsPerSec) });
+  rows.push({ case: `ringshard ask, one in flight, ${where}`, 'msgs/s': Math.round(1e6 / r.rtt.meanUs), 'caller / worker ns': '', 'p50 us': r.rtt.p50Us, 'p99 us': r.rtt.p99Us, 'x piscina': '', 'x naive': '' });
 }
 rows.push({ case: 'demo mix, 2 shards (verified; tells open loop)', 'msgs/s': Math.round(demo.messagesPerSecond), 'p50 us': demo.askP50Us, 'p99 us': demo.askP99Us, 'x piscina': ratio(demo.messagesPerSecond, piscina.msgsPerSec), 'x naive': ratio(demo.messagesPerSecond, naive?.msgsPerSec) });
 rows.push({ case: 'counter tell alone, same generator and checks, 2 shards', 'msgs/s': Math.round(soloTell.measured.messagesPerSecond), 'p50 us': '', 'p99 us': '', 'x piscina': ratio(soloTell.measured.messagesPerSecond, piscina.msgsPerSec), 'x naive': '' });
@@ -163,6 +186,8 @@ const file = writeJson('throughput', {
   ringshard: {
     shards1: { tellMsgsPerSec: one.tell.msgsPerSec, askManyMsgsPerSec: one.askMany.msgsPerSec, askRtt: one.rtt },
     shards2: { tellMsgsPerSec: two.tell.msgsPerSec, askManyMsgsPerSec: two.askMany.msgsPerSec, askRtt: two.rtt },
+    nullGpu1: onNull ? { tellMsgsPerSec: onNull.tell.msgsPerSec, askManyMsgsPerSec: onNull.askMany.msgsPerSec, askRtt: onNull.rtt, tellThreads: onNull.tell.threads, askManyThreads: onNull.askMany.threads } : null,
+    threads: { shards1: { tell: one.tell.threads, askMany: one.askMany.threads }, shards2: { tell: two.tell.threads, askMany: two.askMany.threads } },
     demoMix: demo,
     soloTellSameGenerator: { msgsPerSec: soloTell.measured.messagesPerSecond, shards: soloTell.cluster.shards },
   },

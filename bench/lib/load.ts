@@ -11,7 +11,18 @@ const TELL_CHUNK = 8192; // tells between awaits: the await is where backpressur
 export const ASK_MANY = 256; // messages per askMany
 const ASK_MANY_IN_FLIGHT = 64;
 
-export async function measureTell(refs: Ref[], seconds: number, msg: Record<string, number | number[]> = { add: 1 }): Promise<{ msgsPerSec: number; messages: number }> {
+/**
+ * How a load counts on Dawn's null GPU, where no shader runs and replies and statuses
+ * are garbage: every settled call counts, rejected or not (`settled: true`). Elsewhere a
+ * rejection fails the measurement.
+ */
+export interface LoadOptions {
+  readonly settled?: boolean;
+}
+
+const settle = (p: Promise<unknown>) => p.then(() => undefined, () => undefined);
+
+export async function measureTell(refs: Ref[], seconds: number, msg: Record<string, number | number[]> = { add: 1 }, options: LoadOptions = {}): Promise<{ msgsPerSec: number; messages: number }> {
   let sent = 0;
   const t0 = performance.now();
   const deadline = t0 + seconds * 1000;
@@ -30,12 +41,12 @@ export async function measureTell(refs: Ref[], seconds: number, msg: Record<stri
     waiting.length = 0;
   }
   // Handled, not just enqueued: a snapshot of every actor comes after its tells.
-  await Promise.all(refs.map((r) => r.snapshot()));
+  await Promise.all(refs.map((r) => (options.settled ? settle(r.snapshot()) : r.snapshot())));
   const elapsed = (performance.now() - t0) / 1000;
   return { msgsPerSec: sent / elapsed, messages: sent };
 }
 
-export async function measureAskMany(refs: Ref[], seconds: number, msg: Record<string, number | number[]> = { add: 1 }): Promise<{ msgsPerSec: number; messages: number }> {
+export async function measureAskMany(refs: Ref[], seconds: number, msg: Record<string, number | number[]> = { add: 1 }, options: LoadOptions = {}): Promise<{ msgsPerSec: number; messages: number }> {
   const batch = Array.from({ length: ASK_MANY }, () => msg);
   let messages = 0;
   const t0 = performance.now();
@@ -44,8 +55,11 @@ export async function measureAskMany(refs: Ref[], seconds: number, msg: Record<s
   const lane = async () => {
     while (performance.now() < deadline) {
       const ref = refs[next++ % refs.length]!;
-      const replies = await ref.askMany(batch);
-      if (replies.length !== ASK_MANY) throw new Error(`askMany returned ${replies.length} replies`);
+      if (options.settled) await settle(ref.askMany(batch));
+      else {
+        const replies = await ref.askMany(batch);
+        if (replies.length !== ASK_MANY) throw new Error(`askMany returned ${replies.length} replies`);
+      }
       messages += ASK_MANY;
     }
   };
