@@ -186,25 +186,34 @@ function showValue(value: unknown): string {
  * get are the sandbox's (src/kernels/reference-sandbox.ts).
  */
 export function decoderSource(layout: SchemaLayout): string {
+  // Objects come from a constructor and arrays from a reader function, not from literals:
+  // V8 pretenures a literal's allocation site once its objects survive young-generation
+  // collections (an askMany holds its replies until the last one comes), and then every
+  // decode allocated in the old generation: echo's askMany fell from ~10 M to 1.4-2 M
+  // messages/s, in about one run in three, when another kernel had run first (measured
+  // 2026-12-05; `--no-allocation-site-pretenuring` removed it). Objects made by `new`
+  // carry no allocation site. R's prototype is Object.prototype: replies stay plain objects.
   const helpers: string[] = [];
-  const parts = layout.fields.map((field) => {
+  const assigns = layout.fields.map((field) => {
     const key = JSON.stringify(field.name);
     const read = (i: string) =>
       field.type === 'f32' ? `f[${i}]` : field.type === 'i32' ? `(u[${i}] | 0)` : `u[${i}]`;
-    if (field.length === 0) return `${key}: ${read(`o + ${field.offset}`)}`;
-    if (field.length <= UNROLL_LIMIT) {
-      const items = Array.from({ length: field.length }, (_, i) => read(`o + ${field.offset + i}`));
-      return `${key}: [${items.join(', ')}]`;
-    }
-    // Long arrays get a reader of their own so each call site stays monomorphic.
+    if (field.length === 0) return `this[${key}] = ${read(`o + ${field.offset}`)};`;
+    // A reader of its own per array field, so each call site stays monomorphic.
     const reader = `read${helpers.length}`;
-    helpers.push(
-      `function ${reader}(u, f, o) { const a = new Array(${field.length}); ` +
-        `for (let i = 0; i < ${field.length}; i++) a[i] = ${read('o + i')}; return a; }`,
-    );
-    return `${key}: ${reader}(u, f, o + ${field.offset})`;
+    const fill =
+      field.length <= UNROLL_LIMIT
+        ? Array.from({ length: field.length }, (_, i) => `a[${i}] = ${read(`o + ${i}`)};`).join(' ')
+        : `for (let i = 0; i < ${field.length}; i++) a[i] = ${read('o + i')};`;
+    helpers.push(`function ${reader}(u, f, o) { const a = new Array(${field.length}); ${fill} return a; }`);
+    return `this[${key}] = ${reader}(u, f, o + ${field.offset});`;
   });
-  return [...helpers, `return function decode(u, f, o) { return { ${parts.join(', ')} }; };`].join('\n');
+  return [
+    ...helpers,
+    `function Decoded(u, f, o) { ${assigns.join(' ')} }`,
+    'Decoded.prototype = Object.prototype;',
+    'return function decode(u, f, o) { return new Decoded(u, f, o); };',
+  ].join('\n');
 }
 
 const TYPE_TEXT = {

@@ -28,6 +28,12 @@ describe('codec', () => {
     const words = new Uint32Array(4);
     codec.encode({ a: 7, b: [-1, 2], c: 1.5 }, words, new Float32Array(words.buffer), 0);
     assert.deepEqual([...words], [7, 0xffffffff, 2, 0x3fc00000]);
+    // Decoded messages are plain objects, keys in declaration order, arrays real arrays.
+    const decoded = codec.decode(words, new Float32Array(words.buffer), 0) as Record<string, unknown>;
+    assert.equal(Object.getPrototypeOf(decoded), Object.prototype);
+    assert.deepEqual(Object.keys(decoded), ['a', 'b', 'c']);
+    assert.ok(Array.isArray(decoded.b));
+    assert.equal(JSON.stringify(decoded), '{"a":7,"b":[-1,2],"c":1.5}');
   });
 
   test('typed arrays are accepted for array fields', () => {
