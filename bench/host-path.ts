@@ -33,14 +33,26 @@ const settle = (p: Promise<unknown>) => p.then(() => undefined, () => undefined)
 interface Figure {
   rate: number;
   cpu: ThreadCpu;
+  /** Records per dispatched batch, on average: the worker's CPU per record depends on it. */
+  batch: number;
 }
 
-async function measure(workerTid: number | undefined, run: () => Promise<number>): Promise<Figure> {
+/** Batches and records the shard has dispatched so far, from its metrics. */
+async function batchCounts(cluster: Cluster): Promise<{ batches: number; records: number }> {
+  const text = await cluster.registry.metrics();
+  const read = (name: string) => Number(new RegExp(`^${name}\\{shard="0"\\} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+  return { batches: read('ringshard_batches_total'), records: read('ringshard_batch_size_records_sum') };
+}
+
+async function measure(cluster: Cluster, workerTid: number | undefined, run: () => Promise<number>): Promise<Figure> {
+  const before = await batchCounts(cluster);
   const end = measureThreads([workerTid]);
   const t0 = performance.now();
   const messages = await run();
   const seconds = (performance.now() - t0) / 1000;
-  return { rate: messages / seconds, cpu: end(messages) };
+  const cpu = end(messages);
+  const after = await batchCounts(cluster);
+  return { rate: messages / seconds, cpu, batch: (after.records - before.records) / (after.batches - before.batches) };
 }
 
 /** Tells in chunks (awaiting backpressure), then a snapshot of every actor: handled, not just sent. */
@@ -148,10 +160,10 @@ for (const gpu of gpus) {
     const row: Row = {
       gpu,
       adapter: info.adapter ? info.adapter.device || info.adapter.description : 'none',
-      tell: await measure(tid, () => tells(refs)),
-      tellColumns: await measure(tid, () => tellColumns(refs)),
-      askMany: await measure(tid, () => lanes(refs, (r) => r.askMany(objects), ASK_MANY)),
-      askManyColumns: await measure(tid, () => lanes(refs, (r) => r.askMany(cols), ASK_MANY)),
+      tell: await measure(cluster, tid, () => tells(refs)),
+      tellColumns: await measure(cluster, tid, () => tellColumns(refs)),
+      askMany: await measure(cluster, tid, () => lanes(refs, (r) => r.askMany(objects), ASK_MANY)),
+      askManyColumns: await measure(cluster, tid, () => lanes(refs, (r) => r.askMany(cols), ASK_MANY)),
       loneAskP50Us: await loneAskP50(refs),
       dispatchP50Us: gpu === 'cpu' ? undefined : (await measureNaiveDispatch({ seconds: SECONDS, actors: ACTORS, ...(gpu === 'null' ? { dawnFlags: ['backend=null'] } : {}) })).p50Us,
     };
@@ -182,6 +194,7 @@ printTable(`Host path: counter, 1 shard, ${ACTORS} actors, msgs/s and CPU ns per
       'other ns': ns(f.cpu.other),
       'total ns': ns(f.cpu.total),
       'total / Map': (f.cpu.total / mapNs).toFixed(1),
+      'avg batch': Number.isFinite(f.batch) ? Math.round(f.batch) : '',
     };
   }),
 ));
