@@ -321,8 +321,9 @@ export class ShardRuntime {
   /**
    * Writes the batch's replies (and sends) into the reply ring, in ring order. The
    * replies are written by a synchronous loop (writeReplyRun) that stops only where a
-   * record has sends or the reply ring is full; this function waits there. (The loop as
-   * an async function, with its awaits inside, cost a third more per reply, measured.)
+   * record has sends or the reply ring is full; this function waits there. (As one async
+   * loop with its awaits inside: 57-70 ns of worker CPU per askMany record against 51-57,
+   * null GPU, side by side.)
    * False when this worker was abandoned while it waited for room.
    */
   private async writeReplies(batch: PendingBatch, results: BatchResults, metrics: MetricsWriter | undefined, end: number): Promise<boolean> {
