@@ -25,9 +25,15 @@ for (const kernels of [1, 3]) test(`grouping keeps each actor’s records in arr
     let cut = n;
     const modelActive = new Map(active);
     let previousSlot = 0;
+    // A third of the batches keep each actor's records together (tellMany, askMany: the
+    // grouper's order is then 0, 1, 2, ... without a scatter); the rest interleave.
+    const together = rng.float() < 0.33;
+    const used = new Set<number>();
     for (let i = 0; i < n; i++) {
       // Runs for one actor (tellMany, askMany) take the grouper's run path: half the time.
-      const slot = i > 0 && rng.float() < 0.5 ? previousSlot : rng.int(0, 60);
+      let slot = i > 0 && rng.float() < 0.5 ? previousSlot : rng.int(0, 60);
+      if (together && slot !== previousSlot && used.has(slot)) slot = previousSlot;
+      used.add(slot);
       previousSlot = slot;
       const cur = modelActive.get(slot);
       let kernel = cur?.kernel ?? rng.int(0, kernels - 1);

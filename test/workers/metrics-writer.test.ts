@@ -119,7 +119,7 @@ test('countSegments (work per actor) counts exactly what a per-record count woul
   const init = group(actors);
   assert.equal(init.count, actors);
   start += actors;
-  const kinds = ['steady', 'straddling', 'shuffled', 'with INIT', 'with rejected', 'skewed', 'wide span'] as const;
+  const kinds = ['steady', 'straddling', 'shuffled', 'with INIT', 'with rejected', 'skewed', 'wide span', 'runs'] as const;
   for (let b = 0; b < 120; b++) {
     const kind = kinds[b % kinds.length]!;
     const count = rng.int(1, maxBatch);
@@ -129,7 +129,10 @@ test('countSegments (work per actor) counts exactly what a per-record count woul
     for (let i = 0; i < count; i++) {
       clock = (clock + rng.int(0, step)) >>> 0;
       enqueuedAt.push(clock);
-      const slot = kind === 'with rejected' && rng.float() < 0.1 ? 40 + rng.int(0, 5) : rng.int(0, actors - 1);
+      // 'runs': an actor's messages one after another (tellMany, askMany), its counts and
+      // latency sums gathered in locals by the grouper until the actor changes.
+      const previous = i > 0 ? ring[((start + i - 1) % capacity) * rw + RequestHeader.target]! & 0xffffff : 0;
+      const slot = kind === 'with rejected' && rng.float() < 0.1 ? 40 + rng.int(0, 5) : kind === 'runs' && i > 0 && rng.float() < 0.8 ? previous : rng.int(0, actors - 1);
       const op = kind === 'with INIT' && rng.float() < 0.1 ? Op.SNAPSHOT : Op.MESSAGE;
       put(i, slot, op, clock);
       statuses[i] = rng.float() < 0.05 ? rng.int(1, 9) : 0;
