@@ -14,6 +14,7 @@
 import { Cluster, counter, type ActorRef } from '../src/index.ts';
 import { measureMap } from './baselines/map-reference.ts';
 import { measureNaiveDispatch } from './baselines/naive-dispatch.ts';
+import { settle } from './lib/load.ts';
 import { ringRoundTrip } from './lib/ring-measure.ts';
 import { measureThreads, threadCpuNs, type ThreadCpu } from './lib/thread-cpu.ts';
 import { printTable, writeJson, percentile } from './report.ts';
@@ -28,7 +29,6 @@ const LONE_ASKS = 2000;
 
 type Gpu = 'null' | 'llvmpipe' | 'cpu';
 type Ref = ActorRef<typeof counter.state, typeof counter.request, typeof counter.reply>;
-const settle = (p: Promise<unknown>) => p.then(() => undefined, () => undefined);
 
 interface Figure {
   rate: number;

@@ -23,8 +23,8 @@ import { measureMap } from './baselines/map-reference.ts';
 import { measurePiscinaPool } from './baselines/piscina-pool.ts';
 import { synthetic } from './kernels/synthetic.ts';
 import { measureKernelOnly } from './lib/kernel-only.ts';
-import { closedLoops, measureAskMany, measureTell } from './lib/load.ts';
-import { measureThreads, type ThreadCpu } from './lib/thread-cpu.ts';
+import { closedLoops, measureAskMany, measureTell, settle } from './lib/load.ts';
+import { formatThreads, measureThreads, type ThreadCpu } from './lib/thread-cpu.ts';
 import { ColumnCodec } from '../src/layout/columns.ts';
 import { printTable, writeJson } from './report.ts';
 
@@ -54,8 +54,6 @@ function columnsOf(kernel: Kernel<any, any, any>, msg: Message, n: number): Reco
   for (let i = 0; i < n; i++) put(i, one, new Float32Array(one.buffer), 0);
   return cols;
 }
-
-const settle = (p: Promise<unknown>) => p.then(() => undefined, () => undefined);
 
 /** tellMany with columns of 8192 messages, spread over the refs; handled, not just sent (settled: null GPU). */
 async function tellColumns(refs: ActorRef<any, any, any>[], cols: object, per: number, seconds: number, settled = false): Promise<number> {
@@ -90,8 +88,6 @@ async function timed<T>(measure: () => T | Promise<T>, rateOf: (r: T) => number,
   return { result, cpuNs: (cpuSeconds / messages) * 1e9, cores: cpuSeconds / wall, threads: end(messages) };
 }
 
-/** Caller / shard worker CPU ns per message. */
-const split = (t: ThreadCpu) => `${Math.round(t.caller)} / ${Number.isNaN(t.workers[0]!) ? '?' : Math.round(t.workers[0]!)}`;
 
 interface Cpu {
   map: number;
@@ -220,16 +216,16 @@ printTable('CPU time per message, all threads of the process, ns (what decides t
 
 printTable(`CPU ns per message by thread, caller / shard worker (${backend}; the rest is llvmpipe's, Dawn's and libuv's)`, rows.map((r) => ({
   kernel: r.kernel,
-  tell: split(r.cpu.threads.tell),
-  'askMany(256)': split(r.cpu.threads.askMany),
-  'tellMany cols': split(r.cpu.threads.tellColumns),
-  'askMany cols': split(r.cpu.threads.askManyColumns),
+  tell: formatThreads(r.cpu.threads.tell),
+  'askMany(256)': formatThreads(r.cpu.threads.askMany),
+  'tellMany cols': formatThreads(r.cpu.threads.tellColumns),
+  'askMany cols': formatThreads(r.cpu.threads.askManyColumns),
 })));
 
 if (nullRows.length > 0) {
   printTable(`Null GPU (dawnFlags ['backend=null']: no shader runs, settled messages counted): msgs/s (caller / shard worker CPU ns per message)`, nullRows.map((n) => {
     const real = rows.find((r) => r.kernel === n.kernel)!;
-    const cell = (rateValue: number, t: ThreadCpu) => `${M(rateValue)} (${split(t)})`;
+    const cell = (rateValue: number, t: ThreadCpu) => `${M(rateValue)} (${formatThreads(t)})`;
     return {
       kernel: n.kernel,
       tell: cell(n.tell, n.threads.tell),

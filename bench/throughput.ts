@@ -26,8 +26,8 @@ import { ringRoundTrip, ringThroughput } from './lib/ring-measure.ts';
 import { runDemo } from '../src/cli/demo.ts';
 import { runBench } from '../src/cli/bench-command.ts';
 import { printTable, writeJson, type BenchRow } from './report.ts';
-import { measureAskMany, measureTell } from './lib/load.ts';
-import { measureThreads, type ThreadCpu } from './lib/thread-cpu.ts';
+import { measureAskMany, measureTell, settle } from './lib/load.ts';
+import { formatThreads, measureThreads, type ThreadCpu } from './lib/thread-cpu.ts';
 
 const SECONDS = Number(process.env.RINGSHARD_BENCH_SECONDS ?? 3);
 const ACTORS = 1024;
@@ -35,8 +35,6 @@ const ASK_MANY = 256; // messages per askMany (bench/lib/load.ts)
 const RTT_SAMPLES = 2000;
 
 type Ref = ActorRef<typeof counter.state, typeof counter.request, typeof counter.reply>;
-
-const settle = (p: Promise<unknown>) => p.then(() => undefined, () => undefined);
 
 async function measureRtt(refs: Ref[], settled = false): Promise<LatencySummary> {
   const latency = new LatencyRecorder();
@@ -137,13 +135,11 @@ const soloTell = await runBench({
 });
 
 const ratio = (x: number, base: number | undefined) => (base ? Math.round(x / base) : '');
-/** Caller / each shard worker, CPU ns per message. */
-const cpu = (t: ThreadCpu) => `${Math.round(t.caller)} / ${t.workers.map((w) => (Number.isNaN(w) ? '?' : Math.round(w))).join(' + ')}`;
 const rows: BenchRow[] = [];
 const measured: Array<[string, Awaited<ReturnType<typeof measureCluster>>]> = [['1 shard', one], ['2 shards', two], ...(onNull ? [['1 shard, null GPU', onNull] as [string, typeof onNull]] : [])];
 for (const [where, r] of measured) {
-  rows.push({ case: `ringshard tell, ${where}`, 'msgs/s': Math.round(r.tell.msgsPerSec), 'caller / worker ns': cpu(r.tell.threads), 'p50 us': '', 'p99 us': '', 'x piscina': ratio(r.tell.msgsPerSec, piscina.msgsPerSec), 'x naive': ratio(r.tell.msgsPerSec, naive?.msgsPerSec) });
-  rows.push({ case: `ringshard askMany(${ASK_MANY}), ${where}`, 'msgs/s': Math.round(r.askMany.msgsPerSec), 'caller / worker ns': cpu(r.askMany.threads), 'p50 us': '', 'p99 us': '', 'x piscina': ratio(r.askMany.msgsPerSec, piscina.msgsPerSec), 'x naive': ratio(r.askMany.msgsPerSec, naive?.msgsPerSec) });
+  rows.push({ case: `ringshard tell, ${where}`, 'msgs/s': Math.round(r.tell.msgsPerSec), 'caller / worker ns': formatThreads(r.tell.threads), 'p50 us': '', 'p99 us': '', 'x piscina': ratio(r.tell.msgsPerSec, piscina.msgsPerSec), 'x naive': ratio(r.tell.msgsPerSec, naive?.msgsPerSec) });
+  rows.push({ case: `ringshard askMany(${ASK_MANY}), ${where}`, 'msgs/s': Math.round(r.askMany.msgsPerSec), 'caller / worker ns': formatThreads(r.askMany.threads), 'p50 us': '', 'p99 us': '', 'x piscina': ratio(r.askMany.msgsPerSec, piscina.msgsPerSec), 'x naive': ratio(r.askMany.msgsPerSec, naive?.msgsPerSec) });
   rows.push({ case: `ringshard ask, one in flight, ${where}`, 'msgs/s': Math.round(1e6 / r.rtt.meanUs), 'caller / worker ns': '', 'p50 us': r.rtt.p50Us, 'p99 us': r.rtt.p99Us, 'x piscina': '', 'x naive': '' });
 }
 rows.push({ case: 'demo mix, 2 shards (verified; tells open loop)', 'msgs/s': Math.round(demo.messagesPerSecond), 'p50 us': demo.askP50Us, 'p99 us': demo.askP99Us, 'x piscina': ratio(demo.messagesPerSecond, piscina.msgsPerSec), 'x naive': ratio(demo.messagesPerSecond, naive?.msgsPerSec) });

@@ -20,7 +20,8 @@ export interface LoadOptions {
   readonly settled?: boolean;
 }
 
-const settle = (p: Promise<unknown>) => p.then(() => undefined, () => undefined);
+/** Resolves when `p` settles, rejected or not: what a null-GPU load counts. */
+export const settle = (p: Promise<unknown>) => p.then(() => undefined, () => undefined);
 
 export async function measureTell(refs: Ref[], seconds: number, msg: Record<string, number | number[]> = { add: 1 }, options: LoadOptions = {}): Promise<{ msgsPerSec: number; messages: number }> {
   let sent = 0;

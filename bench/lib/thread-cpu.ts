@@ -58,3 +58,8 @@ export function measureThreads(workerTids: readonly (number | undefined)[]): (me
     return { caller: per(caller), workers: workers.map(per), other: per(other), total: per(total) };
   };
 }
+
+/** "caller / worker" CPU ns per message ("caller / w0 + w1" with more shards; "?" where a thread was not found). */
+export function formatThreads(t: ThreadCpu): string {
+  return `${Math.round(t.caller)} / ${t.workers.map((w) => (Number.isNaN(w) ? '?' : Math.round(w))).join(' + ')}`;
+}
