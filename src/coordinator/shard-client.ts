@@ -426,24 +426,7 @@ export class ShardClient implements ShardLink {
 
   // ------------------------------------------------------------------ ShardLink
 
-  /** send() for a MESSAGE without reply, with the common case (room in the ring, nothing waiting) in one piece. */
   tell(to: RecordTarget, from: Caller, codec: Codec, msg: unknown): Promise<void> {
-    if (this.failure === undefined && !this.closed && this.quarantined.size === 0 && this.overflow.empty) {
-      const ring = this.requests;
-      const o = ring.claim();
-      if (o >= 0) {
-        const w = ring.words;
-        try {
-          codec.encode(msg as never, w, ring.floats, o + REQUEST_HEADER_WORDS);
-        } catch (error) {
-          ring.unclaim();
-          throw error;
-        }
-        this.writeHeader(w, o, to, Op.MESSAGE, 0, from);
-        this.schedulePublish();
-        return RESOLVED;
-      }
-    }
     return this.send(to, Op.MESSAGE, codec, msg, 0, from);
   }
 
