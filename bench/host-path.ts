@@ -18,7 +18,7 @@ import { settle } from './lib/load.ts';
 import { ringRoundTrip } from './lib/ring-measure.ts';
 import { measureThreads, threadCpuNs, type ThreadCpu } from './lib/thread-cpu.ts';
 import { printTable, writeJson, percentile } from './report.ts';
-import { requestAdapter } from '../workers/gpu-host.ts';
+import { requestAdapter } from '../src/worker/gpu/gpu-host.ts';
 
 const SECONDS = Number(process.env.RINGSHARD_BENCH_SECONDS ?? 1);
 const ACTORS = 1024;

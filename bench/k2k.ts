@@ -15,7 +15,7 @@
  *   RINGSHARD_BENCH_ONLY=k2k|security    one part only;  RINGSHARD_BENCH_BACKEND=cpu
  */
 import { Cluster, counter, defineKernel, type ActorRef } from '../src/index.ts';
-import { requestAdapter } from '../workers/gpu-host.ts';
+import { requestAdapter } from '../src/worker/gpu/gpu-host.ts';
 import { pingpong } from '../test/helpers/k2k-kernels.ts';
 import { measureAskMany, measureTell } from './lib/load.ts';
 import { printTable, writeJson } from './report.ts';

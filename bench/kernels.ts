@@ -18,7 +18,7 @@
  *   node --import tsx bench/kernels.ts    RINGSHARD_BENCH_SECONDS (default 1) per case
  */
 import { Cluster, counter, echo, stats, type ActorRef, type Kernel } from '../src/index.ts';
-import { requestAdapter } from '../workers/gpu-host.ts';
+import { requestAdapter } from '../src/worker/gpu/gpu-host.ts';
 import { measureMap } from './baselines/map-reference.ts';
 import { measurePiscinaPool } from './baselines/piscina-pool.ts';
 import { synthetic } from './kernels/synthetic.ts';

@@ -170,7 +170,7 @@ async function seamCost(backend: 'webgpu' | 'cpu') {
   }
 }
 
-const backend = (await import('../workers/gpu-host.ts').then((m) => m.requestAdapter()).catch(() => null)) ? 'webgpu' : 'cpu';
+const backend = (await import('../src/worker/gpu/gpu-host.ts').then((m) => m.requestAdapter()).catch(() => null)) ? 'webgpu' : 'cpu';
 const day = new Date().toISOString().slice(0, 10);
 console.log(`ringshard migration benchmark: backend ${backend}, ${day}`);
 // RINGSHARD_SEAM_ONLY=1 skips the migration costs (for a quick look at the seam).

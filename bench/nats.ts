@@ -16,7 +16,7 @@
  *                           RINGSHARD_BENCH_ONLY=signing runs the signing part alone
  */
 import { Cluster, counter, type ActorRef } from '../src/index.ts';
-import { requestAdapter } from '../workers/gpu-host.ts';
+import { requestAdapter } from '../src/worker/gpu/gpu-host.ts';
 import { startNatsServer } from '../test/helpers/nats-server.ts';
 import { startChildNode } from '../test/helpers/nats-node.ts';
 import { printTable, writeJson, machine } from './report.ts';

@@ -17,7 +17,7 @@
  *                                         try another policy, ring size or backend
  */
 import { Cluster, counter, type ActorRef, type ClusterOptions } from '../src/index.ts';
-import { requestAdapter } from '../workers/gpu-host.ts';
+import { requestAdapter } from '../src/worker/gpu/gpu-host.ts';
 import { measureAskMany, measureTell } from './lib/load.ts';
 import { printTable, writeJson } from './report.ts';
 

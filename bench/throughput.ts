@@ -18,7 +18,7 @@
  */
 import { Cluster, counter, type ActorRef } from '../src/index.ts';
 import { LatencyRecorder, type LatencySummary } from '../src/cli/latency.ts';
-import { requestAdapter } from '../workers/gpu-host.ts';
+import { requestAdapter } from '../src/worker/gpu/gpu-host.ts';
 import { measureNaiveDispatch } from './baselines/naive-dispatch.ts';
 import { measurePiscinaPerMessage } from './baselines/piscina-per-message.ts';
 import { measureKernelOnly } from './lib/kernel-only.ts';

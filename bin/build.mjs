@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run build` (run by `prepare`): compiles src/, workers/, shaders/ and metrics/ into
+// `npm run build` (run by `prepare`): compiles src/, workers/ and shaders/ into
 // dist/ with tsconfig.build.json, then copies the .wgsl files beside the compiled modules
 // that read them through `new URL('./x.wgsl', import.meta.url)`. Not shipped.
 import { execFileSync } from 'node:child_process';

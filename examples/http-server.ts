@@ -20,7 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { Cluster, ErrorCode, RingshardError, counter, echo, stats, type ClusterOptions, type MessageOf, type Schema } from '../src/index.ts';
-import { chooseFormat, renderMetrics } from '../metrics/exporter.ts';
+import { chooseFormat, renderMetrics } from '../src/metrics/exporter.ts';
 
 export interface HttpOptions {
   /** TCP port; 0 picks a free one. @default 0 */

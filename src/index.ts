@@ -23,4 +23,4 @@ export { placeKey } from './coordinator/placement.ts';
 export { SpscRing, ringByteLength, type RingOptions, type WaitResult } from './rings/spsc-ring.ts';
 export { counter, echo, stats } from '../shaders/builtins/index.ts';
 export type { MetricsOptions } from './api/options.ts';
-export { chooseFormat, metricsHandler, renderMetrics, serveMetrics, type MetricsServer, type MetricsServerOptions } from '../metrics/exporter.ts';
+export { chooseFormat, metricsHandler, renderMetrics, serveMetrics, type MetricsServer, type MetricsServerOptions } from './metrics/exporter.ts';

@@ -12,11 +12,11 @@ import type { MessagePort } from 'node:worker_threads';
 import { exposeOn } from '../src/control/comlink.ts';
 import { batchLayout } from '../src/layout/batch.ts';
 import type { ShardConfig, ShardControl, ShardStarted, ShardStats, WorkerLogLine } from '../src/protocol.ts';
-import { CPU_DEVICE_LOST, CpuKernelSet } from './cpu-kernel-set.ts';
-import type { GpuHost } from './gpu-host.ts';
-import type { KernelBackend } from './kernel-backend.ts';
-import { MetricsWriter } from './metrics-writer.ts';
-import { ShardRuntime } from './shard-runtime.ts';
+import { CPU_DEVICE_LOST, CpuKernelSet } from '../src/worker/cpu/cpu-kernel-set.ts';
+import type { GpuHost } from '../src/worker/gpu/gpu-host.ts';
+import type { KernelBackend } from '../src/worker/kernel-backend.ts';
+import { MetricsWriter } from '../src/metrics/metrics-writer.ts';
+import { ShardRuntime } from '../src/worker/runtime/shard-runtime.ts';
 import { CheckpointStore } from '../src/recovery/checkpoint-store.ts';
 import { DispatchWatch } from '../src/recovery/dispatch-watch.ts';
 
@@ -65,7 +65,7 @@ export default function runShard({ port, config }: ShardTask): Promise<ShardStat
           log: (line) => port.postMessage({ ringshardLog: line } satisfies WorkerLogLine),
         });
       } else {
-        const [{ openGpuHost }, { GpuKernelSet }] = await Promise.all([import('./gpu-host.ts'), import('./gpu-kernel-set.ts')]);
+        const [{ openGpuHost }, { GpuKernelSet }] = await Promise.all([import('../src/worker/gpu/gpu-host.ts'), import('../src/worker/gpu/gpu-kernel-set.ts')]);
         host = await openGpuHost({
           ...(config.adapterName ? { adapterName: config.adapterName } : {}),
           ...(config.dawnFlags ? { dawnFlags: config.dawnFlags } : {}),

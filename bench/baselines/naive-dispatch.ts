@@ -3,7 +3,7 @@
  * writeBuffer, a submit and a mapAsync round trip; ringshard batches many messages into
  * one dispatch precisely to pay those once per batch instead.
  */
-import { openGpuHost } from '../../workers/gpu-host.ts';
+import { openGpuHost } from '../../src/worker/gpu/gpu-host.ts';
 import { percentile } from '../report.ts';
 import { CounterModel, nextAdd, type BaselineResult } from './common.ts';
 

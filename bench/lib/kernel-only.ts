@@ -11,9 +11,9 @@ import { batchLayout } from '../../src/layout/batch.ts';
 import { NO_ACTOR, Op, REQUEST_HEADER_WORDS, RequestHeader, actorLocation, kernelOp, requestSlotWords } from '../../src/layout/record.ts';
 import type { KernelWire } from '../../src/protocol.ts';
 import { counter } from '../../shaders/builtins/counter.ts';
-import { BatchGrouper } from '../../workers/batch-grouper.ts';
-import { GpuKernelSet } from '../../workers/gpu-kernel-set.ts';
-import { openGpuHost } from '../../workers/gpu-host.ts';
+import { BatchGrouper } from '../../src/worker/runtime/batch-grouper.ts';
+import { GpuKernelSet } from '../../src/worker/gpu/gpu-kernel-set.ts';
+import { openGpuHost } from '../../src/worker/gpu/gpu-host.ts';
 
 export async function measureKernelOnly(opts: {
   seconds: number;

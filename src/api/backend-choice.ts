@@ -5,7 +5,7 @@
  */
 import { ErrorCode, RingshardError } from '../errors.ts';
 import type { BackendKind } from '../protocol.ts';
-import type { AdapterDescription, GpuHostOptions } from '../../workers/gpu-host.ts';
+import type { AdapterDescription, GpuHostOptions } from '../worker/gpu/gpu-host.ts';
 import type { ResolvedOptions } from './options.ts';
 
 interface Probe {
@@ -17,7 +17,7 @@ interface Probe {
 /** The adapter dawn.node gives for these options, described; null when there is none. */
 async function probeAdapter(options: GpuHostOptions): Promise<Probe> {
   try {
-    const { requestAdapter, describeAdapter } = await import('../../workers/gpu-host.ts');
+    const { requestAdapter, describeAdapter } = await import('../worker/gpu/gpu-host.ts');
     const adapter = await requestAdapter(options);
     return { adapter: adapter ? describeAdapter(adapter) : null };
   } catch (error) {

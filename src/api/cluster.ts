@@ -16,8 +16,8 @@ import { DEAD_LETTER_REASONS, deadLetterReason, type DeadLetterReason } from '..
 import { HybridClock } from '../coordinator/hlc.ts';
 import { placeActor, type PlacementStrategy } from '../coordinator/placement.ts';
 import { MovingLink } from '../coordinator/moving-link.ts';
-import { ShardClient } from '../coordinator/shard-client.ts';
-import { serveMetrics, type MetricsServer } from '../../metrics/exporter.ts';
+import { ShardClient } from '../shard/shard-client.ts';
+import { serveMetrics, type MetricsServer } from '../metrics/exporter.ts';
 import { ClusterMetrics } from '../metrics/cluster-metrics.ts';
 import { Registry } from 'prom-client';
 import { ActorRef, type ActorHost } from './actor-ref.ts';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { openGpuHost } from '../../workers/gpu-host.ts';
+import { openGpuHost } from '../../src/worker/gpu/gpu-host.ts';
 import { gpuTest } from '../helpers/gpu.ts';
 import { seededRng } from '../helpers/random.ts';
 

@@ -4,7 +4,7 @@
  * laptop without Vulkan still runs everything else.
  */
 import { test, type TestContext } from 'node:test';
-import { requestAdapter } from '../../workers/gpu-host.ts';
+import { requestAdapter } from '../../src/worker/gpu/gpu-host.ts';
 
 export const gpuRequired = process.env.RINGSHARD_REQUIRE_GPU === '1';
 

@@ -21,7 +21,7 @@ import * as builtins from '../../shaders/builtins/index.ts';
 import * as helperKernels from '../helpers/kernels.ts';
 import * as k2kKernels from '../helpers/k2k-kernels.ts';
 import { kernels as badInputKernels } from '../bad-inputs/table.ts';
-import { openGpuHost } from '../../workers/gpu-host.ts';
+import { openGpuHost } from '../../src/worker/gpu/gpu-host.ts';
 import { gpuTest } from '../helpers/gpu.ts';
 import { BLANKS, BREAKS, FORBIDDEN, generateKernel, positionOf } from './wgsl-gen.ts';
 

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { compileCodec } from '../../src/layout/codec.ts';
 import { layoutSchema } from '../../src/layout/schema.ts';
 import { wgslHeaderConstants, wgslLoader, wgslStorer, wgslStruct } from '../../src/layout/wgsl.ts';
-import { openGpuHost } from '../../workers/gpu-host.ts';
+import { openGpuHost } from '../../src/worker/gpu/gpu-host.ts';
 import { gpuTest } from '../helpers/gpu.ts';
 import { schemaWithMessages } from '../helpers/schemas.ts';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
-import { chooseFormat, renderMetrics, serveMetrics } from '../../metrics/exporter.ts';
+import { chooseFormat, renderMetrics, serveMetrics } from '../../src/metrics/exporter.ts';
 import { Cluster, counter } from '../../src/index.ts';
 import { parseExposition, valueOf } from '../helpers/exposition.ts';
 

@@ -152,7 +152,7 @@ after(() => {
 
 test('the tarball ships compiled JavaScript, declarations and shaders, no TypeScript sources, and tsx only as a dev dependency', () => {
   const installed = join(project, 'node_modules/ringshard');
-  for (const file of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/metrics/exporter.js', 'dist/workers/shard-worker.js', 'dist/shaders/prelude.wgsl', 'dist/shaders/driver.wgsl', 'dist/shaders/builtins/counter.wgsl', 'bin/ringshard.mjs']) {
+  for (const file of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/metrics/exporter.js', 'dist/workers/shard-worker.js', 'dist/shaders/prelude.wgsl', 'dist/shaders/driver.wgsl', 'dist/shaders/builtins/counter.wgsl', 'bin/ringshard.mjs']) {
     assert.ok(existsSync(join(installed, file)), `${file} is in the package`);
   }
   for (const dir of ['src', 'workers', 'shaders', 'test', 'bench', 'examples']) assert.ok(!existsSync(join(installed, dir)), `${dir}/ is not in the package`);

@@ -9,16 +9,16 @@
  * shard's reference-error table (src/kernels/reference-errors.ts), and the first failure
  * of each kernel is logged through the cluster's logger (never printed here).
  */
-import { compileCodec, type Codec } from '../src/layout/codec.ts';
-import { SEGMENT_WORDS, type BatchLayout } from '../src/layout/batch.ts';
-import { KERNEL_ID_SHIFT, OP_MASK, REQUEST_HEADER_WORDS, RequestHeader, Status } from '../src/layout/record.ts';
-import type { Schema } from '../src/layout/schema.ts';
-import { ReferenceRunner, type ReferenceKernel } from '../src/kernels/reference-runner.ts';
-import { ReferenceErrors } from '../src/kernels/reference-errors.ts';
-import { ReferenceSandbox } from '../src/kernels/reference-sandbox.ts';
-import type { KernelWire } from '../src/protocol.ts';
-import type { GroupedBatch } from './batch-grouper.ts';
-import type { BatchResults, Frame, KernelBackend, StateCapture } from './kernel-backend.ts';
+import { compileCodec, type Codec } from '../../layout/codec.ts';
+import { SEGMENT_WORDS, type BatchLayout } from '../../layout/batch.ts';
+import { KERNEL_ID_SHIFT, OP_MASK, REQUEST_HEADER_WORDS, RequestHeader, Status } from '../../layout/record.ts';
+import type { Schema } from '../../layout/schema.ts';
+import { ReferenceRunner, type ReferenceKernel } from '../../kernels/reference-runner.ts';
+import { ReferenceErrors } from '../../kernels/reference-errors.ts';
+import { ReferenceSandbox } from '../../kernels/reference-sandbox.ts';
+import type { KernelWire } from '../../protocol.ts';
+import type { GroupedBatch } from '../runtime/batch-grouper.ts';
+import type { BatchResults, Frame, KernelBackend, StateCapture } from '../kernel-backend.ts';
 
 /** What a failed cpu backend reports: worded as a lost GPU, so the shard recovers the same way. */
 export const CPU_DEVICE_LOST = 'GPU device lost: the cpu backend was failed on purpose';

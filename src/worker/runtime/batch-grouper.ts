@@ -9,9 +9,9 @@
  *   2. order segments by kernel (each kernel's pipeline dispatches its own range), give
  *      each segment its start in `order`, and place the records.
  */
-import { ACTOR_SLOT_BITS, ACTOR_SLOT_MASK, KERNEL_ID_SHIFT, NO_ACTOR, OP_MASK, Op, RequestHeader } from '../src/layout/record.ts';
-import { RANGE_WORDS, SEGMENT_WORDS, type BatchLayout } from '../src/layout/batch.ts';
-import { ADMISSION_WORDS } from '../src/recovery/checkpoint-store.ts';
+import { ACTOR_SLOT_BITS, ACTOR_SLOT_MASK, KERNEL_ID_SHIFT, NO_ACTOR, OP_MASK, Op, RequestHeader } from '../../layout/record.ts';
+import { RANGE_WORDS, SEGMENT_WORDS, type BatchLayout } from '../../layout/batch.ts';
+import { ADMISSION_WORDS } from '../../recovery/checkpoint-store.ts';
 
 const NO_SEGMENT = -1;
 /** A `rejected` mark: the record's actor is quarantined (1 marks any other refusal). */

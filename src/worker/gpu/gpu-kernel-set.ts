@@ -8,17 +8,17 @@
  * range of actor segments, and copies statuses (and payloads, when some record wants a
  * reply) into the frame's MAP_READ buffer. Actor state never leaves the GPU per batch.
  */
-import { splitWgslLines } from '../src/kernels/wgsl-tokens.ts';
-import type { BatchLayout } from '../src/layout/batch.ts';
+import { splitWgslLines } from '../../kernels/wgsl-tokens.ts';
+import type { BatchLayout } from '../../layout/batch.ts';
 import { readFileSync } from 'node:fs';
-import { WORKGROUP_SIZE } from '../src/layout/batch.ts';
-import type { CompileDiagnostic, KernelWire } from '../src/protocol.ts';
-import type { GroupedBatch } from './batch-grouper.ts';
-import type { BatchResults, Frame, KernelBackend, StateCapture } from './kernel-backend.ts';
+import { WORKGROUP_SIZE } from '../../layout/batch.ts';
+import type { CompileDiagnostic, KernelWire } from '../../protocol.ts';
+import type { GroupedBatch } from '../runtime/batch-grouper.ts';
+import type { BatchResults, Frame, KernelBackend, StateCapture } from '../kernel-backend.ts';
 
 const WORD = 4;
 const EMPTY = new Uint32Array(0);
-const GATHER = readFileSync(new URL('../shaders/gather-states.wgsl', import.meta.url), 'utf8');
+const GATHER = readFileSync(new URL('../../../shaders/gather-states.wgsl', import.meta.url), 'utf8');
 
 /** The checkpoint gather's buffers, grown to the largest capture so far. */
 interface Gather {

@@ -23,21 +23,21 @@ import { isWorkerLogLine, type CheckpointPolicy, type ShardConfig, type ShardCon
 import { ReferenceErrors, createReferenceErrors } from '../kernels/reference-errors.ts';
 import { CheckpointStat, CheckpointStore } from '../recovery/checkpoint-store.ts';
 import { DispatchWatch, createWatchBuffers, type Busy } from '../recovery/dispatch-watch.ts';
-import { HybridClock } from './hlc.ts';
+import { HybridClock } from '../coordinator/hlc.ts';
 import { OverflowQueue } from './overflow-queue.ts';
 import { PendingReplies, type PendingAsk } from './pending-replies.ts';
-import { SendDeduplicator } from './send-dedupe.ts';
-import { SYSTEM_CALLER, type AskSpec, type Caller, type RecordTarget, type ShardLink } from './shard-link.ts';
+import { SendDeduplicator } from '../recovery/send-dedupe.ts';
+import { SYSTEM_CALLER, type AskSpec, type Caller, type RecordTarget, type ShardLink } from '../coordinator/shard-link.ts';
 import type { MessageBatch } from '../layout/columns.ts';
 
-export type { RecordTarget } from './shard-link.ts';
+export type { RecordTarget } from '../coordinator/shard-link.ts';
 
 const PUBLISH_EVERY = 1024;
 /** How long shutdown waits for a worker whose GPU hung to settle. */
 const PARKED_WAIT_MS = 120_000;
 const REPLY_TAKE = 4096;
 const RESOLVED: Promise<void> = Promise.resolve();
-// Compiled (this module is dist/src/coordinator/shard-client.js): piscina loads the
+// Compiled (this module is dist/src/shard/shard-client.js): piscina loads the
 // compiled worker directly. From sources under tsx: ts-entry.mjs registers tsx in the
 // worker (Node 20 workers do not inherit it), then imports SHARD_WORKER.
 const SHARD_WORKER = import.meta.url.endsWith('.js') ? undefined : new URL('../../workers/shard-worker.ts', import.meta.url);

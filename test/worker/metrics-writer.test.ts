@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Op, REQUEST_HEADER_WORDS, RequestHeader, Status, actorLocation, kernelOp } from '../../src/layout/record.ts';
 import { ERROR, LATENCY_US, OK, REJECTED, ROW_LATENCY_AT, ROW_LATENCY_SUM, ROW_WORDS, bucketOf, createMetricTables } from '../../src/metrics/tables.ts';
-import { MetricsWriter } from '../../workers/metrics-writer.ts';
-import { BatchGrouper, createBatchSegments } from '../../workers/batch-grouper.ts';
+import { MetricsWriter } from '../../src/metrics/metrics-writer.ts';
+import { BatchGrouper, createBatchSegments } from '../../src/worker/runtime/batch-grouper.ts';
 import { batchLayout } from '../../src/layout/batch.ts';
 import { seededRng } from '../helpers/random.ts';
 

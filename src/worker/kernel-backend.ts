@@ -4,7 +4,7 @@
  * kernel set and the CPU reference set both implement it, so the rings, grouping and
  * reply path are the same code whichever runs the handlers.
  */
-import type { GroupedBatch } from './batch-grouper.ts';
+import type { GroupedBatch } from './runtime/batch-grouper.ts';
 
 export interface Frame {
   /** The batch's records, recordWords each, in ring order (to be filled by the runtime). */

@@ -14,11 +14,11 @@
  * its dirty slots are that batch's segments, so the driver could write each segment's
  * final state into the results and the gather pass would go.
  */
-import type { CheckpointPolicy } from '../src/protocol.ts';
-import { ADMISSION_WORDS, CheckpointStat, type CheckpointStore } from '../src/recovery/checkpoint-store.ts';
-import type { SpscRing } from '../src/rings/spsc-ring.ts';
-import type { BatchGrouper } from './batch-grouper.ts';
-import type { StateCapture } from './kernel-backend.ts';
+import type { CheckpointPolicy } from '../protocol.ts';
+import { ADMISSION_WORDS, CheckpointStat, type CheckpointStore } from './checkpoint-store.ts';
+import type { SpscRing } from '../rings/spsc-ring.ts';
+import type { BatchGrouper } from '../worker/runtime/batch-grouper.ts';
+import type { StateCapture } from '../worker/kernel-backend.ts';
 
 /** A checkpoint whose admission data is taken; its states are still to be read back. */
 export interface StartedCheckpoint {

@@ -14,9 +14,9 @@ import type { KernelWire } from '../../src/protocol.ts';
 import { CheckpointStore } from '../../src/recovery/checkpoint-store.ts';
 import { DispatchWatch, createWatchBuffers } from '../../src/recovery/dispatch-watch.ts';
 import { SpscRing } from '../../src/rings/spsc-ring.ts';
-import { SendDeduplicator } from '../../src/coordinator/send-dedupe.ts';
-import { CpuKernelSet } from '../../workers/cpu-kernel-set.ts';
-import { ShardRuntime } from '../../workers/shard-runtime.ts';
+import { SendDeduplicator } from '../../src/recovery/send-dedupe.ts';
+import { CpuKernelSet } from '../../src/worker/cpu/cpu-kernel-set.ts';
+import { ShardRuntime } from '../../src/worker/runtime/shard-runtime.ts';
 import { fwd, sink } from '../helpers/k2k-kernels.ts';
 
 const SINK_ID = 100;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PendingReplies, type PendingAsk } from '../../src/coordinator/pending-replies.ts';
+import { PendingReplies, type PendingAsk } from '../../src/shard/pending-replies.ts';
 import { compileCodec } from '../../src/layout/codec.ts';
 import { Status } from '../../src/layout/record.ts';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { batchLayout } from '../../src/layout/batch.ts';
 import { Op, RequestHeader, actorLocation, kernelOp } from '../../src/layout/record.ts';
-import { BatchGrouper } from '../../workers/batch-grouper.ts';
+import { BatchGrouper } from '../../src/worker/runtime/batch-grouper.ts';
 import { seededRng } from '../helpers/random.ts';
 
 const SHARD = 1;

@@ -3,12 +3,12 @@
  * writer of the shard and actor tables, so plain stores suffice; a scrape may read a
  * value one batch old, never a torn one (aligned float64 stores).
  */
-import { KERNEL_ID_SHIFT, OP_MASK, Op, RequestHeader, Status } from '../src/layout/record.ts';
-import type { BatchSegments } from './batch-grouper.ts';
+import { KERNEL_ID_SHIFT, OP_MASK, Op, RequestHeader, Status } from '../layout/record.ts';
+import type { BatchSegments } from '../worker/runtime/batch-grouper.ts';
 import {
   BATCH_AT, BATCH_BUCKETS, DISPATCH_AT, DISPATCH_US, ERROR, FORBIDDEN, LATENCY_US, OK, REJECTED, ROW_LATENCY_AT, ROW_LATENCY_SUM, ROW_WORDS, ShardCell,
   observe, type MetricTables,
-} from '../src/metrics/tables.ts';
+} from './tables.ts';
 
 const LATENCY_BOUNDS = Float64Array.from(LATENCY_US);
 const LATENCY_COUNT = LATENCY_BOUNDS.length;

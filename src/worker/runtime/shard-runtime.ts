@@ -13,18 +13,18 @@
  * ones its predecessor had answered (below the ring's HANDLED index) are replayed for
  * their effect on state only, so nothing is answered or counted twice.
  */
-import type { BatchLayout } from '../src/layout/batch.ts';
-import { KERNEL_ID_SHIFT, NO_ACTOR, OP_MASK, Op, ReplyHeader, REPLY_HEADER_WORDS, RequestHeader, SEND_HEADER_WORDS, SendHeader, Status } from '../src/layout/record.ts';
-import { SEND_ENTRY_HEADER } from '../src/layout/batch.ts';
-import type { CheckpointPolicy, KernelWire, ShardStats } from '../src/protocol.ts';
-import { CheckpointStat, type CheckpointStore } from '../src/recovery/checkpoint-store.ts';
-import type { DispatchWatch } from '../src/recovery/dispatch-watch.ts';
-import { Checkpointer } from './checkpointer.ts';
-import { SpscRing } from '../src/rings/spsc-ring.ts';
-import { layoutSchema } from '../src/layout/schema.ts';
+import type { BatchLayout } from '../../layout/batch.ts';
+import { KERNEL_ID_SHIFT, NO_ACTOR, OP_MASK, Op, ReplyHeader, REPLY_HEADER_WORDS, RequestHeader, SEND_HEADER_WORDS, SendHeader, Status } from '../../layout/record.ts';
+import { SEND_ENTRY_HEADER } from '../../layout/batch.ts';
+import type { CheckpointPolicy, KernelWire, ShardStats } from '../../protocol.ts';
+import { CheckpointStat, type CheckpointStore } from '../../recovery/checkpoint-store.ts';
+import type { DispatchWatch } from '../../recovery/dispatch-watch.ts';
+import { Checkpointer } from '../../recovery/checkpointer.ts';
+import { SpscRing } from '../../rings/spsc-ring.ts';
+import { layoutSchema } from '../../layout/schema.ts';
 import { BatchGrouper, QUARANTINED_MARK, createBatchSegments, type BatchSegments } from './batch-grouper.ts';
-import type { BatchResults, KernelBackend, StateCapture } from './kernel-backend.ts';
-import type { MetricsWriter } from './metrics-writer.ts';
+import type { BatchResults, KernelBackend, StateCapture } from '../kernel-backend.ts';
+import type { MetricsWriter } from '../../metrics/metrics-writer.ts';
 
 interface PendingBatch {
   readonly start: number;

@@ -10,7 +10,7 @@
 import type { Codec } from '../layout/codec.ts';
 import { ErrorCode, RingshardError } from '../errors.ts';
 import { Status } from '../layout/record.ts';
-import type { ReplySink } from './shard-link.ts';
+import type { ReplySink } from '../coordinator/shard-link.ts';
 
 export interface PendingAsk {
   /** Correlation id of the first record. */

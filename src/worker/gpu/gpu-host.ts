@@ -7,7 +7,7 @@
  * device made from it is alive. Adapters may be dropped; instances never are.
  */
 import { create, globals } from 'webgpu';
-import { ErrorCode, RingshardError } from '../src/errors.ts';
+import { ErrorCode, RingshardError } from '../../errors.ts';
 
 // Never emptied: see the module comment.
 const instances = new Map<string, GPU>();
