@@ -68,6 +68,11 @@ export class RingshardError extends Error {
   }
 }
 
+/** ERR_RINGSHARD_CLOSED: a call after shutdown, or (`beforeReply`) an ask the shutdown left unanswered. */
+export function closedError(beforeReply = false): RingshardError {
+  return new RingshardError(ErrorCode.CLOSED, beforeReply ? 'the cluster was shut down before the reply came' : 'the cluster is shut down');
+}
+
 /** Shows a received value in an error message: `5 (number)`, `"x" (string)`. */
 export function describeValue(value: unknown): string {
   if (value === null) return 'null';

@@ -2,7 +2,7 @@
  * Cluster: the public entry point. Starts one shard per device (a worker thread with its
  * own GPUDevice and kernel set), places actors on shards by key, and shuts it all down.
  */
-import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
+import { ErrorCode, RingshardError, closedError, describeValue } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
 import { assembleKernelModule, type ResolvedSend } from '../kernels/assemble.ts';
 import { sendStructName } from '../kernels/generated-names.ts';
@@ -181,29 +181,22 @@ export class Cluster implements ActorHost {
     this.log = options.log;
     metrics?.attachCounters({ deadLetters: () => this.deadLetters, policyRefusals: () => this.authorizer.refusals, node: () => this.node?.counters() });
     for (const shard of shards) {
-      shard.onSend = (words, offset) => this.route(words, offset);
-      shard.onFailure = (error) => options.log(`ringshard: ${error.message}`);
-      shard.onLog = (line) => options.log(line);
-      shard.onRestart = (reason) => {
-        options.log(`ringshard: restarting shard ${shard.index}: ${reason.message}`);
-        this.directory.resetShard(shard.index);
-        this.metrics?.shardRestarted(shard.index);
-      };
-      shard.onRecover = (cause, reason) => options.log(`ringshard: recovering shard ${shard.index} from its checkpoint (${cause}): ${reason.message}`);
-      shard.onQuarantine = (actorId) => {
-        const entry = this.directory.byActorId(actorId);
-        options.log(`ringshard: quarantined ${entry ? `kernel '${entry.kernelName}' actor '${entry.key}'` : `actor ${actorId}`} on shard ${shard.index}: its messages hung the dispatch twice`);
-      };
-      metrics?.attach(shard.index, {
-        requests: shard.requests,
-        replies: shard.replies,
-        queued: () => shard.queued,
-        backpressure: shard.backpressure,
-        restarts: () => shard.restarts,
-        recoveries: () => shard.recoveries,
-        checkpoints: () => shard.checkpointStats,
-        sends: () => ({ passedOn: shard.sends.passedOn, deduplicated: shard.sends.dropped }),
+      shard.listen({
+        onSend: (words, offset) => this.route(words, offset),
+        onFailure: (error) => options.log(`ringshard: ${error.message}`),
+        onLog: (line) => options.log(line),
+        onRestart: (reason) => {
+          options.log(`ringshard: restarting shard ${shard.index}: ${reason.message}`);
+          this.directory.resetShard(shard.index);
+          this.metrics?.shardRestarted(shard.index);
+        },
+        onRecover: (cause, reason) => options.log(`ringshard: recovering shard ${shard.index} from its checkpoint (${cause}): ${reason.message}`),
+        onQuarantine: (actorId) => {
+          const entry = this.directory.byActorId(actorId);
+          options.log(`ringshard: quarantined ${entry ? `kernel '${entry.kernelName}' actor '${entry.key}'` : `actor ${actorId}`} on shard ${shard.index}: its messages hung the dispatch twice`);
+        },
       });
+      metrics?.attach(shard.index, shard.metricsSource());
     }
   }
 
@@ -511,7 +504,7 @@ export class Cluster implements ActorHost {
 
   /** @internal */
   activate(ref: ActorRef<any, any, any>): ActorEntry {
-    if (this.closing) throw new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down');
+    if (this.closing) throw closedError();
     if (this.node) return this.node.activate(ref);
     const existing = this.directory.lookup(ref.identity);
     if (existing) return existing;
@@ -595,7 +588,7 @@ export class Cluster implements ActorHost {
    */
   async migrate(ref: ActorRef<any, any, any>, toShard: number): Promise<void> {
     this.checkShard('toShard', toShard);
-    if (this.closing) throw new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down');
+    if (this.closing) throw closedError();
     ref.checkAllowed();
     const what = `kernel '${ref.kernel.name}' actor '${ref.key}'${ref.tenant ? ` of tenant '${ref.tenant}'` : ''}`;
     let entry = this.directory.lookup(ref.identity);
@@ -655,7 +648,7 @@ export class Cluster implements ActorHost {
     if (kind !== 'worker-exit' && kind !== 'device-lost') {
       throw new RingshardError(ErrorCode.INVALID_OPTION, `injectFault: kind must be 'worker-exit' or 'device-lost', got ${describeValue(kind)}`);
     }
-    if (this.closing) throw new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down');
+    if (this.closing) throw closedError();
     await this.shards[shard]!.injectFault(kind);
   }
 

@@ -29,7 +29,7 @@
  * sender's reply subject, never to a reply subject the frame asks for.
  */
 import { connect, type NatsConnection, type Subscription, type Msg } from '@nats-io/transport-node';
-import { ErrorCode, RingshardError } from '../errors.ts';
+import { ErrorCode, RingshardError, closedError } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
 import { actorIdentity, identityParts, type ActorDirectory, type ActorEntry } from '../coordinator/actor-directory.ts';
 import { SEND_HEADER_WORDS, SendHeader } from '../layout/record.ts';
@@ -663,7 +663,7 @@ export class NodeRuntime implements RemoteRouting {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.membership.stop();
     this.rpc.unsubscribe();
-    this.remoteLink.close(new RingshardError(ErrorCode.CLOSED, 'the cluster is shut down'));
+    this.remoteLink.close(closedError());
     await this.nc.drain().catch(() => {});
   }
 }
