@@ -3,25 +3,8 @@
  * SharedArrayBuffer, used for every hop of the data path (coordinator -> shard requests,
  * shard -> coordinator replies).
  *
- * Byte layout (each control line is 64 bytes, so the two sides never write one line):
- *
- *   0    +---------------------------------------------+
- *        | HEAD      i32  records published (producer) |
- *        | CLOSED    i32  1 once the producer is done  |  line 0: producer writes
- *   64   +---------------------------------------------+
- *        | READ      i32  records taken    (consumer)  |  line 1: consumer writes
- *   128  +---------------------------------------------+
- *        | COMMITTED i32  records freed    (consumer)  |  line 2: consumer writes
- *        | HANDLED   i32  records answered (consumer)  |
- *   192  +---------------------------------------------+
- *        | C_WAITING i32  consumer is asleep on HEAD   |  line 3: consumer writes
- *   256  +---------------------------------------------+
- *        | P_WAITING i32  producer is asleep on COMMIT |  line 4: producer writes
- *   320  +---------------------------------------------+
- *        | CAPACITY, SLOT_WORDS  (set once at creation) |  line 5
- *   384  +---------------------------------------------+
- *        | slot 0 | slot 1 | ... | slot capacity-1     |  capacity * slotWords * 4 bytes
- *        +---------------------------------------------+
+ * Its memory (control words on cache lines of their own, then the slots) is laid out in
+ * ring-layout.ts.
  *
  * Indices are monotonic int32 counters that wrap at 2^32; a slot is `index & mask`, and
  * every distance is `(a - b) | 0`, correct while capacity < 2^31.
@@ -38,73 +21,26 @@
  * is never lost, and a side that is not asleep is never sent a notify (it costs a lock).
  */
 
-const INT32_PER_LINE = 16; // 64-byte cache line
-const HEAD = 0;
-const CLOSED = 1;
-const READ = 1 * INT32_PER_LINE;
-const COMMITTED = 2 * INT32_PER_LINE;
-const HANDLED = COMMITTED + 1;
-const CONSUMER_WAITING = 3 * INT32_PER_LINE;
-const PRODUCER_WAITING = 4 * INT32_PER_LINE;
-const CAPACITY = 5 * INT32_PER_LINE;
-const SLOT_WORDS = CAPACITY + 1;
-const CONTROL_INT32S = 6 * INT32_PER_LINE;
-/** Bytes before the first slot. */
-export const RING_CONTROL_BYTES = CONTROL_INT32S * 4;
-/** Largest slot count: distances must stay below 2^31. */
-export const MAX_RING_CAPACITY = 1 << 30;
+import {
+  HEAD,
+  CLOSED,
+  READ,
+  COMMITTED,
+  HANDLED,
+  CONSUMER_WAITING,
+  PRODUCER_WAITING,
+  CAPACITY,
+  SLOT_WORDS,
+  CONTROL_INT32S,
+  RING_CONTROL_BYTES,
+  type RingOptions,
+  ringByteLength,
+  checkShape,
+  type WaitResult,
+  waitAsync,
+} from './ring-layout.ts';
 
-export interface RingOptions {
-  /** Slots; a power of two. */
-  readonly capacity: number;
-  /** Words (u32) per slot. */
-  readonly slotWords: number;
-  /**
-   * First index of all three cursors. Tests start near 2^31 or 2^32 to cross the
-   * wrap-around quickly; there is no other reason to set it.
-   * @default 0
-   */
-  readonly startIndex?: number;
-}
-
-/** Bytes of SharedArrayBuffer a ring of this shape needs. */
-export function ringByteLength(options: RingOptions): number {
-  return RING_CONTROL_BYTES + options.capacity * options.slotWords * 4;
-}
-
-function checkShape({ capacity, slotWords }: RingOptions): void {
-  if (!Number.isInteger(capacity) || capacity < 2 || capacity > MAX_RING_CAPACITY || (capacity & (capacity - 1)) !== 0) {
-    throw new RangeError(`ring capacity must be a power of two from 2 to 2^30, got ${String(capacity)}`);
-  }
-  if (!Number.isInteger(slotWords) || slotWords < 1) {
-    throw new RangeError(`ring slotWords must be a positive integer, got ${String(slotWords)}`);
-  }
-}
-
-export type WaitResult = 'ok' | 'timed-out' | 'closed';
-
-const KEEP_ALIVE_MS = 2 ** 30;
-const noop = () => {};
-
-// Atomics.waitAsync does not keep Node's event loop alive: a thread whose only pending
-// work is a waitAsync may exit. A referenced timer for the length of the wait does.
-async function waitAsync(
-  control: Int32Array,
-  index: number,
-  value: number,
-  timeoutMs: number,
-  keepAlive: boolean,
-): Promise<'ok' | 'not-equal' | 'timed-out'> {
-  const w = Atomics.waitAsync(control, index, value, timeoutMs);
-  if (!w.async) return w.value;
-  // Outlives the wait's own timeout a little: the two fire from different queues.
-  const timer = keepAlive ? setTimeout(noop, Math.min(timeoutMs + 1000, KEEP_ALIVE_MS)) : undefined;
-  try {
-    return await w.value;
-  } finally {
-    if (timer) clearTimeout(timer);
-  }
-}
+export { MAX_RING_CAPACITY, RING_CONTROL_BYTES, ringByteLength, type RingOptions, type WaitResult } from './ring-layout.ts';
 
 export class SpscRing {
   readonly buffer: SharedArrayBuffer;
@@ -286,30 +222,16 @@ export class SpscRing {
   /** Blocks until at least one slot is free. Not for threads with an event loop to keep. */
   waitWritable(timeoutMs = Infinity): WaitResult {
     this.publish(); // a consumer cannot free slots for records it cannot see
-    for (;;) {
-      if (this.availableWrite() > 0) return 'ok';
-      const committed = this.announceSleep(PRODUCER_WAITING, COMMITTED, this.committedSeen);
-      if (committed === undefined) continue;
-      const r = Atomics.wait(this.control, COMMITTED, committed, timeoutMs);
-      Atomics.store(this.control, PRODUCER_WAITING, 0);
-      if (r === 'timed-out') return this.availableWrite() > 0 ? 'ok' : 'timed-out';
-    }
+    return this.waitSync(PRODUCER_WAITING, timeoutMs);
   }
 
   /**
    * Resolves when at least one slot is free, without blocking the event loop.
    * `keepAlive` holds the event loop open while waiting (Atomics.waitAsync alone does not).
    */
-  async waitWritableAsync(timeoutMs = Infinity, keepAlive = true): Promise<WaitResult> {
+  waitWritableAsync(timeoutMs = Infinity, keepAlive = true): Promise<WaitResult> {
     this.publish();
-    for (;;) {
-      if (this.availableWrite() > 0) return 'ok';
-      const committed = this.announceSleep(PRODUCER_WAITING, COMMITTED, this.committedSeen);
-      if (committed === undefined) continue;
-      const r = await waitAsync(this.control, COMMITTED, committed, timeoutMs, keepAlive);
-      Atomics.store(this.control, PRODUCER_WAITING, 0);
-      if (r === 'timed-out') return this.availableWrite() > 0 ? 'ok' : 'timed-out';
-    }
+    return this.waitAsync(PRODUCER_WAITING, timeoutMs, keepAlive);
   }
 
   /** Index the next published record will get (after publishing what is claimed). */
@@ -469,30 +391,54 @@ export class SpscRing {
    */
   waitReadable(timeoutMs = Infinity, spin = 0): WaitResult {
     for (let i = 0; i < spin; i++) if (this.availableRead() > 0) return 'ok';
-    for (;;) {
-      if (this.availableRead() > 0) return 'ok';
-      if (this.closed) return 'closed';
-      const head = this.announceSleep(CONSUMER_WAITING, HEAD, this.read);
-      if (head === undefined) continue;
-      const r = Atomics.wait(this.control, HEAD, head, timeoutMs);
-      Atomics.store(this.control, CONSUMER_WAITING, 0);
-      if (r === 'timed-out') return this.availableRead() > 0 ? 'ok' : 'timed-out';
-    }
+    return this.waitSync(CONSUMER_WAITING, timeoutMs);
   }
 
   /**
    * Resolves when a record is readable, keeping the event loop free meanwhile.
    * `keepAlive` holds the event loop open while waiting (Atomics.waitAsync alone does not).
    */
-  async waitReadableAsync(timeoutMs = Infinity, keepAlive = true): Promise<WaitResult> {
+  waitReadableAsync(timeoutMs = Infinity, keepAlive = true): Promise<WaitResult> {
+    return this.waitAsync(CONSUMER_WAITING, timeoutMs, keepAlive);
+  }
+
+  // ---------------------------------------------------------------- waiting, either side
+
+  /** 'ok' when the side waiting on `flag` can go on, 'closed' when a consumer never will. */
+  private ready(flag: number): WaitResult | undefined {
+    if (flag === PRODUCER_WAITING) return this.availableWrite() > 0 ? 'ok' : undefined;
+    if (this.availableRead() > 0) return 'ok';
+    return this.closed ? 'closed' : undefined;
+  }
+
+  /** The value to sleep on for the side waiting on `flag`, or undefined: look again. */
+  private sleepValue(flag: number): number | undefined {
+    return flag === PRODUCER_WAITING ? this.announceSleep(flag, COMMITTED, this.committedSeen) : this.announceSleep(flag, HEAD, this.read);
+  }
+
+  private waitSync(flag: number, timeoutMs: number): WaitResult {
+    const index = flag === PRODUCER_WAITING ? COMMITTED : HEAD;
     for (;;) {
-      if (this.availableRead() > 0) return 'ok';
-      if (this.closed) return 'closed';
-      const head = this.announceSleep(CONSUMER_WAITING, HEAD, this.read);
-      if (head === undefined) continue;
-      const r = await waitAsync(this.control, HEAD, head, timeoutMs, keepAlive);
-      Atomics.store(this.control, CONSUMER_WAITING, 0);
-      if (r === 'timed-out') return this.availableRead() > 0 ? 'ok' : 'timed-out';
+      const now = this.ready(flag);
+      if (now !== undefined) return now;
+      const value = this.sleepValue(flag);
+      if (value === undefined) continue;
+      const r = Atomics.wait(this.control, index, value, timeoutMs);
+      Atomics.store(this.control, flag, 0);
+      if (r === 'timed-out') return this.ready(flag) === 'ok' ? 'ok' : 'timed-out';
+    }
+  }
+
+  private async waitAsync(flag: number, timeoutMs: number, keepAlive: boolean): Promise<WaitResult> {
+    const index = flag === PRODUCER_WAITING ? COMMITTED : HEAD;
+    for (;;) {
+      const now = this.ready(flag);
+      if (now !== undefined) return now;
+      const value = this.sleepValue(flag);
+      if (value === undefined) continue;
+      const r = await waitAsync(this.control, index, value, timeoutMs, keepAlive);
+      Atomics.store(this.control, flag, 0);
+      if (r === 'timed-out') return this.ready(flag) === 'ok' ? 'ok' : 'timed-out';
     }
   }
 }
