@@ -7,7 +7,8 @@ import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
 import type { MessageOf, Schema } from '../layout/schema.ts';
 import { isColumns, objectBatch, type ColumnCodec, type ColumnsOf, type MessageBatch } from '../layout/columns.ts';
-import { actorIdentity, type ActorEntry } from '../coordinator/actor-directory.ts';
+import { actorIdentity } from '../coordinator/actor-directory.ts';
+import { linkOf, type ActorHandle } from '../coordinator/actor-handle.ts';
 import type { Caller, ReplySink } from '../coordinator/shard-link.ts';
 import type { Decision } from './authorizer.ts';
 import { NO_ACTOR } from '../layout/record.ts';
@@ -20,12 +21,12 @@ export interface AskOptions {
 /** What an ActorRef needs from its cluster. */
 export interface ActorHost {
   readonly askTimeoutMs: number;
-  /** The active entry for the identity, activating the actor if needed. */
-  activate(ref: ActorRef<any, any, any>): ActorEntry;
-  /** The active entry, or undefined when the actor is not active. */
-  find(ref: ActorRef<any, any, any>): ActorEntry | undefined;
-  retire(entry: ActorEntry): void;
-  freeSlot(entry: ActorEntry): void;
+  /** The active actor's handle, activating the actor if needed. */
+  activate(ref: ActorRef<any, any, any>): ActorHandle;
+  /** The active actor's handle, or undefined when the actor is not active. */
+  find(ref: ActorRef<any, any, any>): ActorHandle | undefined;
+  retire(handle: ActorHandle): void;
+  freeSlot(handle: ActorHandle): void;
   /** The cluster's authorize policy's answer for the ref (asked once per tuple, cached); 'allowed' without a policy. */
   authorize(ref: ActorRef<any, any, any>): Decision;
   /** Counts a message the policy refused (ringshard_policy_refusals_total). */
@@ -34,7 +35,7 @@ export interface ActorHost {
 
 /**
  * A handle on one virtual actor. It knows who the actor is (kernel, tenant, key) and
- * reaches it through its directory entry's ShardLink, whichever shard (or host) that is:
+ * reaches it through its handle's link, whichever shard (or node) that is:
  * all record bookkeeping (correlations, pending replies) belongs to the link.
  */
 export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
@@ -44,7 +45,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
   private readonly what: string;
   private readonly askWhat: string;
   private readonly askManyWhat: string;
-  private entry: ActorEntry | undefined;
+  private entry: ActorHandle | undefined;
   /** Who this ref's messages are from: its principal and role bits (ctx.principal, ctx.roles). */
   readonly caller: Caller;
   /** The policy said yes once: from then on no check (the answer is cached for the tuple anyway). */
@@ -73,7 +74,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     this.askManyWhat = `askMany to ${this.what}`;
   }
 
-  private target(): ActorEntry {
+  private target(): ActorHandle {
     if (!this.allowed) this.authorize();
     const e = this.entry;
     if (e !== undefined && e.active) return e;
@@ -86,7 +87,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
   }
 
   /** @internal The entry a call from another node goes through (authorized, activated). */
-  entryForCall(): ActorEntry {
+  entryForCall(): ActorHandle {
     return this.target();
   }
 
@@ -136,7 +137,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
   tell(msg: MessageOf<Q>): Promise<void> {
     try {
       const e = this.target();
-      return e.link.tell(e, this.caller, this.kernel.codecs.request, msg);
+      return linkOf(e).tell(e, this.caller, this.kernel.codecs.request, msg);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -152,7 +153,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
       const batch = this.batchOf(msgs, 'tellMany');
       if (batch.count === 0) return Promise.resolve();
       const e = this.target();
-      return e.link.tellMany(e, this.caller, batch);
+      return linkOf(e).tellMany(e, this.caller, batch);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -169,7 +170,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     try {
       const timeoutMs = this.timeout(options);
       const e = this.target();
-      return e.link.ask(e, this.caller, this.kernel.codecs.request, msg, { codec: this.kernel.codecs.reply, what: this.askWhat, timeoutMs }) as Promise<MessageOf<R>>;
+      return linkOf(e).ask(e, this.caller, this.kernel.codecs.request, msg, { codec: this.kernel.codecs.reply, what: this.askWhat, timeoutMs }) as Promise<MessageOf<R>>;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -192,7 +193,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
       const sink = columns ? columnSink(replies, batch.count) : undefined;
       if (batch.count === 0) return Promise.resolve(sink ? (sink.result() as ColumnsOf<R>) : []);
       const e = this.target();
-      return e.link.askMany(e, this.caller, batch, { codec: this.kernel.codecs.reply, what: this.askManyWhat, timeoutMs, ...(sink ? { sink } : {}) }) as Promise<MessageOf<R>[] | ColumnsOf<R>>;
+      return linkOf(e).askMany(e, this.caller, batch, { codec: this.kernel.codecs.reply, what: this.askManyWhat, timeoutMs, ...(sink ? { sink } : {}) }) as Promise<MessageOf<R>[] | ColumnsOf<R>>;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -203,7 +204,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     try {
       const timeoutMs = this.timeout(options);
       const e = this.target();
-      return e.link.snapshot(e, { codec: this.kernel.codecs.state, what: `snapshot of ${this.what}`, timeoutMs, caller: this.caller }) as Promise<MessageOf<S>>;
+      return linkOf(e).snapshot(e, { codec: this.kernel.codecs.state, what: `snapshot of ${this.what}`, timeoutMs, caller: this.caller }) as Promise<MessageOf<S>>;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -222,7 +223,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
       if (!e) return Promise.resolve(undefined);
       this.host.retire(e);
       this.entry = undefined;
-      return e.link.terminate(e, {
+      return linkOf(e).terminate(e, {
         codec: this.kernel.codecs.state,
         what: `terminate of ${this.what}`,
         timeoutMs,

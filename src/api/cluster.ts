@@ -1,60 +1,40 @@
 /**
- * Cluster: the public entry point. Starts one shard per device (a worker thread with its
- * own GPUDevice and kernel set), places actors on shards by key, and shuts it all down.
+ * Cluster: the public entry point and the composition root. Starts one shard per device
+ * (a worker thread with its own GPUDevice and kernel set), wires them to a locator (where
+ * actors live: this process, or a node of a NATS cluster) and a K2K router, and shuts it
+ * all down. What each part does lives in its own module; this file puts them together.
  */
 import { ErrorCode, RingshardError, closedError, describeValue } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
-import { assembleKernelModule, type ResolvedSend } from '../kernels/assemble.ts';
-import { sendStructName } from '../kernels/generated-names.ts';
-import { SEND_ENTRY_HEADER, batchLayout, type BatchShape } from '../layout/batch.ts';
-import { SendHeader, replySlotWords, requestSlotWords } from '../layout/record.ts';
+import { kernelWires } from '../kernels/kernel-wires.ts';
 import type { Schema } from '../layout/schema.ts';
-import type { BackendKind, CompileDiagnostic, KernelWire, ShardStarted } from '../protocol.ts';
-import { ActorDirectory, type ActorEntry } from '../coordinator/actor-directory.ts';
+import type { BackendKind, ShardStarted } from '../protocol.ts';
+import { ActorDirectory } from '../coordinator/actor-directory.ts';
+import type { ActorHandle } from '../coordinator/actor-handle.ts';
+import type { ActorLocation, ActorLocator, MemberInfo } from '../coordinator/actor-locator.ts';
 import { NameTable } from '../coordinator/name-table.ts';
-import { DEAD_LETTER_REASONS, deadLetterReason, type DeadLetterReason } from '../coordinator/dead-letters.ts';
+import type { DeadLetterReason } from '../coordinator/dead-letters.ts';
 import { HybridClock } from '../coordinator/hlc.ts';
-import { placeActor, type PlacementStrategy } from '../coordinator/placement.ts';
-import { MovingLink } from '../coordinator/moving-link.ts';
-import { ShardClient } from '../shard/shard-client.ts';
+import { K2KRouter } from '../coordinator/k2k-router.ts';
+import { LocalLocator } from '../coordinator/local-locator.ts';
+import { moveActor } from '../coordinator/migration.ts';
+import type { ShardClient } from '../shard/shard-client.ts';
 import { serveMetrics, type MetricsServer } from '../metrics/exporter.ts';
 import { ClusterMetrics } from '../metrics/cluster-metrics.ts';
 import { Registry } from 'prom-client';
+import type { LocalNode } from '../nats/node-runtime.ts';
 import { ActorRef, type ActorHost } from './actor-ref.ts';
+import { checkActorOptions, checkShardIndex, type ActorOptions } from './actor-options.ts';
 import { resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.ts';
 import { Authorizer, type Decision, type DeliveryNames } from './authorizer.ts';
 import { chooseBackend, distinctAdapters } from './backend-choice.ts';
+import { chooseLocator } from './locator-choice.ts';
+import { createShards, startShards } from './start-shards.ts';
 import { packageVersion } from '../package-version.ts';
-import { NodeRuntime, type LocalNode } from '../nats/node-runtime.ts';
 
-export interface ActorOptions {
-  /** The tenant the actor belongs to; actors of different tenants never share state. @default '' */
-  readonly tenant?: string;
-  /** The principal messages from this ref carry (ctx.principal). @default '' */
-  readonly principal?: string;
-  /** The principal's roles, from the cluster's `roles` (ctx.roles has their bits). @default [] */
-  readonly roles?: readonly string[];
-  /**
-   * Pins the actor to this shard when it activates, instead of the cluster's placement
-   * (an actor already active stays where it is; cluster.migrate() moves it).
-   */
-  readonly shard?: number;
-}
-
-/** Where an actor lives: its node ('local' for a cluster without options.nats) and a shard of that node. */
-export interface ActorLocation {
-  readonly node: string;
-  readonly shard: number;
-}
-
-/** A live node of the cluster. */
-export interface MemberInfo {
-  readonly node: string;
-  /** Its shards (the placement's candidates are every (node, shard) pair). */
-  readonly shards: number;
-  /** True for the node this process runs. */
-  readonly self: boolean;
-}
+export type { ActorOptions } from './actor-options.ts';
+export type { ActorLocation, MemberInfo } from '../coordinator/actor-locator.ts';
+export { DEAD_LETTER_REASONS, type DeadLetterReason } from '../coordinator/dead-letters.ts';
 
 export interface ShardInfo {
   readonly index: number;
@@ -84,43 +64,17 @@ export interface ClusterInfo {
   readonly tables: { readonly tenants: number; readonly principals: number; readonly policyAnswers: number };
 }
 
-function formatDiagnostics(diagnostics: readonly CompileDiagnostic[]): string {
-  return diagnostics
-    .map((d) => {
-      const where = d.line > 0 ? `line ${d.line}, column ${d.column}` : 'in the generated module';
-      const hint = d.line === 0 && /handle|State|Request|Reply/.test(d.message) ? ' (check the signature of fn handle and its types)' : '';
-      return `kernel '${d.kernel}': WGSL ${d.type} at ${where}: ${d.message}${hint}${d.source !== undefined ? `\n    ${d.source.trim()}` : ''}`;
-    })
-    .join('\n');
-}
-
 const VERSION = packageVersion();
 
-export { DEAD_LETTER_REASONS, type DeadLetterReason } from '../coordinator/dead-letters.ts';
-
-/**
- * Each kernel's sends entries, resolved to the cluster's kernels (a kernel object or a
- * kernel name, the sender's own name included).
- */
-function resolveSends(kernels: readonly Kernel[]): ResolvedSend[][] {
-  const byName = new Map(kernels.map((k, i) => [k.name, i]));
-  return kernels.map((k) => {
-    const structs = new Set<string>();
-    return k.sends.map((entry) => {
-      const name = typeof entry.to === 'string' ? entry.to : entry.to.name;
-      const id = byName.get(name);
-      if (id === undefined || (typeof entry.to !== 'string' && kernels[id] !== entry.to)) {
-        throw new RingshardError(
-          ErrorCode.UNKNOWN_KERNEL,
-          `kernel '${k.name}': sends.${entry.name} names kernel '${name}', which this cluster does not run${id !== undefined ? ' (it runs another kernel of that name)' : ''}; its kernels: ${kernels.map((x) => `'${x.name}'`).join(', ')}`,
-        );
-      }
-      const struct = sendStructName(entry.name);
-      if (structs.has(struct)) throw new RingshardError(ErrorCode.INVALID_KERNEL, `kernel '${k.name}': two sends entries give the struct ${struct}; rename one`);
-      structs.add(struct);
-      return { name: entry.name, kernelId: id, kernelName: name, request: kernels[id]!.codecs.request.layout };
-    });
-  });
+/** What start() builds before the Cluster exists. */
+interface Parts {
+  readonly resolved: ResolvedOptions;
+  readonly backend: BackendKind;
+  readonly shards: ShardClient[];
+  readonly directory: ActorDirectory;
+  readonly metrics: ClusterMetrics | undefined;
+  readonly sendPayloadWords: number;
+  readonly clock: HybridClock;
 }
 
 export class Cluster implements ActorHost {
@@ -134,13 +88,12 @@ export class Cluster implements ActorHost {
   private readonly metrics: ClusterMetrics | undefined;
   private metricsServer: MetricsServer | undefined;
   private readonly shards: ShardClient[];
-  private readonly placement: PlacementStrategy;
   private readonly kernelIds = new Map<Kernel<any, any, any>, number>();
   private readonly kernelsByName = new Map<string, Kernel<any, any, any>>();
   private readonly directory: ActorDirectory;
   private readonly tenants: NameTable;
   private readonly principals = new NameTable();
-  /** A ref holds its tenant and principal names while it lives (name-table.ts). */
+  // A ref holds its tenant and principal names; they are let go when it is collected.
   private readonly refNames = new FinalizationRegistry<{ tenant: number; principal: number }>((held) => {
     this.tenants.release(held.tenant);
     this.principals.release(held.principal);
@@ -148,24 +101,20 @@ export class Cluster implements ActorHost {
   private closing: Promise<void> | undefined;
   private readonly roleNames: readonly string[];
   private readonly authorizer: Authorizer;
-  /** K2K: per kernel id, its request payload words (what a forwarded record carries). */
-  private readonly sendPayloadWords: number;
-  /** K2K messages routed so far (delivered or dead letters): drain() waits until no more come. */
-  private routed = 0;
-  private readonly deadLetters = new Map<string, number>(DEAD_LETTER_REASONS.map((r) => [r, 0]));
-  /** options.nats: this process's node of a multi-node cluster. */
-  private node: NodeRuntime | undefined;
+  private readonly local: LocalLocator;
+  /** Where actors live: `local`, or the node of a cluster on NATS (set once, in start). */
+  private locator: ActorLocator;
+  private readonly router: K2KRouter;
   private readonly log: (line: string) => void;
-
   private readonly clock: HybridClock;
   private readonly kernelNames: readonly string[];
 
-  private constructor(options: ResolvedOptions, backend: BackendKind, shards: ShardClient[], directory: ActorDirectory, metrics: ClusterMetrics | undefined, sendPayloadWords: number, clock: HybridClock) {
-    this.clock = clock;
+  private constructor(parts: Parts) {
+    const { resolved: options, shards, directory, metrics } = parts;
+    this.clock = parts.clock;
     this.kernelNames = options.kernels.map((k) => k.name);
-    this.backend = backend;
+    this.backend = parts.backend;
     this.askTimeoutMs = options.askTimeoutMs;
-    this.placement = options.placement;
     this.shards = shards;
     options.kernels.forEach((k, i) => {
       this.kernelIds.set(k, i);
@@ -177,12 +126,33 @@ export class Cluster implements ActorHost {
     this.registry = metrics?.registry ?? new Registry();
     this.roleNames = options.roles;
     this.authorizer = new Authorizer(options.authorize, options.log, options.kernels.length);
-    this.sendPayloadWords = sendPayloadWords;
     this.log = options.log;
-    metrics?.attachCounters({ deadLetters: () => this.deadLetters, policyRefusals: () => this.authorizer.refusals, node: () => this.node?.counters() });
+    this.local = this.locator = new LocalLocator(directory, shards, options.placement, {
+      activated: (entry) => this.metrics?.actorActivated(entry),
+      retired: (entry) => this.metrics?.actorRetired(entry),
+    });
+    const authorizer = this.authorizer;
+    const names: DeliveryNames = { principal: (id) => this.principals.name(id), roles: (mask) => this.roleNamesOf(mask) };
+    this.router = new K2KRouter(
+      directory,
+      {
+        get active() {
+          return authorizer.active;
+        },
+        decide: (principalId, roles, to) => authorizer.decideDelivery(principalId, roles, to, names),
+        refused: (to, decision) => authorizer.refused(to.kernelId, decision as Exclude<Decision, 'allowed'>),
+      },
+      parts.sendPayloadWords,
+      (words, o, dead) => this.locator.routeElsewhere(words, o, dead),
+    );
+    metrics?.attachCounters({
+      deadLetters: () => this.router.counts,
+      policyRefusals: () => this.authorizer.refusals,
+      node: () => this.locator.counters(),
+    });
     for (const shard of shards) {
       shard.listen({
-        onSend: (words, offset) => this.route(words, offset),
+        onSend: (words, offset) => this.router.route(words, offset),
         onFailure: (error) => options.log(`ringshard: ${error.message}`),
         onLog: (line) => options.log(line),
         onRestart: (reason) => {
@@ -219,35 +189,7 @@ export class Cluster implements ActorHost {
     // 'auto': one shard per distinct adapter, each pinned to its adapter by name.
     const pinned = backend === 'webgpu' && resolved.shards === 'auto' && !resolved.adapterName ? await distinctAdapters(resolved) : [];
     const shardCount = resolved.shards === 'auto' ? Math.max(1, pinned.length) : resolved.shards;
-    const sends = resolveSends(kernels);
-    const sendPayloadWords = Math.max(0, ...sends.flat().map((s) => s.request.words));
-    const anySends = sends.some((s) => s.length > 0);
-    const shape: BatchShape = {
-      kernels: kernels.length,
-      maxBatch: resolved.maxBatch,
-      // A state on its way into a shard (IMPORT) travels in as many slots as it needs.
-      recordWords: requestSlotWords(Math.max(...kernels.map((k) => k.codecs.request.words))),
-      resultWords: Math.max(...kernels.map((k) => Math.max(k.codecs.reply.words, k.codecs.state.words))),
-      stateStride: Math.max(...kernels.map((k) => k.codecs.state.words)),
-      maxSends: anySends ? resolved.maxSendsPerMessage : 0,
-      sendWords: SEND_ENTRY_HEADER + sendPayloadWords,
-    };
-    const layout = batchLayout(shape);
-    const wires: KernelWire[] = kernels.map((k, id) => {
-      const module = assembleKernelModule(k, id, layout, { maxLoopIterations: resolved.maxLoopIterations, roles: resolved.roles, sends: sends[id]! });
-      return {
-        id,
-        name: k.name,
-        state: k.state,
-        request: k.request,
-        reply: k.reply,
-        module: module.code,
-        userLineOffset: module.userLineOffset,
-        userLineCount: module.userLineCount,
-        ...(k.referenceWire ? { reference: k.referenceWire } : {}),
-        ...(sends[id]!.length > 0 ? { sends: sends[id]!.map((s) => ({ name: s.name, kernel: s.kernelId })) } : {}),
-      };
-    });
+    const { shape, wires, sendPayloadWords, anySends } = kernelWires(kernels, resolved);
     const clock = new HybridClock(performance.timeOrigin + performance.now());
     const directory = new ActorDirectory(shardCount, resolved.maxActorsPerShard);
     // Checkpoints and metric tables reserve growable shared memory for maxActorsPerShard
@@ -279,59 +221,18 @@ export class Cluster implements ActorHost {
             adapter: adapterInfo ? adapterInfo.device || adapterInfo.description : 'none',
             version: VERSION,
             activeActors: (shard, kernel) => directory.count(shard, kernel),
-          }));
-    const shards = reserve(() => Array.from(
-      { length: shardCount },
-      (_, index) =>
-        new ShardClient({
-          config: {
-            index,
-            backend,
-            kernels: wires,
-            batch: shape,
-            framesInFlight: resolved.framesInFlight,
-            roles: resolved.roles,
-            initialSlots: resolved.initialActorsPerShard,
-            maxSlots: resolved.maxActorsPerShard,
-            epochMs: clock.epochMs,
-            generation: 0,
-            ...(metrics ? { metrics: metrics.tablesFor(index) } : {}),
-            ...(resolved.adapterName ? { adapterName: resolved.adapterName } : pinned.length > 1 ? { adapterName: pinned[index]! } : {}),
-            ...(resolved.dawnFlags ? { dawnFlags: resolved.dawnFlags } : {}),
-          },
-          checkpoint: resolved.checkpointEvery,
-          maxDispatchMs: resolved.maxDispatchMs,
-          maxRestartsPerMinute: resolved.maxRestartsPerMinute,
-          ringCapacity: resolved.ringCapacity,
-          replyRingCapacity: resolved.replyRingCapacity,
-          recordWords: shape.recordWords,
-          replyWords: replySlotWords(shape.resultWords, anySends ? sendPayloadWords : -1),
-          policy: resolved.backpressure,
-          maxQueued: resolved.maxQueuedPerShard,
-          maxK2KQueued: resolved.maxK2KQueuedPerShard,
-          clock,
-        }),
-    ));
-    const started = await Promise.allSettled(shards.map((s) => s.start()));
-    const failure = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    const diagnostics = started.flatMap((r) => (r.status === 'fulfilled' ? r.value.diagnostics : []));
-    if (failure || diagnostics.length > 0) {
-      await Promise.allSettled(shards.map((s) => s.stop()));
-      if (failure) throw failure.reason;
-      // Every shard compiles the same modules: report one shard's diagnostics.
-      const first = (started[0] as PromiseFulfilledResult<ShardStarted>).value.diagnostics;
-      const shown = first.length > 0 ? first : diagnostics;
-      throw new RingshardError(ErrorCode.SHADER_COMPILE, `WGSL did not compile:\n${formatDiagnostics(shown)}`, { cause: shown });
-    }
-    const cluster = new Cluster(resolved, backend, shards, directory, metrics, sendPayloadWords, clock);
-    if (resolved.nats) {
-      try {
-        cluster.node = await NodeRuntime.connect(resolved.nats, cluster.localNode());
-        await cluster.node.join();
-      } catch (error) {
-        await cluster.shutdown();
-        throw error;
-      }
+          }),
+    );
+    const shards = reserve(() =>
+      createShards(resolved, { count: shardCount, backend, shape, wires, sendPayloadWords: anySends ? sendPayloadWords : -1, pinned, metrics, clock }),
+    );
+    await startShards(shards);
+    const cluster = new Cluster({ resolved, backend, shards, directory, metrics, sendPayloadWords, clock });
+    try {
+      await chooseLocator(resolved, cluster.local, () => cluster.localNode(), (locator) => (cluster.locator = locator));
+    } catch (error) {
+      await cluster.shutdown();
+      throw error;
     }
     if (resolved.metrics !== false && resolved.metrics.port !== undefined) {
       cluster.metricsServer = await serveMetrics(cluster.registry, {
@@ -359,34 +260,10 @@ export class Cluster implements ActorHost {
         `unknown kernel ${describeValue(name)}: this cluster runs ${[...this.kernelsByName.keys()].map((n) => `'${n}'`).join(', ')}`,
       );
     }
-    if ((typeof key !== 'string' && typeof key !== 'number') || key === '') {
-      throw new RingshardError(ErrorCode.INVALID_OPTION, `actor key must be a non-empty string or a number, got ${describeValue(key)}`);
-    }
-    const tenant = options.tenant ?? '';
-    const principal = options.principal ?? '';
-    const pinned = options.shard;
-    if (pinned !== undefined) this.checkShard('options.shard', pinned);
-    if (typeof tenant !== 'string') throw new RingshardError(ErrorCode.INVALID_OPTION, `options.tenant must be a string, got ${describeValue(tenant)}`);
-    // The identity joins kernel, tenant and key with NUL: a NUL in a tenant would let two
-    // tenants name one actor (actorIdentity).
-    if (tenant.includes('\u0000')) throw new RingshardError(ErrorCode.INVALID_OPTION, `options.tenant must not contain NUL (\\u0000), got ${describeValue(tenant)}`);
-    if (typeof principal !== 'string') throw new RingshardError(ErrorCode.INVALID_OPTION, `options.principal must be a string, got ${describeValue(principal)}`);
-    const roles = options.roles ?? [];
-    if (!Array.isArray(roles)) throw new RingshardError(ErrorCode.INVALID_OPTION, `options.roles must be an array of role names, got ${describeValue(roles)}`);
-    let mask = 0;
-    for (const role of roles) {
-      const bit = this.roleNames.indexOf(role as string);
-      if (bit < 0) {
-        throw new RingshardError(
-          ErrorCode.INVALID_OPTION,
-          `options.roles: unknown role ${describeValue(role)}; this cluster's roles are ${this.roleNames.length > 0 ? this.roleNames.map((r) => `'${r}'`).join(', ') : 'none (Cluster.start({ roles }))'}`,
-        );
-      }
-      mask = (mask | (1 << bit)) >>> 0;
-    }
-    const tenantId = this.tenants.hold(tenant);
-    const principalId = this.principals.hold(principal);
-    const ref = new ActorRef(this, k, id, String(key), tenant, tenantId, principal, principalId, pinned, Object.freeze([...roles]), mask);
+    const o = checkActorOptions(key, options, this.roleNames, this.shards.length);
+    const tenantId = this.tenants.hold(o.tenant);
+    const principalId = this.principals.hold(o.principal);
+    const ref = new ActorRef(this, k, id, o.key, o.tenant, tenantId, o.principal, principalId, o.shard, o.roles, o.rolesMask);
     if (tenantId !== 0 || principalId !== 0) this.refNames.register(ref, { tenant: tenantId, principal: principalId });
     return ref;
   }
@@ -402,58 +279,13 @@ export class Cluster implements ActorHost {
     this.authorizer.refused(ref.kernelId, decision);
   }
 
-  /**
-   * Routes a K2K send record (from a shard's reply ring) to its receiver: by actor id
-   * through the directory, so it follows the actor wherever it lives. What cannot be
-   * delivered is a dead letter, counted by reason.
-   */
-  private route(words: Uint32Array, o: number): void {
-    this.routed++;
-    const to = words[o + SendHeader.to]!;
-    const entry = this.directory.byActorId(to);
-    if (entry === undefined) {
-      // On another node (or unknown there too): the node's router finds it by id.
-      if (this.node) return this.node.routeK2K(words, o, (reason) => this.dead(reason));
-      return this.dead(this.directory.wasIssued(to) ? 'terminated' : 'no-such-actor');
-    }
-    if (entry.kernelId !== words[o + SendHeader.kernel]) return this.dead('wrong-kernel');
-    if (entry.tenantId !== words[o + SendHeader.tenant]) return this.dead('cross-tenant');
-    // The policy guards K2K as it guards refs: the sending message's principal and roles
-    // against the receiver (a principal refused on a vault cannot reach it through a forwarder).
-    if (this.authorizer.active) {
-      const decision = this.authorizer.decideDelivery(words[o + SendHeader.principal]!, words[o + SendHeader.roles]!, entry, this.deliveryNames);
-      if (decision !== 'allowed') {
-        this.authorizer.refused(entry.kernelId, decision);
-        return this.dead('forbidden');
-      }
-    }
-    try {
-      entry.link.forward(entry, words, o, this.sendPayloadWords, this.deadFor);
-    } catch (error) {
-      this.deadFor(error);
-    }
-  }
-
-  /** Names a K2K delivery for the policy (on a cache miss only). */
-  private readonly deliveryNames: DeliveryNames = {
-    principal: (id) => this.principals.name(id),
-    roles: (mask) => this.roleNamesOf(mask),
-  };
-
   private roleNamesOf(mask: number): string[] {
     return this.roleNames.filter((_, bit) => (mask & (1 << bit)) !== 0);
   }
 
-  // A field, not a closure per routed message.
-  private readonly deadFor = (error: unknown): void => this.dead(deadLetterReason(error));
-
-  private dead(reason: DeadLetterReason): void {
-    this.deadLetters.set(reason, this.deadLetters.get(reason)! + 1);
-  }
-
   /** K2K messages that could not be delivered so far, by reason (ringshard_dead_letters_total). */
   deadLetterCounts(): Readonly<Record<DeadLetterReason, number>> {
-    return Object.fromEntries(this.deadLetters) as Record<DeadLetterReason, number>;
+    return Object.fromEntries(this.router.counts) as Record<DeadLetterReason, number>;
   }
 
   /**
@@ -464,13 +296,11 @@ export class Cluster implements ActorHost {
    */
   async drain(): Promise<void> {
     for (;;) {
-      const before = this.routed;
+      const before = this.router.routed;
       await Promise.all(this.shards.map((s) => s.settle()));
-      if (this.routed === before) return;
+      if (this.router.routed === before) return;
     }
   }
-
-  // ---- ActorHost: used by ActorRef
 
   /** What this cluster's node of a multi-node cluster needs of it. */
   private localNode(): LocalNode {
@@ -479,8 +309,7 @@ export class Cluster implements ActorHost {
       directory: this.directory,
       askTimeoutMs: this.askTimeoutMs,
       kernel: (name) => this.kernelsByName.get(name),
-      refFor: (kernel, key, tenant, principal, roles) =>
-        this.actor(kernel, key, { tenant, principal, roles: this.roleNamesOf(roles) }),
+      refFor: (kernel, key, tenant, principal, roles) => this.actor(kernel, key, { tenant, principal, roles: this.roleNamesOf(roles) }),
       principalName: (id) => this.principals.name(id) ?? '',
       principalId: (name) => this.principals.idOf(name),
       tenantName: (id) => this.tenants.name(id) ?? '',
@@ -494,76 +323,35 @@ export class Cluster implements ActorHost {
 
   /** The live nodes (this one included), by name; without options.nats, this process alone as 'local'. */
   members(): MemberInfo[] {
-    return this.node ? this.node.members() : [{ node: 'local', shards: this.shards.length, self: true }];
+    return this.locator.members();
   }
 
   /** This process's node name ('local' without options.nats). */
   get nodeName(): string {
-    return this.node?.self ?? 'local';
+    return this.locator.nodeName;
   }
 
+  // ---- ActorHost: used by ActorRef
+
   /** @internal */
-  activate(ref: ActorRef<any, any, any>): ActorEntry {
+  activate(ref: ActorRef<any, any, any>): ActorHandle {
     if (this.closing) throw closedError();
-    if (this.node) return this.node.activate(ref);
-    const existing = this.directory.lookup(ref.identity);
-    if (existing) return existing;
-    const link = this.shards[ref.pinnedShard ?? this.place(ref)]!;
-    const entry = this.directory.add({
-      identity: ref.identity,
-      key: ref.key,
-      kernelName: ref.kernel.name,
-      tenant: ref.tenant,
-      link,
-      kernelId: ref.kernelId,
-      tenantId: ref.tenantId,
-    });
-    // The worker must know the actor's metric row before it handles the actor's records.
-    this.metrics?.actorActivated(entry);
-    try {
-      // INIT goes into the ring ahead of the message that activated the actor.
-      void link.activate(entry).catch(() => this.directory.remove(entry));
-    } catch (error) {
-      this.directory.remove(entry);
-      throw error;
-    }
-    return entry;
-  }
-
-  private place(ref: ActorRef<any, any, any>): number {
-    try {
-      return placeActor(
-        this.placement,
-        { key: ref.key, kernel: ref.kernel.name, tenant: ref.tenant, identity: ref.identity },
-        this.shards.map((s) => this.directory.count(s.index)),
-      );
-    } catch (error) {
-      throw new RingshardError(ErrorCode.INVALID_OPTION, (error as Error).message, { cause: error });
-    }
+    return this.locator.activate(ref);
   }
 
   /** @internal */
-  find(ref: ActorRef<any, any, any>): ActorEntry | undefined {
-    return this.node ? this.node.find(ref) : this.directory.lookup(ref.identity);
+  find(ref: ActorRef<any, any, any>): ActorHandle | undefined {
+    return this.locator.find(ref);
   }
 
   /** @internal */
-  retire(entry: ActorEntry): void {
-    if (this.node?.forgetRemote(entry)) return;
-    this.directory.retire(entry);
+  retire(handle: ActorHandle): void {
+    this.locator.retire(handle);
   }
 
   /** @internal */
-  freeSlot(entry: ActorEntry): void {
-    if (entry.slot < 0) return; // an actor on another node
-    this.metrics?.actorRetired(entry);
-    this.directory.freeSlot(entry);
-  }
-
-  private checkShard(path: string, shard: unknown): asserts shard is number {
-    if (!Number.isInteger(shard) || (shard as number) < 0 || (shard as number) >= this.shards.length) {
-      throw new RingshardError(ErrorCode.INVALID_OPTION, `${path} must be a shard index from 0 to ${this.shards.length - 1}, got ${describeValue(shard)}`);
-    }
+  freeSlot(handle: ActorHandle): void {
+    this.locator.freeSlot(handle);
   }
 
   /**
@@ -572,10 +360,7 @@ export class Cluster implements ActorHost {
    */
   locate(ref: ActorRef<any, any, any>): ActorLocation {
     ref.checkAllowed();
-    if (this.node) return this.node.locate(ref);
-    const entry = this.directory.lookup(ref.identity);
-    if (entry) return { node: 'local', shard: entry.shard };
-    return { node: 'local', shard: ref.pinnedShard ?? this.place(ref) };
+    return this.locator.locate(ref);
   }
 
   /**
@@ -587,40 +372,24 @@ export class Cluster implements ActorHost {
    * the actor's previous move to finish.
    */
   async migrate(ref: ActorRef<any, any, any>, toShard: number): Promise<void> {
-    this.checkShard('toShard', toShard);
+    checkShardIndex('toShard', toShard, this.shards.length);
     if (this.closing) throw closedError();
     ref.checkAllowed();
     const what = `kernel '${ref.kernel.name}' actor '${ref.key}'${ref.tenant ? ` of tenant '${ref.tenant}'` : ''}`;
     let entry = this.directory.lookup(ref.identity);
-    while (entry && entry.link instanceof MovingLink) {
-      await entry.link.settled;
+    for (let moving = entry?.link.moving; moving !== undefined; moving = entry?.link.moving) {
+      await moving;
       entry = this.directory.lookup(ref.identity);
     }
     if (!entry) {
       throw new RingshardError(ErrorCode.UNKNOWN_ACTOR, `cannot migrate ${what}: it is not active (terminated, or never sent a message)`);
     }
     if (entry.shard === toShard) return;
-    const from = entry.link;
-    const to = this.shards[toShard]!;
-    const moving = new MovingLink(from);
-    entry.link = moving;
-    let state: unknown;
-    try {
-      state = await from.exportState(entry, { codec: ref.kernel.codecs.state, what: `migration of ${what}`, timeoutMs: this.askTimeoutMs });
-    } catch (error) {
-      // The state never left: the actor stays, and what waited goes where it was.
-      entry.link = from;
-      moving.arrived(from);
-      throw error;
-    }
-    const fromShard = entry.shard;
-    this.directory.relocate(entry, toShard);
-    this.metrics?.actorMoved(entry, fromShard);
-    // IMPORT first, then everything that waited, in order, then the actor is home.
-    const imported = to.importState(entry, ref.kernel.codecs.state, state);
-    entry.link = to;
-    moving.arrived(to);
-    await imported;
+    await moveActor(
+      this.directory,
+      { entry, to: this.shards[toShard]!, stateCodec: ref.kernel.codecs.state, what: `migration of ${what}`, timeoutMs: this.askTimeoutMs },
+      (moved, fromShard) => this.metrics?.actorMoved(moved, fromShard),
+    );
   }
 
   /**
@@ -633,7 +402,7 @@ export class Cluster implements ActorHost {
    * device is lost, is replaced the same way, automatically. Resolves once the new worker runs.
    */
   async restartShard(index: number): Promise<void> {
-    this.checkShard('index', index);
+    checkShardIndex('index', index, this.shards.length);
     await this.shards[index]!.restart();
   }
 
@@ -644,7 +413,7 @@ export class Cluster implements ActorHost {
    * Resolves once the fault has happened, not when recovery ends.
    */
   async injectFault(shard: number, kind: 'worker-exit' | 'device-lost'): Promise<void> {
-    this.checkShard('shard', shard);
+    checkShardIndex('shard', shard, this.shards.length);
     if (kind !== 'worker-exit' && kind !== 'device-lost') {
       throw new RingshardError(ErrorCode.INVALID_OPTION, `injectFault: kind must be 'worker-exit' or 'device-lost', got ${describeValue(kind)}`);
     }
@@ -686,7 +455,7 @@ export class Cluster implements ActorHost {
 
   private async close(): Promise<void> {
     // A node hands its actors over to the others first (their state goes with them).
-    await this.node?.leave().catch((error: Error) => this.log(`ringshard: leaving the cluster: ${error.message}`));
+    await this.locator.leave().catch((error: Error) => this.log(`ringshard: leaving the cluster: ${error.message}`));
     for (const entry of [...this.directory.entries()]) {
       if (entry.link.failed) continue;
       this.directory.retire(entry);

@@ -1,7 +1,7 @@
 /**
  * `ringshard bench`: starts a cluster, drives it with the load generator, and reports
  * throughput, latency percentiles (HDR histogram) and batching, as a table or as JSON
- * (schema "ringshard-bench/1", documented in the README).
+ * (schema "ringshard-bench/1", documented in docs/load-testing.md).
  */
 import { Cluster } from '../api/cluster.ts';
 import { BENCH_USAGE, parseBenchOptions, type BenchOptions } from './bench-options.ts';

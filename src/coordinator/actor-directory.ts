@@ -12,6 +12,7 @@ import { NO_ACTOR, actorLocation } from '../layout/record.ts';
 import { ActorIds } from './actor-ids.ts';
 import { NameTable } from './name-table.ts';
 import type { RecordTarget, ShardLink } from './shard-link.ts';
+import type { ActorBase, ActorSpec } from './actor-handle.ts';
 
 /**
  * An actor's identity string: kernel, tenant and key, joined by NUL (the directory's key,
@@ -30,11 +31,9 @@ export function identityParts(identity: string): { kernel: string; tenant: strin
   return { kernel: identity.slice(0, a), tenant: identity.slice(a + 1, b), key: identity.slice(b + 1) };
 }
 
-export interface ActorEntry extends RecordTarget {
-  readonly identity: string;
-  readonly key: string;
-  readonly kernelName: string;
-  readonly tenant: string;
+/** An actor of this process: its shard and state slot. */
+export interface ActorEntry extends ActorBase, RecordTarget {
+  readonly remote: false;
   /** Where its records go: its shard's link (a MovingLink while it moves). */
   link: ShardLink;
   /** Its shard and state slot; `location` is the two as the header carries them. */
@@ -43,10 +42,9 @@ export interface ActorEntry extends RecordTarget {
   location: number;
   /** The shard's slot generation when the slot was taken (see resetShard). */
   generation: number;
-  /** False once terminate() was called: the next message activates a new actor. */
-  active: boolean;
 }
 
+/** What the directory needs to add an actor. */
 export interface NewActor {
   readonly identity: string;
   readonly key: string;
@@ -55,6 +53,11 @@ export interface NewActor {
   readonly link: ShardLink;
   readonly kernelId: number;
   readonly tenantId: number;
+}
+
+/** The new actor `spec` names, on `link`. */
+export function newActor(spec: ActorSpec, link: ShardLink): NewActor {
+  return { identity: spec.identity, key: spec.key, kernelName: spec.kernel.name, tenant: spec.tenant, link, kernelId: spec.kernelId, tenantId: spec.tenantId };
 }
 
 export class ActorDirectory {
@@ -155,6 +158,7 @@ export class ActorDirectory {
       location: actorLocation(shard, slot),
       generation: this.generation[shard]!,
       active: true,
+      remote: false,
     };
     this.byIdentity.set(fields.identity, entry);
     this.byId.set(entry.actorId, entry);

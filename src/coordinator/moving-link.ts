@@ -22,6 +22,10 @@ export class MovingLink implements ShardLink {
 
   constructor(private readonly from: ShardLink) {}
 
+  get moving(): Promise<void> {
+    return this.settled;
+  }
+
   /** Still the old shard, until the actor has arrived. */
   get index(): number {
     return this.from.index;

@@ -1,9 +1,11 @@
 /**
- * ShardLink: "a shard I can send records to", whatever and wherever it is. ActorRef,
- * Cluster and migration talk only to this interface; the local implementation is
- * ShardClient (SAB rings + a worker thread), MovingLink stands in for an actor that is
- * being moved, and a remote one (NATS) fits the same shape. Modelled on Proto.Actor's
- * PID -> Process: the directory resolves an actor's id to its link, the link delivers.
+ * The links an actor's messages go through. MessageLink is what every link carries
+ * (tell, ask, snapshot, terminate); ShardLink adds what only a shard of this process
+ * does (K2K forwarding, activation, migration). ShardClient is a shard (SAB rings + a
+ * worker thread), MovingLink stands in for an actor being moved, JournalingLink journals
+ * a durable node's actor, and RemoteLink (NATS) is a MessageLink to another node.
+ * Modelled on Proto.Actor's PID -> Process: the locator resolves an actor to its link,
+ * the link delivers.
  *
  * A link owns what a record needs on the way: correlations, pending replies and their
  * settlement, and the activation and termination records of the actors it hosts.
@@ -67,17 +69,37 @@ export interface ReplySink {
   result(): unknown;
 }
 
-export interface ShardLink {
+/**
+ * Messaging: what every link an actor's messages go through carries, whether the actor
+ * lives in a shard of this process (ShardLink) or on another node (RemoteLink). `T` is
+ * what the link needs to know of its target.
+ */
+export interface MessageLink<T> {
+  /** A message without a reply; resolves once it is on its way (in the ring). */
+  tell(to: T, from: Caller, codec: Codec, msg: unknown): Promise<void>;
+  /** Many messages to one actor, all checked before any is sent, all or none sent. */
+  tellMany(to: T, from: Caller, msgs: MessageBatch): Promise<void>;
+  /** A message; resolves with the handler's reply. */
+  ask(to: T, from: Caller, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown>;
+  /** Many messages to one actor, handled in order; resolves with their replies in order (an array, or reply.sink's result). */
+  askMany(to: T, from: Caller, msgs: MessageBatch, reply: AskSpec): Promise<unknown>;
+  /** The actor's state, after the records sent before. */
+  snapshot(to: T, reply: AskSpec): Promise<unknown>;
+  /** Runs `shutdown` after the records sent before; resolves with the final state. */
+  terminate(to: T, reply: AskSpec): Promise<unknown>;
+  /** The link has failed for good (its worker keeps dying), if it has. */
+  readonly failed: Error | undefined;
+}
+
+/** A shard of this process: messaging, plus what only a local shard does. */
+export interface ShardLink extends MessageLink<RecordTarget> {
   /** The shard's index in the cluster (placement data). */
   readonly index: number;
-  /** A message without a reply; resolves once it is on its way (in the ring). */
-  tell(to: RecordTarget, from: Caller, codec: Codec, msg: unknown): Promise<void>;
-  /** Many messages to one actor, all checked before any is sent, all or none sent. */
-  tellMany(to: RecordTarget, from: Caller, msgs: MessageBatch): Promise<void>;
-  /** A message; resolves with the handler's reply. */
-  ask(to: RecordTarget, from: Caller, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown>;
-  /** Many messages to one actor, handled in order; resolves with their replies in order (an array, or reply.sink's result). */
-  askMany(to: RecordTarget, from: Caller, msgs: MessageBatch, reply: AskSpec): Promise<unknown>;
+  /**
+   * A move of the actor between shards is under way through this link: resolves once it
+   * is over. Undefined when none is (a shard's own link).
+   */
+  readonly moving: Promise<void> | undefined;
   /**
    * A kernel-to-kernel message: the send record at word `offset` of `send` (the layout in
    * src/layout/record.ts) becomes a request record for `to`, with `payloadWords` words of
@@ -86,10 +108,6 @@ export interface ShardLink {
    * A link that must hold it for later calls `onDead` if it cannot be delivered then.
    */
   forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void): void;
-  /** The actor's state, after the records sent before. */
-  snapshot(to: RecordTarget, reply: AskSpec): Promise<unknown>;
-  /** Runs `shutdown` after the records sent before; resolves with the final state. */
-  terminate(to: RecordTarget, reply: AskSpec): Promise<unknown>;
   /** Sends the activation record (INIT) ahead of the actor's first message. */
   activate(to: RecordTarget): Promise<void>;
   /** Sends a termination record whose reply nobody waits for (cluster shutdown). */
@@ -98,6 +116,4 @@ export interface ShardLink {
   exportState(to: RecordTarget, reply: AskSpec): Promise<unknown>;
   /** Migration, arriving: takes `state` into the actor's new slot, no hook. */
   importState(to: RecordTarget, stateCodec: Codec, state: unknown): Promise<void>;
-  /** The link has failed for good (its worker keeps dying), if it has. */
-  readonly failed: Error | undefined;
 }

@@ -9,6 +9,7 @@
  * of terminated actors fold into "_other" too, so summing a kernel's actor series always
  * gives the kernel's exact total, which ringshard_messages_total reports per shard.
  */
+import type { NodeCounters } from '../coordinator/actor-locator.ts';
 import { Registry } from 'prom-client';
 import type { ActorEntry } from '../coordinator/actor-directory.ts';
 import type { SpscRing } from '../rings/spsc-ring.ts';
@@ -35,6 +36,8 @@ export interface ShardMetricsSource {
   sends?(): { readonly passedOn: number; readonly deduplicated: number };
 }
 
+export type { NodeCounters } from '../coordinator/actor-locator.ts';
+
 /** What the coordinator counts itself: K2K routing and authorization. */
 export interface ClusterCountersSource {
   /** K2K messages not delivered, by reason. */
@@ -43,24 +46,6 @@ export interface ClusterCountersSource {
   policyRefusals(): ReadonlyArray<ReadonlyMap<string, number>>;
   /** options.nats: what this node counts (undefined without NATS). */
   node?(): NodeCounters | undefined;
-}
-
-/** A node of a multi-node cluster counts these (src/nats/node-runtime.ts). */
-export interface NodeCounters {
-  readonly members: number;
-  /** Calls to other nodes by result (ok, refused, error, timeout), and calls of other nodes this node served. */
-  readonly sent: ReadonlyMap<string, number>;
-  readonly served: ReadonlyMap<string, number>;
-  /** Other nodes' calls (or whole frames) this node refused by its checks, by reason (src/nats/call-checks.ts). */
-  readonly refused: ReadonlyMap<string, number>;
-  /** Membership messages (heartbeat, bye, gone) this node ignored, by reason (src/nats/membership.ts). */
-  readonly heartbeatsIgnored: ReadonlyMap<string, number>;
-  /** Actors this node took over, by how it got the lease: free, own (its own from before), dead (a dead node's), handed-over. */
-  readonly takeovers: ReadonlyMap<string, number>;
-  readonly handovers: number;
-  readonly journalEntries: number;
-  readonly snapshots: number;
-  readonly replayedCalls: number;
 }
 
 interface ShardTables {

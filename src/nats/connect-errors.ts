@@ -60,7 +60,7 @@ export function storeError(error: Error, options: ResolvedNats): Error {
   return new RingshardError(
     ErrorCode.NATS_AUTH,
     `options.nats: this node's NATS user (${describeAuth(options.auth)}) may not use what a node of cluster '${options.cluster}' needs: ${why}. ` +
-      'See "Securing a NATS cluster" in the README for a node\'s permissions',
+      'See "Securing a NATS cluster" in docs/nats.md for a node\'s permissions',
     { cause: error },
   );
 }

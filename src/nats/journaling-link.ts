@@ -44,6 +44,10 @@ export class JournalingLink implements ShardLink {
     return this.inner.failed;
   }
 
+  get moving(): Promise<void> | undefined {
+    return this.inner.moving;
+  }
+
   private journal(op: CallOp, from: Caller, count: number, words: number, payload: Uint32Array): Promise<number> {
     const [sender, id] = splitCallId(from.callId);
     const call: Call = {

@@ -16,7 +16,7 @@
  * ignored and counted (ringshard_node_heartbeats_ignored_total). The pinned keys are what
  * the node runtime verifies calls with. Trust on first sight: a node that joins believes
  * the first key it hears for an incarnation, so only nodes may publish to `<cluster>.hb`
- * (the server's permissions; see the README's "Securing a NATS cluster").
+ * (the server's permissions; see "Securing a NATS cluster" in docs/nats.md).
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';

@@ -31,7 +31,9 @@
 import { connect, type NatsConnection, type Subscription, type Msg } from '@nats-io/transport-node';
 import { ErrorCode, RingshardError, closedError } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
-import { actorIdentity, identityParts, type ActorDirectory, type ActorEntry } from '../coordinator/actor-directory.ts';
+import { actorIdentity, identityParts, newActor, type ActorDirectory, type ActorEntry } from '../coordinator/actor-directory.ts';
+import { linkOf, remoteActor, type ActorHandle, type ActorSpec, type RemoteActor } from '../coordinator/actor-handle.ts';
+import type { ActorLocation, ActorLocator, MemberInfo, NodeCounters } from '../coordinator/actor-locator.ts';
 import { SEND_HEADER_WORDS, SendHeader } from '../layout/record.ts';
 import { MovingLink } from '../coordinator/moving-link.ts';
 import { deadLetterReason, type DeadLetterReason } from '../coordinator/dead-letters.ts';
@@ -40,12 +42,12 @@ import type { ActorRef } from '../api/actor-ref.ts';
 import type { ResolvedNats } from './nats-options.ts';
 import { connectionOptions } from './connection-options.ts';
 import { connectError, storeError } from './connect-errors.ts';
-import type { NodeCounters } from '../metrics/cluster-metrics.ts';
-import { Membership, isIncarnation, newIncarnation, type MemberInfo } from './membership.ts';
+import { Membership, isIncarnation, newIncarnation } from './membership.ts';
 import { RendezvousTable, hash32, type Placement } from './rendezvous.ts';
 import { ActorStore, storeKey } from './actor-store.ts';
 import { RemoteLink, replySubject, rpcSubject, type RemoteRouting } from './remote-link.ts';
 import { JournalingLink, type ReplayedCalls } from './journaling-link.ts';
+import { departedLink, failingLink } from './stand-in-links.ts';
 import { CallOp, ReplyStatus, decodeCalls, encodeReplies, frameKind, openSignedFrame, type Call, type DecodedCalls, type Reply, type SignedFrame } from './wire.ts';
 import { REFUSAL_REASONS, refusalOf, wordsChecker, type KernelWords, type RefusalReason } from './call-checks.ts';
 import { ReplayWindow, verifySignature } from './signing.ts';
@@ -71,12 +73,6 @@ export interface LocalNode {
   log(line: string): void;
 }
 
-/** Where an actor lives, across nodes. */
-export interface NodeLocation {
-  readonly node: string;
-  readonly shard: number;
-}
-
 const EMPTY = new Uint32Array(0);
 
 /**
@@ -91,12 +87,12 @@ const CACHE_LIMIT = 100_000;
 /** How often a durable node looks for dead incarnations' journals no lease needs. */
 const SWEEP_MS = 60_000;
 
-export class NodeRuntime implements RemoteRouting {
+export class NodeRuntime implements RemoteRouting, ActorLocator {
   readonly self: string;
   readonly incarnation: string;
   readonly subjectPrefix: string;
   private table: RendezvousTable;
-  private readonly remote = new Map<string, ActorEntry & { node: string }>();
+  private readonly remote = new Map<string, RemoteActor>();
   private readonly remoteLink: RemoteLink;
   private readonly rpc: Subscription;
   /** Local actors whose lease and state are on their way (their entries hold a MovingLink). */
@@ -199,15 +195,19 @@ export class NodeRuntime implements RemoteRouting {
     return this.table.owner(identity)?.node;
   }
 
-  members(): Array<{ node: string; shards: number; self: boolean }> {
-    return this.membership.members().map((m: MemberInfo) => ({ node: m.node, shards: m.shards, self: m.self }));
+  get nodeName(): string {
+    return this.self;
+  }
+
+  members(): MemberInfo[] {
+    return this.membership.members().map((m) => ({ node: m.node, shards: m.shards, self: m.self }));
   }
 
   /** Where the actor lives: where it is now if this node knows, else where it would be placed. */
-  locate(ref: ActorRef<any, any, any>): NodeLocation {
-    const entry = this.local.directory.lookup(ref.identity);
+  locate(spec: ActorSpec): ActorLocation {
+    const entry = this.local.directory.lookup(spec.identity);
     if (entry) return { node: this.self, shard: entry.shard };
-    const placed = this.table.owner(ref.identity);
+    const placed = this.table.owner(spec.identity);
     if (!placed) throw new RingshardError(ErrorCode.CLOSED, 'this node is leaving the cluster and knows no live member');
     return placed;
   }
@@ -222,69 +222,48 @@ export class NodeRuntime implements RemoteRouting {
 
   // ---- activation
 
-  /** The entry a ref's messages go through: a local actor (activated here) or the remote link. */
-  activate(ref: ActorRef<any, any, any>): ActorEntry {
-    const existing = this.local.directory.lookup(ref.identity);
+  /** The handle a ref's messages go through: a local actor (activated here) or one another node owns. */
+  activate(spec: ActorSpec): ActorHandle {
+    const existing = this.local.directory.lookup(spec.identity);
     if (existing) return existing;
-    const known = this.remote.get(ref.identity);
+    const known = this.remote.get(spec.identity);
     if (known && known.active) return known;
-    const placed = this.table.owner(ref.identity);
-    if (placed && placed.node === this.self) return this.activateHere(ref, placed);
-    const entry = {
-      identity: ref.identity,
-      key: ref.key,
-      kernelName: ref.kernel.name,
-      tenant: ref.tenant,
-      link: this.remoteLink as ShardLink,
-      kernelId: ref.kernelId,
-      tenantId: ref.tenantId,
-      actorId: actorIdFor(ref.identity),
-      shard: placed?.shard ?? 0,
-      slot: -1,
-      location: 0,
-      generation: 0,
-      active: true,
-      node: placed?.node ?? '',
-    };
-    this.remote.set(ref.identity, entry);
+    const placed = this.table.owner(spec.identity);
+    if (placed && placed.node === this.self) return this.activateHere(spec, placed);
+    const handle = remoteActor(spec, actorIdFor(spec.identity), this.remoteLink, placed?.node ?? '', placed?.shard ?? 0);
+    this.remote.set(spec.identity, handle);
     // Its id may travel in a message before the actor ever runs: K2K senders find it by id.
-    if (!this.identities.has(entry.actorId)) {
-      this.identities.set(entry.actorId, entry.identity);
-      void this.store.registerId(entry.actorId, entry.identity).catch(() => {});
+    if (!this.identities.has(handle.actorId)) {
+      this.identities.set(handle.actorId, handle.identity);
+      void this.store.registerId(handle.actorId, handle.identity).catch(() => {});
     }
-    return entry;
+    return handle;
   }
 
-  find(ref: ActorRef<any, any, any>): ActorEntry | undefined {
-    return this.local.directory.lookup(ref.identity) ?? this.remote.get(ref.identity);
+  find(spec: ActorSpec): ActorHandle | undefined {
+    return this.local.directory.lookup(spec.identity) ?? this.remote.get(spec.identity);
   }
 
-  /** A remote entry stops being used (terminate): the next message resolves the owner again. */
-  forgetRemote(entry: ActorEntry): boolean {
-    if (entry.slot >= 0) return false;
-    entry.active = false;
-    if (this.remote.get(entry.identity) === entry) this.remote.delete(entry.identity);
-    return true;
+  /** Terminated: a local actor leaves the directory; a remote handle stops being used (the next message resolves the owner again). */
+  retire(handle: ActorHandle): void {
+    if (!handle.remote) return this.local.directory.retire(handle);
+    handle.active = false;
+    if (this.remote.get(handle.identity) === handle) this.remote.delete(handle.identity);
   }
 
-  private activateHere(ref: ActorRef<any, any, any>, placed: Placement): ActorEntry {
+  freeSlot(handle: ActorHandle): void {
+    if (handle.remote) return;
+    this.local.retired(handle);
+    this.local.directory.freeSlot(handle);
+  }
+
+  private activateHere(spec: ActorSpec, placed: Placement): ActorEntry {
     const real = this.local.shards[placed.shard]!;
     const moving = new MovingLink(real);
-    const entry = this.local.directory.add(
-      {
-        identity: ref.identity,
-        key: ref.key,
-        kernelName: ref.kernel.name,
-        tenant: ref.tenant,
-        link: moving,
-        kernelId: ref.kernelId,
-        tenantId: ref.tenantId,
-      },
-      actorIdFor(ref.identity),
-    );
+    const entry = this.local.directory.add(newActor(spec, moving), actorIdFor(spec.identity));
     this.local.activated(entry);
-    const restored = this.restore(entry, ref.kernel, real, moving).finally(() => this.restoring.delete(ref.identity));
-    this.restoring.set(ref.identity, restored);
+    const restored = this.restore(entry, this.local.kernel(spec.kernel.name)!, real, moving).finally(() => this.restoring.delete(spec.identity));
+    this.restoring.set(spec.identity, restored);
     return entry;
   }
 
@@ -360,7 +339,7 @@ export class NodeRuntime implements RemoteRouting {
    * hold: the id's identity (from the ids bucket, then cached), then the actor's owner,
    * like a tell. Messages to one id keep their order, the lookup included.
    */
-  routeK2K(words: Uint32Array, o: number, dead: (reason: DeadLetterReason) => void): void {
+  routeElsewhere(words: Uint32Array, o: number, dead: (reason: DeadLetterReason) => void): void {
     const to = words[o + SendHeader.to]!;
     const kernel = this.local.kernelName(words[o + SendHeader.kernel]!);
     const tenant = this.local.tenantName(words[o + SendHeader.tenant]!);
@@ -540,13 +519,13 @@ export class NodeRuntime implements RemoteRouting {
       const timeoutMs = this.local.askTimeoutMs;
       switch (call.op) {
         case CallOp.TELL:
-          return entry.link.tellMany(entry, caller, wordsBatch(call.payload, call.count, call.words)).then(() => EMPTY);
+          return linkOf(entry).tellMany(entry, caller, wordsBatch(call.payload, call.count, call.words)).then(() => EMPTY);
         case CallOp.ASK: {
           const sink = wordsSink(call.count, kernel.codecs.reply.words);
-          return entry.link.askMany(entry, caller, wordsBatch(call.payload, call.count, call.words), { codec: kernel.codecs.reply, what, timeoutMs, sink }).then(() => sink.words);
+          return linkOf(entry).askMany(entry, caller, wordsBatch(call.payload, call.count, call.words), { codec: kernel.codecs.reply, what, timeoutMs, sink }).then(() => sink.words);
         }
         case CallOp.SNAPSHOT:
-          return entry.link.snapshot(entry, { codec: rawCodec(kernel.codecs.state), what, timeoutMs }) as Promise<Uint32Array>;
+          return linkOf(entry).snapshot(entry, { codec: rawCodec(kernel.codecs.state), what, timeoutMs }) as Promise<Uint32Array>;
         default:
           return Promise.reject(new RingshardError(ErrorCode.REMOTE, `unknown call op ${call.op}`));
       }
@@ -613,7 +592,7 @@ export class NodeRuntime implements RemoteRouting {
       this.local.retired(entry);
       await this.store.release(key);
       this.handovers++;
-      moving.arrived(this.remoteLink);
+      moving.arrived(departedLink(this.remoteLink, entry, current.index));
     } catch (error) {
       this.local.log(`ringshard: node '${this.self}' could not hand over '${entry.key}': ${(error as Error).message}`);
       entry.link = current;
@@ -678,23 +657,3 @@ const REFUSAL_TEXT: Record<RefusalReason, string> = {
   'count-mismatch': "its message count and words per message do not match its payload and the kernel's request",
   schema: "a payload word is not a value the kernel's request schema allows (an f32 field holding NaN or an infinity)",
 };
-
-/** Stands in for a local actor whose takeover failed: everything that waited fails with why. */
-function failingLink(real: ShardLink, error: Error): ShardLink {
-  const fail = () => Promise.reject(error);
-  return {
-    index: real.index,
-    failed: undefined,
-    tell: fail,
-    tellMany: fail,
-    ask: fail,
-    askMany: fail,
-    snapshot: fail,
-    terminate: fail,
-    activate: fail,
-    retire: () => Promise.resolve(),
-    exportState: fail,
-    importState: fail,
-    forward: (_t, _s, _o, _p, onDead) => onDead(error),
-  };
-}

@@ -20,17 +20,12 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { ErrorCode, RingshardError } from '../errors.ts';
 import type { Codec } from '../layout/codec.ts';
 import { packWords, type MessageBatch } from '../layout/columns.ts';
-import { SYSTEM_CALLER, type AskSpec, type Caller, type RecordTarget, type ShardLink } from '../coordinator/shard-link.ts';
+import { SYSTEM_CALLER, type AskSpec, type Caller, type MessageLink } from '../coordinator/shard-link.ts';
+import type { RemoteTarget } from '../coordinator/actor-handle.ts';
+
+export type { RemoteTarget } from '../coordinator/actor-handle.ts';
 import { CallOp, ReplyStatus, decodeReplies, encodeCalls, signCallFrame, type Call, type Reply } from './wire.ts';
 import { decodeMany, encodeOne } from './raw-words.ts';
-
-/** Who a remote call is for: an actor's names (an ActorEntry is one). */
-export interface RemoteTarget {
-  readonly identity: string;
-  readonly kernelName: string;
-  readonly tenant: string;
-  readonly key: string;
-}
 
 /** What a RemoteLink needs from its node. */
 export interface RemoteRouting {
@@ -83,8 +78,8 @@ const RETRY_MS = 20;
  */
 export const MAX_REMOTE_K2K = 65_536;
 
-export class RemoteLink implements ShardLink {
-  readonly index = -1;
+/** The messaging link to actors other nodes own: calls go as signed frames to the owner. */
+export class RemoteLink implements MessageLink<RemoteTarget> {
   readonly failed: Error | undefined = undefined;
   private nextId = 1;
   private readonly outstanding = new Map<number, Outstanding>();
@@ -127,7 +122,7 @@ export class RemoteLink implements ShardLink {
   }
 
   private send(
-    entry: RecordTarget | RemoteTarget,
+    e: RemoteTarget,
     from: Caller,
     op: CallOp,
     count: number,
@@ -140,7 +135,6 @@ export class RemoteLink implements ShardLink {
     hlcLo = 0,
   ): void {
     if (this.closed) throw this.closed;
-    const e = entry as RemoteTarget;
     const id = this.nextId++;
     if (this.nextId >= 0xffffffff) this.nextId = 1;
     let route = this.routes.get(e.identity);
@@ -285,37 +279,37 @@ export class RemoteLink implements ShardLink {
 
   // ---- ShardLink
 
-  tell(to: RecordTarget, from: Caller, codec: Codec, msg: unknown): Promise<void> {
+  tell(to: RemoteTarget, from: Caller, codec: Codec, msg: unknown): Promise<void> {
     const payload = encodeOne(codec, msg);
     return new Promise((resolve, reject) => this.send(to, from, CallOp.TELL, 1, codec.words, payload, this.timeoutMs, () => resolve(), reject));
   }
 
-  tellMany(to: RecordTarget, from: Caller, msgs: MessageBatch): Promise<void> {
+  tellMany(to: RemoteTarget, from: Caller, msgs: MessageBatch): Promise<void> {
     const payload = packWords(msgs);
     return new Promise((resolve, reject) => this.send(to, from, CallOp.TELL, msgs.count, msgs.words, payload, this.timeoutMs, () => resolve(), reject));
   }
 
-  ask(to: RecordTarget, from: Caller, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown> {
+  ask(to: RemoteTarget, from: Caller, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown> {
     const payload = encodeOne(codec, msg);
     return new Promise((resolve, reject) =>
       this.send(to, from, CallOp.ASK, 1, codec.words, payload, reply.timeoutMs, (w) => resolve(reply.codec.decode(w, new Float32Array(w.buffer, w.byteOffset, w.length), 0)), reject),
     );
   }
 
-  askMany(to: RecordTarget, from: Caller, msgs: MessageBatch, reply: AskSpec): Promise<unknown> {
+  askMany(to: RemoteTarget, from: Caller, msgs: MessageBatch, reply: AskSpec): Promise<unknown> {
     const payload = packWords(msgs);
     return new Promise((resolve, reject) =>
       this.send(to, from, CallOp.ASK, msgs.count, msgs.words, payload, reply.timeoutMs, (w) => resolve(decodeMany(reply.codec, w, msgs.count, reply.sink)), reject),
     );
   }
 
-  snapshot(to: RecordTarget, reply: AskSpec): Promise<unknown> {
+  snapshot(to: RemoteTarget, reply: AskSpec): Promise<unknown> {
     return new Promise((resolve, reject) =>
       this.send(to, reply.caller ?? SYSTEM_CALLER, CallOp.SNAPSHOT, 0, 0, new Uint32Array(0), reply.timeoutMs, (w) => resolve(reply.codec.decode(w, new Float32Array(w.buffer, w.byteOffset, w.length), 0)), reject),
     );
   }
 
-  terminate(to: RecordTarget, reply: AskSpec): Promise<unknown> {
+  terminate(to: RemoteTarget, reply: AskSpec): Promise<unknown> {
     return new Promise((resolve, reject) =>
       this.send(
         to,
@@ -366,26 +360,5 @@ export class RemoteLink implements ShardLink {
       this.k2kInFlight--;
       onDead(error as Error);
     }
-  }
-
-  /** K2K messages reach other nodes through the node's router (deliver), not through a directory entry. */
-  forward(_to: RecordTarget, _send: Uint32Array, _offset: number, _payloadWords: number, onDead: (error: Error) => void): void {
-    onDead(new RingshardError(ErrorCode.REMOTE, 'a K2K message was given to a remote entry'));
-  }
-
-  activate(): Promise<void> {
-    return Promise.resolve(); // its owner activates it
-  }
-
-  retire(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  exportState(): Promise<unknown> {
-    return Promise.reject(new RingshardError(ErrorCode.INVALID_OPTION, 'cluster.migrate() moves actors between this node\'s shards; this actor lives on another node'));
-  }
-
-  importState(): Promise<void> {
-    return Promise.reject(new RingshardError(ErrorCode.INVALID_OPTION, 'cannot import into an actor on another node'));
   }
 }

@@ -117,6 +117,9 @@ export class ShardClient implements ShardLink {
     });
   }
 
+  /** A shard's own link: no move goes through it. */
+  readonly moving = undefined;
+
   /** Where the shard's events go from now on (one listener: the cluster). */
   listen(events: ShardEvents): void {
     this.events = events;

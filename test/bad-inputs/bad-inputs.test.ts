@@ -1,7 +1,7 @@
 /**
  * Runs the table of bad inputs (table.ts) on both backends: each must fail with its
  * code, and afterwards the shared cluster still answers as it did (nothing else harmed).
- * The README's table lists the same kinds and codes.
+ * The API reference's table (docs/api.md) lists the same kinds and codes.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -15,8 +15,8 @@ test('the table has at least 50 kinds, each once', () => {
   assert.equal(new Set(BAD_INPUTS.map((r) => r.kind)).size, BAD_INPUTS.length);
 });
 
-test("the README's bad-input table lists every kind with its code", () => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+test("the API reference's bad-input table (docs/api.md) lists every kind with its code", () => {
+  const readme = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
   const missing = BAD_INPUTS.filter((r) => !readme.includes(`| ${r.kind.replace(/\|/g, '\\|')} | \`${r.code}\` |`));
   assert.deepEqual(missing.map((r) => `| ${r.kind} | \`${r.code}\` |`), []);
 });

@@ -34,7 +34,7 @@ interface Runtime {
   readonly remoteLink: { frameSeq: number };
   serveFrame(m: Msg): void;
 }
-const runtimeOf = (c: Cluster) => (c as unknown as { node: Runtime }).node;
+const runtimeOf = (c: Cluster) => (c as unknown as { locator: Runtime }).locator;
 
 async function refusals(c: Cluster): Promise<Record<string, number>> {
   const families = parseExposition(await c.registry.metrics());

@@ -1,8 +1,8 @@
 /**
- * Securing a NATS cluster (README): options.nats takes credentials (token, user and pass,
+ * Securing a NATS cluster (docs/nats.md): options.nats takes credentials (token, user and pass,
  * nkey seed, JWT creds file, credentials in a server URL) and TLS files, validates them
  * with the option's path, and never shows a secret; real nats-servers configured as the
- * README says (test/helpers/nats-security.ts: mutual TLS, a user per node, the
+ * docs/nats.md says (test/helpers/nats-security.ts: mutual TLS, a user per node, the
  * permissions a node needs, a read-only monitor) run two nodes and a third in its own
  * process that is killed and taken over; wrong credentials and missing certificates
  * fail Cluster.start with ERR_RINGSHARD_NATS_AUTH and _TLS.
@@ -94,7 +94,7 @@ test('options.nats credentials and TLS: validated with the path, no secret in an
   assert.doesNotMatch(unreachable, /gpu-a/);
 });
 
-test('mutual TLS, a user per node, the README permissions: nodes serve each other, a killed one is taken over, the monitor only reads', { timeout: 180_000 }, async () => {
+test('mutual TLS, a user per node, the permissions docs/nats.md shows: nodes serve each other, a killed one is taken over, the monitor only reads', { timeout: 180_000 }, async () => {
   const users: NatsUser[] = [
     { user: 'node-a', password: PASSWORDS['node-a'], role: 'node' },
     { user: 'node-b', password: PASSWORDS['node-b'], role: 'node' },
@@ -128,7 +128,7 @@ test('mutual TLS, a user per node, the README permissions: nodes serve each othe
     for (const k of ofC) assert.deepEqual(await b.actor(counter, k).ask({ add: 1 }), { total: 3 * n + 1, count: 3 * n + 1 }, `${k} after node-c died`);
     // The journal sweep lists leases (a consumer on the owners bucket) and purges node-c's journal.
     await new Promise((r) => setTimeout(r, 700)); // a snapshot round behind the takeovers
-    const store = (a as unknown as { node: { store: { sweep(live: string[]): Promise<number> } } }).node.store;
+    const store = (a as unknown as { locator: { store: { sweep(live: string[]): Promise<number> } } }).locator.store;
     assert.ok((await store.sweep([])) >= 1, 'the sweep purged no journal');
 
     // The monitoring user reads heartbeats, and may neither send calls nor read them.
@@ -249,10 +249,10 @@ test('a token, an nkey seed, a JWT creds file: each connects; a wrong one is ERR
   }
 });
 
-test('the README shows the configuration these tests run', () => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+test('the NATS guide (docs/nats.md) shows the configuration these tests run', () => {
+  const readme = readFileSync(new URL('../../docs/nats.md', import.meta.url), 'utf8');
   const section = readme.slice(readme.indexOf('### Securing a NATS cluster'));
   const block = /```conf\n([\s\S]*?)```/.exec(section);
-  assert.ok(block, 'no ```conf block in the README\'s "Securing a NATS cluster"');
+  assert.ok(block, 'no ```conf block in docs/nats.md\'s "Securing a NATS cluster"');
   assert.equal(block[1], securityConfig(README_EXAMPLE));
 });

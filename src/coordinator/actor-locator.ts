@@ -1,0 +1,67 @@
+/**
+ * The seam for "where does an actor live": the cluster asks its locator for the handle a
+ * ref's messages go through, activating the actor where it belongs. LocalLocator keeps
+ * every actor in this process (directory + placement over the shards); the NATS node
+ * (src/nats/node-runtime.ts) places actors over the live nodes by rendezvous hashing and
+ * leases. A third mode implements this interface and is chosen in
+ * src/api/locator-choice.ts; the Cluster does not change.
+ */
+import type { DeadLetterReason } from './dead-letters.ts';
+import type { ActorHandle, ActorSpec } from './actor-handle.ts';
+
+/** Where an actor lives: its node ('local' for a cluster without options.nats) and a shard of that node. */
+export interface ActorLocation {
+  readonly node: string;
+  readonly shard: number;
+}
+
+/** A live node of the cluster. */
+export interface MemberInfo {
+  readonly node: string;
+  /** Its shards (the placement's candidates are every (node, shard) pair). */
+  readonly shards: number;
+  /** True for the node this process runs. */
+  readonly self: boolean;
+}
+
+export interface ActorLocator {
+  /** This process's node name ('local' without options.nats). */
+  readonly nodeName: string;
+  /** The live nodes, this one included. */
+  members(): MemberInfo[];
+  /** The handle the actor's messages go through; the actor is placed and activated if it is not active. */
+  activate(spec: ActorSpec): ActorHandle;
+  /** The actor's handle while it is active (activates nothing). */
+  find(spec: ActorSpec): ActorHandle | undefined;
+  /** Where the actor lives now, or would be placed if it activated now. */
+  locate(spec: ActorSpec): ActorLocation;
+  /** The actor was terminated: its handle stops being used (the next message activates it afresh). */
+  retire(handle: ActorHandle): void;
+  /** Its shard has run its shutdown: its state slot is free (nothing for an actor elsewhere). */
+  freeSlot(handle: ActorHandle): void;
+  /** A K2K send record (at word `o`) for an actor id with no entry in this process. */
+  routeElsewhere(words: Uint32Array, o: number, dead: (reason: DeadLetterReason) => void): void;
+  /** Leaves the cluster before shutdown (a node hands its actors over). */
+  leave(): Promise<void>;
+  /** What a node counts (ringshard_node_* metrics); undefined for a locator that is no node. */
+  counters(): NodeCounters | undefined;
+}
+
+/** A node of a multi-node cluster counts these (src/nats/node-runtime.ts). */
+export interface NodeCounters {
+  readonly members: number;
+  /** Calls to other nodes by result (ok, refused, error, timeout), and calls of other nodes this node served. */
+  readonly sent: ReadonlyMap<string, number>;
+  readonly served: ReadonlyMap<string, number>;
+  /** Other nodes' calls (or whole frames) this node refused by its checks, by reason (src/nats/call-checks.ts). */
+  readonly refused: ReadonlyMap<string, number>;
+  /** Membership messages (heartbeat, bye, gone) this node ignored, by reason (src/nats/membership.ts). */
+  readonly heartbeatsIgnored: ReadonlyMap<string, number>;
+  /** Actors this node took over, by how it got the lease: free, own (its own from before), dead (a dead node's), handed-over. */
+  readonly takeovers: ReadonlyMap<string, number>;
+  readonly handovers: number;
+  readonly journalEntries: number;
+  readonly snapshots: number;
+  readonly replayedCalls: number;
+}
+

@@ -1,0 +1,72 @@
+/**
+ * Routes the K2K send records a shard's handlers made (read from its reply ring) to their
+ * receivers: by actor id through the directory, so a message follows the actor wherever
+ * it lives; an id with no entry here goes to the locator (another node may own it). What
+ * cannot be delivered is a dead letter, counted by reason.
+ *
+ * Checked on the way, in this order: the receiver exists, runs the kernel the sender
+ * named, belongs to the sender's tenant, and the delivery policy allows the sending
+ * message's principal and roles on it (a principal refused on a vault cannot reach it
+ * through a forwarder).
+ */
+import { SendHeader } from '../layout/record.ts';
+import type { ActorDirectory, ActorEntry } from './actor-directory.ts';
+import { DEAD_LETTER_REASONS, deadLetterReason, type DeadLetterReason } from './dead-letters.ts';
+
+/** The cluster's authorize policy, as K2K deliveries meet it. */
+export interface DeliveryPolicy {
+  /** False without a policy: every delivery is allowed, nothing is asked. */
+  readonly active: boolean;
+  /** 'allowed', or why not (counted as the policy's refusal). */
+  decide(principalId: number, roles: number, to: ActorEntry): string;
+  refused(to: ActorEntry, decision: string): void;
+}
+
+export class K2KRouter {
+  /** K2K messages routed so far (delivered or dead letters): drain() waits until no more come. */
+  routed = 0;
+  private readonly deadLetters = new Map<DeadLetterReason, number>(DEAD_LETTER_REASONS.map((r) => [r, 0]));
+  // A field, not a closure per routed message.
+  private readonly deadFor = (error: unknown): void => this.dead(deadLetterReason(error));
+  private readonly deadBecause = (reason: DeadLetterReason): void => this.dead(reason);
+
+  constructor(
+    private readonly directory: ActorDirectory,
+    private readonly policy: DeliveryPolicy,
+    /** Payload words a forwarded record carries (the largest request of a sends target). */
+    private readonly payloadWords: number,
+    /** An id with no entry in this process (the locator: another node, or a dead letter). */
+    private readonly elsewhere: (words: Uint32Array, o: number, dead: (reason: DeadLetterReason) => void) => void,
+  ) {}
+
+  /** Routes the send record at word `o` of `words` (valid only during the call). */
+  route(words: Uint32Array, o: number): void {
+    this.routed++;
+    const entry = this.directory.byActorId(words[o + SendHeader.to]!);
+    if (entry === undefined) return this.elsewhere(words, o, this.deadBecause);
+    if (entry.kernelId !== words[o + SendHeader.kernel]) return this.dead('wrong-kernel');
+    if (entry.tenantId !== words[o + SendHeader.tenant]) return this.dead('cross-tenant');
+    const policy = this.policy;
+    if (policy.active) {
+      const decision = policy.decide(words[o + SendHeader.principal]!, words[o + SendHeader.roles]!, entry);
+      if (decision !== 'allowed') {
+        policy.refused(entry, decision);
+        return this.dead('forbidden');
+      }
+    }
+    try {
+      entry.link.forward(entry, words, o, this.payloadWords, this.deadFor);
+    } catch (error) {
+      this.deadFor(error);
+    }
+  }
+
+  dead(reason: DeadLetterReason): void {
+    this.deadLetters.set(reason, this.deadLetters.get(reason)! + 1);
+  }
+
+  /** Dead letters so far, by reason (ringshard_dead_letters_total). */
+  get counts(): ReadonlyMap<DeadLetterReason, number> {
+    return this.deadLetters;
+  }
+}
