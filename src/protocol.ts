@@ -7,6 +7,9 @@ import type { BatchShape } from './layout/batch.ts';
 import type { Schema } from './layout/schema.ts';
 import type { MetricTables } from './metrics/tables.ts';
 import type { CheckpointBuffers } from './recovery/checkpoint-store.ts';
+import type { CheckpointPolicy } from './recovery/checkpointer.ts';
+
+export type { CheckpointPolicy } from './recovery/checkpointer.ts';
 import type { WatchBuffers } from './recovery/dispatch-watch.ts';
 
 export type BackendKind = 'webgpu' | 'cpu';
@@ -92,11 +95,6 @@ export function isWorkerLogLine(data: unknown): data is WorkerLogLine {
   return data !== null && typeof data === 'object' && typeof (data as WorkerLogLine).ringshardLog === 'string';
 }
 
-/** When a shard checkpoints: after this many records, or this many ms (0: never by that rule). */
-export interface CheckpointPolicy {
-  readonly everyRecords: number;
-  readonly everyMs: number;
-}
 
 export interface CompileDiagnostic {
   readonly kernel: string;

@@ -8,7 +8,7 @@ import { ErrorCode, RingshardError, closedError, describeValue } from '../errors
 import type { Kernel } from '../kernels/define-kernel.ts';
 import { kernelWires } from '../kernels/kernel-wires.ts';
 import type { Schema } from '../layout/schema.ts';
-import type { BackendKind, ShardStarted } from '../protocol.ts';
+import type { BackendKind } from '../protocol.ts';
 import { ActorDirectory } from '../coordinator/actor-directory.ts';
 import type { ActorHandle } from '../coordinator/actor-handle.ts';
 import type { ActorLocation, ActorLocator, MemberInfo } from '../coordinator/actor-locator.ts';
@@ -30,39 +30,13 @@ import { Authorizer, type Decision, type DeliveryNames } from './authorizer.ts';
 import { chooseBackend, distinctAdapters } from './backend-choice.ts';
 import { chooseLocator } from './locator-choice.ts';
 import { createShards, startShards } from './start-shards.ts';
+import { clusterInfo, type ClusterInfo } from './cluster-info.ts';
 import { packageVersion } from '../package-version.ts';
 
 export type { ActorOptions } from './actor-options.ts';
+export type { ClusterInfo, ShardInfo } from './cluster-info.ts';
 export type { ActorLocation, MemberInfo } from '../coordinator/actor-locator.ts';
 export { DEAD_LETTER_REASONS, type DeadLetterReason } from '../coordinator/dead-letters.ts';
-
-export interface ShardInfo {
-  readonly index: number;
-  readonly backend: BackendKind;
-  readonly adapter?: ShardStarted['adapter'];
-  readonly actors: number;
-  readonly ringCapacity: number;
-  readonly ringDepth: number;
-  /** Request records already answered and kept until a checkpoint covers them. */
-  readonly ringRetained: number;
-  readonly queued: number;
-  readonly failed?: string;
-  /** The shard worker's Linux thread id (per-thread CPU: /proc/<pid>/task/<tid>/schedstat). */
-  readonly tid?: number;
-}
-
-export interface ClusterInfo {
-  readonly backend: BackendKind;
-  readonly shards: readonly ShardInfo[];
-  readonly kernels: readonly string[];
-  readonly actors: number;
-  /**
-   * Entries in the bounded tables: tenant and principal names (kept while a ref or an
-   * actor names them, then among the 4,096 released last) and cached policy answers
-   * (the 16,384 used last, for refs and for K2K deliveries each).
-   */
-  readonly tables: { readonly tenants: number; readonly principals: number; readonly policyAnswers: number };
-}
 
 const VERSION = packageVersion();
 
@@ -424,24 +398,11 @@ export class Cluster implements ActorHost {
   // ---- introspection and lifecycle
 
   info(): ClusterInfo {
-    return {
-      backend: this.backend,
-      kernels: [...this.kernelsByName.keys()],
-      actors: this.directory.size,
-      tables: { tenants: this.tenants.size, principals: this.principals.size, policyAnswers: this.authorizer.cached },
-      shards: this.shards.map((s) => ({
-        index: s.index,
-        backend: this.backend,
-        ...(s.started?.adapter ? { adapter: s.started.adapter } : {}),
-        actors: this.directory.count(s.index),
-        ringCapacity: s.requests.capacity,
-        ringDepth: s.requests.depth(),
-        ringRetained: s.requests.retained(),
-        queued: s.queued,
-        ...(s.failed ? { failed: s.failed.message } : {}),
-        ...(s.started?.tid !== undefined ? { tid: s.started.tid } : {}),
-      })),
-    };
+    return clusterInfo(this.backend, [...this.kernelsByName.keys()], this.shards, this.directory, {
+      tenants: this.tenants.size,
+      principals: this.principals.size,
+      policyAnswers: this.authorizer.cached,
+    });
   }
 
   /**

@@ -2,6 +2,7 @@
  * Cluster options: typed, documented with their defaults, and validated one by one at the
  * public edge with the option's path and the value received in the message.
  */
+import { fail, integer, oneOf, positive, powerOfTwo } from '../options/checks.ts';
 import type { CheckpointPolicy } from '../protocol.ts';
 import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
@@ -12,7 +13,7 @@ import { MAX_RING_CAPACITY, ringByteLength } from '../rings/spsc-ring.ts';
 import { MAX_ROLES, ROLE_NAME, roleConstant } from '../kernels/generated-names.ts';
 import { Registry } from 'prom-client';
 import { resolveNats, type NatsOptions, type ResolvedNats } from '../nats/nats-options.ts';
-import { refuseUnknownKeys, type KeysOf } from './unknown-keys.ts';
+import { refuseUnknownKeys, type KeysOf } from '../options/unknown-keys.ts';
 export type { NatsOptions } from '../nats/nats-options.ts';
 
 export interface MetricsOptions {
@@ -282,29 +283,7 @@ function resolveMetrics(value: unknown): ResolvedOptions['metrics'] {
   };
 }
 
-function fail(path: string, expected: string, value: unknown): never {
-  throw new RingshardError(ErrorCode.INVALID_OPTION, `options.${path} must be ${expected}, got ${describeValue(value)}`);
-}
 
-function integer(path: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    fail(path, `an integer from ${min} to ${max}`, value);
-  }
-  return value;
-}
-
-function powerOfTwo(path: string, value: unknown, fallback: number, min: number, max: number): number {
-  const n = integer(path, value, fallback, min, max);
-  if ((n & (n - 1)) !== 0) fail(path, `a power of two from ${min} to ${max}`, value);
-  return n;
-}
-
-function oneOf<T extends string>(path: string, value: unknown, fallback: T, allowed: readonly T[]): T {
-  if (value === undefined) return fallback;
-  if (!allowed.includes(value as T)) fail(path, allowed.map((a) => `'${a}'`).join(' or '), value);
-  return value as T;
-}
 
 export function resolveOptions(options: ClusterOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') {
@@ -412,12 +391,6 @@ function resolveAuthorize(value: unknown): ResolvedOptions['authorize'] {
   if (value === undefined) return undefined;
   if (typeof value !== 'function') fail('authorize', 'a function ({ principal, roles, tenant, kernel, key }) => boolean', value);
   return value as ResolvedOptions['authorize'];
-}
-
-function positive(path: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value > 0)) fail(path, 'a number > 0 (or Infinity)', value);
-  return value;
 }
 
 function resolveCheckpointEvery(value: ClusterOptions['checkpointEvery'], ringCapacity: number): CheckpointPolicy | undefined {

@@ -11,8 +11,10 @@ import { ErrorCode, RingshardError } from '../errors.ts';
 import { NO_ACTOR, actorLocation } from '../layout/record.ts';
 import { ActorIds } from './actor-ids.ts';
 import { NameTable } from './name-table.ts';
-import type { RecordTarget, ShardLink } from './shard-link.ts';
-import type { ActorBase, ActorSpec } from './actor-handle.ts';
+import type { ShardLink } from './shard-link.ts';
+import type { ActorEntry, ActorSpec } from './actor-handle.ts';
+
+export type { ActorEntry } from './actor-handle.ts';
 
 /**
  * An actor's identity string: kernel, tenant and key, joined by NUL (the directory's key,
@@ -29,19 +31,6 @@ export function identityParts(identity: string): { kernel: string; tenant: strin
   const a = identity.indexOf('\u0000');
   const b = identity.indexOf('\u0000', a + 1);
   return { kernel: identity.slice(0, a), tenant: identity.slice(a + 1, b), key: identity.slice(b + 1) };
-}
-
-/** An actor of this process: its shard and state slot. */
-export interface ActorEntry extends ActorBase, RecordTarget {
-  readonly remote: false;
-  /** Where its records go: its shard's link (a MovingLink while it moves). */
-  link: ShardLink;
-  /** Its shard and state slot; `location` is the two as the header carries them. */
-  shard: number;
-  slot: number;
-  location: number;
-  /** The shard's slot generation when the slot was taken (see resetShard). */
-  generation: number;
 }
 
 /** What the directory needs to add an actor. */

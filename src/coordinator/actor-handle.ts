@@ -4,8 +4,7 @@
  * state slot); an actor another node owns is a RemoteActor (its node), reached through
  * that node's RemoteLink. Neither carries the other's fields.
  */
-import type { MessageLink } from './shard-link.ts';
-import type { ActorEntry } from './actor-directory.ts';
+import type { MessageLink, RecordTarget, ShardLink } from './shard-link.ts';
 
 /** Who a call to another node is for: an actor's names. */
 export interface RemoteTarget {
@@ -37,6 +36,19 @@ export interface ActorBase extends RemoteTarget {
   readonly shard: number;
   /** False once terminate() was called: the next message activates a new actor. */
   active: boolean;
+}
+
+/** An actor of this process: its shard and state slot. */
+export interface ActorEntry extends ActorBase, RecordTarget {
+  readonly remote: false;
+  /** Where its records go: its shard's link (a MovingLink while it moves). */
+  link: ShardLink;
+  /** Its shard and state slot; `location` is the two as the header carries them. */
+  shard: number;
+  slot: number;
+  location: number;
+  /** The shard's slot generation when the slot was taken (see resetShard). */
+  generation: number;
 }
 
 /** An actor another node owns. */

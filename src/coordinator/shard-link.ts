@@ -103,9 +103,10 @@ export interface ShardLink extends MessageLink<RecordTarget> {
   /**
    * A kernel-to-kernel message: the send record at word `offset` of `send` (the layout in
    * src/layout/record.ts) becomes a request record for `to`, with `payloadWords` words of
-   * payload. Never refused for want of room (it waits, however long the queue; K2K is
-   * never dropped); throws when the shard cannot take it at all (failed, quarantined).
-   * A link that must hold it for later calls `onDead` if it cannot be delivered then.
+   * payload. Waits for ring room within the shard's K2K budget (maxK2KQueuedPerShard;
+   * past it `onDead` is told, a dead letter 'overflow'); throws when the shard cannot
+   * take it at all (failed, quarantined). A link that must hold it for later calls
+   * `onDead` if it cannot be delivered then.
    */
   forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void): void;
   /** Sends the activation record (INIT) ahead of the actor's first message. */

@@ -4,7 +4,7 @@
  * value one batch old, never a torn one (aligned float64 stores).
  */
 import { KERNEL_ID_SHIFT, OP_MASK, Op, RequestHeader, Status } from '../layout/record.ts';
-import type { BatchSegments } from '../worker/runtime/batch-grouper.ts';
+import type { BatchSegments } from '../layout/batch-segments.ts';
 import {
   BATCH_AT, BATCH_BUCKETS, DISPATCH_AT, DISPATCH_US, ERROR, FORBIDDEN, LATENCY_US, OK, REJECTED, ROW_LATENCY_AT, ROW_LATENCY_SUM, ROW_WORDS, ShardCell,
   observe, type MetricTables,

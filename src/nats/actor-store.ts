@@ -13,6 +13,7 @@
  *     that takes an actor over from a dead incarnation reads that incarnation's subject
  *     once (an index by actor) and replays the actor's calls after its snapshot.
  */
+import type { Acquired, JournaledCall, StateStore } from '../recovery/state-store.ts';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
@@ -27,19 +28,7 @@ export function storeKey(identity: string): string {
   return `a${hash32(identity).toString(16).padStart(8, '0')}${hash32(identity, 0x9e3779b9).toString(16).padStart(8, '0')}`;
 }
 
-export interface JournaledCall {
-  readonly call: Call;
-  /** The stream sequence of its entry. */
-  readonly seq: number;
-  /** The sender's incarnation ('' for a call from the node's own refs): with call.id, its dedupe id. */
-  readonly sender: string;
-}
-
-/** How a lease came, and whose it was (an incarnation whose journal may hold the actor's latest calls). */
-export interface Acquired {
-  readonly how: 'free' | 'own' | 'dead' | 'handed-over';
-  readonly previous?: string;
-}
+export type { Acquired, JournaledCall } from '../recovery/state-store.ts';
 
 interface Pending {
   readonly calls: Call[];
@@ -53,7 +42,8 @@ export const TRIM_AFTER_ENTRIES = 1024;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export class ActorStore {
+/** The StateStore on JetStream: leases, ids and snapshots in KV buckets, the journal in a stream (one subject per writer incarnation). */
+export class ActorStore implements StateStore {
   private buffered: Pending | undefined;
   private flushScheduled = false;
   /** Per actor: the newest journal entry with a call of it (its stream sequence once acknowledged). */

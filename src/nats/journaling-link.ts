@@ -1,6 +1,6 @@
 /**
  * JournalingLink: a durable node's link to a local actor. Every message goes into the
- * actor's JetStream journal (ActorStore.append, batched per turn of the event loop) while
+ * actor's journal (Journal.append: JetStream's, batched per turn of the event loop) while
  * it goes into the ring; its tell resolves, and its ask's reply is given, only when both
  * are done. So an acknowledged message survives its node: the next owner replays the
  * journal after the actor's last snapshot.
@@ -12,7 +12,7 @@
 import type { Codec } from '../layout/codec.ts';
 import { packWords, wordsBatch, type MessageBatch } from '../layout/columns.ts';
 import type { AskSpec, Caller, RecordTarget, ShardLink } from '../coordinator/shard-link.ts';
-import type { ActorStore } from './actor-store.ts';
+import type { Journal } from '../recovery/state-store.ts';
 import { CallOp, type Call } from './wire.ts';
 import { decodeMany, encodeOne } from './raw-words.ts';
 
@@ -31,7 +31,7 @@ export interface JournalNames {
 export class JournalingLink implements ShardLink {
   constructor(
     private readonly inner: ShardLink,
-    private readonly store: ActorStore,
+    private readonly store: Journal,
     private readonly names: JournalNames,
     private readonly replayed: ReplayedCalls,
   ) {}

@@ -7,13 +7,14 @@
  * or a metric: resolved, they are Secret objects that print as '[secret]', and server
  * URLs are shown without their userinfo (redactServer).
  */
+import { fail, failSecret, invalidOption, milliseconds } from '../options/checks.ts';
 import { accessSync, constants } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { inspect } from 'node:util';
 import { nkeys } from '@nats-io/transport-node';
-import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
-import { refuseUnknownKeys, type KeysOf } from '../api/unknown-keys.ts';
+import { describeValue } from '../errors.ts';
+import { refuseUnknownKeys, type KeysOf } from '../options/unknown-keys.ts';
 
 /** TLS to the NATS server: required with a `tls://` server URL, or by the server. */
 export interface NatsTlsOptions {
@@ -127,25 +128,17 @@ export interface ResolvedNats {
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
-function invalid(message: string): RingshardError {
-  return new RingshardError(ErrorCode.INVALID_OPTION, message);
-}
-
+// The shared checks (option-checks.ts), under options.nats (`path` '' for options.nats itself).
 function bad(path: string, expected: string, value: unknown): never {
-  throw invalid(`options.nats.${path} must be ${expected}, got ${describeValue(value)}`);
+  fail(path ? `nats.${path}` : 'nats', expected, value);
 }
-
-/** Like bad(), for a secret: says what kind of value came, never the value. */
 function badSecret(path: string, expected: string, value: unknown): never {
-  const got = typeof value === 'string' ? `a string of ${value.length} characters` : value === null ? 'null' : `a value of type ${typeof value}`;
-  throw invalid(`options.nats.${path} must be ${expected}, got ${got}`);
+  failSecret(`nats.${path}`, expected, value);
 }
-
 function ms(path: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 10) bad(path, 'a number of milliseconds >= 10', value);
-  return value;
+  return milliseconds(`nats.${path}`, value, fallback, 10);
 }
+const invalid = invalidOption;
 
 /** A server URL as messages show it: without its userinfo ('nats://u:p@h:4222' -> 'nats://h:4222'). */
 export function redactServer(url: string): string {

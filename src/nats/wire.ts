@@ -28,35 +28,13 @@
  * are, and a frame that does not add up throws a FrameError.
  */
 import { ErrorCode } from '../errors.ts';
+import { CallOp, type Call } from '../coordinator/actor-call.ts';
 
 const CALL_MAGIC = 0x52534331; // 'RSC1'
 const REPLY_MAGIC = 0x52535231; // 'RSR1'
 const SIGNED_MAGIC = 0x52535331; // 'RSS1'
 
-export const CallOp = { TELL: 0, ASK: 1, SNAPSHOT: 2, TERMINATE: 3 } as const;
-export type CallOp = (typeof CallOp)[keyof typeof CallOp];
-
-export interface Call {
-  /** Unique per sender (`from`) incarnation: with it, the call's id for deduplication. */
-  readonly id: number;
-  /** The sender's route epoch for this actor: a refusal refuses the rest of the epoch. */
-  readonly epoch: number;
-  readonly op: CallOp;
-  readonly kernel: string;
-  readonly tenant: string;
-  readonly key: string;
-  readonly principal: string;
-  readonly roles: number;
-  /** The sending actor's cluster-wide id (a K2K message), NO_ACTOR from outside. */
-  readonly source: number;
-  /** The sender's clock (K2K: the receiver's clock is merged past it); 0, 0 for none. */
-  readonly hlcHi: number;
-  readonly hlcLo: number;
-  /** Messages (TELL, ASK), each `words` payload words. */
-  readonly count: number;
-  readonly words: number;
-  readonly payload: Uint32Array;
-}
+export { CallOp, type Call } from '../coordinator/actor-call.ts';
 
 export const ReplyStatus = { OK: 0, NOT_OWNER: 1, ERROR: 2 } as const;
 export type ReplyStatus = (typeof ReplyStatus)[keyof typeof ReplyStatus];

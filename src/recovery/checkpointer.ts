@@ -14,11 +14,27 @@
  * its dirty slots are that batch's segments, so the driver could write each segment's
  * final state into the results and the gather pass would go.
  */
-import type { CheckpointPolicy } from '../protocol.ts';
 import { ADMISSION_WORDS, CheckpointStat, type CheckpointStore } from './checkpoint-store.ts';
 import type { SpscRing } from '../rings/spsc-ring.ts';
-import type { BatchGrouper } from '../worker/runtime/batch-grouper.ts';
-import type { StateCapture } from '../worker/kernel-backend.ts';
+
+/** When a shard checkpoints: after this many records, or this many ms (0: never by that rule). */
+export interface CheckpointPolicy {
+  readonly everyRecords: number;
+  readonly everyMs: number;
+}
+
+/** Actor slots whose states a checkpoint reads back from the backend, into `into`. */
+export interface StateCapture {
+  readonly slots: Uint32Array;
+  readonly count: number;
+  readonly into: Uint32Array;
+}
+
+/** Where a checkpoint's admission data comes from (the worker's BatchGrouper). */
+export interface AdmissionSource {
+  /** Writes the admission words of `slots[0..count)` into `into`. */
+  readAdmission(slots: Uint32Array, count: number, into: Uint32Array): void;
+}
 
 /** A checkpoint whose admission data is taken; its states are still to be read back. */
 export interface StartedCheckpoint {
@@ -39,7 +55,7 @@ export class Checkpointer {
 
   constructor(
     private readonly store: CheckpointStore,
-    private readonly grouper: BatchGrouper,
+    private readonly grouper: AdmissionSource,
     private readonly ring: SpscRing,
     private readonly policy: CheckpointPolicy,
   ) {

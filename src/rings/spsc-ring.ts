@@ -411,34 +411,43 @@ export class SpscRing {
     return this.closed ? 'closed' : undefined;
   }
 
-  /** The value to sleep on for the side waiting on `flag`, or undefined: look again. */
-  private sleepValue(flag: number): number | undefined {
-    return flag === PRODUCER_WAITING ? this.announceSleep(flag, COMMITTED, this.committedSeen) : this.announceSleep(flag, HEAD, this.read);
+  /**
+   * Until the side waiting on `flag` can go on: its result, or the value to sleep on (its
+   * WAITING flag is raised then, and the other side's index was still that value).
+   */
+  private nextWait(flag: number): WaitResult | number {
+    for (;;) {
+      const now = this.ready(flag);
+      if (now !== undefined) return now;
+      const value = flag === PRODUCER_WAITING ? this.announceSleep(flag, COMMITTED, this.committedSeen) : this.announceSleep(flag, HEAD, this.read);
+      if (value !== undefined) return value;
+    }
+  }
+
+  /** After a sleep: the flag lowered; a result if the wait timed out, else look again. */
+  private woke(flag: number, r: string): WaitResult | undefined {
+    Atomics.store(this.control, flag, 0);
+    if (r === 'timed-out') return this.ready(flag) === 'ok' ? 'ok' : 'timed-out';
+    return undefined;
   }
 
   private waitSync(flag: number, timeoutMs: number): WaitResult {
     const index = flag === PRODUCER_WAITING ? COMMITTED : HEAD;
     for (;;) {
-      const now = this.ready(flag);
-      if (now !== undefined) return now;
-      const value = this.sleepValue(flag);
-      if (value === undefined) continue;
-      const r = Atomics.wait(this.control, index, value, timeoutMs);
-      Atomics.store(this.control, flag, 0);
-      if (r === 'timed-out') return this.ready(flag) === 'ok' ? 'ok' : 'timed-out';
+      const step = this.nextWait(flag);
+      if (typeof step !== 'number') return step;
+      const done = this.woke(flag, Atomics.wait(this.control, index, step, timeoutMs));
+      if (done !== undefined) return done;
     }
   }
 
   private async waitAsync(flag: number, timeoutMs: number, keepAlive: boolean): Promise<WaitResult> {
     const index = flag === PRODUCER_WAITING ? COMMITTED : HEAD;
     for (;;) {
-      const now = this.ready(flag);
-      if (now !== undefined) return now;
-      const value = this.sleepValue(flag);
-      if (value === undefined) continue;
-      const r = await waitAsync(this.control, index, value, timeoutMs, keepAlive);
-      Atomics.store(this.control, flag, 0);
-      if (r === 'timed-out') return this.ready(flag) === 'ok' ? 'ok' : 'timed-out';
+      const step = this.nextWait(flag);
+      if (typeof step !== 'number') return step;
+      const done = this.woke(flag, await waitAsync(this.control, index, step, timeoutMs, keepAlive));
+      if (done !== undefined) return done;
     }
   }
 }

@@ -5,6 +5,9 @@
  * reply path are the same code whichever runs the handlers.
  */
 import type { GroupedBatch } from './runtime/batch-grouper.ts';
+import type { StateCapture } from '../recovery/checkpointer.ts';
+
+export type { StateCapture } from '../recovery/checkpointer.ts';
 
 export interface Frame {
   /** The batch's records, recordWords each, in ring order (to be filled by the runtime). */
@@ -29,11 +32,6 @@ export interface BatchResults {
 }
 
 /** States a checkpoint wants read back with a batch: `count` slots into `into`, in list order. */
-export interface StateCapture {
-  readonly slots: Uint32Array;
-  readonly count: number;
-  readonly into: Uint32Array;
-}
 
 export interface KernelBackend {
   /** Resolves with a frame to fill; waits while every frame is in flight. */

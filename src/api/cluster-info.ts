@@ -1,0 +1,56 @@
+/**
+ * What cluster.info() tells: the backend, the kernels, and per shard its adapter, actors,
+ * ring depth and whether it failed.
+ */
+import type { BackendKind, ShardStarted } from '../protocol.ts';
+import type { ActorDirectory } from '../coordinator/actor-directory.ts';
+import type { ShardClient } from '../shard/shard-client.ts';
+
+export interface ShardInfo {
+  readonly index: number;
+  readonly backend: BackendKind;
+  readonly adapter?: ShardStarted['adapter'];
+  readonly actors: number;
+  readonly ringCapacity: number;
+  readonly ringDepth: number;
+  /** Request records already answered and kept until a checkpoint covers them. */
+  readonly ringRetained: number;
+  readonly queued: number;
+  readonly failed?: string;
+  /** The shard worker's Linux thread id (per-thread CPU: /proc/<pid>/task/<tid>/schedstat). */
+  readonly tid?: number;
+}
+
+export interface ClusterInfo {
+  readonly backend: BackendKind;
+  readonly shards: readonly ShardInfo[];
+  readonly kernels: readonly string[];
+  readonly actors: number;
+  /**
+   * Entries in the bounded tables: tenant and principal names (kept while a ref or an
+   * actor names them, then among the 4,096 released last) and cached policy answers
+   * (the 16,384 used last, for refs and for K2K deliveries each).
+   */
+  readonly tables: { readonly tenants: number; readonly principals: number; readonly policyAnswers: number };
+}
+
+export function clusterInfo(backend: BackendKind, kernels: string[], shards: readonly ShardClient[], directory: ActorDirectory, tables: ClusterInfo['tables']): ClusterInfo {
+  return {
+    backend,
+    kernels,
+    actors: directory.size,
+    tables,
+    shards: shards.map((s) => ({
+      index: s.index,
+      backend,
+      ...(s.started?.adapter ? { adapter: s.started.adapter } : {}),
+      actors: directory.count(s.index),
+      ringCapacity: s.requests.capacity,
+      ringDepth: s.requests.depth(),
+      ringRetained: s.requests.retained(),
+      queued: s.queued,
+      ...(s.failed ? { failed: s.failed.message } : {}),
+      ...(s.started?.tid !== undefined ? { tid: s.started.tid } : {}),
+    })),
+  };
+}

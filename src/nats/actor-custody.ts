@@ -1,0 +1,175 @@
+/**
+ * A durable node's custody of its actors. Taking one over: the lease, then its state
+ * (snapshot, then the journal after it, replayed in order when the lease came from a
+ * dead incarnation), then the calls that waited for it. Handing one over to its new
+ * owner: its state exported after the messages before it and snapshotted, its lease
+ * released, and what was sent to it meanwhile follows it in order. And, while it is
+ * here, periodic snapshots that let the journal be trimmed behind them.
+ */
+import type { Kernel } from '../kernels/define-kernel.ts';
+import type { ActorEntry } from '../coordinator/actor-directory.ts';
+import { MovingLink } from '../coordinator/moving-link.ts';
+import type { Caller, ShardLink } from '../coordinator/shard-link.ts';
+import { wordsBatch } from '../layout/columns.ts';
+import type { StateStore } from '../recovery/state-store.ts';
+import { storeKey } from './actor-store.ts';
+import { JournalingLink, type ReplayedCalls } from './journaling-link.ts';
+import type { LocalNode } from './local-node.ts';
+import { rawCodec, wordsSink } from './raw-words.ts';
+import type { RemoteLink } from './remote-link.ts';
+import { departedLink, failingLink } from './stand-in-links.ts';
+import { CallOp, type Call } from './wire.ts';
+
+const EMPTY = new Uint32Array(0);
+
+export class ActorCustody {
+  /** Local actors whose lease and state are on their way (their entries hold a MovingLink). */
+  readonly restoring = new Map<string, Promise<void>>();
+  readonly handingOver = new Map<string, Promise<void>>();
+  /** Per store key: the journal sequence the actor's state here covers. */
+  private readonly covered = new Map<string, number>();
+  /** The journaling links this custody made (an actor whose link is one is snapshotted). */
+  private readonly journals = new WeakSet<ShardLink>();
+  readonly takeovers = new Map<string, number>([['free', 0], ['own', 0], ['dead', 0], ['handed-over', 0]]);
+  handovers = 0;
+  replayedCalls = 0;
+
+  constructor(
+    private readonly self: string,
+    private readonly store: StateStore,
+    private readonly local: LocalNode,
+    private readonly remoteLink: RemoteLink,
+    /** Journal every call (options.nats.durable). */
+    private readonly durable: boolean,
+    /** Whether a lease holder's incarnation is alive. */
+    private readonly isAlive: (incarnation: string) => boolean,
+  ) {}
+
+  /** Takes over `entry` (its records wait in `moving`) on shard link `real`. */
+  takeOver(entry: ActorEntry, kernel: Kernel<any, any, any>, real: ShardLink, moving: MovingLink): void {
+    const restored = this.restore(entry, kernel, real, moving).finally(() => this.restoring.delete(entry.identity));
+    this.restoring.set(entry.identity, restored);
+  }
+
+  /** Takes the lease, restores the state (snapshot, then the journal after it), then lets the waiting calls in. */
+  private async restore(entry: ActorEntry, kernel: Kernel<any, any, any>, real: ShardLink, moving: MovingLink): Promise<void> {
+    const key = storeKey(entry.identity);
+    const what = `kernel '${kernel.name}' actor '${entry.key}'`;
+    try {
+      const { how, previous } = await this.store.acquire(key, this.isAlive, this.local.askTimeoutMs);
+      this.takeovers.set(how, this.takeovers.get(how)! + 1);
+      // Other nodes' K2K senders find the actor by its id.
+      void this.store.registerId(entry.actorId, entry.identity).catch(() => {});
+      const snap = await this.store.readSnapshot(key);
+      const stateCodec = rawCodec(kernel.codecs.state);
+      // An empty snapshot is a terminated actor's: it starts afresh.
+      if (snap && snap.state.length > 0) await real.importState(entry, stateCodec, snap.state);
+      else await real.activate(entry);
+      let covered = snap?.seq ?? 0;
+      const replayed: ReplayedCalls = new Map();
+      if (this.durable && previous !== undefined) {
+        // The lease came from a dead incarnation (another node's, or this node's before a
+        // restart): what it journaled after the snapshot runs again, in order.
+        const work: Array<Promise<unknown>> = [];
+        for (const j of await this.store.read(key, covered, previous)) {
+          work.push(this.replay(entry, kernel, real, j.call, j.sender, replayed));
+          covered = j.seq;
+        }
+        await Promise.all(work);
+      } else if (snap) {
+        await this.store.deleteSnapshot(key); // a handover's, used once
+      }
+      this.covered.set(key, covered);
+      const final = this.durable
+        ? new JournalingLink(real, this.store, { key, kernel: kernel.name, tenant: entry.tenant, actorKey: entry.key, principalName: (id) => this.local.principalName(id) }, replayed)
+        : real;
+      if (final !== real) this.journals.add(final);
+      entry.link = final;
+      moving.arrived(final);
+    } catch (error) {
+      this.local.log(`ringshard: node '${this.self}' could not take over ${what}: ${(error as Error).message}`);
+      this.local.directory.remove(entry);
+      this.local.retired(entry);
+      // What waited fails with the reason; the next message tries again.
+      moving.arrived(failingLink(real, error as Error));
+    }
+  }
+
+  private replay(entry: ActorEntry, kernel: Kernel<any, any, any>, real: ShardLink, call: Call, sender: string, replayed: ReplayedCalls): Promise<unknown> {
+    const caller: Caller = { principalId: this.local.principalId(call.principal), roles: call.roles, sourceId: call.source };
+    const id = sender !== '' ? `${sender}/${call.id}` : undefined;
+    const batch = wordsBatch(call.payload, call.count, call.words);
+    this.replayedCalls++;
+    if (call.op === CallOp.TELL) {
+      if (id) replayed.set(id, EMPTY);
+      return real.tellMany(entry, caller, batch);
+    }
+    const sink = wordsSink(call.count, kernel.codecs.reply.words);
+    return real
+      .askMany(entry, caller, batch, { codec: kernel.codecs.reply, what: `replay of an ask to '${entry.key}'`, timeoutMs: this.local.askTimeoutMs, sink })
+      .then(
+        () => id && replayed.set(id, sink.words),
+        () => {}, // it failed the first time too: the sender got that answer, or gets a timeout
+      );
+  }
+
+  /** Moves a local actor to its new owner: state to the store, lease released, what waited follows. */
+  handOver(entry: ActorEntry): Promise<void> {
+    const running = this.handingOver.get(entry.identity);
+    if (running) return running;
+    const done = this.doHandOver(entry).finally(() => this.handingOver.delete(entry.identity));
+    this.handingOver.set(entry.identity, done);
+    return done;
+  }
+
+  private async doHandOver(entry: ActorEntry): Promise<void> {
+    await this.restoring.get(entry.identity);
+    if (!entry.active) return;
+    const kernel = this.local.kernel(entry.kernelName)!;
+    const key = storeKey(entry.identity);
+    const current = entry.link;
+    const moving = new MovingLink(current);
+    entry.link = moving;
+    try {
+      const state = (await current.exportState(entry, { codec: rawCodec(kernel.codecs.state), what: `handover of '${entry.key}'`, timeoutMs: this.local.askTimeoutMs })) as Uint32Array;
+      const seq = this.durable ? Math.max(this.covered.get(key) ?? 0, await this.store.journaled(key)) : 0;
+      await this.store.writeSnapshot(key, seq, state);
+      this.covered.delete(key);
+      this.store.forgetLocal(key);
+      this.local.directory.remove(entry);
+      this.local.retired(entry);
+      await this.store.release(key);
+      this.handovers++;
+      moving.arrived(departedLink(this.remoteLink, entry, current.index));
+    } catch (error) {
+      this.local.log(`ringshard: node '${this.self}' could not hand over '${entry.key}': ${(error as Error).message}`);
+      entry.link = current;
+      moving.arrived(current);
+    }
+  }
+
+  /** durable: snapshots the actors journaled since the last round, then trims this node's journal behind them. */
+  async snapshotDirty(): Promise<void> {
+    // Every local actor by store key, once a round (not a scan per dirty actor).
+    const local = new Map<string, ActorEntry>();
+    for (const e of this.local.directory.entries()) local.set(storeKey(e.identity), e);
+    for (const key of this.store.takeDirty()) {
+      const entry = local.get(key);
+      if (!entry || !entry.active || !this.journals.has(entry.link) || this.handingOver.has(entry.identity)) continue;
+      const kernel = this.local.kernel(entry.kernelName)!;
+      try {
+        const seqP = this.store.journaled(key);
+        const stateP = entry.link.snapshot(entry, { codec: rawCodec(kernel.codecs.state), what: `snapshot of '${entry.key}'`, timeoutMs: this.local.askTimeoutMs });
+        const [seq, state] = await Promise.all([seqP, stateP]);
+        const covered = Math.max(seq, this.covered.get(key) ?? 0);
+        await this.store.writeSnapshot(key, covered, state as Uint32Array);
+        this.covered.set(key, covered);
+      } catch (error) {
+        this.local.log(`ringshard: snapshot of '${entry.key}' failed: ${(error as Error).message}`);
+      }
+    }
+    // The actors local now: one that arrived during the round may have journaled already.
+    const now = [...this.local.directory.entries()].map((e) => storeKey(e.identity));
+    await this.store.trimOwn(now, (key) => this.covered.get(key) ?? 0);
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * The seam between durable actor state and where it is kept, split the way
+ * protoactor-go's persistence is: a snapshot store (an actor's state and the journal
+ * position it covers) and a journal (the calls after it, appended with group commit and
+ * trimmed behind the snapshots). Where several processes share the store, leases say who
+ * runs an actor, and an id registry lets a K2K sender elsewhere find an actor by its id.
+ *
+ * Today's implementation is JetStream's (src/nats/actor-store.ts), used by a NATS node;
+ * the node runtime and the JournalingLink know only these interfaces. An embedded store
+ * for one host implements the same. The shards' own checkpoints are not behind it: they
+ * are the workers' working memory (shared memory written by the worker itself,
+ * src/recovery/checkpoint-store.ts), which a durable store persists through SnapshotStore.
+ */
+import type { Call } from '../coordinator/actor-call.ts';
+
+/** A snapshot: the actor's state words and the journal sequence its state covers. */
+export interface Snapshot {
+  readonly seq: number;
+  /** Empty: the actor starts afresh (it was terminated): INIT, then the calls after `seq`. */
+  readonly state: Uint32Array;
+}
+
+export interface SnapshotStore {
+  readSnapshot(key: string): Promise<Snapshot | undefined>;
+  writeSnapshot(key: string, seq: number, state: Uint32Array): Promise<void>;
+  deleteSnapshot(key: string): Promise<void>;
+  /** Snapshots written so far (a metric). */
+  readonly snapshotsWritten: number;
+}
+
+/** A journaled call and where it stands. */
+export interface JournaledCall {
+  readonly call: Call;
+  /** Its entry's sequence in the journal. */
+  readonly seq: number;
+  /** The sender's incarnation ('' for a call from the process's own refs): with call.id, its dedupe id. */
+  readonly sender: string;
+}
+
+export interface Journal {
+  /** Journals a call; resolves with its entry's sequence once it is durable (calls of one turn share a commit). */
+  append(key: string, call: Call, sender: string): Promise<number>;
+  /** Commits what is buffered and resolves with the sequence of the actor's newest entry (0: none). */
+  journaled(key: string): Promise<number>;
+  /** The actor's calls that the (dead) writer `from` journaled after sequence `after`, oldest first. */
+  read(key: string, after: number, from: string): Promise<JournaledCall[]>;
+  /** Actors journaled since the last call (the ones a periodic snapshot is for). */
+  takeDirty(): Set<string>;
+  /** Trims this writer's journal behind what every local actor's state covers (`coveredOf`). */
+  trimOwn(localKeys: Iterable<string>, coveredOf: (key: string) => number): Promise<void>;
+  /** A terminated actor starts afresh: what was journaled of it before is covered. */
+  forget(key: string): Promise<void>;
+  /** The actor left this writer (handed over): it needs none of its entries any more. */
+  forgetLocal(key: string): void;
+  /** Purges the journals of dead writers no lease names any more; returns how many. */
+  sweep(live: Iterable<string>): Promise<number>;
+  /** Entries journaled so far (a metric). */
+  readonly entries: number;
+}
+
+/** How a lease came, and whose it was (a writer whose journal may hold the actor's latest calls). */
+export interface Acquired {
+  readonly how: 'free' | 'own' | 'dead' | 'handed-over';
+  readonly previous?: string;
+}
+
+export interface LeaseStore {
+  /** Makes this writer the actor's owner (free, dead or own: taken; live: waits for its handover, up to timeoutMs). */
+  acquire(key: string, isLive: (writer: string) => boolean, timeoutMs: number): Promise<Acquired>;
+  /** Gives the actor up, if this writer holds it. */
+  release(key: string): Promise<void>;
+}
+
+export interface IdRegistry {
+  registerId(id: number, identity: string): Promise<void>;
+  identityOf(id: number): Promise<string | undefined>;
+}
+
+/** Everything a durable node keeps of its actors. */
+export interface StateStore extends SnapshotStore, Journal, LeaseStore, IdRegistry {}
