@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Cluster, ErrorCode, defineKernel, type ClusterOptions } from '../../src/index.ts';
 import { MAX_RING_BYTES_PER_SHARD } from '../../src/api/options.ts';
-import { closest } from '../../src/api/unknown-keys.ts';
+import { closest } from '../../src/options/unknown-keys.ts';
 import { MAX_USER_STATUS, Status } from '../../src/layout/record.ts';
 import { ENTRIES } from '../../src/kernels/reference-errors.ts';
 import { gpuTest } from '../helpers/gpu.ts';
