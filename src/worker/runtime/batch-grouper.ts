@@ -9,10 +9,10 @@
  *   2. order segments by kernel (each kernel's pipeline dispatches its own range), give
  *      each segment its start in `order`, and place the records.
  */
+import { ActorTable } from './actor-table.ts';
 import { createBatchSegments, type BatchSegments } from '../../layout/batch-segments.ts';
 import { ACTOR_SLOT_BITS, ACTOR_SLOT_MASK, KERNEL_ID_SHIFT, NO_ACTOR, OP_MASK, Op, RequestHeader } from '../../layout/record.ts';
 import { RANGE_WORDS, SEGMENT_WORDS, type BatchLayout } from '../../layout/batch.ts';
-import { ADMISSION_WORDS } from '../../recovery/checkpoint-store.ts';
 
 const NO_SEGMENT = -1;
 /** A `rejected` mark: the record's actor is quarantined (1 marks any other refusal). */
@@ -40,14 +40,8 @@ export class BatchGrouper {
   private readonly layout: BatchLayout;
   private readonly shard: number;
   // Per actor slot, grown on demand.
-  private slotKernel = new Int32Array(0); // kernel id + 1 while active, 0 when inactive
-  private slotTenant = new Uint32Array(0);
-  private slotActor = new Uint32Array(0); // the id of the actor that holds the slot
-  private slotEpoch = new Uint32Array(0);
-  private slotSegment = new Int32Array(0);
-  /** Per slot: 1 while its actor is quarantined; null while no actor is. */
-  private slotQuarantined: Uint8Array | null = null;
-  private quarantinedIds: ReadonlySet<number> = new Set();
+  /** Which actor holds each slot (kernel, tenant, id), and the slots' per-batch marks. */
+  readonly table: ActorTable;
   private epoch = 0;
   // Per record / per segment scratch, sized by maxBatch.
   private readonly own: BatchSegments;
@@ -65,6 +59,7 @@ export class BatchGrouper {
    */
   constructor(layout: BatchLayout, shard: number, private readonly maxSlots: number, private readonly latency = false) {
     this.layout = layout;
+    this.table = new ActorTable(maxSlots);
     this.shard = shard;
     const n = layout.maxBatch;
     this.own = createBatchSegments(n);
@@ -82,74 +77,6 @@ export class BatchGrouper {
       rejected: new Uint8Array(n),
       rejectedCount: 0,
     };
-  }
-
-  /** Active actor slots. */
-  activeSlots(): number {
-    let n = 0;
-    for (let i = 0; i < this.slotKernel.length; i++) if (this.slotKernel[i] !== 0) n++;
-    return n;
-  }
-
-  /** Admission data of `count` slots (ADMISSION_WORDS each: kernel id + 1, tenant, actor id), for a checkpoint. */
-  readAdmission(slots: Uint32Array, count: number, out: Uint32Array): void {
-    const n = this.slotKernel.length;
-    for (let i = 0; i < count; i++) {
-      const slot = slots[i]!;
-      const o = i * ADMISSION_WORDS;
-      out[o] = slot < n ? this.slotKernel[slot]! : 0;
-      out[o + 1] = slot < n ? this.slotTenant[slot]! : 0;
-      out[o + 2] = slot < n ? this.slotActor[slot]! : 0;
-    }
-  }
-
-  /** Takes the actor table of a checkpoint: slots [0, slots), ADMISSION_WORDS each. */
-  restoreAdmission(admission: Uint32Array, slots: number): void {
-    if (slots === 0) return;
-    this.ensureSlots(slots - 1);
-    for (let slot = 0; slot < slots; slot++) {
-      const o = slot * ADMISSION_WORDS;
-      this.slotKernel[slot] = admission[o]!;
-      this.slotTenant[slot] = admission[o + 1]!;
-      this.slotActor[slot] = admission[o + 2]!;
-    }
-  }
-
-  /**
-   * From now on every record for these actors is refused with QUARANTINED_MARK (their
-   * messages hung the shard's dispatch). Call after restoreAdmission.
-   */
-  quarantine(actorIds: ReadonlySet<number>): void {
-    this.quarantinedIds = actorIds;
-    if (actorIds.size === 0) return;
-    this.slotQuarantined = new Uint8Array(this.slotKernel.length);
-    for (let slot = 0; slot < this.slotKernel.length; slot++) {
-      if (this.slotKernel[slot] !== 0 && actorIds.has(this.slotActor[slot]!)) this.slotQuarantined[slot] = 1;
-    }
-  }
-
-  private ensureQuarantineFlags(): void {
-    if (this.slotQuarantined === null || this.slotQuarantined.length < this.slotKernel.length) {
-      const flags = new Uint8Array(this.slotKernel.length);
-      if (this.slotQuarantined) flags.set(this.slotQuarantined);
-      this.slotQuarantined = flags;
-    }
-  }
-
-  private ensureSlots(slot: number): void {
-    if (slot < this.slotKernel.length) return;
-    const size = Math.min(this.maxSlots, Math.max(64, 2 ** Math.ceil(Math.log2(slot + 1))));
-    const grow = <T extends Int32Array | Uint32Array>(old: T, make: (n: number) => T): T => {
-      const next = make(size);
-      next.set(old);
-      return next;
-    };
-    this.slotKernel = grow(this.slotKernel, (k) => new Int32Array(k));
-    this.slotTenant = grow(this.slotTenant, (k) => new Uint32Array(k));
-    this.slotActor = grow(this.slotActor, (k) => new Uint32Array(k));
-    this.slotEpoch = grow(this.slotEpoch, (k) => new Uint32Array(k));
-    this.slotSegment = grow(this.slotSegment, (k) => new Int32Array(k));
-    if (this.slotQuarantined) this.ensureQuarantineFlags();
   }
 
   /**
@@ -171,6 +98,7 @@ export class BatchGrouper {
     const kernels = L.kernels;
     const shard = this.shard;
     const maxSlots = this.maxSlots;
+    const table = this.table;
     // Locals: typed-array stores would otherwise force a reload of every field per use.
     const rejected = out.rejected;
     const recordSegment = segmentsOut.recordSegment;
@@ -217,12 +145,12 @@ export class BatchGrouper {
     let grouped = true;
     while (count < offered) {
       // The tables as they are now (the general path below may grow them).
-      const slotKernel = this.slotKernel;
-      const slotTenant = this.slotTenant;
-      const slotActor = this.slotActor;
-      const slotEpoch = this.slotEpoch;
-      const slotSegment = this.slotSegment;
-      const slotQuarantined = this.slotQuarantined;
+      const slotKernel = table.slotKernel;
+      const slotTenant = table.slotTenant;
+      const slotActor = table.slotActor;
+      const slotEpoch = table.slotEpoch;
+      const slotSegment = table.slotSegment;
+      const slotQuarantined = table.slotQuarantined;
       const tableSlots = slotKernel.length;
       // The last accepted record's words and segment: a run of records for one actor
       // (tellMany, askMany) skips the table lookups.
@@ -332,12 +260,12 @@ export class BatchGrouper {
       const slot = location & slotMask;
       let ok = location >>> slotBits === shard && kernel < kernels && slot < maxSlots && op <= lastOp;
       if (ok) {
-        if (slot >= this.slotKernel.length) this.ensureSlots(slot);
-        const slotKernel = this.slotKernel;
-        const slotTenant = this.slotTenant;
-        const slotActor = this.slotActor;
-        const slotEpoch = this.slotEpoch;
-        const slotSegment = this.slotSegment;
+        if (slot >= table.slotKernel.length) table.ensureSlots(slot);
+        const slotKernel = table.slotKernel;
+        const slotTenant = table.slotTenant;
+        const slotActor = table.slotActor;
+        const slotEpoch = table.slotEpoch;
+        const slotSegment = table.slotSegment;
         const seen = slotEpoch[slot] === epoch;
         // An IMPORT's first part (offset 0, in the source word) is the actor arriving;
         // its later parts go to the actor that part made the slot's.
@@ -357,9 +285,9 @@ export class BatchGrouper {
             slotTenant[slot] = tenant;
             slotActor[slot] = records[o + sourceWord]!; // an arriving actor's id
             records[o + sourceWord] = noActor; // nobody sent it
-            if (this.quarantinedIds.size > 0) {
-              this.ensureQuarantineFlags();
-              this.slotQuarantined![slot] = this.quarantinedIds.has(slotActor[slot]!) ? 1 : 0;
+            if (table.quarantinedIds.size > 0) {
+              table.ensureQuarantineFlags();
+              table.slotQuarantined![slot] = table.quarantinedIds.has(slotActor[slot]!) ? 1 : 0;
             }
           }
         } else {
@@ -367,7 +295,7 @@ export class BatchGrouper {
           if (ok && (op === opShutdown || op === opExport)) slotKernel[slot] = 0;
         }
         if (records[o + correlationWord] !== 0) needsPayloads = true;
-        if (ok && this.slotQuarantined !== null && this.slotQuarantined[slot] === 1) {
+        if (ok && table.slotQuarantined !== null && table.slotQuarantined[slot] === 1) {
           rejected[count] = quarantinedMark;
           rejectedCount++;
           recordSegment[count] = NO_SEGMENT;

@@ -92,10 +92,10 @@ export class ShardRuntime {
       // Recovery: the last checkpoint's actors, then every record after it again.
       const store = (this.store = options.checkpoint.store);
       store.applyDelta();
-      this.grouper.restoreAdmission(store.admission(), store.slots);
+      this.grouper.table.restoreAdmission(store.admission(), store.slots);
       this.backend.restoreStates(store.states(), store.slots);
       this.requests.rewindTo(store.covered);
-      this.checkpointer = new Checkpointer(store, this.grouper, this.requests, options.checkpoint.policy);
+      this.checkpointer = new Checkpointer(store, this.grouper.table, this.requests, options.checkpoint.policy);
     } else {
       // A replacement worker sees again what its predecessor took and did not finish...
       this.requests.rewind();
@@ -112,7 +112,7 @@ export class ShardRuntime {
     }
     const replayUntil = this.requests.handledIndex;
     this.replayState = { replayUntil, countedUntil: this.store ? this.store.counted : replayUntil, isolate: options.isolate };
-    this.grouper.quarantine(options.quarantined);
+    this.grouper.table.quarantine(options.quarantined);
     this.replyWriter = new ReplyWriter(
       this.requests,
       this.replies,
