@@ -3,6 +3,7 @@
  * a temporary store directory, stopped (and the directory removed) by stop(). `config`
  * is the text of a nats-server configuration file (TLS, users, permissions: see
  * test/nats/secure.test.ts); port, address and JetStream still come from the command line.
+ * stop() may be called more than once. Most tests want test/helpers/nats-fixtures.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -67,18 +68,25 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       }
     });
   });
+  let stopped: Promise<void> | undefined;
   return {
     url: `${options.scheme ?? 'nats'}://127.0.0.1:${port}`,
     port,
     output: () => log,
-    async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await exited;
-      }
-      if (!options.storeDir) rmSync(dir, { recursive: true, force: true });
-      if (confDir) rmSync(confDir, { recursive: true, force: true });
+    // Once: a second call (a test stopped the server, its fixture stops it again) gets the
+    // first's promise. (After SIGTERM exitCode stays null, so asking it again would wait
+    // for an 'exit' that already came.)
+    stop() {
+      stopped ??= (async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          const exited = new Promise((r) => child.once('exit', r));
+          child.kill('SIGTERM');
+          await exited;
+        }
+        if (!options.storeDir) rmSync(dir, { recursive: true, force: true });
+        if (confDir) rmSync(confDir, { recursive: true, force: true });
+      })();
+      return stopped;
     },
   };
 }

@@ -17,14 +17,13 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import fc from 'fast-check';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
-import { Cluster, ErrorCode } from '../../src/index.ts';
+import { ErrorCode, type Cluster } from '../../src/index.ts';
 import { CallOp, ReplyStatus, decodeReplies, encodeCalls, signCallFrame, type Call } from '../../src/nats/wire.ts';
 import { NO_ACTOR } from '../../src/layout/record.ts';
-import { startNatsServer } from '../helpers/nats-server.ts';
+import { FAST, withNatsCluster, type NatsFixture } from '../helpers/nats-fixtures.ts';
 import { wallet } from '../helpers/nats-kernels.ts';
 import { parseExposition, valueOf } from '../helpers/exposition.ts';
 
-const FAST = { heartbeatMs: 100, deadAfterMs: 600 };
 const REASONS = ['unsigned', 'bad-signature', 'unknown-node', 'replay', 'bad-frame', 'unknown-kernel', 'count-mismatch', 'schema'] as const;
 
 /** What a test reaches inside a node: its runtime (internal, for signing frames as the node would). */
@@ -32,7 +31,8 @@ interface Runtime {
   readonly incarnation: string;
   readonly sign: (data: Uint8Array) => Uint8Array;
   readonly remoteLink: { frameSeq: number };
-  serveFrame(m: Msg): void;
+  /** The node's call server: every frame from NATS goes to it. */
+  readonly server: { serveFrame(m: Msg): void };
 }
 const runtimeOf = (c: Cluster) => (c as unknown as { locator: Runtime }).locator;
 
@@ -47,25 +47,16 @@ function call(over: Partial<Call>): Call {
   return { id: 1, epoch: 1, op: CallOp.TELL, kernel: 'wallet', tenant: '', key: '', principal: 'alice', roles: 0xffffffff, source: NO_ACTOR, hlcHi: 0, hlcLo: 0, count: 1, words: 1, payload: new Uint32Array([f32bits(600)]), ...over };
 }
 
-async function startPair(url: string): Promise<[Cluster, Cluster]> {
-  const start = (node: string) =>
-    Cluster.start({
-      kernels: [wallet],
-      shards: 1,
-      backend: 'cpu',
-      logger: false,
-      roles: ['teller', 'auditor'],
-      authorize: (r) => r.roles.includes('teller'),
-      nats: { servers: url, node, ...FAST },
-    });
-  return [await start('node-a'), await start('node-b')];
+async function startPair(start: NatsFixture['start']): Promise<[Cluster, Cluster]> {
+  const node = (name: string) => start({ kernels: [wallet], roles: ['teller', 'auditor'], authorize: (r) => r.roles.includes('teller'), node: name });
+  return [await node('node-a'), await node('node-b')];
 }
 
-test('forged calls from a plain NATS client, and frames that do not add up: refused, counted, no state changed', { timeout: 120_000 }, async () => {
-  const server = await startNatsServer();
-  const [a, b] = await startPair(server.url);
-  let attacker: NatsConnection | undefined;
-  try {
+test('forged calls from a plain NATS client, and frames that do not add up: refused, counted, no state changed', { timeout: 120_000 }, () =>
+  withNatsCluster(async ({ server, start, defer }) => {
+    const [a, b] = await startPair(start);
+    let attacker: NatsConnection | undefined;
+    defer(() => attacker?.close());
     const bank = { principal: 'bank', roles: ['teller'] };
     let key = 0;
     while (a.locate(a.actor(wallet, `acct-${key}`, bank)).node !== 'node-b') key++;
@@ -185,18 +176,12 @@ test('forged calls from a plain NATS client, and frames that do not add up: refu
     // Legit calls go on from both nodes.
     assert.deepEqual(await teller.ask({ amount: 1 }), { balance: 1000, ops: 3 });
     await assert.rejects(a.actor(wallet, acct, { principal: 'alice', roles: ['auditor'] }).ask({ amount: 600 }), { code: ErrorCode.FORBIDDEN });
-  } finally {
-    await attacker?.close();
-    await a.shutdown();
-    await b.shutdown();
-    await server.stop();
-  }
-});
+  }),
+);
 
-test('property: random mutations and truncations of a valid signed frame are refused, none throws, no state changes', { timeout: 120_000 }, async () => {
-  const server = await startNatsServer();
-  const [a, b] = await startPair(server.url);
-  try {
+test('property: random mutations and truncations of a valid signed frame are refused, none throws, no state changes', { timeout: 120_000 }, () =>
+  withNatsCluster(async ({ start }) => {
+    const [a, b] = await startPair(start);
     let key = 0;
     while (a.locate(a.actor(wallet, `p-${key}`, { principal: 'bank', roles: ['teller'] })).node !== 'node-b') key++;
     const acct = `p-${key}`;
@@ -230,7 +215,7 @@ test('property: random mutations and truncations of a valid signed frame are ref
         }
         const before = await total();
         // The subscription callback's body, called as NATS calls it: it must not throw.
-        assert.doesNotThrow(() => rb.serveFrame({ data: frame, subject: toB, reply: 'ringshard.reply.x', respond: () => true } as unknown as Msg));
+        assert.doesNotThrow(() => rb.server.serveFrame({ data: frame, subject: toB, reply: 'ringshard.reply.x', respond: () => true } as unknown as Msg));
         served++;
         assert.ok((await total()) > before, 'a mutated frame was not refused');
       }),
@@ -238,13 +223,9 @@ test('property: random mutations and truncations of a valid signed frame are ref
     );
     assert.equal(served, 300);
     // The valid frame itself is served: the property did not pass by refusing everything.
-    rb.serveFrame({ data: valid, subject: toB, reply: 'ringshard.reply.x', respond: () => true } as unknown as Msg);
+    rb.server.serveFrame({ data: valid, subject: toB, reply: 'ringshard.reply.x', respond: () => true } as unknown as Msg);
     const deadline = Date.now() + 5000;
     while ((await teller.snapshot()).ops !== 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(await teller.snapshot(), { balance: 45, ops: 2 });
-  } finally {
-    await a.shutdown();
-    await b.shutdown();
-    await server.stop();
-  }
-});
+  }),
+);

@@ -6,21 +6,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cluster, counter, ErrorCode } from '../../src/index.ts';
+import { counter, ErrorCode } from '../../src/index.ts';
 import { fwd, sink, teller, vault } from '../helpers/k2k-kernels.ts';
-import { startNatsServer } from '../helpers/nats-server.ts';
+import { withNatsCluster } from '../helpers/nats-fixtures.ts';
 import { gpuOrSkip, NO_GPU } from '../helpers/gpu.ts';
-
-const FAST = { heartbeatMs: 100, deadAfterMs: 600 };
 
 for (const backend of ['cpu', 'webgpu'] as const) {
   test(`K2K across nodes (${backend}): every message once, in order per sender, clock merged, source kept`, { timeout: 120_000 }, async (t) => {
     if (backend === 'webgpu' && !(await gpuOrSkip())) return t.skip(NO_GPU);
-    const server = await startNatsServer();
-    const start = (node: string) => Cluster.start({ kernels: [fwd, sink], shards: 1, backend, logger: false, nats: { servers: server.url, node, ...FAST } });
-    const a = await start('k-a');
-    const b = await start('k-b');
-    try {
+    await withNatsCluster(async ({ start: startNode }) => {
+      const start = (node: string) => startNode({ kernels: [fwd, sink], backend, node });
+      const a = await start('k-a');
+      const b = await start('k-b');
       const sinks = Array.from({ length: 6 }, (_, i) => a.actor(sink, `s${i}`));
       const fwds = Array.from({ length: 4 }, (_, i) => a.actor(fwd, `f${i}`));
       const nodesOf = (refs: { identity: string }[]) => new Set(refs.map((r) => a.locate(r as never).node));
@@ -60,31 +57,24 @@ for (const backend of ['cpu', 'webgpu'] as const) {
       const deadline2 = Date.now() + 10_000;
       while (a.deadLetterCounts()['no-such-actor'] + b.deadLetterCounts()['no-such-actor'] === 0 && Date.now() < deadline2) await new Promise((r) => setTimeout(r, 20));
       assert.equal(a.deadLetterCounts()['no-such-actor'] + b.deadLetterCounts()['no-such-actor'], 1);
-    } finally {
-      await a.shutdown();
-      await b.shutdown();
-      await server.stop();
-    }
+    });
   });
 }
 
-test('authorize across nodes: the owner node\'s policy applies to calls from other nodes, by principal and role names', { timeout: 60_000 }, async () => {
-  const server = await startNatsServer();
-  const seen: string[] = [];
-  const strict = await Cluster.start({
-    kernels: [counter],
-    shards: 1,
-    backend: 'cpu',
-    logger: false,
-    roles: ['reader', 'writer'],
-    authorize: (r) => {
-      seen.push(`${r.principal}:${r.roles.join('+')}:${r.tenant}`);
-      return r.principal !== 'mallory' && r.roles.includes('writer');
-    },
-    nats: { servers: server.url, node: 'strict', ...FAST },
-  });
-  const open = await Cluster.start({ kernels: [counter], shards: 1, backend: 'cpu', logger: false, roles: ['reader', 'writer'], nats: { servers: server.url, node: 'open', ...FAST } });
-  try {
+test('authorize across nodes: the owner node\'s policy applies to calls from other nodes, by principal and role names', { timeout: 60_000 }, () =>
+  withNatsCluster(async ({ start }) => {
+    const seen: string[] = [];
+    // The owner: its policy is the one asked.
+    await start({
+      kernels: [counter],
+      roles: ['reader', 'writer'],
+      authorize: (r) => {
+        seen.push(`${r.principal}:${r.roles.join('+')}:${r.tenant}`);
+        return r.principal !== 'mallory' && r.roles.includes('writer');
+      },
+      node: 'strict',
+    });
+    const open = await start({ kernels: [counter], roles: ['reader', 'writer'], node: 'open' });
     let key = 0;
     while (open.locate(open.actor(counter, `z${key}`, { tenant: 'acme' })).node !== 'strict') key++;
     const k = `z${key}`;
@@ -94,20 +84,15 @@ test('authorize across nodes: the owner node\'s policy applies to calls from oth
     await assert.rejects(as('bob', ['reader']).ask({ add: 1 }), { code: ErrorCode.FORBIDDEN });
     assert.deepEqual(await as('alice', ['writer']).snapshot(), { total: 3, count: 1 });
     assert.ok(seen.includes('alice:writer:acme') && seen.includes('mallory:writer:acme') && seen.includes('bob:reader:acme'), seen.join(' '));
-  } finally {
-    await strict.shutdown();
-    await open.shutdown();
-    await server.stop();
-  }
-});
+  }),
+);
 
-test('K2K across nodes asks the owner\'s policy for the carried principal: refused is a dead letter \'forbidden\' at the sender, the vault untouched', { timeout: 60_000 }, async () => {
-  const server = await startNatsServer();
-  const policy = ({ principal, kernel }: { principal: string; kernel: string }) => !(principal === 'mallory' && kernel === 'vault');
-  const start = (node: string) => Cluster.start({ kernels: [vault, teller], shards: 1, backend: 'cpu', logger: false, roles: ['teller'], authorize: policy, nats: { servers: server.url, node, ...FAST } });
-  const a = await start('v-a');
-  const b = await start('v-b');
-  try {
+test('K2K across nodes asks the owner\'s policy for the carried principal: refused is a dead letter \'forbidden\' at the sender, the vault untouched', { timeout: 60_000 }, () =>
+  withNatsCluster(async ({ start: startNode }) => {
+    const policy = ({ principal, kernel }: { principal: string; kernel: string }) => !(principal === 'mallory' && kernel === 'vault');
+    const start = (node: string) => startNode({ kernels: [vault, teller], roles: ['teller'], authorize: policy, node });
+    const a = await start('v-a');
+    await start('v-b'); // owns the vault
     let v = 0;
     while (a.locate(a.actor(vault, `acct${v}`, { tenant: 'bank' })).node !== 'v-b') v++;
     let t = 0;
@@ -125,9 +110,5 @@ test('K2K across nodes asks the owner\'s policy for the carried principal: refus
     let balance = 1000;
     while (balance === 1000 && Date.now() < deadline) balance = (await owner.snapshot()).balance;
     assert.equal(balance, 900);
-  } finally {
-    await a.shutdown();
-    await b.shutdown();
-    await server.stop();
-  }
-});
+  }),
+);

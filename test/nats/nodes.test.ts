@@ -7,12 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster, counter, ErrorCode } from '../../src/index.ts';
-import { startNatsServer } from '../helpers/nats-server.ts';
-import { startChildNode } from '../helpers/nats-node.ts';
+import { withNatsCluster } from '../helpers/nats-fixtures.ts';
 import { gpuOrSkip, NO_GPU } from '../helpers/gpu.ts';
 import { parseExposition, sumOf, valueOf } from '../helpers/exposition.ts';
-
-const FAST = { heartbeatMs: 100, deadAfterMs: 600 };
 
 /** Every key's replies (counts) from all callers together are exactly 1..n. */
 function assertExactlyOnce(byKey: Map<string, number[]>, n: number): void {
@@ -36,11 +33,10 @@ function assertRising(counts: number[], what: string): void {
 for (const backend of ['cpu', 'webgpu'] as const) {
   test(`two nodes in one process (${backend}): asks from both reach each actor once, in order per caller`, { timeout: 120_000 }, async (t) => {
     if (backend === 'webgpu' && !(await gpuOrSkip())) return t.skip(NO_GPU);
-    const server = await startNatsServer();
-    const start = (node: string) => Cluster.start({ kernels: [counter], shards: 1, backend, logger: false, nats: { servers: server.url, node, ...FAST } });
-    const a = await start('node-a');
-    const b = await start('node-b');
-    try {
+    await withNatsCluster(async ({ start: startNode }) => {
+      const start = (node: string) => startNode({ kernels: [counter], backend, node });
+      const a = await start('node-a');
+      const b = await start('node-b');
       assert.deepEqual(a.members().map((m) => [m.node, m.shards, m.self]), [['node-a', 1, true], ['node-b', 1, false]]);
       assert.deepEqual(b.members().map((m) => [m.node, m.self]), [['node-a', false], ['node-b', true]]);
       const keys = Array.from({ length: 24 }, (_, i) => `user-${i}`);
@@ -86,19 +82,14 @@ for (const backend of ['cpu', 'webgpu'] as const) {
       assert.deepEqual(await ref.askMany([{ add: 0 }]), [{ total: 4 * n + 3, count: 2 * n + 6 }]);
       // A bad message fails on the calling node with the schema error, nothing sent.
       await assert.rejects(ref.ask({ add: 'x' as never }), { code: ErrorCode.SCHEMA });
-    } finally {
-      await a.shutdown();
-      await b.shutdown();
-      await server.stop();
-    }
+    });
   });
 }
 
-test('two nodes in two processes: asks from both to the same actors, exactly once', { timeout: 120_000 }, async () => {
-  const server = await startNatsServer();
-  const child = await startChildNode({ servers: server.url, node: 'proc-b', ...FAST });
-  const a = await Cluster.start({ kernels: [counter], shards: 1, backend: 'cpu', logger: false, nats: { servers: server.url, node: 'proc-a', ...FAST } });
-  try {
+test('two nodes in two processes: asks from both to the same actors, exactly once', { timeout: 120_000 }, () =>
+  withNatsCluster(async ({ start, startChild }) => {
+    const child = await startChild({ node: 'proc-b' });
+    const a = await start({ kernels: [counter], node: 'proc-a' });
     assert.deepEqual(a.members().map((m) => m.node), ['proc-a', 'proc-b']);
     const keys = Array.from({ length: 16 }, (_, i) => `k${i}`);
     const n = 50;
@@ -119,39 +110,17 @@ test('two nodes in two processes: asks from both to the same actors, exactly onc
     assertExactlyOnce(replies, 2 * n);
     const states = await child.snapshot(keys);
     for (const key of keys) assert.deepEqual(states[key], { total: 2 * n, count: 2 * n });
-  } finally {
-    await child.shutdown().catch(() => child.kill());
-    await a.shutdown();
-    await server.stop();
-  }
-});
+  }),
+);
 
-test('a node joins and leaves under load: no ask lost or refused, every count exact', { timeout: 120_000 }, async () => {
-  const server = await startNatsServer();
-  const a = await Cluster.start({ kernels: [counter], shards: 1, backend: 'cpu', logger: false, nats: { servers: server.url, node: 'stay', ...FAST } });
-  const keys = Array.from({ length: 32 }, (_, i) => `j${i}`);
-  const replies = new Map<string, number[]>();
-  let stop = false;
-  let failures = 0;
-  // Closed-loop asks from the staying node to every actor, while the other node comes and goes.
-  const load = Promise.all(
-    keys.map(async (key) => {
-      const ref = a.actor(counter, key);
-      const counts: number[] = [];
-      while (!stop) {
-        try {
-          counts.push((await ref.ask({ add: 1 })).count);
-        } catch {
-          failures++;
-        }
-      }
-      collect(replies, key, counts);
-      return counts;
-    }),
-  );
-  try {
+test('a node joins and leaves under load: no ask lost or refused, every count exact', { timeout: 120_000 }, () =>
+  withNatsCluster(async ({ start, startChild, closedLoopAsks }) => {
+    const a = await start({ kernels: [counter], node: 'stay' });
+    const keys = Array.from({ length: 32 }, (_, i) => `j${i}`);
+    // Closed-loop asks from the staying node to every actor, while the other node comes and goes.
+    const load = closedLoopAsks(keys.map((key) => a.actor(counter, key)));
     await new Promise((r) => setTimeout(r, 300));
-    const child = await startChildNode({ servers: server.url, node: 'visitor', ...FAST });
+    const child = await startChild({ node: 'visitor' });
     // Wait until the visitor owns some of the actors (the handover happened).
     while (!keys.some((k) => a.locate(a.actor(counter, k)).node === 'visitor')) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 500));
@@ -159,25 +128,19 @@ test('a node joins and leaves under load: no ask lost or refused, every count ex
     assert.ok(movedAway.length > 0 && movedAway.length < keys.length, `visitor owns ${movedAway.length} of ${keys.length}`);
     await child.shutdown();
     await new Promise((r) => setTimeout(r, 300));
-    stop = true;
-    const perKey = await load;
+    const { counts: perKey, failures } = await load.stop();
     assert.equal(failures, 0, 'asks failed during the membership changes');
     perKey.forEach((counts, i) => assertRising(counts, `stay -> ${keys[i]}`));
     const total = perKey.reduce((s, c) => s + c.length, 0);
     assert.ok(total > keys.length * 5, `only ${total} asks ran`);
     for (const [i, key] of keys.entries()) {
       const n = perKey[i]!.length;
-      assert.deepEqual([...replies.get(key)!].sort((x, y) => x - y), Array.from({ length: n }, (_, j) => j + 1), `actor ${key}`);
+      assert.deepEqual([...perKey[i]!].sort((x, y) => x - y), Array.from({ length: n }, (_, j) => j + 1), `actor ${key}`);
       assert.deepEqual(await a.actor(counter, key).snapshot(), { total: n, count: n }, `actor ${key} after the visitor left`);
     }
     assert.deepEqual(a.members().map((m) => m.node), ['stay']);
-  } finally {
-    stop = true;
-    await load.catch(() => {});
-    await a.shutdown();
-    await server.stop();
-  }
-});
+  }),
+);
 
 test('bad input: unreachable server, duplicate node name, bad options', { timeout: 60_000 }, async () => {
   await assert.rejects(
@@ -187,33 +150,24 @@ test('bad input: unreachable server, duplicate node name, bad options', { timeou
   await assert.rejects(Cluster.start({ kernels: [counter], backend: 'cpu', nats: { servers: [] as never } }), { code: ErrorCode.INVALID_OPTION, message: /options\.nats\.servers/ });
   await assert.rejects(Cluster.start({ kernels: [counter], backend: 'cpu', nats: { servers: 'nats://x', node: 'bad name' } }), { code: ErrorCode.INVALID_OPTION, message: /options\.nats\.node/ });
   await assert.rejects(Cluster.start({ kernels: [counter], backend: 'cpu', nats: { servers: 'nats://x', heartbeatMs: 500, deadAfterMs: 600 } }), { code: ErrorCode.INVALID_OPTION, message: /deadAfterMs/ });
-  const server = await startNatsServer();
-  const a = await Cluster.start({ kernels: [counter], shards: 1, backend: 'cpu', logger: false, nats: { servers: server.url, node: 'twin', ...FAST } });
-  try {
-    await assert.rejects(
-      Cluster.start({ kernels: [counter], shards: 1, backend: 'cpu', logger: false, nats: { servers: server.url, node: 'twin', ...FAST } }),
-      (e: any) => e.code === ErrorCode.DUPLICATE_NODE && /'twin'/.test(e.message),
-    );
+  await withNatsCluster(async ({ start }) => {
+    const a = await start({ kernels: [counter], node: 'twin' });
+    await assert.rejects(start({ kernels: [counter], node: 'twin' }), (e: any) => e.code === ErrorCode.DUPLICATE_NODE && /'twin'/.test(e.message));
     // The first node is unharmed.
     assert.deepEqual(await a.actor(counter, 'x').ask({ add: 5 }), { total: 5, count: 1 });
     assert.deepEqual(a.members().map((m) => m.node), ['twin']);
-  } finally {
-    await a.shutdown();
-    await server.stop();
-  }
+  });
 });
 
-test('local fast path: an actor this node owns needs no NATS per message (asks go on with the server gone)', { timeout: 60_000 }, async () => {
-  const server = await startNatsServer();
-  const a = await Cluster.start({ kernels: [counter], shards: 1, backend: 'cpu', logger: false, nats: { servers: server.url, node: 'solo', ...FAST } });
-  try {
+// The server goes away mid-test: after it, each node gets 8 s at most to shut down.
+test('local fast path: an actor this node owns needs no NATS per message (asks go on with the server gone)', { timeout: 60_000 }, () =>
+  withNatsCluster({ shutdownWithinMs: 8000 }, async ({ server, start }) => {
+    const a = await start({ kernels: [counter], node: 'solo' });
     const ref = a.actor(counter, 'here');
     assert.equal(a.locate(ref).node, 'solo');
     await ref.ask({ add: 1 }); // activation takes the lease (NATS)
     await server.stop();
     const replies = await Promise.all(Array.from({ length: 100 }, () => ref.ask({ add: 1 })));
     assert.deepEqual(replies.map((r) => r.count), Array.from({ length: 100 }, (_, i) => i + 2));
-  } finally {
-    await Promise.race([a.shutdown(), new Promise((r) => setTimeout(r, 8000))]);
-  }
-});
+  }),
+);

@@ -5,28 +5,22 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Cluster, counter, ErrorCode } from '../../src/index.ts';
-import { startNatsServer } from '../helpers/nats-server.ts';
+import { counter, ErrorCode } from '../../src/index.ts';
+import { withNatsCluster } from '../helpers/nats-fixtures.ts';
 
-test('NATS server restarts: remote asks time out with a clear code meanwhile, and work again after', { timeout: 90_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ringshard-outage-'));
-  let server = await startNatsServer({ storeDir: dir });
-  const port = server.port;
-  // A long deadAfterMs: the outage is shorter, so nobody is taken for dead.
-  const nats = (node: string) => ({ servers: server.url, node, heartbeatMs: 100, deadAfterMs: 30_000 });
-  const a = await Cluster.start({ kernels: [counter], shards: 1, backend: 'cpu', logger: false, nats: nats('up-a') });
-  const b = await Cluster.start({ kernels: [counter], shards: 1, backend: 'cpu', logger: false, nats: nats('up-b') });
-  try {
+test('NATS server restarts: remote asks time out with a clear code meanwhile, and work again after', { timeout: 90_000 }, () =>
+  withNatsCluster(async ({ server, start, restartServer }) => {
+    // A long deadAfterMs: the outage is shorter, so nobody is taken for dead.
+    const node = (name: string) => start({ kernels: [counter], node: name, nats: { heartbeatMs: 100, deadAfterMs: 30_000 } });
+    const a = await node('up-a');
+    await node('up-b');
     let i = 0;
     while (a.locate(a.actor(counter, `o${i}`)).node !== 'up-b') i++;
     const ref = a.actor(counter, `o${i}`);
     assert.deepEqual(await ref.ask({ add: 1 }), { total: 1, count: 1 });
     await server.stop();
     await assert.rejects(ref.ask({ add: 0 }, { timeoutMs: 800 }), (e: any) => e.code === ErrorCode.TIMEOUT && /another node/.test(e.message));
-    server = await startNatsServer({ storeDir: dir, port });
+    await restartServer();
     // Back: the clients reconnect by themselves.
     const deadline = Date.now() + 30_000;
     let probe: { total: number; count: number } | undefined;
@@ -42,10 +36,5 @@ test('NATS server restarts: remote asks time out with a clear code meanwhile, an
     assert.equal(reply.total, 11);
     assert.ok(reply.count > probe.count, `count ${reply.count} after ${probe.count}`);
     assert.deepEqual(a.members().map((m) => m.node), ['up-a', 'up-b']);
-  } finally {
-    await a.shutdown();
-    await b.shutdown();
-    await server.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }),
+);

@@ -15,14 +15,12 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { connect, nkeys, type NatsConnection } from '@nats-io/transport-node';
 import { Cluster, counter, ErrorCode } from '../../src/index.ts';
-import { startNatsServer } from '../helpers/nats-server.ts';
-import { startChildNode } from '../helpers/nats-node.ts';
+import { FAST, withNatsCluster } from '../helpers/nats-fixtures.ts';
 import { makeTestPki, type TestPki } from '../helpers/nats-tls.ts';
 import { README_EXAMPLE, securityConfig, type NatsUser } from '../helpers/nats-security.ts';
 import { operatorSetup } from '../helpers/nats-jwt.ts';
 import { parseExposition, sumOf } from '../helpers/exposition.ts';
 
-const FAST = { heartbeatMs: 100, deadAfterMs: 600 };
 const PASSWORDS = { 'node-a': 'pw-a-7f3c9e1d', 'node-b': 'pw-b-2b8e4a6f', 'node-c': 'pw-c-9d1f3b7a', grafana: 'pw-mon-5e7a2c4b' } as const;
 const SECRETS = Object.values(PASSWORDS);
 
@@ -102,16 +100,15 @@ test('mutual TLS, a user per node, the permissions docs/nats.md shows: nodes ser
     { user: 'grafana', password: PASSWORDS.grafana, role: 'monitor' },
   ];
   const config = securityConfig({ cluster: 'ringshard', tls: { certFile: pki.serverCert, keyFile: pki.serverKey, caFile: pki.caFile, verify: true }, users });
-  const server = await startNatsServer({ config, scheme: 'tls' });
-  const lines: string[] = [];
-  const secure = (node: keyof typeof PASSWORDS) => ({ user: node, pass: PASSWORDS[node], tls: { caFile: pki.caFile, ...pki.client(node) } });
-  const start = (node: 'node-a' | 'node-b') =>
-    Cluster.start({ ...base, logger: (l: string) => lines.push(l), nats: { servers: server.url, node, durable: true, snapshotEveryMs: 300, ...FAST, ...secure(node) } });
-  const a = await start('node-a');
-  const b = await start('node-b');
-  let monitor: NatsConnection | undefined;
-  const child = await startChildNode({ servers: server.url, node: 'node-c', durable: true, ...FAST, extra: secure('node-c') });
-  try {
+  await withNatsCluster({ config, scheme: 'tls' }, async ({ server, start: startNode, startChild, defer }) => {
+    const lines: string[] = [];
+    const secure = (node: keyof typeof PASSWORDS) => ({ user: node, pass: PASSWORDS[node], tls: { caFile: pki.caFile, ...pki.client(node) } });
+    const start = (node: 'node-a' | 'node-b') => startNode({ ...base, logger: (l: string) => lines.push(l), node, nats: { durable: true, snapshotEveryMs: 300, ...secure(node) } });
+    const a = await start('node-a');
+    const b = await start('node-b');
+    let monitor: NatsConnection | undefined;
+    defer(() => monitor?.close());
+    const child = await startChild({ node: 'node-c', durable: true, extra: secure('node-c') });
     while (a.members().length < 3 || b.members().length < 3) await new Promise((r) => setTimeout(r, 20));
     const keys = Array.from({ length: 24 }, (_, i) => `s${i}`);
     const owners = new Set(keys.map((k) => a.locate(a.actor(counter, k)).node));
@@ -160,13 +157,7 @@ test('mutual TLS, a user per node, the permissions docs/nats.md shows: nodes ser
     assert.match(log, /Publish Violation - User "grafana", Subject "ringshard\.rpc\.node-b"/);
     assert.doesNotMatch(log, /Violation - User "node-/, 'a node was refused a permission it needs: see test/helpers/nats-security.ts');
     assertNoSecret(lines.join('\n'), SECRETS, 'the log');
-  } finally {
-    await monitor?.close();
-    await child.kill().catch(() => {});
-    await a.shutdown();
-    await b.shutdown();
-    await server.stop();
-  }
+  });
 });
 
 test('a wrong password, no client certificate, no TLS, credentials in a URL, the monitor as a node: clear codes, no secret shown', { timeout: 120_000 }, async () => {
@@ -175,12 +166,11 @@ test('a wrong password, no client certificate, no TLS, credentials in a URL, the
     { user: 'grafana', password: PASSWORDS.grafana, role: 'monitor' },
   ];
   const config = securityConfig({ cluster: 'ringshard', tls: { certFile: pki.serverCert, keyFile: pki.serverKey, caFile: pki.caFile, verify: true }, users });
-  const server = await startNatsServer({ config, scheme: 'tls' });
-  const cert = pki.client('node-a');
-  const lines: string[] = [];
-  const opts = (nats: object) => ({ ...base, logger: (l: string) => lines.push(l), nats: { node: 'node-a', ...FAST, ...nats } as never });
-  const secrets = [...SECRETS, 'wrong-pw-3e5d7f'];
-  try {
+  await withNatsCluster({ config, scheme: 'tls' }, async ({ server, start }) => {
+    const cert = pki.client('node-a');
+    const lines: string[] = [];
+    const opts = (nats: object) => ({ ...base, logger: (l: string) => lines.push(l), nats: { node: 'node-a', ...FAST, ...nats } as never });
+    const secrets = [...SECRETS, 'wrong-pw-3e5d7f'];
     await refused(opts({ servers: server.url, user: 'node-a', pass: 'wrong-pw-3e5d7f', tls: { caFile: pki.caFile, ...cert } }), ErrorCode.NATS_AUTH, /refused this node's credentials \(user 'node-a' with a password\): Authorization Violation/, secrets);
     await refused(opts({ servers: server.url.replace('tls://', 'tls://node-a:wrong-pw-3e5d7f@'), tls: { caFile: pki.caFile, ...cert } }), ErrorCode.NATS_AUTH, /at tls:\/\/127\.0\.0\.1:\d+ refused/, secrets);
     const noCert = await refused(opts({ servers: server.url, user: 'node-a', pass: PASSWORDS['node-a'], tls: { caFile: pki.caFile } }), ErrorCode.NATS_TLS, /did not complete a TLS connection in time .*no client certificate was given/, secrets);
@@ -189,38 +179,29 @@ test('a wrong password, no client certificate, no TLS, credentials in a URL, the
     // The monitor's credentials are good, but a node's permissions they are not.
     await refused(opts({ servers: server.url, user: 'grafana', pass: PASSWORDS.grafana, tls: { caFile: pki.caFile, ...pki.client('grafana') } }), ErrorCode.NATS_AUTH, /\(user 'grafana' with a password\) may not use what a node of cluster 'ringshard' needs: Permissions Violation for (Publish|Subscription) to "/, secrets);
     // Credentials in the URL work (they go to the client as user and pass) and are never shown.
-    const c = await Cluster.start(opts({ servers: server.url.replace('tls://', `tls://node-a:${PASSWORDS['node-a']}@`), tls: { caFile: pki.caFile, ...cert } }));
-    try {
-      assert.deepEqual(await c.actor(counter, 'x').ask({ add: 4 }), { total: 4, count: 1 });
-      assertNoSecret(await c.registry.metrics(), secrets, 'the metrics');
-    } finally {
-      await c.shutdown();
-    }
+    const c = await start({ ...base, logger: (l: string) => lines.push(l), node: 'node-a', nats: { servers: server.url.replace('tls://', `tls://node-a:${PASSWORDS['node-a']}@`), tls: { caFile: pki.caFile, ...cert } } });
+    assert.deepEqual(await c.actor(counter, 'x').ask({ add: 4 }), { total: 4, count: 1 });
+    assertNoSecret(await c.registry.metrics(), secrets, 'the metrics');
+    await c.shutdown();
     assertNoSecret(lines.join('\n'), secrets, 'the log');
-  } finally {
-    await server.stop();
-  }
+  });
 });
 
 test('a token, an nkey seed, a JWT creds file: each connects; a wrong one is ERR_RINGSHARD_NATS_AUTH', { timeout: 120_000 }, async () => {
   // Token.
   const token = 'tok-1c3e5a7b9d';
-  let server = await startNatsServer({ config: `authorization { token: "${token}" }\n` });
-  try {
-    const c = await Cluster.start({ ...base, nats: { servers: server.url, node: 'tok', token, ...FAST } });
+  await withNatsCluster({ config: `authorization { token: "${token}" }\n` }, async ({ server, start }) => {
+    const c = await start({ ...base, node: 'tok', nats: { token } });
     assert.deepEqual(await c.actor(counter, 'x').ask({ add: 1 }), { total: 1, count: 1 });
     await c.shutdown();
     await refused({ ...base, nats: { servers: server.url, node: 'tok', token: 'tok-wrong-8f6d' } }, ErrorCode.NATS_AUTH, /refused this node's credentials \(a token\)/, [token, 'tok-wrong-8f6d']);
     await refused({ ...base, nats: { servers: server.url, node: 'tok' } }, ErrorCode.NATS_AUTH, /the server wants credentials/, [token]);
-  } finally {
-    await server.stop();
-  }
+  });
   // Nkey: the server lists the public key, with a node's permissions.
   const user = nkeys.createUser();
   const seed = new TextDecoder().decode(user.getSeed());
-  server = await startNatsServer({ config: securityConfig({ cluster: 'ringshard', users: [{ nkey: user.getPublicKey(), role: 'node' }] }) });
-  try {
-    const c = await Cluster.start({ ...base, nats: { servers: server.url, node: 'nk', nkeySeed: seed, durable: true, ...FAST } });
+  await withNatsCluster({ config: securityConfig({ cluster: 'ringshard', users: [{ nkey: user.getPublicKey(), role: 'node' }] }) }, async ({ server, start }) => {
+    const c = await start({ ...base, node: 'nk', nats: { nkeySeed: seed, durable: true } });
     assert.deepEqual(await c.actor(counter, 'x').ask({ add: 2 }), { total: 2, count: 1 });
     await c.shutdown();
     const other = nkeys.createUser();
@@ -232,21 +213,16 @@ test('a token, an nkey seed, a JWT creds file: each connects; a wrong one is ERR
     );
     // A seed is SU + 56 base32 characters at a word start (a public key U... may hold 'SU' inside).
     assert.doesNotMatch(message, /\bSU[A-Z2-7]{50,}/);
-  } finally {
-    await server.stop();
-  }
+  });
   // A JWT creds file (operator mode): read at connect and handed to the client's credsAuthenticator.
   const op = operatorSetup(dir);
-  server = await startNatsServer({ config: op.config });
-  const credSecrets = [readFileSync(op.credsFile, 'utf8').match(/SU[A-Z0-9]+/)![0], readFileSync(op.strangerCredsFile, 'utf8').match(/SU[A-Z0-9]+/)![0]];
-  try {
-    const c = await Cluster.start({ ...base, nats: { servers: server.url, node: 'jwt', credsFile: op.credsFile, durable: true, ...FAST } });
+  await withNatsCluster({ config: op.config }, async ({ server, start }) => {
+    const credSecrets = [readFileSync(op.credsFile, 'utf8').match(/SU[A-Z0-9]+/)![0], readFileSync(op.strangerCredsFile, 'utf8').match(/SU[A-Z0-9]+/)![0]];
+    const c = await start({ ...base, node: 'jwt', nats: { credsFile: op.credsFile, durable: true } });
     assert.deepEqual(await c.actor(counter, 'x').ask({ add: 3 }), { total: 3, count: 1 });
     await c.shutdown();
     await refused({ ...base, nats: { servers: server.url, node: 'jwt', credsFile: op.strangerCredsFile } }, ErrorCode.NATS_AUTH, /\(the credentials file '.*stranger\.creds'\): Authorization Violation/, credSecrets);
-  } finally {
-    await server.stop();
-  }
+  });
 });
 
 test('the NATS guide (docs/nats.md) shows the configuration these tests run', () => {
