@@ -3,6 +3,7 @@
  * writer of the shard and actor tables, so plain stores suffice; a scrape may read a
  * value one batch old, never a torn one (aligned float64 stores).
  */
+import type { RingSlots } from '../rings/ring-layout.ts';
 import { KERNEL_ID_SHIFT, OP_MASK, Op, RequestHeader, Status } from '../layout/record.ts';
 import type { BatchSegments } from '../layout/batch-segments.ts';
 import {
@@ -103,7 +104,7 @@ export class MetricsWriter {
    * sums, clock skew) take countBatch's per-record path, with the same result.
    */
   countSegments(
-    req: Uint32Array, start: number, count: number, mask: number, slotWords: number,
+    ring: RingSlots, start: number, count: number,
     batch: BatchSegments, segmentCount: number, statuses: Uint32Array, rejected: Uint8Array | null, nowUs: number,
   ): void {
     const oldest = (nowUs - batch.firstEnqueuedUs) | 0; // latency of the batch's first record
@@ -115,10 +116,13 @@ export class MetricsWriter {
       span * count >= 0x80000000
     ) {
       this.paths.perRecord++;
-      this.countBatch(req, start, count, mask, slotWords, batch.recordSegment, segmentCount, statuses, rejected, nowUs);
+      this.countBatch(ring, start, count, batch.recordSegment, segmentCount, statuses, rejected, nowUs);
       return;
     }
     this.paths.perActor++;
+    const req = ring.words;
+    const mask = ring.capacity - 1;
+    const slotWords = ring.slotWords;
     if (segmentCount * ROW_WORDS > this.scratch.length) this.growScratch(segmentCount);
     const scratch = this.scratch;
     const rowWords = ROW_WORDS;
@@ -209,9 +213,12 @@ export class MetricsWriter {
    * previous record is checked first and searched for only when the latency left it.
    */
   countBatch(
-    req: Uint32Array, start: number, count: number, mask: number, slotWords: number,
+    ring: RingSlots, start: number, count: number,
     segments: Int32Array, segmentCount: number, statuses: Uint32Array, rejected: Uint8Array | null, nowUs: number,
   ): void {
+    const req = ring.words;
+    const mask = ring.capacity - 1;
+    const slotWords = ring.slotWords;
     if ((segmentCount + this.kernels) * ROW_WORDS > this.scratch.length) this.growScratch(segmentCount);
     const scratch = this.scratch;
     const actors = this.actors;

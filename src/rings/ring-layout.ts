@@ -66,6 +66,14 @@ export function checkShape({ capacity, slotWords }: RingOptions): void {
   }
 }
 
+/** A ring's slots as a reader of records sees them (an SpscRing is one). */
+export interface RingSlots {
+  /** The slots as words; record `seq` starts at ((seq & (capacity - 1)) * slotWords). */
+  readonly words: Uint32Array;
+  readonly capacity: number;
+  readonly slotWords: number;
+}
+
 export type WaitResult = 'ok' | 'timed-out' | 'closed';
 
 const KEEP_ALIVE_MS = 2 ** 30;

@@ -34,15 +34,16 @@ import {
   CONTROL_INT32S,
   RING_CONTROL_BYTES,
   type RingOptions,
+  type RingSlots,
   ringByteLength,
   checkShape,
   type WaitResult,
   waitAsync,
 } from './ring-layout.ts';
 
-export { MAX_RING_CAPACITY, RING_CONTROL_BYTES, ringByteLength, type RingOptions, type WaitResult } from './ring-layout.ts';
+export { MAX_RING_CAPACITY, RING_CONTROL_BYTES, ringByteLength, type RingOptions, type RingSlots, type WaitResult } from './ring-layout.ts';
 
-export class SpscRing {
+export class SpscRing implements RingSlots {
   readonly buffer: SharedArrayBuffer;
   readonly capacity: number;
   readonly slotWords: number;

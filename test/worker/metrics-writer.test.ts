@@ -71,7 +71,7 @@ test('counts per batch segment reach the actors’ rows exactly; rejected record
       expected[row * ROW_WORDS + ROW_LATENCY_AT + bucketOf(LATENCY_US, counted)]!++;
       expected[row * ROW_WORDS + ROW_LATENCY_SUM]! += counted;
     }
-    writer.countBatch(ring, start, count, capacity - 1, slotWords, segments, segmentOf.size, statuses, rejected, nowUs);
+    writer.countBatch({ words: ring, capacity, slotWords }, start, count, segments, segmentOf.size, statuses, rejected, nowUs);
     writer.flush(segmentSlot);
     start = (start + count) >>> 0;
   }
@@ -163,7 +163,7 @@ test('countSegments (work per actor) counts exactly what a per-record count woul
       expected[row * ROW_WORDS + ROW_LATENCY_AT + bucketOf(LATENCY_US, us)]!++;
       expected[row * ROW_WORDS + ROW_LATENCY_SUM]! += us;
     }
-    writer.countSegments(ring, start, count, capacity - 1, rw, segs, segments, statuses, rejected, now);
+    writer.countSegments({ words: ring, capacity, slotWords: rw }, start, count, segs, segments, statuses, rejected, now);
     writer.flush(segs.segmentSlot);
     start += count;
   }

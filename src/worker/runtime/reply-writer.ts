@@ -75,7 +75,7 @@ export class ReplyWriter {
       i = this.writeReplyRun(batch, results, i, sendsDone);
       if (i >= count) return true;
       if (this.runStop === RunStop.SENDS) {
-        const o = ((batch.start + i) & (this.requests.capacity - 1)) * this.requests.slotWords;
+        const o = this.requests.slotOffset(batch.start + i);
         if (!(await this.emitSends(batch, i, o, results.outbox, metrics, end))) return false;
         sendsDone = i;
       } else if (!(await this.waitForReplyRoom(batch, metrics, end))) return false;

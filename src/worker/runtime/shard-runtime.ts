@@ -244,9 +244,6 @@ export class ShardRuntime {
     const { requests, replies, store } = this;
     const metrics = batch.counted ? undefined : this.metrics;
     const end = (batch.start + batch.count) | 0;
-    const req = requests.words;
-    const mask = requests.capacity - 1;
-    const slotWords = requests.slotWords;
     if (this.abandoned) {
       results.release();
       return;
@@ -263,7 +260,7 @@ export class ShardRuntime {
     try {
       if (metrics) {
         metrics.batch(batch.count, (performance.now() - batch.submittedAt) * 1000, this.backend.stateBytes, this.backend.slots);
-        metrics.countSegments(req, batch.start, batch.count, mask, slotWords, batch.segments, batch.segmentCount, results.statuses, batch.rejected, metrics.nowUs());
+        metrics.countSegments(requests, batch.start, batch.count, batch.segments, batch.segmentCount, results.statuses, batch.rejected, metrics.nowUs());
       }
       // A batch of tells (no correlation anywhere) that sends nothing has no replies to write.
       if (batch.payloads || results.outbox.length > 0) {
