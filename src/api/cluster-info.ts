@@ -4,7 +4,6 @@
  */
 import type { BackendKind, ShardStarted } from '../protocol.ts';
 import type { ActorDirectory } from '../coordinator/actor-directory.ts';
-import type { ShardClient } from '../shard/shard-client.ts';
 
 export interface ShardInfo {
   readonly index: number;
@@ -34,7 +33,16 @@ export interface ClusterInfo {
   readonly tables: { readonly tenants: number; readonly principals: number; readonly policyAnswers: number };
 }
 
-export function clusterInfo(backend: BackendKind, kernels: string[], shards: readonly ShardClient[], directory: ActorDirectory, tables: ClusterInfo['tables']): ClusterInfo {
+/** What info() reads of a shard (a ShardClient is one). */
+interface ShardView {
+  readonly index: number;
+  readonly started: ShardStarted | undefined;
+  readonly requests: { readonly capacity: number; depth(): number; retained(): number };
+  readonly queued: number;
+  readonly failed: Error | undefined;
+}
+
+export function clusterInfo(backend: BackendKind, kernels: string[], shards: readonly ShardView[], directory: ActorDirectory, tables: ClusterInfo['tables']): ClusterInfo {
   return {
     backend,
     kernels,
