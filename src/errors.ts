@@ -56,6 +56,10 @@ export const ErrorCode = {
   DUPLICATE_NODE: 'ERR_RINGSHARD_DUPLICATE_NODE',
   /** A call to another node failed there (its message says which and why). */
   REMOTE: 'ERR_RINGSHARD_REMOTE',
+  /** options.persist: the store's directory cannot be created, written or read as a store, or a write failed (disk full). */
+  STORE: 'ERR_RINGSHARD_STORE',
+  /** options.persist: another live process (or cluster) has the store open. */
+  STORE_LOCKED: 'ERR_RINGSHARD_STORE_LOCKED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

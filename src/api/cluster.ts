@@ -19,6 +19,8 @@ import { K2KRouter } from '../coordinator/k2k-router.ts';
 import { LocalLocator } from '../coordinator/local-locator.ts';
 import { moveActor } from '../coordinator/migration.ts';
 import type { ShardClient } from '../shard/shard-client.ts';
+import type { LmdbStore } from '../persist/lmdb-store.ts';
+import { persistedIds } from '../persist/persistent-locator.ts';
 import { serveMetrics, type MetricsServer } from '../metrics/exporter.ts';
 import { ClusterMetrics } from '../metrics/cluster-metrics.ts';
 import { Registry } from 'prom-client';
@@ -39,6 +41,12 @@ export type { ActorLocation, MemberInfo } from '../coordinator/actor-locator.ts'
 export { DEAD_LETTER_REASONS, type DeadLetterReason } from '../coordinator/dead-letters.ts';
 
 const VERSION = packageVersion();
+
+/** The embedded store, loaded only when asked for: lmdb's native module stays unloaded otherwise. */
+async function openStore(path: string): Promise<LmdbStore> {
+  const { LmdbStore } = await import('../persist/lmdb-store.ts');
+  return LmdbStore.open(path);
+}
 
 /** What start() builds before the Cluster exists. */
 interface Parts {
@@ -165,7 +173,11 @@ export class Cluster implements ActorHost {
     const shardCount = resolved.shards === 'auto' ? Math.max(1, pinned.length) : resolved.shards;
     const { shape, wires, sendPayloadWords, anySends } = kernelWires(kernels, resolved);
     const clock = new HybridClock(performance.timeOrigin + performance.now());
-    const directory = new ActorDirectory(shardCount, resolved.maxActorsPerShard);
+    // options.persist: the store first (a second process fails here, before any worker
+    // starts); the directory resumes its ids (the same permutation, past every id given).
+    const store = resolved.persist ? await openStore(resolved.persist.path) : undefined;
+    const persisted = store ? persistedIds(store) : undefined;
+    const directory = new ActorDirectory(shardCount, resolved.maxActorsPerShard, persisted?.ids, persisted?.firstOrdinal);
     // Checkpoints and metric tables reserve growable shared memory for maxActorsPerShard
     // actors up front: a size V8 cannot reserve is the option's fault, not a bare RangeError.
     const reserve = <T>(make: () => T): T => {
@@ -197,13 +209,22 @@ export class Cluster implements ActorHost {
             activeActors: (shard, kernel) => directory.count(shard, kernel),
           }),
     );
-    const shards = reserve(() =>
-      createShards(resolved, { count: shardCount, backend, shape, wires, sendPayloadWords: anySends ? sendPayloadWords : -1, pinned, metrics, clock }),
-    );
-    await startShards(shards);
+    let shards: ShardClient[];
+    try {
+      shards = reserve(() =>
+        createShards(resolved, { count: shardCount, backend, shape, wires, sendPayloadWords: anySends ? sendPayloadWords : -1, pinned, metrics, clock }),
+      );
+      await startShards(shards);
+    } catch (error) {
+      await store?.close();
+      throw error;
+    }
     const cluster = new Cluster({ resolved, backend, shards, directory, metrics, sendPayloadWords, clock });
     try {
-      await chooseLocator(resolved, cluster.local, () => cluster.localNode(), (locator) => (cluster.locator = locator));
+      await chooseLocator(
+        { resolved, local: cluster.local, node: () => cluster.localNode(), store, reroute: (words, o) => cluster.router.route(words, o) },
+        (locator) => (cluster.locator = locator),
+      );
     } catch (error) {
       await cluster.shutdown();
       throw error;
@@ -427,6 +448,7 @@ export class Cluster implements ActorHost {
       }
     }
     await Promise.all(this.shards.map((s) => s.stop()));
+    await this.locator.close();
     await this.metricsServer?.close();
   }
 }

@@ -1,19 +1,50 @@
 /**
- * Which locator a cluster uses: its own shards alone, or a node of a cluster of
- * processes on NATS (options.nats). A new mode is a new ActorLocator and a line here.
+ * Which locator a cluster uses: its own shards alone; its own shards with every actor
+ * kept in an embedded store (options.persist); or a node of a cluster of processes on
+ * NATS (options.nats). A new mode is a new ActorLocator and a branch here.
  */
 import type { ActorLocator } from '../coordinator/actor-locator.ts';
 import type { LocalLocator } from '../coordinator/local-locator.ts';
 import { NodeRuntime, type LocalNode } from '../nats/node-runtime.ts';
+import type { LmdbStore } from '../persist/lmdb-store.ts';
+import { PersistentLocator } from '../persist/persistent-locator.ts';
 import type { ResolvedOptions } from './options.ts';
 
+export interface LocatorContext {
+  readonly resolved: ResolvedOptions;
+  /** The cluster's own locator (its directory, shards and placement). */
+  readonly local: LocalLocator;
+  /** What a node or a store's custody needs of the cluster. */
+  node(): LocalNode;
+  /** options.persist: the store, opened already (its ids make the directory). */
+  readonly store: LmdbStore | undefined;
+  /** Routes a K2K send record again (the cluster's router). */
+  reroute(words: Uint32Array, o: number): void;
+}
+
 /**
- * Gives the cluster its locator (`adopt`), then joins: a node serves other nodes' calls
- * from its join on, and those calls must find the node as the cluster's locator.
+ * Gives the cluster its locator (`adopt`), then, for a node, joins: a node serves other
+ * nodes' calls from its join on, and those calls must find the node as the locator.
  */
-export async function chooseLocator(resolved: ResolvedOptions, local: LocalLocator, node: () => LocalNode, adopt: (locator: ActorLocator) => void): Promise<void> {
+export async function chooseLocator(context: LocatorContext, adopt: (locator: ActorLocator) => void): Promise<void> {
+  const { resolved, local, store } = context;
+  if (store && resolved.persist) {
+    return adopt(
+      new PersistentLocator({
+        directory: local.directory,
+        shards: local.shards,
+        placement: resolved.placement,
+        hooks: local.activationHooks,
+        host: context.node(),
+        store,
+        kernelNames: resolved.kernels.map((k) => k.name),
+        snapshotEveryMs: resolved.persist.snapshotEveryMs,
+        reroute: (words, o) => context.reroute(words, o),
+      }),
+    );
+  }
   if (!resolved.nats) return adopt(local);
-  const runtime = await NodeRuntime.connect(resolved.nats, node());
+  const runtime = await NodeRuntime.connect(resolved.nats, context.node());
   adopt(runtime);
   await runtime.join();
 }

@@ -2,6 +2,7 @@
  * Cluster options: typed, documented with their defaults, and validated one by one at the
  * public edge with the option's path and the value received in the message.
  */
+import { resolvePersist, type PersistOptions, type ResolvedPersist } from '../persist/persist-options.ts';
 import { fail, integer, oneOf, positive, powerOfTwo } from '../options/checks.ts';
 import type { CheckpointPolicy } from '../protocol.ts';
 import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
@@ -55,7 +56,7 @@ export type BackendChoice = 'auto' | 'webgpu' | 'cpu';
  * resolver, src/nats/nats-options.ts.)
  */
 export const CLUSTER_OPTION_KEYS = [
-  'kernels', 'nats', 'shards', 'backend', 'ringCapacity', 'replyRingCapacity', 'maxBatch', 'framesInFlight',
+  'kernels', 'nats', 'persist', 'shards', 'backend', 'ringCapacity', 'replyRingCapacity', 'maxBatch', 'framesInFlight',
   'initialActorsPerShard', 'maxActorsPerShard', 'backpressure', 'maxQueuedPerShard', 'maxK2KQueuedPerShard',
   'askTimeoutMs', 'adapterName', 'dawnFlags', 'logger', 'metrics', 'placement', 'maxLoopIterations',
   'checkpointEvery', 'maxDispatchMs', 'maxRestartsPerMinute', 'maxSendsPerMessage', 'roles', 'authorize',
@@ -88,6 +89,14 @@ export interface ClusterOptions {
    * @example { servers: 'nats://127.0.0.1:4222', node: 'gpu-a', durable: true }
    */
   readonly nats?: NatsOptions;
+  /**
+   * Keeps every actor's state across process restarts on this host, in an embedded store
+   * at `path` (LMDB; nothing to install or run): a tell resolves, and an ask's reply is
+   * given, once the message is on disk. Actors come back lazily, on their first message
+   * after a start. Not with `nats` (a NATS node keeps state with `nats.durable`).
+   * @example { path: './ringshard-state' }
+   */
+  readonly persist?: PersistOptions;
   /**
    * Shards (worker threads, one GPUDevice each). 'auto' is one per GPU adapter found,
    * at least one. With one adapter and N > 1, every shard opens its own device on it.
@@ -230,6 +239,7 @@ export interface AuthorizeRequest {
 export interface ResolvedOptions {
   readonly kernels: readonly Kernel[];
   readonly nats: ResolvedNats | undefined;
+  readonly persist: ResolvedPersist | undefined;
   readonly shards: number | 'auto';
   readonly backend: BackendChoice;
   readonly ringCapacity: number;
@@ -317,13 +327,17 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
   }
   const askTimeoutMs = positive('askTimeoutMs', options.askTimeoutMs, 30_000);
   const maxQueuedPerShard = integer('maxQueuedPerShard', options.maxQueuedPerShard, ringCapacity, 0, Number.MAX_SAFE_INTEGER);
+  const nats = resolveNats(options.nats);
+  const persist = resolvePersist(options.persist);
+  if (nats && persist) fail('persist', 'absent with options.nats (a node keeps its actors with options.nats.durable)', options.persist);
   const placement = options.placement ?? 'hash';
   if (placement !== 'hash' && placement !== 'least-loaded' && typeof placement !== 'function') {
     fail('placement', "'hash', 'least-loaded' or a function (key, kernel, tenant, shards) => shard index", placement);
   }
   return {
     kernels,
-    nats: resolveNats(options.nats),
+    nats,
+    persist,
     shards,
     placement,
     // At most 2^31 - 1: a budget of 2^31 crashed Mesa's llvmpipe (SIGFPE) when compiling (measured).

@@ -58,7 +58,7 @@ export class ActorDirectory {
   private readonly generation: number[];
   private readonly perShardKernel: Map<string, number>;
   /** Actors given an id so far (the next is the permutation of nextOrdinal). */
-  private nextOrdinal = 1;
+  private nextOrdinal: number;
   /** Ids wrapped around once: from then on every id was issued at some time. */
   private wrapped = false;
   private readonly ids: ActorIds;
@@ -69,12 +69,20 @@ export class ActorDirectory {
     shards: number,
     private readonly maxSlots: number,
     ids?: ActorIds,
+    /** Where the id sequence resumes (a persisted cluster's, so no id is given twice). */
+    firstOrdinal = 1,
   ) {
     this.ids = ids ?? new ActorIds();
+    this.nextOrdinal = firstOrdinal;
     this.freeSlots = Array.from({ length: shards }, () => []);
     this.nextSlot = new Array(shards).fill(0);
     this.generation = new Array(shards).fill(0);
     this.perShardKernel = new Map();
+  }
+
+  /** The ordinal the next new id is made from (to resume the sequence after a restart). */
+  get ordinal(): number {
+    return this.nextOrdinal;
   }
 
   get size(): number {

@@ -19,7 +19,8 @@ import { mix } from './placement.ts';
 const ROUNDS = 8;
 
 export class ActorIds {
-  private readonly keys: Uint32Array;
+  /** The permutation's keys (kept by a persisted cluster, so its ids stay the same). */
+  readonly keys: Uint32Array;
 
   constructor(keys?: Uint32Array) {
     this.keys = keys ?? new Uint32Array(randomBytes(ROUNDS * 4).buffer.slice(0));

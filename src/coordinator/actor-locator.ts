@@ -43,6 +43,8 @@ export interface ActorLocator {
   routeElsewhere(words: Uint32Array, o: number, dead: (reason: DeadLetterReason) => void): void;
   /** Leaves the cluster before shutdown (a node hands its actors over). */
   leave(): Promise<void>;
+  /** After the shards stopped: releases what the locator holds (a store). */
+  close(): Promise<void>;
   /** What a node counts (ringshard_node_* metrics); undefined for a locator that is no node. */
   counters(): NodeCounters | undefined;
 }

@@ -27,8 +27,13 @@ export class LocalLocator implements ActorLocator {
     readonly directory: ActorDirectory,
     readonly shards: readonly ShardLink[],
     private readonly placement: PlacementStrategy,
-    private readonly hooks: ActivationHooks,
+    protected readonly hooks: ActivationHooks,
   ) {}
+
+  /** What the cluster's metrics hear of activations (a locator built on this one shares them). */
+  get activationHooks(): ActivationHooks {
+    return this.hooks;
+  }
 
   members(): MemberInfo[] {
     return [{ node: 'local', shards: this.shards.length, self: true }];
@@ -75,6 +80,10 @@ export class LocalLocator implements ActorLocator {
   }
 
   leave(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
     return Promise.resolve();
   }
 

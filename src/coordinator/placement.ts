@@ -25,6 +25,11 @@ export function mix(h: number): number {
   return h >>> 0;
 }
 
+/** 32-bit FNV-1a of a string, avalanched (the same function a shard's placement uses). */
+export function hash32(text: string, seed = 0x811c9dc5): number {
+  return mix(fnv1a(text, seed));
+}
+
 /** The shard (0 .. shards-1) that owns `key`. */
 export function placeKey(key: string, shards: number): number {
   if (!Number.isInteger(shards) || shards < 1) throw new RangeError(`shards must be a positive integer, got ${shards}`);

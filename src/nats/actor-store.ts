@@ -13,20 +13,16 @@
  *     that takes an actor over from a dead incarnation reads that incarnation's subject
  *     once (an index by actor) and replays the actor's calls after its snapshot.
  */
-import type { Acquired, JournaledCall, StateStore } from '../recovery/state-store.ts';
+import { storeKey, type Acquired, type JournaledCall, type StateStore } from '../recovery/state-store.ts';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { ErrorCode, RingshardError } from '../errors.ts';
 import { decodeCalls, encodeCalls, type Call } from './wire.ts';
-import { hash32 } from './rendezvous.ts';
 import { actorIdentity } from '../coordinator/actor-directory.ts';
 import { nodeOf } from './membership.ts';
 
-/** An actor's name in keys: 64 bits of hash of its identity. */
-export function storeKey(identity: string): string {
-  return `a${hash32(identity).toString(16).padStart(8, '0')}${hash32(identity, 0x9e3779b9).toString(16).padStart(8, '0')}`;
-}
+export { storeKey } from '../recovery/state-store.ts';
 
 export type { Acquired, JournaledCall } from '../recovery/state-store.ts';
 

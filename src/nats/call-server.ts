@@ -27,7 +27,7 @@ import { replySubject } from './remote-link.ts';
 import { CallOp, ReplyStatus, decodeCalls, encodeReplies, frameKind, openSignedFrame, type Call, type DecodedCalls, type Reply, type SignedFrame } from './wire.ts';
 import { REFUSAL_REASONS, refusalOf, wordsChecker, type KernelWords, type RefusalReason } from './call-checks.ts';
 import { ReplayWindow, verifySignature } from './signing.ts';
-import { encodeOne, rawCodec, wordsSink } from './raw-words.ts';
+import { encodeOne, rawCodec, wordsSink } from '../layout/raw-words.ts';
 import type { LocalNode, NodeRef } from './local-node.ts';
 
 const EMPTY = new Uint32Array(0);

@@ -21,6 +21,7 @@ import { newActor, type ActorEntry } from '../coordinator/actor-directory.ts';
 import { remoteActor, type ActorHandle, type ActorSpec, type RemoteActor } from '../coordinator/actor-handle.ts';
 import type { ActorLocation, ActorLocator, MemberInfo, NodeCounters } from '../coordinator/actor-locator.ts';
 import { MovingLink } from '../coordinator/moving-link.ts';
+import type { ShardLink } from '../coordinator/shard-link.ts';
 import type { DeadLetterReason } from '../coordinator/dead-letters.ts';
 import type { ResolvedNats } from './nats-options.ts';
 import { connectionOptions } from './connection-options.ts';
@@ -32,7 +33,8 @@ import type { StateStore } from '../recovery/state-store.ts';
 import { RemoteLink, rpcSubject, type RemoteRouting } from './remote-link.ts';
 import { CallServer } from './call-server.ts';
 import { RemoteK2K } from './remote-k2k.ts';
-import { ActorCustody } from './actor-custody.ts';
+import { ActorCustody } from '../recovery/actor-custody.ts';
+import { departedLink } from '../coordinator/stand-in-links.ts';
 import type { LocalNode } from './local-node.ts';
 import type { KeyObject } from 'node:crypto';
 import type { Call } from './wire.ts';
@@ -64,6 +66,8 @@ export class NodeRuntime implements RemoteRouting, ActorLocator {
   /** Signs this node's frames (undefined: unsigned, the bench's comparison only). */
   readonly sign: ((data: Uint8Array) => Uint8Array) | undefined;
   private readonly custody: ActorCustody;
+  /** A handed-over actor's waiting records follow it to its new owner through the remote link. */
+  private readonly depart = (entry: ActorEntry, from: ShardLink): ShardLink => departedLink(this.remoteLink, entry, from.index);
   private closed = false;
   /** Not serving calls before the view of the members is known (they are refused, and come again). */
   private joined = false;
@@ -82,7 +86,7 @@ export class NodeRuntime implements RemoteRouting, ActorLocator {
     this.sign = options.unsigned ? undefined : (data) => membership.sign(data);
     this.remoteLink = new RemoteLink(nc, this, local.askTimeoutMs);
     this.k2k = new RemoteK2K(local, store, this.remoteLink);
-    this.custody = new ActorCustody(this.self, store, local, this.remoteLink, options.durable, (incarnation) => membership.isAliveIncarnation(incarnation));
+    this.custody = new ActorCustody(this.self, store, local, options.durable, (incarnation) => membership.isAliveIncarnation(incarnation));
     const subject = rpcSubject(this.subjectPrefix, this.self);
     this.server = new CallServer(nc, this, subject);
     this.rpc = nc.subscribe(subject, { callback: (_e, m) => this.server.serveFrame(m) });
@@ -266,7 +270,7 @@ export class NodeRuntime implements RemoteRouting, ActorLocator {
       }
     }
     for (const entry of [...this.local.directory.entries()]) {
-      if (this.table.owner(entry.identity)?.node !== this.self) void this.custody.handOver(entry);
+      if (this.table.owner(entry.identity)?.node !== this.self) void this.custody.handOver(entry, this.depart);
     }
     // Calls out to a leaving node stay: it answers them (or refuses them) before it goes.
     this.remoteLink.membersChanged((n) => this.membership.isAlive(n));
@@ -274,12 +278,17 @@ export class NodeRuntime implements RemoteRouting, ActorLocator {
 
   // ---- shutdown
 
+  /** Everything closed in leave(). */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
   /** Hands every local actor over (the others take them), then leaves and closes the connection. */
   async leave(): Promise<void> {
     if (this.closed) return;
     this.membership.startLeaving();
     await Promise.allSettled([...this.custody.restoring.values()]);
-    await Promise.allSettled([...this.local.directory.entries()].map((e) => this.custody.handOver(e)));
+    await Promise.allSettled([...this.local.directory.entries()].map((e) => this.custody.handOver(e, this.depart)));
     await Promise.allSettled([...this.custody.handingOver.values()]);
     // Calls still out (to other nodes) get their answers, up to a while.
     const deadline = Date.now() + Math.min(5000, this.local.askTimeoutMs);

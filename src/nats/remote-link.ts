@@ -25,7 +25,7 @@ import type { RemoteTarget } from '../coordinator/actor-handle.ts';
 
 export type { RemoteTarget } from '../coordinator/actor-handle.ts';
 import { CallOp, ReplyStatus, decodeReplies, encodeCalls, signCallFrame, type Call, type Reply } from './wire.ts';
-import { decodeMany, encodeOne } from './raw-words.ts';
+import { decodeMany, encodeOne } from '../layout/raw-words.ts';
 
 /** What a RemoteLink needs from its node. */
 export interface RemoteRouting {

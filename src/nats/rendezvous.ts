@@ -4,12 +4,9 @@
  * and when a member joins or leaves only the actors whose winner changed move.
  */
 
-import { fnv1a, mix } from '../coordinator/placement.ts';
+import { hash32, mix } from '../coordinator/placement.ts';
 
-/** 32-bit FNV-1a of a string, avalanched (the same function a shard's placement uses). */
-export function hash32(text: string, seed = 0x811c9dc5): number {
-  return mix(fnv1a(text, seed));
-}
+export { hash32 } from '../coordinator/placement.ts';
 
 export interface Member {
   readonly node: string;

@@ -12,6 +12,12 @@
  * src/recovery/checkpoint-store.ts), which a durable store persists through SnapshotStore.
  */
 import type { Call } from '../coordinator/actor-call.ts';
+import { hash32 } from '../coordinator/placement.ts';
+
+/** An actor's name in keys: 64 bits of hash of its identity. */
+export function storeKey(identity: string): string {
+  return `a${hash32(identity).toString(16).padStart(8, '0')}${hash32(identity, 0x9e3779b9).toString(16).padStart(8, '0')}`;
+}
 
 /** A snapshot: the actor's state words and the journal sequence its state covers. */
 export interface Snapshot {

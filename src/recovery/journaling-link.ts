@@ -12,9 +12,9 @@
 import type { Codec } from '../layout/codec.ts';
 import { packWords, wordsBatch, type MessageBatch } from '../layout/columns.ts';
 import type { AskSpec, Caller, RecordTarget, ShardLink } from '../coordinator/shard-link.ts';
-import type { Journal } from '../recovery/state-store.ts';
-import { CallOp, type Call } from './wire.ts';
-import { decodeMany, encodeOne } from './raw-words.ts';
+import type { Journal } from './state-store.ts';
+import { CallOp, type Call } from '../coordinator/actor-call.ts';
+import { decodeMany, encodeOne } from '../layout/raw-words.ts';
 
 /** What a journal replay left for a call: its reply words (ASK) or nothing (TELL). */
 export type ReplayedCalls = Map<string, Uint32Array>;

@@ -3,8 +3,8 @@
  * one, so that what waited in its MovingLink has somewhere to go.
  */
 import { ErrorCode, RingshardError } from '../errors.ts';
-import type { RemoteTarget } from '../coordinator/actor-handle.ts';
-import type { MessageLink, ShardLink } from '../coordinator/shard-link.ts';
+import type { RemoteTarget } from './actor-handle.ts';
+import type { MessageLink, ShardLink } from './shard-link.ts';
 
 /**
  * An actor handed over to another node: its messages follow it there, through the

@@ -11,16 +11,29 @@ import type { ActorEntry } from '../coordinator/actor-directory.ts';
 import { MovingLink } from '../coordinator/moving-link.ts';
 import type { Caller, ShardLink } from '../coordinator/shard-link.ts';
 import { wordsBatch } from '../layout/columns.ts';
-import type { StateStore } from '../recovery/state-store.ts';
-import { storeKey } from './actor-store.ts';
+import { storeKey, type StateStore } from './state-store.ts';
 import { JournalingLink, type ReplayedCalls } from './journaling-link.ts';
-import type { LocalNode } from './local-node.ts';
-import { rawCodec, wordsSink } from './raw-words.ts';
-import type { RemoteLink } from './remote-link.ts';
-import { departedLink, failingLink } from './stand-in-links.ts';
-import { CallOp, type Call } from './wire.ts';
+import { rawCodec, wordsSink } from '../layout/raw-words.ts';
+import { failingLink } from '../coordinator/stand-in-links.ts';
+import { CallOp, type Call } from '../coordinator/actor-call.ts';
+import type { ActorDirectory } from '../coordinator/actor-directory.ts';
 
 const EMPTY = new Uint32Array(0);
+
+/** Where an actor's waiting records go once it is handed over (its link on the owner's side). */
+export type Departure = (entry: ActorEntry, from: ShardLink) => ShardLink;
+
+/** What custody needs of its process (a NATS node's LocalNode is one). */
+export interface CustodyHost {
+  readonly directory: ActorDirectory;
+  readonly askTimeoutMs: number;
+  kernel(name: string): Kernel<any, any, any> | undefined;
+  principalName(id: number): string;
+  principalId(name: string): number;
+  /** An actor's slot was freed (metrics). */
+  retired(entry: ActorEntry): void;
+  log(line: string): void;
+}
 
 export class ActorCustody {
   /** Local actors whose lease and state are on their way (their entries hold a MovingLink). */
@@ -37,8 +50,7 @@ export class ActorCustody {
   constructor(
     private readonly self: string,
     private readonly store: StateStore,
-    private readonly local: LocalNode,
-    private readonly remoteLink: RemoteLink,
+    private readonly local: CustodyHost,
     /** Journal every call (options.nats.durable). */
     private readonly durable: boolean,
     /** Whether a lease holder's incarnation is alive. */
@@ -114,15 +126,15 @@ export class ActorCustody {
   }
 
   /** Moves a local actor to its new owner: state to the store, lease released, what waited follows. */
-  handOver(entry: ActorEntry): Promise<void> {
+  handOver(entry: ActorEntry, departTo: Departure): Promise<void> {
     const running = this.handingOver.get(entry.identity);
     if (running) return running;
-    const done = this.doHandOver(entry).finally(() => this.handingOver.delete(entry.identity));
+    const done = this.doHandOver(entry, departTo).finally(() => this.handingOver.delete(entry.identity));
     this.handingOver.set(entry.identity, done);
     return done;
   }
 
-  private async doHandOver(entry: ActorEntry): Promise<void> {
+  private async doHandOver(entry: ActorEntry, departTo: Departure): Promise<void> {
     await this.restoring.get(entry.identity);
     if (!entry.active) return;
     const kernel = this.local.kernel(entry.kernelName)!;
@@ -140,7 +152,7 @@ export class ActorCustody {
       this.local.retired(entry);
       await this.store.release(key);
       this.handovers++;
-      moving.arrived(departedLink(this.remoteLink, entry, current.index));
+      moving.arrived(departTo(entry, current));
     } catch (error) {
       this.local.log(`ringshard: node '${this.self}' could not hand over '${entry.key}': ${(error as Error).message}`);
       entry.link = current;
@@ -148,26 +160,37 @@ export class ActorCustody {
     }
   }
 
-  /** durable: snapshots the actors journaled since the last round, then trims this node's journal behind them. */
+  /** Writes the actor's state and the journal sequence it covers (a failure is logged; the journal still holds it all). */
+  private async snapshot(key: string, entry: ActorEntry): Promise<void> {
+    const kernel = this.local.kernel(entry.kernelName)!;
+    try {
+      // Asked together: the snapshot record goes after every message journaled so far.
+      const seqP = this.store.journaled(key);
+      const stateP = entry.link.snapshot(entry, { codec: rawCodec(kernel.codecs.state), what: `snapshot of '${entry.key}'`, timeoutMs: this.local.askTimeoutMs });
+      const [seq, state] = await Promise.all([seqP, stateP]);
+      const covered = Math.max(seq, this.covered.get(key) ?? 0);
+      await this.store.writeSnapshot(key, covered, state as Uint32Array);
+      this.covered.set(key, covered);
+    } catch (error) {
+      this.local.log(`ringshard: snapshot of '${entry.key}' failed: ${(error as Error).message}`);
+    }
+  }
+
+  /**
+   * durable: snapshots the actors journaled since the last round (all at once: their
+   * snapshot records share batches), then trims this process's journal behind them.
+   */
   async snapshotDirty(): Promise<void> {
     // Every local actor by store key, once a round (not a scan per dirty actor).
     const local = new Map<string, ActorEntry>();
     for (const e of this.local.directory.entries()) local.set(storeKey(e.identity), e);
+    const rounds: Array<Promise<void>> = [];
     for (const key of this.store.takeDirty()) {
       const entry = local.get(key);
       if (!entry || !entry.active || !this.journals.has(entry.link) || this.handingOver.has(entry.identity)) continue;
-      const kernel = this.local.kernel(entry.kernelName)!;
-      try {
-        const seqP = this.store.journaled(key);
-        const stateP = entry.link.snapshot(entry, { codec: rawCodec(kernel.codecs.state), what: `snapshot of '${entry.key}'`, timeoutMs: this.local.askTimeoutMs });
-        const [seq, state] = await Promise.all([seqP, stateP]);
-        const covered = Math.max(seq, this.covered.get(key) ?? 0);
-        await this.store.writeSnapshot(key, covered, state as Uint32Array);
-        this.covered.set(key, covered);
-      } catch (error) {
-        this.local.log(`ringshard: snapshot of '${entry.key}' failed: ${(error as Error).message}`);
-      }
+      rounds.push(this.snapshot(key, entry));
     }
+    await Promise.all(rounds);
     // The actors local now: one that arrived during the round may have journaled already.
     const now = [...this.local.directory.entries()].map((e) => storeKey(e.identity));
     await this.store.trimOwn(now, (key) => this.covered.get(key) ?? 0);

@@ -3,7 +3,7 @@
  * (the words came checked from the caller's codec) and takes back from them, with no
  * object per message on the way.
  */
-import type { Codec } from '../layout/codec.ts';
+import type { Codec } from './codec.ts';
 import type { ReplySink } from '../coordinator/shard-link.ts';
 
 /** A codec whose messages are their payload words (a Uint32Array of `words`). */

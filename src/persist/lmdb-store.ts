@@ -1,0 +1,354 @@
+/**
+ * The StateStore on one host, with no server: an LMDB environment (the `lmdb` package)
+ * in a directory of its own.
+ *
+ *   snapshots  store key -> { seq, state words, schema }   the state and what it covers
+ *   journal    [store key, seq] -> a call                   the calls after it, in order
+ *   ids        actor id -> identity; identity -> actor id   stable ids across restarts
+ *   meta       'seq' -> the last journal sequence, 'idKeys', 'nextOrdinal'
+ *
+ * Group commit: lmdb-js writes every put issued in one turn of the event loop in one
+ * transaction; with overlappingSync off, LMDB flushes a transaction to disk before its
+ * commit returns, so a put's promise resolves once the call is on disk. Writing a
+ * snapshot deletes the journal entries it covers in the same transaction.
+ *
+ * One process at a time: a lock file (`ringshard.lock`, the holder's pid) is created
+ * exclusively; a second process fails at once with ERR_RINGSHARD_STORE_LOCKED, and a lock
+ * whose process is gone is taken over.
+ */
+import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { ErrorCode, RingshardError } from '../errors.ts';
+import type { Call, CallOp } from '../coordinator/actor-call.ts';
+import type { Acquired, JournaledCall, Snapshot, StateStore } from '../recovery/state-store.ts';
+
+const LOCK_FILE = 'ringshard.lock';
+const DATA_FILE = 'state.mdb';
+/** LMDB's meta pages (the first two pages) carry this magic at byte 24 (after the 16-byte page header and 8 bytes). */
+const LMDB_MAGIC = 0xbeefc0de;
+const META_MAGIC_AT = 24;
+const PAGE = 4096;
+/** The writer name journal reads are asked for: one process writes this store. */
+export const LOCAL_WRITER = 'local';
+
+interface StoredSnapshot {
+  readonly seq: number;
+  readonly state: Uint8Array;
+}
+
+interface StoredCall {
+  readonly id: number;
+  readonly op: CallOp;
+  readonly kernel: string;
+  readonly tenant: string;
+  readonly key: string;
+  readonly principal: string;
+  readonly roles: number;
+  readonly source: number;
+  readonly count: number;
+  readonly words: number;
+  readonly payload: Uint8Array;
+  readonly sender: string;
+}
+
+function storeError(code: ErrorCode, path: string, what: string, error?: unknown): RingshardError {
+  const detail = error instanceof Error ? `: ${error.message}` : '';
+  return new RingshardError(code, `options.persist.path '${path}': ${what}${detail}`, error === undefined ? undefined : { cause: error });
+}
+
+/** Words as bytes, a copy (LMDB may hand out buffers it reuses). */
+function bytesOf(words: Uint32Array): Uint8Array {
+  return new Uint8Array(words.buffer.slice(words.byteOffset, words.byteOffset + words.byteLength));
+}
+
+function wordsOf(bytes: Uint8Array): Uint32Array {
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return new Uint32Array(copy.buffer, 0, copy.byteLength >>> 2);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class LmdbStore implements StateStore {
+  private readonly root: RootDatabase;
+  private readonly snapshots: Database<StoredSnapshot, string>;
+  private readonly journal: Database<StoredCall, [string, number]>;
+  private readonly ids: Database<string | number, number | string>;
+  private readonly meta: Database<unknown, string>;
+  private seq: number;
+  /** Per actor: the last journal write with a call of it (its sequence once on disk). */
+  private readonly lastEntry = new Map<string, Promise<number>>();
+  private dirty = new Set<string>();
+  private closed = false;
+  entries = 0;
+  snapshotsWritten = 0;
+
+  private constructor(
+    readonly path: string,
+    root: RootDatabase,
+  ) {
+    this.root = root;
+    this.snapshots = root.openDB<StoredSnapshot, string>({ name: 'snapshots' });
+    this.journal = root.openDB<StoredCall, [string, number]>({ name: 'journal' });
+    this.ids = root.openDB<string | number, number | string>({ name: 'ids' });
+    this.meta = root.openDB<unknown, string>({ name: 'meta' });
+    this.seq = (this.meta.get('seq') as number | undefined) ?? 0;
+  }
+
+  /**
+   * Opens (creating it if needed) the store in directory `path`. Fails with
+   * ERR_RINGSHARD_STORE_LOCKED when another live process has it open, and with
+   * ERR_RINGSHARD_STORE when the directory cannot be made, written or read as a store.
+   */
+  static open(path: string): LmdbStore {
+    try {
+      mkdirSync(path, { recursive: true });
+      accessSync(path, constants.W_OK | constants.R_OK);
+    } catch (error) {
+      throw storeError(ErrorCode.STORE, path, 'the directory cannot be created or written', error);
+    }
+    takeLock(path);
+    let root: RootDatabase;
+    try {
+      checkHeader(join(path, DATA_FILE));
+      root = open({ path: join(path, DATA_FILE), noSubdir: true, overlappingSync: false, maxDbs: 8, mapSize: 2 ** 34 });
+      const store = new LmdbStore(path, root);
+      return store;
+    } catch (error) {
+      releaseLock(path);
+      throw storeError(ErrorCode.STORE, path, 'cannot be opened as a ringshard store (corrupt, or not one)', error);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.root.close();
+    releaseLock(this.path);
+  }
+
+  // ---- leases: one process holds the whole store (the lock file)
+
+  acquire(): Promise<Acquired> {
+    return Promise.resolve({ how: 'own', previous: LOCAL_WRITER });
+  }
+
+  release(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  // ---- ids
+
+  async registerId(id: number, identity: string): Promise<void> {
+    if (this.ids.get(id) === identity) return;
+    await this.root.transaction(() => {
+      this.ids.put(id, identity);
+      this.ids.put(identity, id);
+    });
+  }
+
+  async identityOf(id: number): Promise<string | undefined> {
+    return this.identityOfSync(id);
+  }
+
+  /** The identity of the actor that had `id` (LMDB reads are synchronous). */
+  identityOfSync(id: number): string | undefined {
+    return this.ids.get(id) as string | undefined;
+  }
+
+  /** The id an actor had before (undefined: never stored). */
+  idOf(identity: string): number | undefined {
+    return this.ids.get(identity) as number | undefined;
+  }
+
+  /** A value kept across restarts (the id permutation's keys, its next ordinal). */
+  getMeta<T>(name: string): T | undefined {
+    return this.meta.get(name) as T | undefined;
+  }
+
+  putMeta(name: string, value: unknown): Promise<boolean> {
+    return this.meta.put(name, value);
+  }
+
+  // ---- snapshots
+
+  async readSnapshot(key: string): Promise<Snapshot | undefined> {
+    const s = this.snapshots.get(key);
+    return s ? { seq: s.seq, state: wordsOf(s.state) } : undefined;
+  }
+
+  /** Writes the snapshot and drops the journal entries it covers, in one transaction. */
+  async writeSnapshot(key: string, seq: number, state: Uint32Array): Promise<void> {
+    const bytes = bytesOf(state);
+    await this.root.transaction(() => {
+      this.snapshots.put(key, { seq, state: bytes });
+      for (const k of this.journal.getKeys({ start: [key, 0], end: [key, seq + 1] })) this.journal.remove(k);
+    });
+    this.snapshotsWritten++;
+  }
+
+  async deleteSnapshot(key: string): Promise<void> {
+    await this.snapshots.remove(key);
+  }
+
+  // ---- journal
+
+  append(key: string, call: Call, sender: string): Promise<number> {
+    if (this.closed) return Promise.reject(new RingshardError(ErrorCode.CLOSED, 'the store is closed'));
+    const seq = ++this.seq;
+    this.entries++;
+    this.dirty.add(key);
+    const stored: StoredCall = {
+      id: call.id,
+      op: call.op,
+      kernel: call.kernel,
+      tenant: call.tenant,
+      key: call.key,
+      principal: call.principal,
+      roles: call.roles,
+      source: call.source,
+      count: call.count,
+      words: call.words,
+      payload: bytesOf(call.payload),
+      sender,
+    };
+    // Both puts go in this turn's transaction: the entry and the sequence it reached.
+    const written = this.journal.put([key, seq], stored);
+    void this.meta.put('seq', seq);
+    const done = written.then(
+      () => seq,
+      (error: unknown) => {
+        throw storeError(ErrorCode.STORE, this.path, 'a message could not be journaled', error);
+      },
+    );
+    this.lastEntry.set(key, done);
+    return done;
+  }
+
+  journaled(key: string): Promise<number> {
+    return this.lastEntry.get(key) ?? Promise.resolve(this.lastStored(key));
+  }
+
+  /** The sequence of the actor's newest journal entry on disk (0: none). */
+  private lastStored(key: string): number {
+    for (const k of this.journal.getKeys({ start: [key, Number.MAX_SAFE_INTEGER], end: [key, 0], reverse: true, limit: 1 })) return k[1];
+    return this.snapshots.get(key)?.seq ?? 0;
+  }
+
+  async read(key: string, after: number): Promise<JournaledCall[]> {
+    const out: JournaledCall[] = [];
+    for (const { key: k, value } of this.journal.getRange({ start: [key, after + 1], end: [key, Number.MAX_SAFE_INTEGER] })) {
+      out.push({
+        seq: k[1],
+        sender: value.sender,
+        call: {
+          id: value.id,
+          epoch: 0,
+          op: value.op,
+          kernel: value.kernel,
+          tenant: value.tenant,
+          key: value.key,
+          principal: value.principal,
+          roles: value.roles,
+          source: value.source,
+          hlcHi: 0,
+          hlcLo: 0,
+          count: value.count,
+          words: value.words,
+          payload: wordsOf(value.payload),
+        },
+      });
+    }
+    return out;
+  }
+
+  takeDirty(): Set<string> {
+    const dirty = this.dirty;
+    this.dirty = new Set();
+    return dirty;
+  }
+
+  /** Snapshots trim the journal as they are written (writeSnapshot). */
+  trimOwn(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async forget(key: string): Promise<void> {
+    const seq = await this.journaled(key);
+    await this.writeSnapshot(key, seq, new Uint32Array(0));
+  }
+
+  forgetLocal(): void {}
+
+  sweep(): Promise<number> {
+    return Promise.resolve(0);
+  }
+
+  /** Stored actors (snapshots), for metrics and tests. */
+  get storedActors(): number {
+    return this.snapshots.getCount();
+  }
+}
+
+/**
+ * Refuses a data file whose meta pages are not LMDB's: LMDB maps the file and trusts it,
+ * and a file of garbage crashed the process (SIGSEGV, measured) instead of failing.
+ * Corruption past the meta pages is not caught here.
+ */
+function checkHeader(file: string): void {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // a new store
+    throw error;
+  }
+  try {
+    const head = Buffer.alloc(2 * PAGE);
+    const n = readSync(fd, head, 0, head.length, 0);
+    if (n < 2 * PAGE || head.readUInt32LE(META_MAGIC_AT) !== LMDB_MAGIC || head.readUInt32LE(PAGE + META_MAGIC_AT) !== LMDB_MAGIC) {
+      throw new Error(`${file} is not an LMDB data file (its meta pages do not carry LMDB's magic)`);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function takeLock(path: string): void {
+  const file = join(path, LOCK_FILE);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw storeError(ErrorCode.STORE, path, 'cannot create its lock file', error);
+    }
+    const holder = Number(readFileSync(file, 'utf8').trim());
+    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+      throw storeError(ErrorCode.STORE_LOCKED, path, `another process (pid ${holder}) has it open; one process at a time may`);
+    }
+    if (holder === process.pid) throw storeError(ErrorCode.STORE_LOCKED, path, 'this process has it open already (another cluster)');
+    // Its holder is gone (killed): the lock is stale.
+    rmSync(file, { force: true });
+  }
+  throw storeError(ErrorCode.STORE_LOCKED, path, 'its lock file keeps coming back');
+}
+
+function releaseLock(path: string): void {
+  try {
+    const file = join(path, LOCK_FILE);
+    if (Number(readFileSync(file, 'utf8').trim()) === process.pid) rmSync(file, { force: true });
+  } catch {
+    // Gone already.
+  }
+}

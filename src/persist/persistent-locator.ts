@@ -1,0 +1,131 @@
+/**
+ * Every actor in this process, kept across process restarts in an embedded store
+ * (options.persist). Placement and the directory are LocalLocator's; what it adds:
+ *
+ *   - activation restores: an actor the store knows comes back lazily, on its first
+ *     message (or a K2K message to its id) after a start: its last snapshot, then the
+ *     calls journaled after it, in order, before anything sent to it now (ActorCustody;
+ *     the records sent meanwhile wait in a MovingLink). Start-up reads nothing per actor,
+ *     so a store of millions of actors opens as fast as an empty one;
+ *   - its id is the one it had (the store keeps identity <-> id), so ids that actors keep
+ *     in their state for K2K stay right across restarts;
+ *   - 'message' durability: every message is journaled (JournalingLink) and a tell
+ *     resolves, an ask's reply is given, only once its call is on disk; snapshots taken
+ *     every snapshotEveryMs trim the journal behind them;
+ *   - leave (shutdown): every actor is snapshotted and deactivated, not terminated: its
+ *     shutdown hook does not run, and the next start finds it as it was.
+ */
+import type { ActorEntry } from '../coordinator/actor-directory.ts';
+import { identityParts, newActor, type ActorDirectory } from '../coordinator/actor-directory.ts';
+import type { ActorSpec } from '../coordinator/actor-handle.ts';
+import type { DeadLetterReason } from '../coordinator/dead-letters.ts';
+import { LocalLocator, type ActivationHooks } from '../coordinator/local-locator.ts';
+import { MovingLink } from '../coordinator/moving-link.ts';
+import type { PlacementStrategy } from '../coordinator/placement.ts';
+import type { ShardLink } from '../coordinator/shard-link.ts';
+import { SendHeader } from '../layout/record.ts';
+import { ActorCustody, type CustodyHost } from '../recovery/actor-custody.ts';
+import type { LmdbStore } from './lmdb-store.ts';
+import { ActorIds } from '../coordinator/actor-ids.ts';
+
+export interface PersistentLocatorOptions {
+  readonly directory: ActorDirectory;
+  readonly shards: readonly ShardLink[];
+  readonly placement: PlacementStrategy;
+  readonly hooks: ActivationHooks;
+  readonly host: CustodyHost;
+  readonly store: LmdbStore;
+  /** Kernel names by id (a K2K message names its receiver's kernel by id). */
+  readonly kernelNames: readonly string[];
+  readonly snapshotEveryMs: number;
+  /** Routes a K2K send record again once its receiver is active (the K2K router). */
+  readonly reroute: (words: Uint32Array, o: number) => void;
+}
+
+export class PersistentLocator extends LocalLocator {
+  private readonly custody: ActorCustody;
+  private readonly store: LmdbStore;
+  private readonly host: CustodyHost;
+  private readonly kernelIds: Map<string, number>;
+  private readonly reroute: (words: Uint32Array, o: number) => void;
+  private readonly snapshotTimer: NodeJS.Timeout;
+
+  constructor(options: PersistentLocatorOptions) {
+    super(options.directory, options.shards, options.placement, options.hooks);
+    this.store = options.store;
+    this.host = options.host;
+    this.reroute = options.reroute;
+    this.kernelIds = new Map(options.kernelNames.map((name, id) => [name, id]));
+    this.custody = new ActorCustody('local', options.store, options.host, true, () => false);
+    this.snapshotTimer = setInterval(() => void this.custody.snapshotDirty(), options.snapshotEveryMs);
+    this.snapshotTimer.unref();
+  }
+
+  override activate(spec: ActorSpec): ActorEntry {
+    const existing = this.directory.lookup(spec.identity);
+    if (existing) return existing;
+    const real = this.shards[spec.pinnedShard ?? this.place(spec)]!;
+    const moving = new MovingLink(real);
+    const known = this.store.idOf(spec.identity);
+    const entry = this.directory.add(newActor(spec, moving), known);
+    // A new id: the sequence resumes past it after a restart (ids are never given twice).
+    if (known === undefined) void this.store.putMeta(NEXT_ORDINAL, this.directory.ordinal);
+    this.hooks.activated(entry);
+    this.custody.takeOver(entry, this.host.kernel(spec.kernel.name)!, real, moving);
+    return entry;
+  }
+
+  /**
+   * A K2K message for an id with no active actor: the store may know it (an actor not
+   * activated since the start); then it is activated and the message routed again, with
+   * every check the router makes. Else a dead letter.
+   */
+  override routeElsewhere(words: Uint32Array, o: number, dead: (reason: DeadLetterReason) => void): void {
+    const id = words[o + SendHeader.to]!;
+    const identity = this.store.identityOfSync(id);
+    if (identity === undefined) return super.routeElsewhere(words, o, dead);
+    const parts = identityParts(identity);
+    const kernelId = this.kernelIds.get(parts.kernel);
+    if (kernelId === undefined) return dead('no-such-actor');
+    const tenantId = this.directory.tenants.hold(parts.tenant);
+    try {
+      this.activate({ identity, key: parts.key, kernel: { name: parts.kernel }, kernelId, tenant: parts.tenant, tenantId, pinnedShard: undefined });
+    } finally {
+      this.directory.tenants.release(tenantId);
+    }
+    this.reroute(words, o);
+  }
+
+  /** Snapshots every actor and deactivates it (no shutdown hook): the next start finds it as it was. */
+  override async leave(): Promise<void> {
+    clearInterval(this.snapshotTimer);
+    await Promise.allSettled([...this.custody.restoring.values()]);
+    // Every change since an actor's last snapshot is in the journal: a last round of
+    // snapshots only makes the next start replay less.
+    await this.custody.snapshotDirty();
+    for (const entry of [...this.directory.entries()]) {
+      this.directory.remove(entry);
+      this.hooks.retired(entry);
+    }
+  }
+
+  /** After the shards stopped: nothing more is journaled. */
+  override close(): Promise<void> {
+    return this.store.close();
+  }
+}
+
+/** The store's meta names for the id permutation: its keys and where its sequence resumes. */
+export const ID_KEYS = 'idKeys';
+export const NEXT_ORDINAL = 'nextOrdinal';
+
+/** The ids a persisted cluster gives: the same permutation as before, resuming its sequence. */
+export function persistedIds(store: LmdbStore): { ids: ActorIds; firstOrdinal: number } {
+  let keys = store.getMeta<number[]>(ID_KEYS);
+  const ids = keys ? new ActorIds(Uint32Array.from(keys)) : new ActorIds();
+  if (!keys) {
+    keys = [...ids.keys];
+    void store.putMeta(ID_KEYS, keys);
+  }
+  return { ids, firstOrdinal: store.getMeta<number>(NEXT_ORDINAL) ?? 1 };
+}

@@ -1,0 +1,185 @@
+/**
+ * options.persist: state across a process restart with no server. Restarts here are in
+ * one process (shutdown, then a new cluster on the same path); kills are in
+ * test/persist/kill.test.ts. Both backends; the model is a Map of counters.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Cluster, ErrorCode, counter, defineKernel } from '../../src/index.ts';
+import { gpuOrSkip, NO_GPU } from '../helpers/gpu.ts';
+import { seededRng } from '../helpers/random.ts';
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'ringshard-persist-'));
+}
+
+/** Forwards `amount` to the actor whose id it is given; counts what it forwarded. */
+const forwarder = defineKernel({
+  name: 'forwarder',
+  state: { forwarded: 'u32' },
+  request: { to: 'u32', amount: 'u32' },
+  reply: { forwarded: 'u32' },
+  sends: { add: 'counter' },
+  wgsl: `fn handle(ctx: ptr<function, RingContext>, state: ptr<function, State>, msg: Request) -> Reply {
+  send_add(ctx, msg.to, AddRequest(msg.amount));
+  (*state).forwarded += msg.amount;
+  return Reply((*state).forwarded);
+}`,
+  reference: (s, m, ctx) => {
+    ctx.send('add', m.to, { add: m.amount });
+    s.forwarded = (s.forwarded + m.amount) >>> 0;
+    return { forwarded: s.forwarded };
+  },
+});
+
+for (const backend of ['cpu', 'webgpu'] as const) {
+  test(`${backend}: every actor comes back after a restart with its state and its id, lazily, in order`, { timeout: 120_000 }, async (t) => {
+    if (backend === 'webgpu' && !(await gpuOrSkip())) return t.skip(NO_GPU);
+    const path = tempDir();
+    const rng = seededRng(t);
+    try {
+      const model = new Map<string, { total: number; count: number }>();
+      const ids = new Map<string, number>();
+      const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+      for (let round = 0; round < 3; round++) {
+        const cluster = await Cluster.start({ kernels: [counter], backend, shards: 2, logger: false, persist: { path, snapshotEveryMs: round === 1 ? 20 : 60_000 } });
+        try {
+          // Ids stay what they were (actors keep each other's ids in their state).
+          for (const key of keys) {
+            const ref = cluster.actor(counter, key);
+            if (ids.has(key)) assert.equal(ref.id, ids.get(key), `${key}'s id after a restart`);
+            else ids.set(key, ref.id);
+          }
+          const sends: Array<Promise<unknown>> = [];
+          for (let i = 0; i < 400; i++) {
+            const key = rng.pick(keys);
+            const add = rng.int(0, 999);
+            const m = model.get(key) ?? { total: 0, count: 0 };
+            m.total = (m.total + add) >>> 0;
+            m.count++;
+            model.set(key, m);
+            const ref = cluster.actor(counter, key);
+            const mode = rng.float();
+            if (mode < 0.4) sends.push(ref.tell({ add }));
+            else if (mode < 0.8) {
+              const expected = { ...m };
+              sends.push(ref.ask({ add }).then((r) => assert.deepEqual(r, expected)));
+            } else {
+              // An askMany of one more message: its reply is the state after both.
+              const second = rng.int(0, 999);
+              m.total = (m.total + second) >>> 0;
+              m.count++;
+              const last = { ...m };
+              sends.push(ref.askMany([{ add }, { add: second }]).then((r) => assert.deepEqual(r[1], last)));
+            }
+          }
+          await Promise.all(sends);
+          if (round === 1) await new Promise((resolve) => setTimeout(resolve, 100)); // snapshots taken meanwhile
+        } finally {
+          await cluster.shutdown();
+        }
+      }
+      const cluster = await Cluster.start({ kernels: [counter], backend, logger: false, persist: { path } });
+      try {
+        assert.equal(cluster.info().actors, 0, 'nothing is activated at start');
+        for (const key of keys) {
+          const m = model.get(key) ?? { total: 0, count: 0 };
+          assert.deepEqual(await cluster.actor(counter, key).snapshot(), m, `${key} after three restarts`);
+        }
+      } finally {
+        await cluster.shutdown();
+      }
+    } finally {
+      rmSync(path, { recursive: true, force: true });
+    }
+  });
+}
+
+test('a K2K message to an actor not active since the restart activates it from the store and is delivered', { timeout: 60_000 }, async () => {
+  const path = tempDir();
+  try {
+    let sinkId: number;
+    {
+      const cluster = await Cluster.start({ kernels: [counter, forwarder], backend: 'cpu', logger: false, persist: { path } });
+      sinkId = cluster.actor(counter, 'sink').id;
+      await cluster.actor(counter, 'sink').ask({ add: 5 });
+      await cluster.shutdown();
+    }
+    const cluster = await Cluster.start({ kernels: [counter, forwarder], backend: 'cpu', logger: false, persist: { path } });
+    try {
+      assert.deepEqual(await cluster.actor(forwarder, 'f').ask({ to: sinkId, amount: 7 }), { forwarded: 7 });
+      await cluster.drain();
+      assert.deepEqual(cluster.deadLetterCounts()['no-such-actor'], 0);
+      assert.deepEqual(await cluster.actor(counter, 'sink').snapshot(), { total: 12, count: 2 });
+      assert.equal(cluster.actor(counter, 'sink').id, sinkId);
+    } finally {
+      await cluster.shutdown();
+    }
+  } finally {
+    rmSync(path, { recursive: true, force: true });
+  }
+});
+
+test('terminate() forgets an actor for good: after a restart it starts afresh', { timeout: 60_000 }, async () => {
+  const path = tempDir();
+  try {
+    {
+      const cluster = await Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: { path } });
+      await cluster.actor(counter, 'gone').ask({ add: 3 });
+      await cluster.actor(counter, 'kept').ask({ add: 4 });
+      assert.deepEqual(await cluster.actor(counter, 'gone').terminate(), { total: 3, count: 1 });
+      await cluster.shutdown();
+    }
+    const cluster = await Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: { path } });
+    try {
+      assert.deepEqual(await cluster.actor(counter, 'gone').snapshot(), { total: 0, count: 0 });
+      assert.deepEqual(await cluster.actor(counter, 'kept').snapshot(), { total: 4, count: 1 });
+    } finally {
+      await cluster.shutdown();
+    }
+  } finally {
+    rmSync(path, { recursive: true, force: true });
+  }
+});
+
+test('the store refuses what it cannot keep: a second open, a path that is a file, a corrupt store, bad options', { timeout: 60_000 }, async () => {
+  const path = tempDir();
+  try {
+    const cluster = await Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: { path } });
+    try {
+      await cluster.actor(counter, 'a').ask({ add: 1 });
+      await assert.rejects(Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: { path } }), { code: ErrorCode.STORE_LOCKED });
+      // The first cluster is unharmed.
+      assert.deepEqual(await cluster.actor(counter, 'a').ask({ add: 1 }), { total: 2, count: 2 });
+    } finally {
+      await cluster.shutdown();
+    }
+    const file = join(path, 'not-a-dir');
+    writeFileSync(file, 'x');
+    await assert.rejects(Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: { path: file } }), { code: ErrorCode.STORE });
+    const corrupt = join(path, 'corrupt');
+    const again = await Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: { path: corrupt } });
+    await again.shutdown();
+    writeFileSync(join(corrupt, 'state.mdb'), Buffer.alloc(65536, 0xab));
+    await assert.rejects(Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: { path: corrupt } }), { code: ErrorCode.STORE });
+    // Not writable (a test running as root can write anyway: then only the others count).
+    const ro = mkdtempSync(join(path, 'ro-'));
+    chmodSync(ro, 0o500);
+    if (process.getuid?.() !== 0) {
+      await assert.rejects(Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: { path: join(ro, 'store') } }), { code: ErrorCode.STORE });
+    }
+    chmodSync(ro, 0o700);
+    for (const persist of [{}, { path: '' }, { path: 3 }, { path, durability: 'checkpointt' }, { path, snapshotEveryMs: 0 }, { path, extra: 1 }]) {
+      await assert.rejects(Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: persist as never }), { code: ErrorCode.INVALID_OPTION }, JSON.stringify(persist));
+    }
+    await assert.rejects(
+      Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: { path }, nats: { servers: 'nats://127.0.0.1:1', node: 'a' } }),
+      { code: ErrorCode.INVALID_OPTION },
+    );
+  } finally {
+    rmSync(path, { recursive: true, force: true });
+  }
+});
