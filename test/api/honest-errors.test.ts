@@ -40,7 +40,7 @@ describe('options', () => {
   test('an unknown option is refused, with the nearest known one', async () => {
     await assert.rejects(start({ ringCapcity: 1024 }), isError(ErrorCode.INVALID_OPTION, /^options\.ringCapcity is not an option of Cluster\.start \(did you mean ringCapacity\?\)$/));
     await assert.rejects(start({ maxbatch: 16 }), isError(ErrorCode.INVALID_OPTION, /options\.maxbatch .*did you mean maxBatch\?/));
-    await assert.rejects(start({ colour: 'red' }), isError(ErrorCode.INVALID_OPTION, /^options\.colour is not an option of Cluster\.start; its options: kernels, nats, shards/));
+    await assert.rejects(start({ colour: 'red' }), isError(ErrorCode.INVALID_OPTION, /^options\.colour is not an option of Cluster\.start; its options: kernels, nats, persist, shards/));
     // A key set to undefined is still a typo.
     await assert.rejects(start({ askTimeoutMS: undefined }), isError(ErrorCode.INVALID_OPTION, /options\.askTimeoutMS .*did you mean askTimeoutMs\?/));
   });
