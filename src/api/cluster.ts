@@ -21,6 +21,7 @@ import { moveActor } from '../coordinator/migration.ts';
 import type { ShardClient } from '../shard/shard-client.ts';
 import type { LmdbStore } from '../persist/lmdb-store.ts';
 import { persistedIds } from '../persist/persistent-locator.ts';
+import { checkSchemas } from '../persist/schemas.ts';
 import { serveMetrics, type MetricsServer } from '../metrics/exporter.ts';
 import { ClusterMetrics } from '../metrics/cluster-metrics.ts';
 import { Registry } from 'prom-client';
@@ -176,6 +177,14 @@ export class Cluster implements ActorHost {
     // options.persist: the store first (a second process fails here, before any worker
     // starts); the directory resumes its ids (the same permutation, past every id given).
     const store = resolved.persist ? await openStore(resolved.persist.path) : undefined;
+    if (store) {
+      try {
+        await checkSchemas(store, kernels);
+      } catch (error) {
+        await store.close();
+        throw error;
+      }
+    }
     const persisted = store ? persistedIds(store) : undefined;
     const directory = new ActorDirectory(shardCount, resolved.maxActorsPerShard, persisted?.ids, persisted?.firstOrdinal);
     // Checkpoints and metric tables reserve growable shared memory for maxActorsPerShard

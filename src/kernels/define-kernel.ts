@@ -84,6 +84,13 @@ export interface KernelSpec<S extends Schema, Q extends Schema, R extends Schema
    * self-contained: use only its arguments and globals such as Math, no captured variables.
    */
   readonly reference?: ReferenceHandle<S, Q, R> | ReferenceSpec<S, Q, R>;
+  /**
+   * options.persist: turns a state stored under an earlier state schema into one of this
+   * schema (called in the coordinator, once per stored actor, as it is restored). Without
+   * it, a cluster whose store holds another state schema for this kernel does not start
+   * (ERR_RINGSHARD_SCHEMA). `from` is the schema the old state was stored in.
+   */
+  readonly migrate?: (oldState: Record<string, number | number[]>, from: Schema) => MessageOf<S>;
 }
 
 export interface Kernel<S extends Schema = Schema, Q extends Schema = Schema, R extends Schema = Schema> {
@@ -109,6 +116,8 @@ export interface Kernel<S extends Schema = Schema, Q extends Schema = Schema, R 
   /** The reference as functions (for use in this process) and as source (for workers). */
   readonly reference?: ReferenceSpec<S, Q, R>;
   readonly referenceWire?: ReferenceWire;
+  /** See KernelSpec.migrate. */
+  readonly migrate?: (oldState: Record<string, number | number[]>, from: Schema) => MessageOf<S>;
 }
 
 export interface SendEntry {
@@ -161,6 +170,9 @@ export function defineKernel<S extends Schema, Q extends Schema, R extends Schem
     }
   }
 
+  if (spec.migrate !== undefined && typeof spec.migrate !== 'function') {
+    throw invalid(`${what}: migrate must be a function (oldState, fromSchema) => state, got ${describeValue(spec.migrate)}`);
+  }
   let reference: ReferenceSpec<S, Q, R> | undefined;
   let referenceWire: ReferenceWire | undefined;
   if (spec.reference !== undefined) {
@@ -201,6 +213,7 @@ export function defineKernel<S extends Schema, Q extends Schema, R extends Schem
       reply: new ColumnCodec(codecs.reply.layout, `${what} reply`),
     },
     ...(reference ? { reference, referenceWire } : {}),
+    ...(spec.migrate !== undefined ? { migrate: spec.migrate } : {}),
   });
 }
 

@@ -35,6 +35,8 @@ export const LOCAL_WRITER = 'local';
 interface StoredSnapshot {
   readonly seq: number;
   readonly state: Uint8Array;
+  /** The hash of its state schema (src/persist/schemas.ts). */
+  readonly schema?: string;
 }
 
 interface StoredCall {
@@ -182,14 +184,14 @@ export class LmdbStore implements StateStore {
 
   async readSnapshot(key: string): Promise<Snapshot | undefined> {
     const s = this.snapshots.get(key);
-    return s ? { seq: s.seq, state: wordsOf(s.state) } : undefined;
+    return s ? { seq: s.seq, state: wordsOf(s.state), ...(s.schema !== undefined ? { schema: s.schema } : {}) } : undefined;
   }
 
   /** Writes the snapshot and drops the journal entries it covers, in one transaction. */
-  async writeSnapshot(key: string, seq: number, state: Uint32Array): Promise<void> {
+  async writeSnapshot(key: string, seq: number, state: Uint32Array, schema?: string): Promise<void> {
     const bytes = bytesOf(state);
     await this.root.transaction(() => {
-      this.snapshots.put(key, { seq, state: bytes });
+      this.snapshots.put(key, schema === undefined ? { seq, state: bytes } : { seq, state: bytes, schema });
       for (const k of this.journal.getKeys({ start: [key, 0], end: [key, seq + 1] })) this.journal.remove(k);
     });
     this.snapshotsWritten++;
@@ -290,6 +292,11 @@ export class LmdbStore implements StateStore {
 
   sweep(): Promise<number> {
     return Promise.resolve(0);
+  }
+
+  /** Journal entries on disk (not yet covered by a snapshot). */
+  get journalLength(): number {
+    return this.journal.getCount();
   }
 
   /** Stored actors (snapshots), for metrics and tests. */

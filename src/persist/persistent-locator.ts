@@ -26,6 +26,7 @@ import type { ShardLink } from '../coordinator/shard-link.ts';
 import { SendHeader } from '../layout/record.ts';
 import { ActorCustody, type CustodyHost } from '../recovery/actor-custody.ts';
 import type { LmdbStore } from './lmdb-store.ts';
+import { schemaHash, upgradeState } from './schemas.ts';
 import { ActorIds } from '../coordinator/actor-ids.ts';
 
 export interface PersistentLocatorOptions {
@@ -56,7 +57,16 @@ export class PersistentLocator extends LocalLocator {
     this.host = options.host;
     this.reroute = options.reroute;
     this.kernelIds = new Map(options.kernelNames.map((name, id) => [name, id]));
-    this.custody = new ActorCustody('local', options.store, options.host, true, () => false);
+    const store = options.store;
+    this.custody = new ActorCustody(
+      'local',
+      store,
+      options.host,
+      true,
+      () => false,
+      (kernel, snapshot) => upgradeState(store, kernel, snapshot),
+      (kernel) => schemaHash(kernel.state),
+    );
     this.snapshotTimer = setInterval(() => void this.custody.snapshotDirty(), options.snapshotEveryMs);
     this.snapshotTimer.unref();
   }

@@ -11,7 +11,7 @@ import type { ActorEntry } from '../coordinator/actor-directory.ts';
 import { MovingLink } from '../coordinator/moving-link.ts';
 import type { Caller, ShardLink } from '../coordinator/shard-link.ts';
 import { wordsBatch } from '../layout/columns.ts';
-import { storeKey, type StateStore } from './state-store.ts';
+import { storeKey, type Snapshot, type StateStore } from './state-store.ts';
 import { JournalingLink, type ReplayedCalls } from './journaling-link.ts';
 import { rawCodec, wordsSink } from '../layout/raw-words.ts';
 import { failingLink } from '../coordinator/stand-in-links.ts';
@@ -55,6 +55,10 @@ export class ActorCustody {
     private readonly durable: boolean,
     /** Whether a lease holder's incarnation is alive. */
     private readonly isAlive: (incarnation: string) => boolean,
+    /** A snapshot's state in the kernel's schema now (a store that keeps schemas: migrate). */
+    private readonly upgrade?: (kernel: Kernel<any, any, any>, snapshot: Snapshot) => Uint32Array,
+    /** The hash of a kernel's state schema, written with each snapshot. */
+    private readonly schemaOf?: (kernel: Kernel<any, any, any>) => string,
   ) {}
 
   /** Takes over `entry` (its records wait in `moving`) on shard link `real`. */
@@ -75,7 +79,7 @@ export class ActorCustody {
       const snap = await this.store.readSnapshot(key);
       const stateCodec = rawCodec(kernel.codecs.state);
       // An empty snapshot is a terminated actor's: it starts afresh.
-      if (snap && snap.state.length > 0) await real.importState(entry, stateCodec, snap.state);
+      if (snap && snap.state.length > 0) await real.importState(entry, stateCodec, this.upgrade ? this.upgrade(kernel, snap) : snap.state);
       else await real.activate(entry);
       let covered = snap?.seq ?? 0;
       const replayed: ReplayedCalls = new Map();
@@ -145,7 +149,7 @@ export class ActorCustody {
     try {
       const state = (await current.exportState(entry, { codec: rawCodec(kernel.codecs.state), what: `handover of '${entry.key}'`, timeoutMs: this.local.askTimeoutMs })) as Uint32Array;
       const seq = this.durable ? Math.max(this.covered.get(key) ?? 0, await this.store.journaled(key)) : 0;
-      await this.store.writeSnapshot(key, seq, state);
+      await this.store.writeSnapshot(key, seq, state, this.schemaOf?.(kernel));
       this.covered.delete(key);
       this.store.forgetLocal(key);
       this.local.directory.remove(entry);
@@ -169,7 +173,7 @@ export class ActorCustody {
       const stateP = entry.link.snapshot(entry, { codec: rawCodec(kernel.codecs.state), what: `snapshot of '${entry.key}'`, timeoutMs: this.local.askTimeoutMs });
       const [seq, state] = await Promise.all([seqP, stateP]);
       const covered = Math.max(seq, this.covered.get(key) ?? 0);
-      await this.store.writeSnapshot(key, covered, state as Uint32Array);
+      await this.store.writeSnapshot(key, covered, state as Uint32Array, this.schemaOf?.(kernel));
       this.covered.set(key, covered);
     } catch (error) {
       this.local.log(`ringshard: snapshot of '${entry.key}' failed: ${(error as Error).message}`);

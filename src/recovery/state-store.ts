@@ -24,11 +24,14 @@ export interface Snapshot {
   readonly seq: number;
   /** Empty: the actor starts afresh (it was terminated): INIT, then the calls after `seq`. */
   readonly state: Uint32Array;
+  /** The hash of the state schema the words are laid out in (a store that keeps it). */
+  readonly schema?: string;
 }
 
 export interface SnapshotStore {
   readSnapshot(key: string): Promise<Snapshot | undefined>;
-  writeSnapshot(key: string, seq: number, state: Uint32Array): Promise<void>;
+  /** `schema`: the hash of the state's schema, for a store that keeps it (see Snapshot). */
+  writeSnapshot(key: string, seq: number, state: Uint32Array, schema?: string): Promise<void>;
   deleteSnapshot(key: string): Promise<void>;
   /** Snapshots written so far (a metric). */
   readonly snapshotsWritten: number;

@@ -11,6 +11,8 @@ import { test } from 'node:test';
 import { Cluster, ErrorCode, counter, defineKernel } from '../../src/index.ts';
 import { gpuOrSkip, NO_GPU } from '../helpers/gpu.ts';
 import { seededRng } from '../helpers/random.ts';
+import { LmdbStore } from '../../src/persist/lmdb-store.ts';
+import { CallOp } from '../../src/coordinator/actor-call.ts';
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'ringshard-persist-'));
@@ -179,6 +181,101 @@ test('the store refuses what it cannot keep: a second open, a path that is a fil
       Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: { path }, nats: { servers: 'nats://127.0.0.1:1', node: 'a' } }),
       { code: ErrorCode.INVALID_OPTION },
     );
+  } finally {
+    rmSync(path, { recursive: true, force: true });
+  }
+});
+
+test('a state schema changed between runs is refused, or migrated by the kernel\'s migrate; a request schema with messages waiting is refused', { timeout: 60_000 }, async () => {
+  const path = tempDir();
+  const v1 = defineKernel({
+    name: 'acct',
+    state: { balance: 'u32' },
+    request: { add: 'u32' },
+    reply: { balance: 'u32' },
+    wgsl: `fn handle(ctx: ptr<function, RingContext>, state: ptr<function, State>, msg: Request) -> Reply {
+  (*state).balance += msg.add;
+  return Reply((*state).balance);
+}`,
+    reference: (s, m) => {
+      s.balance = (s.balance + m.add) >>> 0;
+      return { balance: s.balance };
+    },
+  });
+  const v2Spec = {
+    name: 'acct',
+    state: { balance: 'u32', deposits: 'u32' },
+    request: { add: 'u32' },
+    reply: { balance: 'u32' },
+    wgsl: `fn handle(ctx: ptr<function, RingContext>, state: ptr<function, State>, msg: Request) -> Reply {
+  (*state).balance += msg.add;
+  (*state).deposits += 1u;
+  return Reply((*state).balance);
+}`,
+    reference: (s: { balance: number; deposits: number }, m: { add: number }) => {
+      s.balance = (s.balance + m.add) >>> 0;
+      s.deposits += 1;
+      return { balance: s.balance };
+    },
+  } as const;
+  try {
+    {
+      const cluster = await Cluster.start({ kernels: [v1], backend: 'cpu', logger: false, persist: { path } });
+      await cluster.actor(v1, 'a').ask({ add: 10 });
+      await cluster.actor(v1, 'b').ask({ add: 20 });
+      await cluster.shutdown();
+    }
+    await assert.rejects(Cluster.start({ kernels: [defineKernel(v2Spec)], backend: 'cpu', logger: false, persist: { path } }), (error: Error & { code?: string }) => {
+      assert.equal(error.code, ErrorCode.SCHEMA);
+      assert.match(error.message, /kernel 'acct'.*migrate/);
+      return true;
+    });
+    const migrated: string[] = [];
+    const v2 = defineKernel({
+      ...v2Spec,
+      migrate: (old, from) => {
+        migrated.push(Object.keys(from).join(','));
+        return { balance: old.balance as number, deposits: 1 };
+      },
+    });
+    {
+      const cluster = await Cluster.start({ kernels: [v2], backend: 'cpu', logger: false, persist: { path } });
+      assert.deepEqual(await cluster.actor(v2, 'a').ask({ add: 1 }), { balance: 11 });
+      assert.deepEqual(await cluster.actor(v2, 'a').snapshot(), { balance: 11, deposits: 2 });
+      assert.deepEqual(migrated, ['balance'], 'migrate runs once per stored actor, as it is restored');
+      await cluster.shutdown();
+    }
+    {
+      // 'b' was never restored under v2: it migrates now; 'a' is stored in v2 already.
+      const cluster = await Cluster.start({ kernels: [v2], backend: 'cpu', logger: false, persist: { path } });
+      assert.deepEqual(await cluster.actor(v2, 'a').snapshot(), { balance: 11, deposits: 2 });
+      assert.deepEqual(await cluster.actor(v2, 'b').snapshot(), { balance: 20, deposits: 1 });
+      assert.deepEqual(migrated, ['balance', 'balance']);
+      // Messages journaled and the process gone before a snapshot: the store holds them.
+      await cluster.actor(v2, 'a').ask({ add: 5 });
+      const store = (cluster as unknown as { locator: { store: { journalLength: number } } }).locator.store;
+      assert.ok(store.journalLength > 0, 'a message waits in the journal');
+      const v3 = defineKernel({ ...v2Spec, request: { add: 'u32', memo: 'u32' }, migrate: v2.migrate! });
+      // This process still holds the store: a second cluster is refused for that first.
+      await assert.rejects(Cluster.start({ kernels: [v3], backend: 'cpu', logger: false, persist: { path } }), { code: ErrorCode.STORE_LOCKED });
+      await cluster.shutdown();
+      // A clean shutdown snapshotted every actor: no journal is left, so the request may change.
+      const next = await Cluster.start({ kernels: [v3], backend: 'cpu', logger: false, persist: { path } });
+      assert.deepEqual(await next.actor(v3, 'a').snapshot(), { balance: 16, deposits: 3 });
+      await next.shutdown();
+    }
+    {
+      // A journal left behind (as by a killed process), then the request schema changes: refused.
+      const store = LmdbStore.open(path);
+      await store.append('some-actor', { id: 1, epoch: 0, op: CallOp.TELL, kernel: 'acct', tenant: '', key: 'c', principal: '', roles: 0, source: 0, hlcHi: 0, hlcLo: 0, count: 1, words: 2, payload: new Uint32Array([1, 2]) }, '');
+      await store.close();
+      const v4 = defineKernel({ ...v2Spec, request: { add: 'u32' }, migrate: v2.migrate! });
+      await assert.rejects(Cluster.start({ kernels: [v4], backend: 'cpu', logger: false, persist: { path } }), (error: Error & { code?: string }) => {
+        assert.equal(error.code, ErrorCode.SCHEMA);
+        assert.match(error.message, /request schema .* journaled messages/);
+        return true;
+      });
+    }
   } finally {
     rmSync(path, { recursive: true, force: true });
   }
