@@ -132,6 +132,7 @@ export class Cluster implements ActorHost {
       deadLetters: () => this.router.counts,
       policyRefusals: () => this.authorizer.refusals,
       node: () => this.locator.counters(),
+      store: () => this.locator.storeCounters(),
     });
     for (const shard of shards) {
       shard.listen({

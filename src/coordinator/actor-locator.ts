@@ -47,6 +47,26 @@ export interface ActorLocator {
   close(): Promise<void>;
   /** What a node counts (ringshard_node_* metrics); undefined for a locator that is no node. */
   counters(): NodeCounters | undefined;
+  /** What an embedded store counts (ringshard_store_* metrics); undefined without options.persist. */
+  storeCounters(): StoreCounters | undefined;
+}
+
+/** Commit latency buckets of an embedded store, in seconds. */
+export const STORE_COMMIT_BUCKETS: readonly number[] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+
+/** An embedded store (options.persist) counts these (src/persist/). */
+export interface StoreCounters {
+  /** Journal commits: per STORE_COMMIT_BUCKETS bucket, then past the last, then the sum of seconds, then the count. */
+  readonly commitSeconds: Float64Array;
+  readonly bytesWritten: number;
+  /** Journal entries not yet covered by a snapshot. */
+  readonly journalEntries: number;
+  readonly snapshots: number;
+  /** Actors with a stored state. */
+  readonly storedActors: number;
+  /** Actors brought back from the store since this start, and the time that took, summed. */
+  readonly actorsRestored: number;
+  readonly restoreSeconds: number;
 }
 
 /** A node of a multi-node cluster counts these (src/nats/node-runtime.ts). */

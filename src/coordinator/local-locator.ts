@@ -7,7 +7,7 @@ import { ErrorCode, RingshardError } from '../errors.ts';
 import { SendHeader } from '../layout/record.ts';
 import { newActor, type ActorDirectory, type ActorEntry } from './actor-directory.ts';
 import type { ActorHandle, ActorSpec } from './actor-handle.ts';
-import type { ActorLocation, ActorLocator, MemberInfo } from './actor-locator.ts';
+import type { ActorLocation, ActorLocator, MemberInfo, StoreCounters } from './actor-locator.ts';
 import type { DeadLetterReason } from './dead-letters.ts';
 import { placeActor, type PlacementStrategy } from './placement.ts';
 import type { ShardLink } from './shard-link.ts';
@@ -85,6 +85,10 @@ export class LocalLocator implements ActorLocator {
 
   close(): Promise<void> {
     return Promise.resolve();
+  }
+
+  storeCounters(): StoreCounters | undefined {
+    return undefined;
   }
 
   counters(): undefined {

@@ -9,7 +9,7 @@
  * of terminated actors fold into "_other" too, so summing a kernel's actor series always
  * gives the kernel's exact total, which ringshard_messages_total reports per shard.
  */
-import type { NodeCounters } from '../coordinator/actor-locator.ts';
+import { STORE_COMMIT_BUCKETS, type NodeCounters, type StoreCounters } from '../coordinator/actor-locator.ts';
 import { Registry } from 'prom-client';
 import type { ActorEntry } from '../coordinator/actor-directory.ts';
 import type { SpscRing } from '../rings/spsc-ring.ts';
@@ -46,6 +46,8 @@ export interface ClusterCountersSource {
   policyRefusals(): ReadonlyArray<ReadonlyMap<string, number>>;
   /** options.nats: what this node counts (undefined without NATS). */
   node?(): NodeCounters | undefined;
+  /** options.persist: what the embedded store counts (undefined without it). */
+  store?(): StoreCounters | undefined;
 }
 
 interface ShardTables {
@@ -248,6 +250,7 @@ export class ClusterMetrics {
         perShard((s, shard) => (s.source ? [{ labels: { shard }, value: s.source.restarts() }] : []))),
       ...this.recoveryCollectors(),
       ...this.nodeCollectors(),
+      ...this.storeCollectors(),
       new CollectedMetric('ringshard_k2k_sends_total', 'Kernel-to-kernel messages the handlers of a shard sent (each once; a replay\'s repeats are not counted).', 'counter',
         perShard((s, shard) => (s.source?.sends ? [{ labels: { shard }, value: s.source.sends().passedOn }] : []))),
       new CollectedMetric('ringshard_k2k_duplicates_total', 'K2K sends a shard made again while replaying after a recovery, dropped by the coordinator (delivered once already).', 'counter',
@@ -284,6 +287,26 @@ export class ClusterMetrics {
       new CollectedMetric('ringshard_node_journal_entries_total', 'durable: journal entries this node published to JetStream (one per actor per turn of the event loop).', 'counter', single((n) => n.journalEntries)),
       new CollectedMetric('ringshard_node_snapshots_total', 'Actor snapshots this node wrote to the snapshot bucket (periodic, durable; and at every handover).', 'counter', single((n) => n.snapshots)),
       new CollectedMetric('ringshard_node_replayed_calls_total', 'durable: journaled calls this node replayed while taking actors over.', 'counter', single((n) => n.replayedCalls)),
+    ];
+  }
+
+  private storeCollectors(): CollectedMetric[] {
+    const store = () => this.counters?.store?.();
+    const single = (pick: (s: StoreCounters) => number) => (): Sample[] => {
+      const s = store();
+      return s ? [{ labels: {}, value: pick(s) }] : [];
+    };
+    return [
+      new CollectedMetric('ringshard_store_commit_seconds', 'options.persist: time from a message journaled to its commit on disk (group commit: one flush per turn of the event loop).', 'histogram', () => {
+        const s = store();
+        return s ? histogramSamples('ringshard_store_commit_seconds', {}, STORE_COMMIT_BUCKETS, s.commitSeconds, 0, 1) : [];
+      }),
+      new CollectedMetric('ringshard_store_bytes_written_total', 'options.persist: payload and state bytes written to the store (journal entries and snapshots).', 'counter', single((s) => s.bytesWritten)),
+      new CollectedMetric('ringshard_store_journal_entries', 'options.persist: journaled messages not yet covered by a snapshot (what a start would replay).', 'gauge', single((s) => s.journalEntries)),
+      new CollectedMetric('ringshard_store_snapshots_total', 'options.persist: actor snapshots written (periodic for actors that took messages, and at shutdown).', 'counter', single((s) => s.snapshots)),
+      new CollectedMetric('ringshard_store_actors', 'options.persist: actors with a state in the store.', 'gauge', single((s) => s.storedActors)),
+      new CollectedMetric('ringshard_store_actors_restored_total', 'options.persist: actors brought back from the store since this start (lazily, on first use).', 'counter', single((s) => s.actorsRestored)),
+      new CollectedMetric('ringshard_store_restore_seconds_total', 'options.persist: time the restores took (snapshot read, state import, journal replay), summed.', 'counter', single((s) => s.restoreSeconds)),
     ];
   }
 

@@ -278,6 +278,11 @@ export class NodeRuntime implements RemoteRouting, ActorLocator {
 
   // ---- shutdown
 
+  /** A node's store is JetStream's: its figures are the ringshard_node_* metrics. */
+  storeCounters(): undefined {
+    return undefined;
+  }
+
   /** Everything closed in leave(). */
   close(): Promise<void> {
     return Promise.resolve();

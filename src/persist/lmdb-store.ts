@@ -22,6 +22,7 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { ErrorCode, RingshardError } from '../errors.ts';
 import type { Call, CallOp } from '../coordinator/actor-call.ts';
 import type { Acquired, JournaledCall, Snapshot, StateStore } from '../recovery/state-store.ts';
+import { STORE_COMMIT_BUCKETS } from '../coordinator/actor-locator.ts';
 
 const LOCK_FILE = 'ringshard.lock';
 const DATA_FILE = 'state.mdb';
@@ -92,6 +93,9 @@ export class LmdbStore implements StateStore {
   private closed = false;
   entries = 0;
   snapshotsWritten = 0;
+  bytesWritten = 0;
+  /** Journal commit latency (see STORE_COMMIT_BUCKETS). */
+  readonly commitSeconds = new Float64Array(STORE_COMMIT_BUCKETS.length + 3);
 
   private constructor(
     readonly path: string,
@@ -190,6 +194,7 @@ export class LmdbStore implements StateStore {
   /** Writes the snapshot and drops the journal entries it covers, in one transaction. */
   async writeSnapshot(key: string, seq: number, state: Uint32Array, schema?: string): Promise<void> {
     const bytes = bytesOf(state);
+    this.bytesWritten += bytes.byteLength;
     await this.root.transaction(() => {
       this.snapshots.put(key, schema === undefined ? { seq, state: bytes } : { seq, state: bytes, schema });
       for (const k of this.journal.getKeys({ start: [key, 0], end: [key, seq + 1] })) this.journal.remove(k);
@@ -225,14 +230,29 @@ export class LmdbStore implements StateStore {
     // Both puts go in this turn's transaction: the entry and the sequence it reached.
     const written = this.journal.put([key, seq], stored);
     void this.meta.put('seq', seq);
+    this.bytesWritten += stored.payload.byteLength;
+    const started = performance.now();
     const done = written.then(
-      () => seq,
+      () => {
+        this.countCommit((performance.now() - started) / 1000);
+        return seq;
+      },
       (error: unknown) => {
         throw storeError(ErrorCode.STORE, this.path, 'a message could not be journaled', error);
       },
     );
     this.lastEntry.set(key, done);
     return done;
+  }
+
+  private countCommit(seconds: number): void {
+    const h = this.commitSeconds;
+    const bounds = STORE_COMMIT_BUCKETS;
+    let i = 0;
+    while (i < bounds.length && seconds > bounds[i]!) i++;
+    h[i]!++;
+    h[bounds.length + 1]! += seconds;
+    h[bounds.length + 2]!++;
   }
 
   journaled(key: string): Promise<number> {

@@ -18,6 +18,7 @@
 import type { ActorEntry } from '../coordinator/actor-directory.ts';
 import { identityParts, newActor, type ActorDirectory } from '../coordinator/actor-directory.ts';
 import type { ActorSpec } from '../coordinator/actor-handle.ts';
+import type { StoreCounters } from '../coordinator/actor-locator.ts';
 import type { DeadLetterReason } from '../coordinator/dead-letters.ts';
 import { LocalLocator, type ActivationHooks } from '../coordinator/local-locator.ts';
 import { MovingLink } from '../coordinator/moving-link.ts';
@@ -117,6 +118,19 @@ export class PersistentLocator extends LocalLocator {
       this.directory.remove(entry);
       this.hooks.retired(entry);
     }
+  }
+
+  override storeCounters(): StoreCounters {
+    const store = this.store;
+    return {
+      commitSeconds: store.commitSeconds,
+      bytesWritten: store.bytesWritten,
+      journalEntries: store.journalLength,
+      snapshots: store.snapshotsWritten,
+      storedActors: store.storedActors,
+      actorsRestored: this.custody.restored,
+      restoreSeconds: this.custody.restoreMs / 1000,
+    };
   }
 
   /** After the shards stopped: nothing more is journaled. */

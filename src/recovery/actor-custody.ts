@@ -46,6 +46,9 @@ export class ActorCustody {
   readonly takeovers = new Map<string, number>([['free', 0], ['own', 0], ['dead', 0], ['handed-over', 0]]);
   handovers = 0;
   replayedCalls = 0;
+  /** Actors taken over (restored from the store) and the time that took, summed (ms). */
+  restored = 0;
+  restoreMs = 0;
 
   constructor(
     private readonly self: string,
@@ -71,6 +74,7 @@ export class ActorCustody {
   private async restore(entry: ActorEntry, kernel: Kernel<any, any, any>, real: ShardLink, moving: MovingLink): Promise<void> {
     const key = storeKey(entry.identity);
     const what = `kernel '${kernel.name}' actor '${entry.key}'`;
+    const started = performance.now();
     try {
       const { how, previous } = await this.store.acquire(key, this.isAlive, this.local.askTimeoutMs);
       this.takeovers.set(how, this.takeovers.get(how)! + 1);
@@ -102,6 +106,8 @@ export class ActorCustody {
       if (final !== real) this.journals.add(final);
       entry.link = final;
       moving.arrived(final);
+      this.restored++;
+      this.restoreMs += performance.now() - started;
     } catch (error) {
       this.local.log(`ringshard: node '${this.self}' could not take over ${what}: ${(error as Error).message}`);
       this.local.directory.remove(entry);

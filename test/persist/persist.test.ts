@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import { Cluster, ErrorCode, counter, defineKernel } from '../../src/index.ts';
 import { gpuOrSkip, NO_GPU } from '../helpers/gpu.ts';
 import { seededRng } from '../helpers/random.ts';
+import { parseExposition, valueOf } from '../helpers/exposition.ts';
 import { LmdbStore } from '../../src/persist/lmdb-store.ts';
 import { CallOp } from '../../src/coordinator/actor-call.ts';
 
@@ -275,6 +276,37 @@ test('a state schema changed between runs is refused, or migrated by the kernel\
         assert.match(error.message, /request schema .* journaled messages/);
         return true;
       });
+    }
+  } finally {
+    rmSync(path, { recursive: true, force: true });
+  }
+});
+
+test('the store\'s metrics: commits, bytes, journal, snapshots, stored and restored actors', { timeout: 60_000 }, async () => {
+  const path = tempDir();
+  try {
+    {
+      const cluster = await Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: { path, snapshotEveryMs: 60_000 } });
+      for (let i = 0; i < 5; i++) await cluster.actor(counter, `m${i}`).ask({ add: i + 1 });
+      const f = parseExposition(await cluster.registry.metrics());
+      assert.equal(valueOf(f, 'ringshard_store_commit_seconds_count', {}), 5);
+      assert.equal(valueOf(f, 'ringshard_store_journal_entries', {}), 5);
+      assert.equal(valueOf(f, 'ringshard_store_snapshots_total', {}), 0);
+      assert.equal(valueOf(f, 'ringshard_store_actors_restored_total', {}), 5, 'a new actor is a takeover of nothing stored');
+      assert.ok(valueOf(f, 'ringshard_store_bytes_written_total', {})! >= 5 * 4);
+      await cluster.shutdown();
+    }
+    const cluster = await Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: { path } });
+    try {
+      await cluster.actor(counter, 'm1').snapshot();
+      await cluster.actor(counter, 'm3').snapshot();
+      const f = parseExposition(await cluster.registry.metrics());
+      assert.equal(valueOf(f, 'ringshard_store_actors', {}), 5, 'the shutdown snapshotted all five');
+      assert.equal(valueOf(f, 'ringshard_store_journal_entries', {}), 0, 'the snapshots covered the journal');
+      assert.equal(valueOf(f, 'ringshard_store_actors_restored_total', {}), 2);
+      assert.ok(valueOf(f, 'ringshard_store_restore_seconds_total', {})! > 0);
+    } finally {
+      await cluster.shutdown();
     }
   } finally {
     rmSync(path, { recursive: true, force: true });
