@@ -39,6 +39,7 @@ export async function chooseLocator(context: LocatorContext, adopt: (locator: Ac
         store,
         kernelNames: resolved.kernels.map((k) => k.name),
         snapshotEveryMs: resolved.persist.snapshotEveryMs,
+        durability: resolved.persist.durability,
         reroute: (words, o) => context.reroute(words, o),
       }),
     );

@@ -86,7 +86,7 @@ export class NodeRuntime implements RemoteRouting, ActorLocator {
     this.sign = options.unsigned ? undefined : (data) => membership.sign(data);
     this.remoteLink = new RemoteLink(nc, this, local.askTimeoutMs);
     this.k2k = new RemoteK2K(local, store, this.remoteLink);
-    this.custody = new ActorCustody(this.self, store, local, options.durable, (incarnation) => membership.isAliveIncarnation(incarnation));
+    this.custody = new ActorCustody(this.self, store, local, options.durable ? 'journal' : 'handover', (incarnation) => membership.isAliveIncarnation(incarnation));
     const subject = rpcSubject(this.subjectPrefix, this.self);
     this.server = new CallServer(nc, this, subject);
     this.rpc = nc.subscribe(subject, { callback: (_e, m) => this.server.serveFrame(m) });

@@ -13,16 +13,20 @@ export interface PersistOptions {
    * 'message': every message is on disk before its tell resolves or its ask's reply is
    * given (group commit: one disk flush for everything sent in a turn of the event loop);
    * a crash loses no acknowledged message and applies none twice.
+   * 'checkpoint': nothing is journaled; actors that took messages are snapshotted every
+   * snapshotEveryMs, and a tell resolves as it would without persist. A crash loses at
+   * most what an actor took after its last snapshot (about snapshotEveryMs, plus the
+   * snapshot's own write), and never applies a message twice.
    * @default 'message'
    */
-  readonly durability?: 'message';
+  readonly durability?: 'message' | 'checkpoint';
   /** How often actors that took messages are snapshotted (the journal is trimmed behind them). @default 2000 */
   readonly snapshotEveryMs?: number;
 }
 
 export interface ResolvedPersist {
   readonly path: string;
-  readonly durability: 'message';
+  readonly durability: 'message' | 'checkpoint';
   readonly snapshotEveryMs: number;
 }
 
@@ -37,7 +41,7 @@ export function resolvePersist(value: unknown): ResolvedPersist | undefined {
   if (typeof o.path !== 'string' || o.path.length === 0 || o.path.includes('\u0000')) fail('persist.path', 'a directory path (a non-empty string)', o.path);
   return {
     path: o.path,
-    durability: oneOf('persist.durability', o.durability, 'message', ['message']),
+    durability: oneOf('persist.durability', o.durability, 'message', ['message', 'checkpoint']),
     snapshotEveryMs: milliseconds('persist.snapshotEveryMs', o.snapshotEveryMs, 2000, 10),
   };
 }

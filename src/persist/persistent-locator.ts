@@ -40,6 +40,7 @@ export interface PersistentLocatorOptions {
   /** Kernel names by id (a K2K message names its receiver's kernel by id). */
   readonly kernelNames: readonly string[];
   readonly snapshotEveryMs: number;
+  readonly durability: 'message' | 'checkpoint';
   /** Routes a K2K send record again once its receiver is active (the K2K router). */
   readonly reroute: (words: Uint32Array, o: number) => void;
 }
@@ -63,7 +64,7 @@ export class PersistentLocator extends LocalLocator {
       'local',
       store,
       options.host,
-      true,
+      options.durability === 'message' ? 'journal' : 'snapshots',
       () => false,
       (kernel, snapshot) => upgradeState(store, kernel, snapshot),
       (kernel) => schemaHash(kernel.state),

@@ -13,12 +13,21 @@ import type { Caller, ShardLink } from '../coordinator/shard-link.ts';
 import { wordsBatch } from '../layout/columns.ts';
 import { storeKey, type Snapshot, type StateStore } from './state-store.ts';
 import { JournalingLink, type ReplayedCalls } from './journaling-link.ts';
+import { MarkingLink } from './marking-link.ts';
 import { rawCodec, wordsSink } from '../layout/raw-words.ts';
 import { failingLink } from '../coordinator/stand-in-links.ts';
 import { CallOp, type Call } from '../coordinator/actor-call.ts';
 import type { ActorDirectory } from '../coordinator/actor-directory.ts';
 
 const EMPTY = new Uint32Array(0);
+
+/**
+ * How actors are kept: 'journal' (every message journaled, replayed after the snapshot
+ * on a takeover: NATS durable nodes, persist 'message'); 'snapshots' (periodic snapshots
+ * of changed actors, nothing replayed: persist 'checkpoint'); 'handover' (a snapshot only
+ * when an actor moves to another node, used once: NATS nodes that are not durable).
+ */
+export type CustodyMode = 'journal' | 'snapshots' | 'handover';
 
 /** Where an actor's waiting records go once it is handed over (its link on the owner's side). */
 export type Departure = (entry: ActorEntry, from: ShardLink) => ShardLink;
@@ -41,6 +50,8 @@ export class ActorCustody {
   readonly handingOver = new Map<string, Promise<void>>();
   /** Per store key: the journal sequence the actor's state here covers. */
   private readonly covered = new Map<string, number>();
+  /** 'snapshots': actors that took a message since the last round (their store keys). */
+  private readonly touched = new Set<string>();
   /** The journaling links this custody made (an actor whose link is one is snapshotted). */
   private readonly journals = new WeakSet<ShardLink>();
   readonly takeovers = new Map<string, number>([['free', 0], ['own', 0], ['dead', 0], ['handed-over', 0]]);
@@ -54,8 +65,8 @@ export class ActorCustody {
     private readonly self: string,
     private readonly store: StateStore,
     private readonly local: CustodyHost,
-    /** Journal every call (options.nats.durable). */
-    private readonly durable: boolean,
+    /** How actors are kept (see CustodyMode). */
+    private readonly mode: CustodyMode,
     /** Whether a lease holder's incarnation is alive. */
     private readonly isAlive: (incarnation: string) => boolean,
     /** A snapshot's state in the kernel's schema now (a store that keeps schemas: migrate). */
@@ -87,7 +98,7 @@ export class ActorCustody {
       else await real.activate(entry);
       let covered = snap?.seq ?? 0;
       const replayed: ReplayedCalls = new Map();
-      if (this.durable && previous !== undefined) {
+      if (this.mode === 'journal' && previous !== undefined) {
         // The lease came from a dead incarnation (another node's, or this node's before a
         // restart): what it journaled after the snapshot runs again, in order.
         const work: Array<Promise<unknown>> = [];
@@ -96,13 +107,16 @@ export class ActorCustody {
           covered = j.seq;
         }
         await Promise.all(work);
-      } else if (snap) {
+      } else if (snap && this.mode === 'handover') {
         await this.store.deleteSnapshot(key); // a handover's, used once
       }
       this.covered.set(key, covered);
-      const final = this.durable
-        ? new JournalingLink(real, this.store, { key, kernel: kernel.name, tenant: entry.tenant, actorKey: entry.key, principalName: (id) => this.local.principalName(id) }, replayed)
-        : real;
+      const final =
+        this.mode === 'journal'
+          ? new JournalingLink(real, this.store, { key, kernel: kernel.name, tenant: entry.tenant, actorKey: entry.key, principalName: (id) => this.local.principalName(id) }, replayed)
+          : this.mode === 'snapshots'
+            ? new MarkingLink(real, () => this.touched.add(key), this.store, key)
+            : real;
       if (final !== real) this.journals.add(final);
       entry.link = final;
       moving.arrived(final);
@@ -154,7 +168,7 @@ export class ActorCustody {
     entry.link = moving;
     try {
       const state = (await current.exportState(entry, { codec: rawCodec(kernel.codecs.state), what: `handover of '${entry.key}'`, timeoutMs: this.local.askTimeoutMs })) as Uint32Array;
-      const seq = this.durable ? Math.max(this.covered.get(key) ?? 0, await this.store.journaled(key)) : 0;
+      const seq = this.mode === 'journal' ? Math.max(this.covered.get(key) ?? 0, await this.store.journaled(key)) : 0;
       await this.store.writeSnapshot(key, seq, state, this.schemaOf?.(kernel));
       this.covered.delete(key);
       this.store.forgetLocal(key);
@@ -195,7 +209,10 @@ export class ActorCustody {
     const local = new Map<string, ActorEntry>();
     for (const e of this.local.directory.entries()) local.set(storeKey(e.identity), e);
     const rounds: Array<Promise<void>> = [];
-    for (const key of this.store.takeDirty()) {
+    const dirty = this.store.takeDirty();
+    for (const key of this.touched) dirty.add(key);
+    this.touched.clear();
+    for (const key of dirty) {
       const entry = local.get(key);
       if (!entry || !entry.active || !this.journals.has(entry.link) || this.handingOver.has(entry.identity)) continue;
       rounds.push(this.snapshot(key, entry));

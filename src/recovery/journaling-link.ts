@@ -12,6 +12,7 @@
 import type { Codec } from '../layout/codec.ts';
 import { packWords, wordsBatch, type MessageBatch } from '../layout/columns.ts';
 import type { AskSpec, Caller, RecordTarget, ShardLink } from '../coordinator/shard-link.ts';
+import { DelegatingLink } from '../coordinator/delegating-link.ts';
 import type { Journal } from './state-store.ts';
 import { CallOp, type Call } from '../coordinator/actor-call.ts';
 import { decodeMany, encodeOne } from '../layout/raw-words.ts';
@@ -28,24 +29,14 @@ export interface JournalNames {
   principalName(id: number): string;
 }
 
-export class JournalingLink implements ShardLink {
+export class JournalingLink extends DelegatingLink {
   constructor(
-    private readonly inner: ShardLink,
+    inner: ShardLink,
     private readonly store: Journal,
     private readonly names: JournalNames,
     private readonly replayed: ReplayedCalls,
-  ) {}
-
-  get index(): number {
-    return this.inner.index;
-  }
-
-  get failed(): Error | undefined {
-    return this.inner.failed;
-  }
-
-  get moving(): Promise<void> | undefined {
-    return this.inner.moving;
+  ) {
+    super(inner);
   }
 
   private journal(op: CallOp, from: Caller, count: number, words: number, payload: Uint32Array): Promise<number> {
@@ -69,7 +60,7 @@ export class JournalingLink implements ShardLink {
     return this.store.append(this.names.key, call, sender);
   }
 
-  tell(to: RecordTarget, from: Caller, codec: Codec, msg: unknown): Promise<void> {
+  override tell(to: RecordTarget, from: Caller, codec: Codec, msg: unknown): Promise<void> {
     if (from.callId !== undefined && this.replayed.has(from.callId)) return Promise.resolve();
     const payload = encodeOne(codec, msg);
     const journaled = this.journal(CallOp.TELL, from, 1, codec.words, payload);
@@ -77,7 +68,7 @@ export class JournalingLink implements ShardLink {
     return Promise.all([journaled, sent]).then(() => undefined);
   }
 
-  tellMany(to: RecordTarget, from: Caller, msgs: MessageBatch): Promise<void> {
+  override tellMany(to: RecordTarget, from: Caller, msgs: MessageBatch): Promise<void> {
     if (from.callId !== undefined && this.replayed.has(from.callId)) return Promise.resolve();
     const payload = packWords(msgs);
     const journaled = this.journal(CallOp.TELL, from, msgs.count, msgs.words, payload);
@@ -85,7 +76,7 @@ export class JournalingLink implements ShardLink {
     return Promise.all([journaled, sent]).then(() => undefined);
   }
 
-  ask(to: RecordTarget, from: Caller, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown> {
+  override ask(to: RecordTarget, from: Caller, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown> {
     const done = from.callId !== undefined ? this.replayed.get(from.callId) : undefined;
     if (done) return Promise.resolve(reply.codec.decode(done, new Float32Array(done.buffer, done.byteOffset, done.length), 0));
     const payload = encodeOne(codec, msg);
@@ -94,7 +85,7 @@ export class JournalingLink implements ShardLink {
     return Promise.all([journaled, answered]).then(([, r]) => r);
   }
 
-  askMany(to: RecordTarget, from: Caller, msgs: MessageBatch, reply: AskSpec): Promise<unknown> {
+  override askMany(to: RecordTarget, from: Caller, msgs: MessageBatch, reply: AskSpec): Promise<unknown> {
     const done = from.callId !== undefined ? this.replayed.get(from.callId) : undefined;
     if (done) return Promise.resolve(decodeMany(reply.codec, done, msgs.count, reply.sink));
     const payload = packWords(msgs);
@@ -103,36 +94,12 @@ export class JournalingLink implements ShardLink {
     return Promise.all([journaled, answered]).then(([, r]) => r);
   }
 
-  forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void): void {
-    this.inner.forward(to, send, offset, payloadWords, onDead);
-  }
-
-  snapshot(to: RecordTarget, reply: AskSpec): Promise<unknown> {
-    return this.inner.snapshot(to, reply);
-  }
-
-  terminate(to: RecordTarget, reply: AskSpec): Promise<unknown> {
+  override terminate(to: RecordTarget, reply: AskSpec): Promise<unknown> {
     return this.inner.terminate(to, reply).then(async (state) => {
       // A terminated actor starts afresh: nothing of it is to be restored.
       await this.store.forget(this.names.key);
       return state;
     });
-  }
-
-  activate(to: RecordTarget): Promise<void> {
-    return this.inner.activate(to);
-  }
-
-  retire(to: RecordTarget): Promise<void> {
-    return this.inner.retire(to);
-  }
-
-  exportState(to: RecordTarget, reply: AskSpec): Promise<unknown> {
-    return this.inner.exportState(to, reply);
-  }
-
-  importState(to: RecordTarget, stateCodec: Codec, state: unknown): Promise<void> {
-    return this.inner.importState(to, stateCodec, state);
   }
 }
 

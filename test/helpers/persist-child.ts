@@ -9,15 +9,25 @@
  *                    ask's reply says how many messages the actor has taken by then)
  *   state <key> <count> <total>   (verify mode) the actor's state
  *
- * argv: path backend keys mode('load' | 'verify') seed
+ * argv: path backend keys mode('load' | 'verify') seed durability('message' | 'checkpoint')
  */
 import { writeSync } from 'node:fs';
 import { Cluster, counter } from '../../src/index.ts';
 
-const [path, backend, keyCount, mode, seedText] = process.argv.slice(2) as [string, 'cpu' | 'webgpu', string, string, string];
-const say = (line: string) => writeSync(1, `${line}\n`);
+const [path, backend, keyCount, mode, seedText, durability] = process.argv.slice(2) as [string, 'cpu' | 'webgpu', string, string, string, 'message' | 'checkpoint'];
+/** Written before it returns: a full pipe (EAGAIN: Node's stdout pipe does not block) is waited out. */
+function say(line: string): void {
+  const bytes = Buffer.from(`${line}\n`);
+  for (let at = 0; at < bytes.length; ) {
+    try {
+      at += writeSync(1, bytes, at);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+    }
+  }
+}
 const keys = Array.from({ length: Number(keyCount) }, (_, i) => `k${i}`);
-const cluster = await Cluster.start({ kernels: [counter], backend, shards: 2, logger: false, persist: { path, snapshotEveryMs: 25 } });
+const cluster = await Cluster.start({ kernels: [counter], backend, shards: 2, logger: false, persist: { path, snapshotEveryMs: 25, durability } });
 
 if (mode === 'verify') {
   for (const key of keys) {

@@ -31,8 +31,12 @@ interface Run {
   exited: Promise<number | null>;
 }
 
-function run(path: string, backend: string, mode: 'load' | 'verify', seed: number): Run {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, path, backend, String(KEYS), mode, String(seed)], {
+type Durability = 'message' | 'checkpoint';
+/** durability 'checkpoint' may lose what an actor took after its last snapshot (every 25 ms); this much before a kill, generously. */
+const CHECKPOINT_WINDOW_MS = 750;
+
+function run(path: string, backend: string, mode: 'load' | 'verify', seed: number, durability: Durability): Run {
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, path, backend, String(KEYS), mode, String(seed), durability], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
   });
@@ -48,20 +52,32 @@ function run(path: string, backend: string, mode: 'load' | 'verify', seed: numbe
   };
 }
 
-for (const backend of ['cpu', 'webgpu'] as const) {
-  test(`${backend}: ${KILLS} SIGKILLs under load lose no acknowledged message and apply none twice`, { timeout: 300_000 }, async (t) => {
+const cases: Array<{ backend: 'cpu' | 'webgpu'; durability: Durability }> = [
+  { backend: 'cpu', durability: 'message' },
+  { backend: 'webgpu', durability: 'message' },
+  { backend: 'cpu', durability: 'checkpoint' },
+];
+
+for (const { backend, durability } of cases) {
+  const what = durability === 'message' ? 'lose no acknowledged message' : `lose only what came in the ${CHECKPOINT_WINDOW_MS} ms before a kill`;
+  test(`${backend}, durability '${durability}': ${KILLS} SIGKILLs under load ${what} and apply none twice`, { timeout: 300_000 }, async (t) => {
     if (backend === 'webgpu' && !(await gpuOrSkip())) return t.skip(NO_GPU);
     const rng = seededRng(t);
     const path = mkdtempSync(join(tmpdir(), 'ringshard-kill-'));
     const acked = new Map<string, number>();
     const sent = new Map<string, number>();
     const bump = (m: Map<string, number>, key: string, n: number) => m.set(key, (m.get(key) ?? 0) + n);
+    /** 'checkpoint': per key, acknowledged messages a kill may have taken with it (acked within the window before it). */
+    const mayLose = new Map<string, number>();
     try {
       for (let k = 0; k < KILLS; k++) {
-        const child = run(path, backend, 'load', rng.int(1, 0x7fffffff));
+        const child = run(path, backend, 'load', rng.int(1, 0x7fffffff), durability);
+        const acksAt: Array<{ key: string; n: number; at: number }> = [];
         // Early kills land while actors are restored from the store; later ones amid
         // snapshots (every 25 ms) and journal commits.
         const killAfter = k % 2 === 0 ? rng.int(1, 12) : rng.int(100, 600);
+        // 'checkpoint' runs longer than its loss window, or it would bound nothing.
+        const killAtMs = durability === 'checkpoint' && k > 0 ? performance.now() + 6 * CHECKPOINT_WINDOW_MS + rng.int(0, 1000) : undefined;
         let acks = 0;
         let killing: Promise<void> | undefined;
         // Read to the end: every line written before the kill counts (a send announced is
@@ -70,18 +86,24 @@ for (const backend of ['cpu', 'webgpu'] as const) {
           const [what, key, n, count] = line.split(' ');
           if (what === 'send') bump(sent, key!, Number(n));
           else if (what === 'ack') {
-            if (count !== undefined) {
+            acksAt.push({ key: key!, n: Number(n), at: performance.now() });
+            if (count !== undefined && durability === 'checkpoint') {
+              assert.ok(Number(count) <= sent.get(key!)!, `${key}: a reply says ${count} messages taken, only ${sent.get(key!)} were sent (one applied twice)`);
+            } else if (count !== undefined) {
               const c = Number(count);
               assert.ok(c <= sent.get(key!)!, `${key}: a reply says ${c} messages taken, only ${sent.get(key!)} were sent (one applied twice)`);
               assert.ok(c >= (acked.get(key!) ?? 0) + Number(n), `${key}: a reply says ${c} messages taken, ${acked.get(key!) ?? 0} were acknowledged before it (one lost)`);
             }
             bump(acked, key!, Number(n));
-            if (++acks >= killAfter) killing ??= child.kill();
+            ++acks;
+            if (killAtMs === undefined ? acks >= killAfter : performance.now() >= killAtMs) killing ??= child.kill();
           }
         }
         await (killing ?? child.kill());
+        const killedAt = performance.now();
+        for (const a of acksAt) if (a.at > killedAt - CHECKPOINT_WINDOW_MS) bump(mayLose, a.key, a.n);
       }
-      const verify = run(path, backend, 'verify', 1);
+      const verify = run(path, backend, 'verify', 1, durability);
       const states = new Map<string, { count: number; total: number }>();
       for await (const line of verify.lines) {
         const [what, key, count, total] = line.split(' ');
@@ -90,15 +112,18 @@ for (const backend of ['cpu', 'webgpu'] as const) {
       assert.equal(await verify.exited, 0);
       assert.equal(states.size, KEYS);
       let acknowledged = 0;
+      let bounded = 0;
       for (const [key, s] of states) {
-        const low = acked.get(key) ?? 0;
+        const low = (acked.get(key) ?? 0) - (durability === 'checkpoint' ? (mayLose.get(key) ?? 0) : 0);
         const high = sent.get(key) ?? 0;
-        acknowledged += low;
+        acknowledged += acked.get(key) ?? 0;
+        bounded += low;
         assert.ok(s.count >= low, `${key}: ${s.count} messages applied, ${low} were acknowledged (one lost)`);
         assert.ok(s.count <= high, `${key}: ${s.count} messages applied, only ${high} were sent (one applied twice)`);
         assert.equal(s.total, s.count, `${key}: total ${s.total} for ${s.count} messages of 1`);
       }
       assert.ok(acknowledged > 0, 'the load acknowledged nothing');
+      if (durability === 'checkpoint') assert.ok(bounded > acknowledged / 2, `the loss window covers ${acknowledged - bounded} of ${acknowledged} acknowledged messages: the test bounds too little`);
     } finally {
       rmSync(path, { recursive: true, force: true });
     }

@@ -312,3 +312,35 @@ test('the store\'s metrics: commits, bytes, journal, snapshots, stored and resto
     rmSync(path, { recursive: true, force: true });
   }
 });
+
+test("durability 'checkpoint': a clean restart keeps every message (the shutdown snapshots), and nothing is journaled", { timeout: 60_000 }, async () => {
+  const path = tempDir();
+  try {
+    {
+      const cluster = await Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: { path, durability: 'checkpoint', snapshotEveryMs: 60_000 } });
+      const sends: Array<Promise<unknown>> = [];
+      for (let i = 0; i < 300; i++) sends.push(cluster.actor(counter, `c${i % 7}`).tell({ add: i }));
+      await Promise.all(sends);
+      const f = parseExposition(await cluster.registry.metrics());
+      assert.equal(valueOf(f, 'ringshard_store_journal_entries', {}), 0);
+      assert.equal(valueOf(f, 'ringshard_store_commit_seconds_count', {}), 0);
+      await cluster.shutdown();
+    }
+    const cluster = await Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: { path, durability: 'checkpoint' } });
+    try {
+      for (let k = 0; k < 7; k++) {
+        let total = 0;
+        let count = 0;
+        for (let i = k; i < 300; i += 7) {
+          total += i;
+          count++;
+        }
+        assert.deepEqual(await cluster.actor(counter, `c${k}`).snapshot(), { total, count });
+      }
+    } finally {
+      await cluster.shutdown();
+    }
+  } finally {
+    rmSync(path, { recursive: true, force: true });
+  }
+});
