@@ -33,6 +33,11 @@ const PAGE = 4096;
 /** The writer name journal reads are asked for: one process writes this store. */
 export const LOCAL_WRITER = 'local';
 
+interface Turn {
+  readonly entries: Map<string, EntryWriter>;
+  committed: Promise<void>;
+}
+
 interface StoredSnapshot {
   readonly seq: number;
   readonly state: Uint8Array;
@@ -40,19 +45,100 @@ interface StoredSnapshot {
   readonly schema?: string;
 }
 
-interface StoredCall {
-  readonly id: number;
-  readonly op: CallOp;
-  readonly kernel: string;
-  readonly tenant: string;
-  readonly key: string;
-  readonly principal: string;
-  readonly roles: number;
-  readonly source: number;
-  readonly count: number;
-  readonly words: number;
-  readonly payload: Uint8Array;
-  readonly sender: string;
+/**
+ * A journal entry: an actor's calls of one turn. `w` holds per call CALL_WORDS header
+ * words (sequence high and low, id, op, count, words per message, roles, source, its
+ * principal's and its sender's index in `s`) then its payload words; `s` is the entry's
+ * strings: kernel, tenant, key, then the principals and senders the calls name.
+ */
+interface StoredEntry {
+  readonly s: string[];
+  /** The words as bytes (msgpack keeps bytes as they are; a typed array it would not). */
+  readonly w: Uint8Array;
+}
+
+const CALL_WORDS = 10;
+
+/** Builds one entry from calls of one actor. */
+class EntryWriter {
+  private words = new Uint32Array(64);
+  private length = 0;
+  private readonly strings: string[] = [];
+  private readonly index = new Map<string, number>();
+  lastSeq = 0;
+
+  private stringAt(text: string): number {
+    let i = this.index.get(text);
+    if (i === undefined) this.index.set(text, (i = this.strings.push(text) - 1));
+    return i;
+  }
+
+  add(seq: number, call: Call, sender: string): void {
+    if (this.strings.length === 0) {
+      this.stringAt(call.kernel);
+      this.stringAt(call.tenant);
+      this.stringAt(call.key);
+    }
+    const need = this.length + CALL_WORDS + call.payload.length;
+    if (need > this.words.length) {
+      const grown = new Uint32Array(Math.max(need, this.words.length * 2));
+      grown.set(this.words.subarray(0, this.length));
+      this.words = grown;
+    }
+    const w = this.words;
+    let o = this.length;
+    w[o++] = Math.floor(seq / 2 ** 32);
+    w[o++] = seq >>> 0;
+    w[o++] = call.id;
+    w[o++] = call.op;
+    w[o++] = call.count;
+    w[o++] = call.words;
+    w[o++] = call.roles;
+    w[o++] = call.source;
+    w[o++] = this.stringAt(call.principal);
+    w[o++] = this.stringAt(sender);
+    w.set(call.payload, o);
+    this.length = o + call.payload.length;
+    this.lastSeq = seq;
+  }
+
+  finish(): StoredEntry {
+    return { s: this.strings, w: new Uint8Array(this.words.buffer, 0, this.length * 4) };
+  }
+}
+
+function readEntry(entry: StoredEntry): JournaledCall[] {
+  const out: JournaledCall[] = [];
+  const s = entry.s;
+  const w = wordsOf(entry.w);
+  for (let o = 0; o < w.length; ) {
+    const seq = w[o]! * 2 ** 32 + w[o + 1]!;
+    const count = w[o + 4]!;
+    const words = w[o + 5]!;
+    const payload = w.slice(o + CALL_WORDS, o + CALL_WORDS + count * words);
+    out.push({
+      seq,
+      sender: s[w[o + 9]!]!,
+      call: {
+        id: w[o + 2]!,
+        epoch: 0,
+        op: w[o + 3]! as CallOp,
+        kernel: s[0]!,
+        tenant: s[1]!,
+        key: s[2]!,
+        principal: s[w[o + 8]!]!,
+        roles: w[o + 6]!,
+        source: w[o + 7]!,
+        hlcHi: 0,
+        hlcLo: 0,
+        count,
+        words,
+        payload,
+      },
+    });
+    o += CALL_WORDS + count * words;
+  }
+  return out;
 }
 
 function storeError(code: ErrorCode, path: string, what: string, error?: unknown): RingshardError {
@@ -83,12 +169,15 @@ function isAlive(pid: number): boolean {
 export class LmdbStore implements StateStore {
   private readonly root: RootDatabase;
   private readonly snapshots: Database<StoredSnapshot, string>;
-  private readonly journal: Database<StoredCall, [string, number]>;
+  /** [store key, the sequence of its last call in the entry] -> the actor's calls of one turn. */
+  private readonly journal: Database<StoredEntry, [string, number]>;
+  /** The calls appended in this turn, per actor, not yet written. */
+  private turn: Turn | undefined;
   private readonly ids: Database<string | number, number | string>;
   private readonly meta: Database<unknown, string>;
   private seq: number;
   /** Per actor: the last journal write with a call of it (its sequence once on disk). */
-  private readonly lastEntry = new Map<string, Promise<number>>();
+  private readonly lastEntry = new Map<string, { readonly seq: number; readonly committed: Promise<void> }>();
   private dirty = new Set<string>();
   private closed = false;
   entries = 0;
@@ -103,7 +192,7 @@ export class LmdbStore implements StateStore {
   ) {
     this.root = root;
     this.snapshots = root.openDB<StoredSnapshot, string>({ name: 'snapshots' });
-    this.journal = root.openDB<StoredCall, [string, number]>({ name: 'journal' });
+    this.journal = root.openDB<StoredEntry, [string, number]>({ name: 'journal' });
     this.ids = root.openDB<string | number, number | string>({ name: 'ids' });
     this.meta = root.openDB<unknown, string>({ name: 'meta' });
     this.seq = (this.meta.get('seq') as number | undefined) ?? 0;
@@ -208,41 +297,51 @@ export class LmdbStore implements StateStore {
 
   // ---- journal
 
-  append(key: string, call: Call, sender: string): Promise<number> {
+  /**
+   * Journals a call. The calls of one turn (up to the next microtask) are written
+   * together, one journal entry per actor holding its calls of the turn as words, in one
+   * LMDB transaction. The promise (one for the whole turn) resolves once that
+   * transaction is on disk; journaled(key) gives the sequence.
+   */
+  append(key: string, call: Call, sender: string): Promise<void> {
     if (this.closed) return Promise.reject(new RingshardError(ErrorCode.CLOSED, 'the store is closed'));
     const seq = ++this.seq;
     this.entries++;
     this.dirty.add(key);
-    const stored: StoredCall = {
-      id: call.id,
-      op: call.op,
-      kernel: call.kernel,
-      tenant: call.tenant,
-      key: call.key,
-      principal: call.principal,
-      roles: call.roles,
-      source: call.source,
-      count: call.count,
-      words: call.words,
-      payload: bytesOf(call.payload),
-      sender,
-    };
-    // Both puts go in this turn's transaction: the entry and the sequence it reached.
-    const written = this.journal.put([key, seq], stored);
-    void this.meta.put('seq', seq);
-    this.bytesWritten += stored.payload.byteLength;
+    const turn = this.turn ?? this.startTurn();
+    let entry = turn.entries.get(key);
+    if (!entry) turn.entries.set(key, (entry = new EntryWriter()));
+    entry.add(seq, call, sender);
+    this.bytesWritten += call.payload.byteLength;
+    this.lastEntry.set(key, { seq, committed: turn.committed });
+    return turn.committed;
+  }
+
+  private startTurn(): Turn {
     const started = performance.now();
-    const done = written.then(
-      () => {
-        this.countCommit((performance.now() - started) / 1000);
-        return seq;
-      },
-      (error: unknown) => {
-        throw storeError(ErrorCode.STORE, this.path, 'a message could not be journaled', error);
-      },
+    const turn: Turn = { entries: new Map(), committed: undefined as unknown as Promise<void> };
+    turn.committed = new Promise<void>((resolve, reject) =>
+      queueMicrotask(() => {
+        this.turn = undefined;
+        this.flush(turn).then(() => {
+          this.countCommit((performance.now() - started) / 1000);
+          resolve();
+        }, (error: unknown) => reject(storeError(ErrorCode.STORE, this.path, 'messages could not be journaled', error)));
+      }),
     );
-    this.lastEntry.set(key, done);
-    return done;
+    // Nobody may be waiting (a tell whose promise was dropped): not an unhandled rejection here.
+    turn.committed.catch(() => {});
+    this.turn = turn;
+    return turn;
+  }
+
+  /** One entry per actor ([key, its last sequence] -> its calls), and the sequence reached, in one transaction. */
+  private flush(turn: Turn): Promise<unknown> {
+    let last: Promise<unknown> = Promise.resolve();
+    for (const [key, entry] of turn.entries) last = this.journal.put([key, entry.lastSeq], entry.finish());
+    const seq = this.meta.put('seq', this.seq);
+    // lmdb-js commits the puts of one turn together: the last one settles with all.
+    return Promise.all([last, seq]);
   }
 
   private countCommit(seconds: number): void {
@@ -256,7 +355,8 @@ export class LmdbStore implements StateStore {
   }
 
   journaled(key: string): Promise<number> {
-    return this.lastEntry.get(key) ?? Promise.resolve(this.lastStored(key));
+    const last = this.lastEntry.get(key);
+    return last ? last.committed.then(() => last.seq) : Promise.resolve(this.lastStored(key));
   }
 
   /** The sequence of the actor's newest journal entry on disk (0: none). */
@@ -267,27 +367,9 @@ export class LmdbStore implements StateStore {
 
   async read(key: string, after: number): Promise<JournaledCall[]> {
     const out: JournaledCall[] = [];
-    for (const { key: k, value } of this.journal.getRange({ start: [key, after + 1], end: [key, Number.MAX_SAFE_INTEGER] })) {
-      out.push({
-        seq: k[1],
-        sender: value.sender,
-        call: {
-          id: value.id,
-          epoch: 0,
-          op: value.op,
-          kernel: value.kernel,
-          tenant: value.tenant,
-          key: value.key,
-          principal: value.principal,
-          roles: value.roles,
-          source: value.source,
-          hlcHi: 0,
-          hlcLo: 0,
-          count: value.count,
-          words: value.words,
-          payload: wordsOf(value.payload),
-        },
-      });
+    // An entry whose last call is past `after` may begin before it: calls are filtered.
+    for (const { value } of this.journal.getRange({ start: [key, after + 1], end: [key, Number.MAX_SAFE_INTEGER] })) {
+      for (const j of readEntry(value)) if (j.seq > after) out.push(j);
     }
     return out;
   }

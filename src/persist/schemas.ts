@@ -44,7 +44,7 @@ export async function checkSchemas(store: LmdbStore, kernels: readonly Kernel<an
     if (before && before.request !== now.request && store.journalLength > 0) {
       throw new RingshardError(
         ErrorCode.SCHEMA,
-        `kernel '${kernel.name}': its request schema is ${now.request} now, and ${store.journalLength} journaled messages in the store may be of ${before.request}; start the version that wrote them once and shut it down (a clean shutdown snapshots every actor and leaves no journal), then change the schema`,
+        `kernel '${kernel.name}': its request schema is ${now.request} now, and ${store.journalLength} journal entries in the store may hold messages of ${before.request}; start the version that wrote them once and shut it down (a clean shutdown snapshots every actor and leaves no journal), then change the schema`,
       );
     }
     writes.push(store.putMeta(`kernel:${kernel.name}`, now), store.putMeta(`state:${schemaHash(kernel.state)}`, now.state));

@@ -51,7 +51,7 @@ export class ActorCustody {
   /** Per store key: the journal sequence the actor's state here covers. */
   private readonly covered = new Map<string, number>();
   /** 'snapshots': actors that took a message since the last round (their store keys). */
-  private readonly touched = new Set<string>();
+  private readonly touched = new Map<string, MarkingLink>();
   /** The journaling links this custody made (an actor whose link is one is snapshotted). */
   private readonly journals = new WeakSet<ShardLink>();
   readonly takeovers = new Map<string, number>([['free', 0], ['own', 0], ['dead', 0], ['handed-over', 0]]);
@@ -115,7 +115,7 @@ export class ActorCustody {
         this.mode === 'journal'
           ? new JournalingLink(real, this.store, { key, kernel: kernel.name, tenant: entry.tenant, actorKey: entry.key, principalName: (id) => this.local.principalName(id) }, replayed)
           : this.mode === 'snapshots'
-            ? new MarkingLink(real, () => this.touched.add(key), this.store, key)
+            ? new MarkingLink(real, (link) => this.touched.set(key, link), this.store, key)
             : real;
       if (final !== real) this.journals.add(final);
       entry.link = final;
@@ -210,7 +210,11 @@ export class ActorCustody {
     for (const e of this.local.directory.entries()) local.set(storeKey(e.identity), e);
     const rounds: Array<Promise<void>> = [];
     const dirty = this.store.takeDirty();
-    for (const key of this.touched) dirty.add(key);
+    // Marks are taken before the snapshots are asked: a message after this marks again.
+    for (const [key, link] of this.touched) {
+      link.unmark();
+      dirty.add(key);
+    }
     this.touched.clear();
     for (const key of dirty) {
       const entry = local.get(key);

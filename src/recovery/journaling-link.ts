@@ -39,7 +39,25 @@ export class JournalingLink extends DelegatingLink {
     super(inner);
   }
 
-  private journal(op: CallOp, from: Caller, count: number, words: number, payload: Uint32Array): Promise<number> {
+  private lastJournaled: Promise<unknown> | undefined;
+  private lastSent: Promise<void> | undefined;
+  private lastBoth: Promise<void> | undefined;
+
+  /**
+   * A tell's promise: its journal commit and its ring write. Tells of one turn share both
+   * (one commit per turn, one resolved promise for records in the ring), so they share
+   * this one too: no promise per message.
+   */
+  private both(journaled: Promise<unknown>, sent: Promise<void>): Promise<void> {
+    if (journaled !== this.lastJournaled || sent !== this.lastSent) {
+      this.lastJournaled = journaled;
+      this.lastSent = sent;
+      this.lastBoth = Promise.all([journaled, sent]).then(() => undefined);
+    }
+    return this.lastBoth!;
+  }
+
+  private journal(op: CallOp, from: Caller, count: number, words: number, payload: Uint32Array): Promise<unknown> {
     const [sender, id] = splitCallId(from.callId);
     const call: Call = {
       id,
@@ -65,7 +83,7 @@ export class JournalingLink extends DelegatingLink {
     const payload = encodeOne(codec, msg);
     const journaled = this.journal(CallOp.TELL, from, 1, codec.words, payload);
     const sent = this.inner.tellMany(to, from, wordsBatch(payload, 1, codec.words));
-    return Promise.all([journaled, sent]).then(() => undefined);
+    return this.both(journaled, sent);
   }
 
   override tellMany(to: RecordTarget, from: Caller, msgs: MessageBatch): Promise<void> {
@@ -73,7 +91,7 @@ export class JournalingLink extends DelegatingLink {
     const payload = packWords(msgs);
     const journaled = this.journal(CallOp.TELL, from, msgs.count, msgs.words, payload);
     const sent = this.inner.tellMany(to, from, wordsBatch(payload, msgs.count, msgs.words));
-    return Promise.all([journaled, sent]).then(() => undefined);
+    return this.both(journaled, sent);
   }
 
   override ask(to: RecordTarget, from: Caller, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown> {

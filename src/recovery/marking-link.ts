@@ -13,8 +13,8 @@ import type { Journal } from './state-store.ts';
 export class MarkingLink extends DelegatingLink {
   constructor(
     inner: ShardLink,
-    /** Called on every message: the actor's state will change. */
-    private readonly touched: () => void,
+    /** Called on the first message after a snapshot round took the mark: the actor's state will change. */
+    private readonly touched: (link: MarkingLink) => void,
     private readonly store: Pick<Journal, 'forget'>,
     /** The actor's store key. */
     private readonly key: string,
@@ -23,28 +23,42 @@ export class MarkingLink extends DelegatingLink {
   }
 
   override tell(to: RecordTarget, from: Caller, codec: Codec, msg: unknown): Promise<void> {
-    this.touched();
+    this.mark();
     return this.inner.tell(to, from, codec, msg);
   }
 
   override tellMany(to: RecordTarget, from: Caller, msgs: MessageBatch): Promise<void> {
-    this.touched();
+    this.mark();
     return this.inner.tellMany(to, from, msgs);
   }
 
   override ask(to: RecordTarget, from: Caller, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown> {
-    this.touched();
+    this.mark();
     return this.inner.ask(to, from, codec, msg, reply);
   }
 
   override askMany(to: RecordTarget, from: Caller, msgs: MessageBatch, reply: AskSpec): Promise<unknown> {
-    this.touched();
+    this.mark();
     return this.inner.askMany(to, from, msgs, reply);
   }
 
   override forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void): void {
-    this.touched();
+    this.mark();
     this.inner.forward(to, send, offset, payloadWords, onDead);
+  }
+
+  /** Set by a message, taken by the snapshot round: one boolean test per message. */
+  private marked = false;
+
+  private mark(): void {
+    if (this.marked) return;
+    this.marked = true;
+    this.touched(this);
+  }
+
+  /** The snapshot round takes the mark (the next message marks again). */
+  unmark(): void {
+    this.marked = false;
   }
 
   override terminate(to: RecordTarget, reply: AskSpec): Promise<unknown> {

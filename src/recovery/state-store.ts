@@ -47,8 +47,11 @@ export interface JournaledCall {
 }
 
 export interface Journal {
-  /** Journals a call; resolves with its entry's sequence once it is durable (calls of one turn share a commit). */
-  append(key: string, call: Call, sender: string): Promise<number>;
+  /**
+   * Journals a call; resolves once it is durable (calls of one turn share a commit, and
+   * may share the promise). journaled(key) says the sequence it reached.
+   */
+  append(key: string, call: Call, sender: string): Promise<unknown>;
   /** Commits what is buffered and resolves with the sequence of the actor's newest entry (0: none). */
   journaled(key: string): Promise<number>;
   /** The actor's calls that the (dead) writer `from` journaled after sequence `after`, oldest first. */

@@ -273,7 +273,7 @@ test('a state schema changed between runs is refused, or migrated by the kernel\
       const v4 = defineKernel({ ...v2Spec, request: { add: 'u32' }, migrate: v2.migrate! });
       await assert.rejects(Cluster.start({ kernels: [v4], backend: 'cpu', logger: false, persist: { path } }), (error: Error & { code?: string }) => {
         assert.equal(error.code, ErrorCode.SCHEMA);
-        assert.match(error.message, /request schema .* journaled messages/);
+        assert.match(error.message, /request schema .* journal entries/);
         return true;
       });
     }
