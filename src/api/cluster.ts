@@ -392,7 +392,7 @@ export class Cluster implements ActorHost {
     if (entry.shard === toShard) return;
     await moveActor(
       this.directory,
-      { entry, to: this.shards[toShard]!, stateCodec: ref.kernel.codecs.state, what: `migration of ${what}`, timeoutMs: this.askTimeoutMs },
+      { entry, to: this.shards[toShard]!, link: this.locator.linkOn(entry, this.shards[toShard]!), stateCodec: ref.kernel.codecs.state, what: `migration of ${what}`, timeoutMs: this.askTimeoutMs },
       (moved, fromShard) => this.metrics?.actorMoved(moved, fromShard),
     );
   }

@@ -7,7 +7,8 @@
  * src/api/locator-choice.ts; the Cluster does not change.
  */
 import type { DeadLetterReason } from './dead-letters.ts';
-import type { ActorHandle, ActorSpec } from './actor-handle.ts';
+import type { ActorEntry, ActorHandle, ActorSpec } from './actor-handle.ts';
+import type { ShardLink } from './shard-link.ts';
 
 /** Where an actor lives: its node ('local' for a cluster without options.nats) and a shard of that node. */
 export interface ActorLocation {
@@ -41,6 +42,8 @@ export interface ActorLocator {
   freeSlot(handle: ActorHandle): void;
   /** A K2K send record (at word `o`) for an actor id with no entry in this process. */
   routeElsewhere(words: Uint32Array, o: number, dead: (reason: DeadLetterReason) => void): void;
+  /** The link an actor of this process takes on `shard` after it moved there (cluster.migrate). */
+  linkOn(entry: ActorEntry, shard: ShardLink): ShardLink;
   /** Leaves the cluster before shutdown (a node hands its actors over). */
   leave(): Promise<void>;
   /** After the shards stopped: releases what the locator holds (a store). */

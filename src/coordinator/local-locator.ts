@@ -79,6 +79,10 @@ export class LocalLocator implements ActorLocator {
     dead(this.directory.wasIssued(words[o + SendHeader.to]!) ? 'terminated' : 'no-such-actor');
   }
 
+  linkOn(_entry: ActorEntry, shard: ShardLink): ShardLink {
+    return shard;
+  }
+
   leave(): Promise<void> {
     return Promise.resolve();
   }

@@ -13,6 +13,8 @@ import type { ShardLink } from './shard-link.ts';
 export interface Move {
   readonly entry: ActorEntry;
   readonly to: ShardLink;
+  /** The link the actor takes there (the shard's own, or one that journals it). */
+  readonly link: ShardLink;
   readonly stateCodec: Codec;
   /** How errors name the move. */
   readonly what: string;
@@ -39,7 +41,7 @@ export async function moveActor(directory: ActorDirectory, move: Move, moved: (e
   moved(entry, fromShard);
   // IMPORT first, then everything that waited, in order, then the actor is home.
   const imported = to.importState(entry, move.stateCodec, state);
-  entry.link = to;
-  moving.arrived(to);
+  entry.link = move.link;
+  moving.arrived(move.link);
   await imported;
 }

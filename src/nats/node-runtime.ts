@@ -278,6 +278,11 @@ export class NodeRuntime implements RemoteRouting, ActorLocator {
 
   // ---- shutdown
 
+  /** A migrated actor stays journaled on its new shard (durable). */
+  linkOn(entry: ActorEntry, shard: ShardLink): ShardLink {
+    return this.custody.keep(entry, shard);
+  }
+
   /** A node's store is JetStream's: its figures are the ringshard_node_* metrics. */
   storeCounters(): undefined {
     return undefined;

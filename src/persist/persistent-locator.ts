@@ -108,6 +108,11 @@ export class PersistentLocator extends LocalLocator {
     this.reroute(words, o);
   }
 
+  /** A migrated actor stays journaled (or marked) on its new shard. */
+  override linkOn(entry: ActorEntry, shard: ShardLink): ShardLink {
+    return this.custody.keep(entry, shard);
+  }
+
   /** Snapshots every actor and deactivates it (no shutdown hook): the next start finds it as it was. */
   override async leave(): Promise<void> {
     clearInterval(this.snapshotTimer);

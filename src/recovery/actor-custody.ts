@@ -111,13 +111,7 @@ export class ActorCustody {
         await this.store.deleteSnapshot(key); // a handover's, used once
       }
       this.covered.set(key, covered);
-      const final =
-        this.mode === 'journal'
-          ? new JournalingLink(real, this.store, { key, kernel: kernel.name, tenant: entry.tenant, actorKey: entry.key, principalName: (id) => this.local.principalName(id) }, replayed)
-          : this.mode === 'snapshots'
-            ? new MarkingLink(real, (link) => this.touched.set(key, link), this.store, key)
-            : real;
-      if (final !== real) this.journals.add(final);
+      const final = this.keep(entry, real, replayed);
       entry.link = final;
       moving.arrived(final);
       this.restored++;
@@ -129,6 +123,23 @@ export class ActorCustody {
       // What waited fails with the reason; the next message tries again.
       moving.arrived(failingLink(real, error as Error));
     }
+  }
+
+  /**
+   * The link `entry`'s messages take on shard `real`: journaled ('journal'), marked for
+   * snapshots ('snapshots'), or the shard's own ('handover'). Also for an actor that
+   * moved between this process's shards (cluster.migrate): it stays kept.
+   */
+  keep(entry: ActorEntry, real: ShardLink, replayed: ReplayedCalls = new Map()): ShardLink {
+    const key = storeKey(entry.identity);
+    const final =
+      this.mode === 'journal'
+        ? new JournalingLink(real, this.store, { key, kernel: entry.kernelName, tenant: entry.tenant, actorKey: entry.key, principalName: (id) => this.local.principalName(id) }, replayed)
+        : this.mode === 'snapshots'
+          ? new MarkingLink(real, (link) => this.touched.set(key, link), this.store, key)
+          : real;
+    if (final !== real) this.journals.add(final);
+    return final;
   }
 
   private replay(entry: ActorEntry, kernel: Kernel<any, any, any>, real: ShardLink, call: Call, sender: string, replayed: ReplayedCalls): Promise<unknown> {

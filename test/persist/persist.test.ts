@@ -344,3 +344,24 @@ test("durability 'checkpoint': a clean restart keeps every message (the shutdown
     rmSync(path, { recursive: true, force: true });
   }
 });
+
+test('an actor moved between shards (cluster.migrate) stays journaled on its new shard', { timeout: 60_000 }, async () => {
+  const path = tempDir();
+  try {
+    const cluster = await Cluster.start({ kernels: [counter], backend: 'cpu', shards: 2, logger: false, persist: { path, snapshotEveryMs: 60_000 } });
+    try {
+      const ref = cluster.actor(counter, 'mover');
+      await ref.ask({ add: 1 });
+      const commits = async () => valueOf(parseExposition(await cluster.registry.metrics()), 'ringshard_store_commit_seconds_count', {});
+      const before = await commits();
+      await cluster.migrate(ref, 1 - ref.shard);
+      for (let i = 0; i < 3; i++) await ref.ask({ add: 1 });
+      assert.equal((await commits()) - before, 3, 'each ask after the move was journaled');
+      assert.deepEqual(await ref.snapshot(), { total: 4, count: 4 });
+    } finally {
+      await cluster.shutdown();
+    }
+  } finally {
+    rmSync(path, { recursive: true, force: true });
+  }
+});
