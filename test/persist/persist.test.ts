@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Cluster, ErrorCode, counter, defineKernel } from '../../src/index.ts';
+import { Cluster, ErrorCode, counter, defineKernel, type ClusterOptions } from '../../src/index.ts';
+import type { PersistOptions } from '../../src/persist/persist-options.ts';
 import { gpuOrSkip, NO_GPU } from '../helpers/gpu.ts';
 import { seededRng } from '../helpers/random.ts';
 import { parseExposition, valueOf } from '../helpers/exposition.ts';
@@ -17,6 +18,27 @@ import { CallOp } from '../../src/coordinator/actor-call.ts';
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'ringshard-persist-'));
+}
+
+/** A store directory for `body`, removed after it. */
+async function withStore(body: (path: string) => Promise<void>): Promise<void> {
+  const path = tempDir();
+  try {
+    await body(path);
+  } finally {
+    rmSync(path, { recursive: true, force: true });
+  }
+}
+
+/** A cpu cluster (counter unless `kernels`) on the store at `path` for `body`, shut down after it however it ends. */
+async function onStore(path: string, options: Omit<Partial<ClusterOptions>, 'persist'> & { persist?: Omit<PersistOptions, 'path'> }, body: (cluster: Cluster) => Promise<void>): Promise<void> {
+  const { persist, ...rest } = options;
+  const cluster = await Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, ...rest, persist: { path, ...persist } });
+  try {
+    await body(cluster);
+  } finally {
+    await cluster.shutdown();
+  }
 }
 
 /** Forwards `amount` to the actor whose id it is given; counts what it forwarded. */
@@ -101,52 +123,37 @@ for (const backend of ['cpu', 'webgpu'] as const) {
   });
 }
 
-test('a K2K message to an actor not active since the restart activates it from the store and is delivered', { timeout: 60_000 }, async () => {
-  const path = tempDir();
-  try {
-    let sinkId: number;
-    {
-      const cluster = await Cluster.start({ kernels: [counter, forwarder], backend: 'cpu', logger: false, persist: { path } });
+test('a K2K message to an actor not active since the restart activates it from the store and is delivered', { timeout: 60_000 }, () =>
+  withStore(async (path) => {
+    const kernels = [counter, forwarder];
+    let sinkId = 0;
+    await onStore(path, { kernels }, async (cluster) => {
       sinkId = cluster.actor(counter, 'sink').id;
       await cluster.actor(counter, 'sink').ask({ add: 5 });
-      await cluster.shutdown();
-    }
-    const cluster = await Cluster.start({ kernels: [counter, forwarder], backend: 'cpu', logger: false, persist: { path } });
-    try {
+    });
+    await onStore(path, { kernels }, async (cluster) => {
       assert.deepEqual(await cluster.actor(forwarder, 'f').ask({ to: sinkId, amount: 7 }), { forwarded: 7 });
       await cluster.drain();
       assert.deepEqual(cluster.deadLetterCounts()['no-such-actor'], 0);
       assert.deepEqual(await cluster.actor(counter, 'sink').snapshot(), { total: 12, count: 2 });
       assert.equal(cluster.actor(counter, 'sink').id, sinkId);
-    } finally {
-      await cluster.shutdown();
-    }
-  } finally {
-    rmSync(path, { recursive: true, force: true });
-  }
-});
+    });
+  }),
+);
 
-test('terminate() forgets an actor for good: after a restart it starts afresh', { timeout: 60_000 }, async () => {
-  const path = tempDir();
-  try {
-    {
-      const cluster = await Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: { path } });
+test('terminate() forgets an actor for good: after a restart it starts afresh', { timeout: 60_000 }, () =>
+  withStore(async (path) => {
+    await onStore(path, {}, async (cluster) => {
       await cluster.actor(counter, 'gone').ask({ add: 3 });
       await cluster.actor(counter, 'kept').ask({ add: 4 });
       assert.deepEqual(await cluster.actor(counter, 'gone').terminate(), { total: 3, count: 1 });
-      await cluster.shutdown();
-    }
-    const cluster = await Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: { path } });
-    try {
+    });
+    await onStore(path, {}, async (cluster) => {
       assert.deepEqual(await cluster.actor(counter, 'gone').snapshot(), { total: 0, count: 0 });
       assert.deepEqual(await cluster.actor(counter, 'kept').snapshot(), { total: 4, count: 1 });
-    } finally {
-      await cluster.shutdown();
-    }
-  } finally {
-    rmSync(path, { recursive: true, force: true });
-  }
-});
+    });
+  }),
+);
 
 test('the store refuses what it cannot keep: a second open, a path that is a file, a corrupt store, bad options', { timeout: 60_000 }, async () => {
   const path = tempDir();
@@ -282,11 +289,9 @@ test('a state schema changed between runs is refused, or migrated by the kernel\
   }
 });
 
-test('the store\'s metrics: commits, bytes, journal, snapshots, stored and restored actors', { timeout: 60_000 }, async () => {
-  const path = tempDir();
-  try {
-    {
-      const cluster = await Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: { path, snapshotEveryMs: 60_000 } });
+test('the store\'s metrics: commits, bytes, journal, snapshots, stored and restored actors', { timeout: 60_000 }, () =>
+  withStore(async (path) => {
+    await onStore(path, { persist: { snapshotEveryMs: 60_000 } }, async (cluster) => {
       for (let i = 0; i < 5; i++) await cluster.actor(counter, `m${i}`).ask({ add: i + 1 });
       const f = parseExposition(await cluster.registry.metrics());
       assert.equal(valueOf(f, 'ringshard_store_commit_seconds_count', {}), 5);
@@ -294,10 +299,8 @@ test('the store\'s metrics: commits, bytes, journal, snapshots, stored and resto
       assert.equal(valueOf(f, 'ringshard_store_snapshots_total', {}), 0);
       assert.equal(valueOf(f, 'ringshard_store_actors_restored_total', {}), 5, 'a new actor is a takeover of nothing stored');
       assert.ok(valueOf(f, 'ringshard_store_bytes_written_total', {})! >= 5 * 4);
-      await cluster.shutdown();
-    }
-    const cluster = await Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: { path } });
-    try {
+    });
+    await onStore(path, {}, async (cluster) => {
       await cluster.actor(counter, 'm1').snapshot();
       await cluster.actor(counter, 'm3').snapshot();
       const f = parseExposition(await cluster.registry.metrics());
@@ -305,29 +308,21 @@ test('the store\'s metrics: commits, bytes, journal, snapshots, stored and resto
       assert.equal(valueOf(f, 'ringshard_store_journal_entries', {}), 0, 'the snapshots covered the journal');
       assert.equal(valueOf(f, 'ringshard_store_actors_restored_total', {}), 2);
       assert.ok(valueOf(f, 'ringshard_store_restore_seconds_total', {})! > 0);
-    } finally {
-      await cluster.shutdown();
-    }
-  } finally {
-    rmSync(path, { recursive: true, force: true });
-  }
-});
+    });
+  }),
+);
 
-test("durability 'checkpoint': a clean restart keeps every message (the shutdown snapshots), and nothing is journaled", { timeout: 60_000 }, async () => {
-  const path = tempDir();
-  try {
-    {
-      const cluster = await Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: { path, durability: 'checkpoint', snapshotEveryMs: 60_000 } });
+test("durability 'checkpoint': a clean restart keeps every message (the shutdown snapshots), and nothing is journaled", { timeout: 60_000 }, () =>
+  withStore(async (path) => {
+    await onStore(path, { persist: { durability: 'checkpoint', snapshotEveryMs: 60_000 } }, async (cluster) => {
       const sends: Array<Promise<unknown>> = [];
       for (let i = 0; i < 300; i++) sends.push(cluster.actor(counter, `c${i % 7}`).tell({ add: i }));
       await Promise.all(sends);
       const f = parseExposition(await cluster.registry.metrics());
       assert.equal(valueOf(f, 'ringshard_store_journal_entries', {}), 0);
       assert.equal(valueOf(f, 'ringshard_store_commit_seconds_count', {}), 0);
-      await cluster.shutdown();
-    }
-    const cluster = await Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: { path, durability: 'checkpoint' } });
-    try {
+    });
+    await onStore(path, { persist: { durability: 'checkpoint' } }, async (cluster) => {
       for (let k = 0; k < 7; k++) {
         let total = 0;
         let count = 0;
@@ -337,19 +332,13 @@ test("durability 'checkpoint': a clean restart keeps every message (the shutdown
         }
         assert.deepEqual(await cluster.actor(counter, `c${k}`).snapshot(), { total, count });
       }
-    } finally {
-      await cluster.shutdown();
-    }
-  } finally {
-    rmSync(path, { recursive: true, force: true });
-  }
-});
+    });
+  }),
+);
 
-test('an actor moved between shards (cluster.migrate) stays journaled on its new shard', { timeout: 60_000 }, async () => {
-  const path = tempDir();
-  try {
-    const cluster = await Cluster.start({ kernels: [counter], backend: 'cpu', shards: 2, logger: false, persist: { path, snapshotEveryMs: 60_000 } });
-    try {
+test('an actor moved between shards (cluster.migrate) stays journaled on its new shard', { timeout: 60_000 }, () =>
+  withStore((path) =>
+    onStore(path, { shards: 2, persist: { snapshotEveryMs: 60_000 } }, async (cluster) => {
       const ref = cluster.actor(counter, 'mover');
       await ref.ask({ add: 1 });
       const commits = async () => valueOf(parseExposition(await cluster.registry.metrics()), 'ringshard_store_commit_seconds_count', {});
@@ -358,10 +347,6 @@ test('an actor moved between shards (cluster.migrate) stays journaled on its new
       for (let i = 0; i < 3; i++) await ref.ask({ add: 1 });
       assert.equal((await commits()) - before, 3, 'each ask after the move was journaled');
       assert.deepEqual(await ref.snapshot(), { total: 4, count: 4 });
-    } finally {
-      await cluster.shutdown();
-    }
-  } finally {
-    rmSync(path, { recursive: true, force: true });
-  }
-});
+    }),
+  ),
+);
