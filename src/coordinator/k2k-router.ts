@@ -43,7 +43,16 @@ export class K2KRouter {
   route(words: Uint32Array, o: number): void {
     this.routed++;
     const entry = this.directory.byActorId(words[o + SendHeader.to]!);
-    if (entry === undefined) return this.elsewhere(words, o, this.deadBecause);
+    if (entry === undefined) {
+      // A locator that activates the receiver from a store may be refused (a full shard):
+      // a dead letter, as a refused forward is, never a throw into the reply loop.
+      try {
+        this.elsewhere(words, o, this.deadBecause);
+      } catch (error) {
+        this.deadFor(error);
+      }
+      return;
+    }
     if (entry.kernelId !== words[o + SendHeader.kernel]) return this.dead('wrong-kernel');
     if (entry.tenantId !== words[o + SendHeader.tenant]) return this.dead('cross-tenant');
     const policy = this.policy;

@@ -350,3 +350,24 @@ test('an actor moved between shards (cluster.migrate) stays journaled on its new
     }),
   ),
 );
+
+test('a K2K message to a stored actor that cannot be activated (its shard is full) is a dead letter, and the cluster goes on', { timeout: 60_000 }, () =>
+  withStore(async (path) => {
+    const kernels = [counter, forwarder];
+    let sinkId = 0;
+    await onStore(path, { kernels }, async (cluster) => {
+      sinkId = cluster.actor(counter, 'sink').id;
+      await cluster.actor(counter, 'sink').ask({ add: 5 });
+    });
+    await onStore(path, { kernels, shards: 1, maxActorsPerShard: 2 }, async (cluster) => {
+      await cluster.actor(counter, 'filler').ask({ add: 1 });
+      assert.deepEqual(await cluster.actor(forwarder, 'f').ask({ to: sinkId, amount: 7 }), { forwarded: 7 });
+      await cluster.drain();
+      const dead = Object.values(cluster.deadLetterCounts()).reduce((a, b) => a + b, 0);
+      assert.equal(dead, 1, JSON.stringify(cluster.deadLetterCounts()));
+      assert.deepEqual(await cluster.actor(forwarder, 'f').ask({ to: sinkId, amount: 1 }), { forwarded: 8 });
+      await cluster.drain();
+      assert.deepEqual(await cluster.actor(counter, 'filler').ask({ add: 1 }), { total: 2, count: 2 });
+    });
+  }),
+);
