@@ -44,8 +44,8 @@ export class LocalLocator implements ActorLocator {
   }
 
   /** Adds the actor on `link`'s shard and sends its INIT (ahead of the message that activated it). */
-  activateOn(spec: ActorSpec, link: ShardLink, id?: number): ActorEntry {
-    const entry = this.directory.add(newActor(spec, link), id);
+  private activateOn(spec: ActorSpec, link: ShardLink): ActorEntry {
+    const entry = this.directory.add(newActor(spec, link));
     this.hooks.activated(entry);
     try {
       void link.activate(entry).catch(() => this.directory.remove(entry));

@@ -24,9 +24,14 @@ function schemaText(schema: Schema): string {
   return JSON.stringify(Object.entries(schema));
 }
 
+/** Hashes made so far, per schema object: every snapshot write and restore asks. */
+const hashes = new WeakMap<Schema, string>();
+
 /** The hash a snapshot carries for its kernel's state schema. */
 export function schemaHash(schema: Schema): string {
-  return createHash('sha256').update(schemaText(schema)).digest('hex').slice(0, 16);
+  let hash = hashes.get(schema);
+  if (hash === undefined) hashes.set(schema, (hash = createHash('sha256').update(schemaText(schema)).digest('hex').slice(0, 16)));
+  return hash;
 }
 
 /** Checks the kernels against the store and records their schemas (see the module comment). */
