@@ -18,6 +18,12 @@ const ASK_MANY_IN_FLIGHT = 64;
  */
 export interface LoadOptions {
   readonly settled?: boolean;
+  /**
+   * measureTell: chunks of tells whose promises may be pending at once (default 1: each
+   * chunk waits for the one before). A tell that resolves only once it is on disk
+   * (persist 'message') needs a few, as any producer of durable writes does.
+   */
+  readonly inFlight?: number;
 }
 
 /** Resolves when `p` settles, rejected or not: what a null-GPU load counts. */
@@ -27,20 +33,24 @@ export async function measureTell(refs: Ref[], seconds: number, msg: Record<stri
   let sent = 0;
   const t0 = performance.now();
   const deadline = t0 + seconds * 1000;
-  const waiting: Array<Promise<void>> = [];
+  // Chunks whose tells have not all resolved yet, oldest first: up to `inFlight` of them.
+  const chunks: Array<Promise<unknown>> = [];
+  const inFlight = options.inFlight ?? 1;
   while (performance.now() < deadline) {
     // Every shard's backpressure counts: wait for all of the chunk to be in the rings.
     // tell() returns one shared promise while rings have room and one per queued chunk
     // when they do not, so collecting the distinct ones is cheap.
+    const waiting: Array<Promise<void>> = [];
     let previous: Promise<void> | undefined;
     for (let i = 0; i < TELL_CHUNK; i++) {
       const p = refs[(sent + i) % refs.length]!.tell(msg);
       if (p !== previous) waiting.push((previous = p));
     }
     sent += TELL_CHUNK;
-    await Promise.all(waiting);
-    waiting.length = 0;
+    chunks.push(Promise.all(waiting));
+    if (chunks.length >= inFlight) await chunks.shift();
   }
+  await Promise.all(chunks);
   // Handled, not just enqueued: a snapshot of every actor comes after its tells.
   await Promise.all(refs.map((r) => (options.settled ? settle(r.snapshot()) : r.snapshot())));
   const elapsed = (performance.now() - t0) / 1000;

@@ -232,8 +232,11 @@ export class Cluster implements ActorHost {
     const cluster = new Cluster({ resolved, backend, shards, directory, metrics, sendPayloadWords, clock });
     try {
       await chooseLocator(
-        { resolved, local: cluster.local, node: () => cluster.localNode(), store, reroute: (words, o) => cluster.router.route(words, o) },
-        (locator) => (cluster.locator = locator),
+        { resolved, local: cluster.local, node: () => cluster.localNode(), store, reroute: (words, o) => cluster.router.reroute(words, o) },
+        (locator) => {
+          cluster.locator = locator;
+          cluster.router.numberSends = locator.sendNumbers;
+        },
       );
     } catch (error) {
       await cluster.shutdown();

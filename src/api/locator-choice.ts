@@ -29,8 +29,7 @@ export interface LocatorContext {
 export async function chooseLocator(context: LocatorContext, adopt: (locator: ActorLocator) => void): Promise<void> {
   const { resolved, local, store } = context;
   if (store && resolved.persist) {
-    return adopt(
-      new PersistentLocator({
+    const locator = new PersistentLocator({
         directory: local.directory,
         shards: local.shards,
         placement: resolved.placement,
@@ -41,8 +40,10 @@ export async function chooseLocator(context: LocatorContext, adopt: (locator: Ac
         snapshotEveryMs: resolved.persist.snapshotEveryMs,
         durability: resolved.persist.durability,
         reroute: (words, o) => context.reroute(words, o),
-      }),
-    );
+      });
+    adopt(locator);
+    locator.restoreUnfinished();
+    return;
   }
   if (!resolved.nats) return adopt(local);
   const runtime = await NodeRuntime.connect(resolved.nats, context.node());

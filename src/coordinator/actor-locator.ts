@@ -44,6 +44,8 @@ export interface ActorLocator {
   routeElsewhere(words: Uint32Array, o: number, dead: (reason: DeadLetterReason) => void): void;
   /** The link an actor of this process takes on `shard` after it moved there (cluster.migrate). */
   linkOn(entry: ActorEntry, shard: ShardLink): ShardLink;
+  /** Numbers K2K sends per sending actor (see K2KRouter.numberSends); undefined: not numbered. */
+  readonly sendNumbers?: ((sourceId: number) => number) | undefined;
   /** Leaves the cluster before shutdown (a node hands its actors over). */
   leave(): Promise<void>;
   /** After the shards stopped: releases what the locator holds (a store). */

@@ -38,8 +38,8 @@ export class DelegatingLink implements ShardLink {
     return this.inner.askMany(to, from, msgs, reply);
   }
 
-  forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void): void {
-    this.inner.forward(to, send, offset, payloadWords, onDead);
+  forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void, sendId?: number): void {
+    this.inner.forward(to, send, offset, payloadWords, onDead, sendId);
   }
 
   snapshot(to: RecordTarget, reply: AskSpec): Promise<unknown> {

@@ -39,9 +39,28 @@ export class K2KRouter {
     private readonly elsewhere: (words: Uint32Array, o: number, dead: (reason: DeadLetterReason) => void) => void,
   ) {}
 
+  /**
+   * Numbers each send per sending actor (persist 'message': see K2KMarks), so that a
+   * receiver takes a send a replayed message makes again once. Undefined: not numbered.
+   */
+  numberSends: ((sourceId: number) => number) | undefined;
+  /** The number of the send being routed. */
+  private sendId = 0;
+
   /** Routes the send record at word `o` of `words` (valid only during the call). */
   route(words: Uint32Array, o: number): void {
     this.routed++;
+    const numbers = this.numberSends;
+    this.sendId = numbers === undefined ? 0 : numbers(words[o + SendHeader.source]!);
+    this.deliver(words, o);
+  }
+
+  /** The record route() is routing, again, once a locator activated its receiver: numbered once. */
+  reroute(words: Uint32Array, o: number): void {
+    this.deliver(words, o);
+  }
+
+  private deliver(words: Uint32Array, o: number): void {
     const entry = this.directory.byActorId(words[o + SendHeader.to]!);
     if (entry === undefined) {
       // A locator that activates the receiver from a store may be refused (a full shard):
@@ -64,7 +83,7 @@ export class K2KRouter {
       }
     }
     try {
-      entry.link.forward(entry, words, o, this.payloadWords, this.deadFor);
+      entry.link.forward(entry, words, o, this.payloadWords, this.deadFor, this.sendId);
     } catch (error) {
       this.deadFor(error);
     }

@@ -76,13 +76,13 @@ export class MovingLink implements ShardLink {
     return this.later((link) => link.askMany(to, from, copy, reply));
   }
 
-  forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void): void {
-    if (this.target) return this.target.forward(to, send, offset, payloadWords, onDead);
+  forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void, sendId?: number): void {
+    if (this.target) return this.target.forward(to, send, offset, payloadWords, onDead, sendId);
     // The send record lives in a reply ring slot that is reused: keep a copy.
     const copy = send.slice(offset, offset + SEND_HEADER_WORDS + payloadWords);
     this.waiting.push((link) => {
       try {
-        link.forward(to, copy, 0, payloadWords, onDead);
+        link.forward(to, copy, 0, payloadWords, onDead, sendId);
       } catch (error) {
         onDead(error as Error);
       }

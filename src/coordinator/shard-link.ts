@@ -106,9 +106,10 @@ export interface ShardLink extends MessageLink<RecordTarget> {
    * payload. Waits for ring room within the shard's K2K budget (maxK2KQueuedPerShard;
    * past it `onDead` is told, a dead letter 'overflow'); throws when the shard cannot
    * take it at all (failed, quarantined). A link that must hold it for later calls
-   * `onDead` if it cannot be delivered then.
+   * `onDead` if it cannot be delivered then. `sendId`: the send's number among its
+   * sender's sends (persist 'message', see K2KMarks), 0 when sends are not numbered.
    */
-  forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void): void;
+  forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void, sendId?: number): void;
   /** Sends the activation record (INIT) ahead of the actor's first message. */
   activate(to: RecordTarget): Promise<void>;
   /** Sends a termination record whose reply nobody waits for (cluster shutdown). */

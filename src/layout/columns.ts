@@ -174,10 +174,20 @@ export function wordsBatch(payload: Uint32Array, count: number, per: number): Me
     count,
     words: per,
     write(u32, _f32, base, stride) {
-      if (stride === per) u32.set(payload.subarray(0, count * per), base);
-      else for (let i = 0; i < count; i++) u32.set(payload.subarray(i * per, (i + 1) * per), base + i * stride);
+      copyStrided(payload, count, per, u32, base, stride);
     },
   };
+}
+
+/**
+ * Copies `count` messages of `per` words, packed in `from`, to `to` at `base + i * stride`.
+ * Word by word when messages are short (a subarray per message cost more than the copy).
+ */
+export function copyStrided(from: Uint32Array, count: number, per: number, to: Uint32Array, base: number, stride: number): void {
+  if (stride === per) to.set(from.subarray(0, count * per), base);
+  else if (per <= 16) {
+    for (let i = 0, s = 0, d = base; i < count; i++, d += stride) for (let k = 0; k < per; k++) to[d + k] = from[s++]!;
+  } else for (let i = 0; i < count; i++) to.set(from.subarray(i * per, (i + 1) * per), base + i * stride);
 }
 
 /** A copy of a batch's payloads (a MovingLink holds them while the actor moves). */

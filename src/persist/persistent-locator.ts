@@ -16,7 +16,7 @@
  *     shutdown hook does not run, and the next start finds it as it was.
  */
 import type { ActorEntry } from '../coordinator/actor-directory.ts';
-import { identityParts, newActor, type ActorDirectory } from '../coordinator/actor-directory.ts';
+import { actorIdentity, identityParts, newActor, type ActorDirectory } from '../coordinator/actor-directory.ts';
 import type { ActorSpec } from '../coordinator/actor-handle.ts';
 import type { StoreCounters } from '../coordinator/actor-locator.ts';
 import type { DeadLetterReason } from '../coordinator/dead-letters.ts';
@@ -52,6 +52,7 @@ export class PersistentLocator extends LocalLocator {
   private readonly kernelIds: Map<string, number>;
   private readonly reroute: (words: Uint32Array, o: number) => void;
   private readonly snapshotTimer: NodeJS.Timeout;
+  readonly sendNumbers: ((source: number) => number) | undefined;
 
   constructor(options: PersistentLocatorOptions) {
     super(options.directory, options.shards, options.placement, options.hooks);
@@ -66,9 +67,9 @@ export class PersistentLocator extends LocalLocator {
       options.host,
       options.durability === 'message' ? 'journal' : 'snapshots',
       () => false,
-      (kernel, snapshot) => upgradeState(store, kernel, snapshot),
-      (kernel) => schemaHash(kernel.state),
+      { upgrade: (kernel, snapshot) => upgradeState(store, kernel, snapshot), schemaOf: (kernel) => schemaHash(kernel.state), k2k: true },
     );
+    this.sendNumbers = this.custody.sendNumbers;
     this.snapshotTimer = setInterval(() => void this.custody.snapshotDirty(), options.snapshotEveryMs);
     this.snapshotTimer.unref();
   }
@@ -106,6 +107,34 @@ export class PersistentLocator extends LocalLocator {
       this.directory.tenants.release(tenantId);
     }
     this.reroute(words, o);
+  }
+
+  /**
+   * Restores, in the background, every actor whose journal a previous process left with
+   * calls no snapshot covers (it crashed): their next snapshots trim that journal, which
+   * would otherwise wait for each of them to be used again. Bounded by what one snapshot
+   * round leaves; every other stored actor stays on disk until it is used.
+   */
+  restoreUnfinished(): number {
+    let n = 0;
+    for (const names of this.store.unfinished()) {
+      const kernelId = this.kernelIds.get(names.kernel);
+      if (kernelId === undefined) {
+        this.host.log(`ringshard: the store journaled calls for kernel '${names.kernel}', which this cluster does not run: they wait for it`);
+        continue;
+      }
+      const identity = actorIdentity(names.kernel, names.tenant, names.key);
+      const tenantId = this.directory.tenants.hold(names.tenant);
+      try {
+        this.activate({ identity, key: names.key, kernel: { name: names.kernel }, kernelId, tenant: names.tenant, tenantId, pinnedShard: undefined });
+        n++;
+      } catch (error) {
+        this.host.log(`ringshard: could not restore '${names.key}' of kernel '${names.kernel}' at start: ${(error as Error).message}`);
+      } finally {
+        this.directory.tenants.release(tenantId);
+      }
+    }
+    return n;
   }
 
   /** A migrated actor stays journaled (or marked) on its new shard. */

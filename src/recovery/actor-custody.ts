@@ -12,7 +12,7 @@ import { MovingLink } from '../coordinator/moving-link.ts';
 import type { Caller, ShardLink } from '../coordinator/shard-link.ts';
 import { wordsBatch } from '../layout/columns.ts';
 import { storeKey, type Snapshot, type StateStore } from './state-store.ts';
-import { JournalingLink, type ReplayedCalls } from './journaling-link.ts';
+import { JournalingLink, K2K_SENDER, type ReplayedCalls } from './journaling-link.ts';
 import { MarkingLink } from './marking-link.ts';
 import { rawCodec, wordsSink } from '../layout/raw-words.ts';
 import { failingLink } from '../coordinator/stand-in-links.ts';
@@ -28,6 +28,20 @@ const EMPTY = new Uint32Array(0);
  * when an actor moves to another node, used once: NATS nodes that are not durable).
  */
 export type CustodyMode = 'journal' | 'snapshots' | 'handover';
+
+/** What a store-backed custody adds (options.persist). */
+export interface CustodyExtras {
+  /** A snapshot's state in the kernel's schema now (a store that keeps schemas: migrate). */
+  readonly upgrade?: (kernel: Kernel<any, any, any>, snapshot: Snapshot) => Uint32Array;
+  /** The hash of a kernel's state schema, written with each snapshot. */
+  readonly schemaOf?: (kernel: Kernel<any, any, any>) => string;
+  /**
+   * K2K exactly once across a restart ('journal' mode): sends are numbered per sender
+   * (sendNumbers), K2K messages are journaled at their receiver, and snapshots keep the
+   * marks (K2KMarks).
+   */
+  readonly k2k?: boolean;
+}
 
 /** Where an actor's waiting records go once it is handed over (its link on the owner's side). */
 export type Departure = (entry: ActorEntry, from: ShardLink) => ShardLink;
@@ -69,11 +83,22 @@ export class ActorCustody {
     private readonly mode: CustodyMode,
     /** Whether a lease holder's incarnation is alive. */
     private readonly isAlive: (incarnation: string) => boolean,
-    /** A snapshot's state in the kernel's schema now (a store that keeps schemas: migrate). */
-    private readonly upgrade?: (kernel: Kernel<any, any, any>, snapshot: Snapshot) => Uint32Array,
-    /** The hash of a kernel's state schema, written with each snapshot. */
-    private readonly schemaOf?: (kernel: Kernel<any, any, any>) => string,
-  ) {}
+    private readonly extras: CustodyExtras = {},
+  ) {
+    if (extras.k2k && mode === 'journal') {
+      const sends = this.sends;
+      this.sendNumbers = (source) => {
+        const n = (sends.get(source) ?? 0) + 1;
+        sends.set(source, n);
+        return n;
+      };
+    }
+  }
+
+  /** Per actor id: the K2K sends it made (k2k marks). */
+  private readonly sends = new Map<number, number>();
+  /** Numbers a K2K send of actor `source` (k2k marks; see K2KRouter.numberSends). */
+  readonly sendNumbers: ((source: number) => number) | undefined;
 
   /** Takes over `entry` (its records wait in `moving`) on shard link `real`. */
   takeOver(entry: ActorEntry, kernel: Kernel<any, any, any>, real: ShardLink, moving: MovingLink): void {
@@ -94,16 +119,24 @@ export class ActorCustody {
       const snap = await this.store.readSnapshot(key);
       const stateCodec = rawCodec(kernel.codecs.state);
       // An empty snapshot is a terminated actor's: it starts afresh.
-      if (snap && snap.state.length > 0) await real.importState(entry, stateCodec, this.upgrade ? this.upgrade(kernel, snap) : snap.state);
+      const upgrade = this.extras.upgrade;
+      if (snap && snap.state.length > 0) await real.importState(entry, stateCodec, upgrade ? upgrade(kernel, snap) : snap.state);
       else await real.activate(entry);
       let covered = snap?.seq ?? 0;
       const replayed: ReplayedCalls = new Map();
+      // Its sends go on from its snapshot's number (a replay makes them again, numbered alike).
+      const received = this.sendNumbers ? new Map<number, number>() : undefined;
+      if (received && snap?.k2k) {
+        this.sends.set(entry.actorId, snap.k2k.sends);
+        const r = snap.k2k.received;
+        for (let i = 0; i + 1 < r.length; i += 2) received.set(r[i]!, r[i + 1]!);
+      }
       if (this.mode === 'journal' && previous !== undefined) {
         // The lease came from a dead incarnation (another node's, or this node's before a
         // restart): what it journaled after the snapshot runs again, in order.
         const work: Array<Promise<unknown>> = [];
         for (const j of await this.store.read(key, covered, previous)) {
-          work.push(this.replay(entry, kernel, real, j.call, j.sender, replayed));
+          work.push(this.replay(entry, kernel, real, j.call, j.sender, replayed, received));
           covered = j.seq;
         }
         await Promise.all(work);
@@ -111,7 +144,7 @@ export class ActorCustody {
         await this.store.deleteSnapshot(key); // a handover's, used once
       }
       this.covered.set(key, covered);
-      const final = this.keep(entry, real, replayed);
+      const final = this.keep(entry, real, replayed, received);
       entry.link = final;
       moving.arrived(final);
       this.restored++;
@@ -130,11 +163,13 @@ export class ActorCustody {
    * snapshots ('snapshots'), or the shard's own ('handover'). Also for an actor that
    * moved between this process's shards (cluster.migrate): it stays kept.
    */
-  keep(entry: ActorEntry, real: ShardLink, replayed: ReplayedCalls = new Map()): ShardLink {
+  keep(entry: ActorEntry, real: ShardLink, replayed: ReplayedCalls = new Map(), received?: Map<number, number>): ShardLink {
     const key = storeKey(entry.identity);
+    // A move within the process keeps what the actor took (one map, the old link's and the new).
+    if (this.sendNumbers && received === undefined) received = entry.link instanceof JournalingLink ? entry.link.received : new Map();
     const final =
       this.mode === 'journal'
-        ? new JournalingLink(real, this.store, { key, kernel: entry.kernelName, tenant: entry.tenant, actorKey: entry.key, principalName: (id) => this.local.principalName(id) }, replayed)
+        ? new JournalingLink(real, this.store, { key, actorId: entry.actorId, kernel: entry.kernelName, tenant: entry.tenant, actorKey: entry.key, principalName: (id) => this.local.principalName(id), sendsMade: () => this.sends.get(entry.actorId) ?? 0 }, replayed, received)
         : this.mode === 'snapshots'
           ? new MarkingLink(real, (link) => this.touched.set(key, link), this.store, key)
           : real;
@@ -142,11 +177,16 @@ export class ActorCustody {
     return final;
   }
 
-  private replay(entry: ActorEntry, kernel: Kernel<any, any, any>, real: ShardLink, call: Call, sender: string, replayed: ReplayedCalls): Promise<unknown> {
+  private replay(entry: ActorEntry, kernel: Kernel<any, any, any>, real: ShardLink, call: Call, sender: string, replayed: ReplayedCalls, received: Map<number, number> | undefined): Promise<unknown> {
     const caller: Caller = { principalId: this.local.principalId(call.principal), roles: call.roles, sourceId: call.source };
-    const id = sender !== '' ? `${sender}/${call.id}` : undefined;
     const batch = wordsBatch(call.payload, call.count, call.words);
     this.replayedCalls++;
+    if (sender === K2K_SENDER) {
+      // A K2K message it took: taken again, and its number marked (a repeat is dropped).
+      if (received && call.id > (received.get(call.source) ?? 0)) received.set(call.source, call.id);
+      return real.tellMany(entry, caller, batch);
+    }
+    const id = sender !== '' ? `${sender}/${call.id}` : undefined;
     if (call.op === CallOp.TELL) {
       if (id) replayed.set(id, EMPTY);
       return real.tellMany(entry, caller, batch);
@@ -180,7 +220,7 @@ export class ActorCustody {
     try {
       const state = (await current.exportState(entry, { codec: rawCodec(kernel.codecs.state), what: `handover of '${entry.key}'`, timeoutMs: this.local.askTimeoutMs })) as Uint32Array;
       const seq = this.mode === 'journal' ? Math.max(this.covered.get(key) ?? 0, await this.store.journaled(key)) : 0;
-      await this.store.writeSnapshot(key, seq, state, this.schemaOf?.(kernel));
+      await this.store.writeSnapshot(key, seq, state, this.extras.schemaOf?.(kernel));
       this.covered.delete(key);
       this.store.forgetLocal(key);
       this.local.directory.remove(entry);
@@ -199,12 +239,24 @@ export class ActorCustody {
   private async snapshot(key: string, entry: ActorEntry): Promise<void> {
     const kernel = this.local.kernel(entry.kernelName)!;
     try {
-      // Asked together: the snapshot record goes after every message journaled so far.
+      // The snapshot record goes after every message the link took (it journals its
+      // pending tells first), then the sequence journaled so far is asked. Its K2K marks:
+      // what it took, when the record was sent; the sends it made, when its reply came
+      // (in ring order, after the sends of the messages before it).
+      const link = entry.link;
+      let sends = 0;
+      const numbered = this.sendNumbers !== undefined;
+      const stateP = link.snapshot(entry, {
+        codec: rawCodec(kernel.codecs.state),
+        what: `snapshot of '${entry.key}'`,
+        timeoutMs: this.local.askTimeoutMs,
+        ...(numbered ? { onDone: () => (sends = this.sends.get(entry.actorId) ?? 0) } : {}),
+      });
+      const received = numbered && link instanceof JournalingLink ? link.receivedMarks() : [];
       const seqP = this.store.journaled(key);
-      const stateP = entry.link.snapshot(entry, { codec: rawCodec(kernel.codecs.state), what: `snapshot of '${entry.key}'`, timeoutMs: this.local.askTimeoutMs });
       const [seq, state] = await Promise.all([seqP, stateP]);
       const covered = Math.max(seq, this.covered.get(key) ?? 0);
-      await this.store.writeSnapshot(key, covered, state as Uint32Array, this.schemaOf?.(kernel));
+      await this.store.writeSnapshot(key, covered, state as Uint32Array, this.extras.schemaOf?.(kernel), numbered ? { sends, received } : undefined);
       this.covered.set(key, covered);
     } catch (error) {
       this.local.log(`ringshard: snapshot of '${entry.key}' failed: ${(error as Error).message}`);

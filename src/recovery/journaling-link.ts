@@ -1,123 +1,264 @@
 /**
- * JournalingLink: a durable node's link to a local actor. Every message goes into the
- * actor's journal (Journal.append: JetStream's, batched per turn of the event loop) while
- * it goes into the ring; its tell resolves, and its ask's reply is given, only when both
- * are done. So an acknowledged message survives its node: the next owner replays the
- * journal after the actor's last snapshot.
+ * JournalingLink: a durable actor's link. Every message goes into the actor's journal
+ * (Journal.append, group commit per turn of the event loop) as it goes into the ring;
+ * its tell resolves, and its ask's reply is given, only when both are done. So an
+ * acknowledged message survives its process: the next owner replays the journal after
+ * the actor's last snapshot.
+ *
+ * Tells of one turn from one caller are one run: encoded into one buffer as they come,
+ * then journaled as one call and sent as one tellMany when the turn ends (or before any
+ * other record of the actor). So a tell costs an encode, not a journal call and a ring
+ * record of its own, and the journal and the ring see the actor's records in the same
+ * order. A refusal at the ring (a quarantined actor, a closed shard) rejects the run's
+ * promise, and nothing of the run is journaled.
  *
  * A call from another node that the journal holds already (its sender sends it again
  * after the node that took it died) is not run again: the replay recorded its outcome,
- * and that is the answer.
+ * and that is the answer. With `k2k` marks (persist 'message'), K2K messages into the
+ * actor are journaled too, numbered per sender (see K2KMarks): a send that a replayed
+ * message makes again is dropped here.
  */
 import type { Codec } from '../layout/codec.ts';
-import { packWords, wordsBatch, type MessageBatch } from '../layout/columns.ts';
+import { copyStrided, packWords, wordsBatch, type MessageBatch } from '../layout/columns.ts';
 import type { AskSpec, Caller, RecordTarget, ShardLink } from '../coordinator/shard-link.ts';
 import { DelegatingLink } from '../coordinator/delegating-link.ts';
 import type { Journal } from './state-store.ts';
 import { CallOp, type Call } from '../coordinator/actor-call.ts';
 import { decodeMany, encodeOne } from '../layout/raw-words.ts';
+import { SEND_HEADER_WORDS, SendHeader } from '../layout/record.ts';
 
 /** What a journal replay left for a call: its reply words (ASK) or nothing (TELL). */
 export type ReplayedCalls = Map<string, Uint32Array>;
 
+/** The sender name a journaled K2K message carries (its id is the send's number). */
+export const K2K_SENDER = 'k2k';
+
 export interface JournalNames {
-  /** The store key of the actor. */
+  /** The store key of the actor, and its id. */
   readonly key: string;
+  readonly actorId: number;
   readonly kernel: string;
   readonly tenant: string;
   readonly actorKey: string;
   principalName(id: number): string;
+  /** K2K sends the actor made so far (k2k marks), kept when it is terminated. */
+  sendsMade?(): number;
+}
+
+/**
+ * Tells of one turn to the actor from one caller, encoded, not yet journaled or sent; a
+ * MessageBatch of them for the ring. Runs (and their buffers) are pooled: one lives only
+ * from an actor's first tell in a turn to the turn's end.
+ */
+class TellRun implements MessageBatch {
+  buffer = new Uint32Array(64);
+  floats = new Float32Array(this.buffer.buffer);
+  count = 0;
+  words = 0;
+  to!: RecordTarget;
+  from!: Caller;
+  done!: Promise<void>;
+  private resolve!: () => void;
+  private reject!: (error: unknown) => void;
+
+  start(to: RecordTarget, from: Caller, per: number): void {
+    this.to = to;
+    this.from = from;
+    this.words = per;
+    this.count = 0;
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  add(codec: Codec, msg: unknown): void {
+    const at = this.count * this.words;
+    if (at + this.words > this.buffer.length) {
+      const grown = new Uint32Array(Math.max(this.buffer.length * 2, at + this.words));
+      grown.set(this.buffer);
+      this.buffer = grown;
+      this.floats = new Float32Array(grown.buffer);
+    }
+    codec.encode(msg as never, this.buffer, this.floats, at); // throws ERR_RINGSHARD_SCHEMA: nothing added
+    this.count++;
+  }
+
+  write(u32: Uint32Array, _f32: Float32Array, base: number, stride: number): void {
+    copyStrided(this.buffer, this.count, this.words, u32, base, stride);
+  }
+
+  /** Settles the run's tells with `sent` and `journaled`, both (its resolvers taken now: the run is reused). */
+  settle(sent: Promise<unknown>, journaled: Promise<unknown>): void {
+    const resolve = this.resolve;
+    Promise.all([sent, journaled]).then(() => resolve(), this.reject);
+  }
+
+  fail(error: unknown): void {
+    this.reject(error);
+  }
+}
+
+/** Runs not in use (a turn's worth at most are out). */
+const idleRuns: TellRun[] = [];
+const MAX_IDLE_RUNS = 4096;
+
+function sameCaller(a: Caller, b: Caller): boolean {
+  return a === b || (a.principalId === b.principalId && a.roles === b.roles && a.sourceId === b.sourceId && a.tenantId === b.tenantId && a.callId === b.callId);
 }
 
 export class JournalingLink extends DelegatingLink {
+  private run: TellRun | undefined;
+  /** Dropped K2K repeats (a replayed message's sends taken before). */
+  k2kRepeats = 0;
+
   constructor(
     inner: ShardLink,
     private readonly store: Journal,
     private readonly names: JournalNames,
     private readonly replayed: ReplayedCalls,
+    /** Per sender actor id, the last K2K send number taken; undefined: K2K is not journaled. */
+    readonly received?: Map<number, number>,
   ) {
     super(inner);
   }
 
-  private lastJournaled: Promise<unknown> | undefined;
-  private lastSent: Promise<void> | undefined;
-  private lastBoth: Promise<void> | undefined;
-
-  /**
-   * A tell's promise: its journal commit and its ring write. Tells of one turn share both
-   * (one commit per turn, one resolved promise for records in the ring), so they share
-   * this one too: no promise per message.
-   */
-  private both(journaled: Promise<unknown>, sent: Promise<void>): Promise<void> {
-    if (journaled !== this.lastJournaled || sent !== this.lastSent) {
-      this.lastJournaled = journaled;
-      this.lastSent = sent;
-      this.lastBoth = Promise.all([journaled, sent]).then(() => undefined);
-    }
-    return this.lastBoth!;
-  }
-
   private journal(op: CallOp, from: Caller, count: number, words: number, payload: Uint32Array): Promise<unknown> {
     const [sender, id] = splitCallId(from.callId);
-    const call: Call = {
-      id,
-      epoch: 0,
-      op,
-      kernel: this.names.kernel,
-      tenant: this.names.tenant,
-      key: this.names.actorKey,
-      principal: this.names.principalName(from.principalId),
-      roles: from.roles,
-      source: from.sourceId,
-      hlcHi: 0,
-      hlcLo: 0,
-      count,
-      words,
-      payload,
-    };
-    return this.store.append(this.names.key, call, sender);
+    return this.store.append(this.names.key, this.call(id, op, this.names.principalName(from.principalId), from.roles, from.sourceId, count, words, payload), sender, this.names.actorId);
+  }
+
+  private call(id: number, op: CallOp, principal: string, roles: number, source: number, count: number, words: number, payload: Uint32Array): Call {
+    const n = this.names;
+    return { id, epoch: 0, op, kernel: n.kernel, tenant: n.tenant, key: n.actorKey, principal, roles, source, hlcHi: 0, hlcLo: 0, count, words, payload };
+  }
+
+  /** Journals and sends the pending tells (before any other record of the actor, and at the turn's end). */
+  private flushRun(): void {
+    const run = this.run;
+    if (run === undefined) return;
+    this.run = undefined;
+    try {
+      // Both copy the words before they return: the run goes back to the pool after.
+      const sent = this.inner.tellMany(run.to, run.from, run);
+      run.settle(sent, this.journal(CallOp.TELL, run.from, run.count, run.words, run.buffer.subarray(0, run.count * run.words)));
+    } catch (error) {
+      run.fail(error);
+    }
+    if (idleRuns.length < MAX_IDLE_RUNS) idleRuns.push(run);
   }
 
   override tell(to: RecordTarget, from: Caller, codec: Codec, msg: unknown): Promise<void> {
-    if (from.callId !== undefined && this.replayed.has(from.callId)) return Promise.resolve();
-    const payload = encodeOne(codec, msg);
-    const journaled = this.journal(CallOp.TELL, from, 1, codec.words, payload);
-    const sent = this.inner.tellMany(to, from, wordsBatch(payload, 1, codec.words));
-    return this.both(journaled, sent);
+    if (from.callId !== undefined) {
+      // Another node's call: journaled alone, with its id.
+      if (this.replayed.has(from.callId)) return Promise.resolve();
+      return this.tellMany(to, from, wordsBatch(encodeOne(codec, msg), 1, codec.words));
+    }
+    let run = this.run;
+    if (run === undefined || run.words !== codec.words || !sameCaller(run.from, from)) {
+      this.flushRun();
+      run = this.run = idleRuns.pop() ?? new TellRun();
+      run.start(to, from, codec.words);
+      queueMicrotask(this.endOfTurn);
+    }
+    run.add(codec, msg);
+    return run.done;
   }
+
+  /** At the end of the turn a run started in (the run may be flushed already, or another started). */
+  private readonly endOfTurn = (): void => this.flushRun();
 
   override tellMany(to: RecordTarget, from: Caller, msgs: MessageBatch): Promise<void> {
     if (from.callId !== undefined && this.replayed.has(from.callId)) return Promise.resolve();
+    this.flushRun();
     const payload = packWords(msgs);
-    const journaled = this.journal(CallOp.TELL, from, msgs.count, msgs.words, payload);
     const sent = this.inner.tellMany(to, from, wordsBatch(payload, msgs.count, msgs.words));
-    return this.both(journaled, sent);
+    const journaled = this.journal(CallOp.TELL, from, msgs.count, msgs.words, payload);
+    return Promise.all([journaled, sent]).then(() => undefined);
   }
 
   override ask(to: RecordTarget, from: Caller, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown> {
     const done = from.callId !== undefined ? this.replayed.get(from.callId) : undefined;
     if (done) return Promise.resolve(reply.codec.decode(done, new Float32Array(done.buffer, done.byteOffset, done.length), 0));
+    this.flushRun();
     const payload = encodeOne(codec, msg);
-    const journaled = this.journal(CallOp.ASK, from, 1, codec.words, payload);
     const answered = this.inner.ask(to, from, codec, msg, reply);
+    const journaled = this.journal(CallOp.ASK, from, 1, codec.words, payload);
     return Promise.all([journaled, answered]).then(([, r]) => r);
   }
 
   override askMany(to: RecordTarget, from: Caller, msgs: MessageBatch, reply: AskSpec): Promise<unknown> {
     const done = from.callId !== undefined ? this.replayed.get(from.callId) : undefined;
     if (done) return Promise.resolve(decodeMany(reply.codec, done, msgs.count, reply.sink));
+    this.flushRun();
     const payload = packWords(msgs);
-    const journaled = this.journal(CallOp.ASK, from, msgs.count, msgs.words, payload);
     const answered = this.inner.askMany(to, from, wordsBatch(payload, msgs.count, msgs.words), reply);
+    const journaled = this.journal(CallOp.ASK, from, msgs.count, msgs.words, payload);
     return Promise.all([journaled, answered]).then(([, r]) => r);
   }
 
+  override forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void, sendId = 0): void {
+    this.flushRun();
+    const received = this.received;
+    if (received === undefined) return this.inner.forward(to, send, offset, payloadWords, onDead, sendId);
+    const source = send[offset + SendHeader.source]!;
+    if (sendId !== 0) {
+      if (sendId <= (received.get(source) ?? 0)) {
+        this.k2kRepeats++;
+        return;
+      }
+      received.set(source, sendId);
+    }
+    let dead = false;
+    this.inner.forward(to, send, offset, payloadWords, (error) => {
+      dead = true;
+      onDead(error);
+    });
+    if (dead) return;
+    const payload = send.slice(offset + SEND_HEADER_WORDS, offset + SEND_HEADER_WORDS + payloadWords);
+    const principal = this.names.principalName(send[offset + SendHeader.principal]!);
+    void this.store.append(this.names.key, this.call(sendId, CallOp.TELL, principal, send[offset + SendHeader.roles]!, source, 1, payloadWords, payload), K2K_SENDER, this.names.actorId);
+  }
+
+  /** The K2K marks a snapshot taken now keeps: [sender, last number taken, ...]. */
+  receivedMarks(): number[] {
+    const out: number[] = [];
+    if (this.received) for (const [sender, n] of this.received) out.push(sender, n);
+    return out;
+  }
+
+  override snapshot(to: RecordTarget, reply: AskSpec): Promise<unknown> {
+    this.flushRun();
+    return this.inner.snapshot(to, reply);
+  }
+
   override terminate(to: RecordTarget, reply: AskSpec): Promise<unknown> {
+    this.flushRun();
     return this.inner.terminate(to, reply).then(async (state) => {
       // A terminated actor starts afresh: nothing of it is to be restored.
-      await this.store.forget(this.names.key);
+      await this.store.forget(this.names.key, this.received ? { sends: this.names.sendsMade?.() ?? 0, received: this.receivedMarks() } : undefined);
       return state;
     });
+  }
+
+  override activate(to: RecordTarget): Promise<void> {
+    this.flushRun();
+    return this.inner.activate(to);
+  }
+
+  override retire(to: RecordTarget): Promise<void> {
+    this.flushRun();
+    return this.inner.retire(to);
+  }
+
+  override exportState(to: RecordTarget, reply: AskSpec): Promise<unknown> {
+    this.flushRun();
+    return this.inner.exportState(to, reply);
+  }
+
+  override importState(to: RecordTarget, stateCodec: Codec, state: unknown): Promise<void> {
+    this.flushRun();
+    return this.inner.importState(to, stateCodec, state);
   }
 }
 

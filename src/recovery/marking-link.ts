@@ -42,9 +42,9 @@ export class MarkingLink extends DelegatingLink {
     return this.inner.askMany(to, from, msgs, reply);
   }
 
-  override forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void): void {
+  override forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void, sendId?: number): void {
     this.mark();
-    this.inner.forward(to, send, offset, payloadWords, onDead);
+    this.inner.forward(to, send, offset, payloadWords, onDead, sendId);
   }
 
   /** Set by a message, taken by the snapshot round: one boolean test per message. */

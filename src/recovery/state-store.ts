@@ -26,12 +26,27 @@ export interface Snapshot {
   readonly state: Uint32Array;
   /** The hash of the state schema the words are laid out in (a store that keeps it). */
   readonly schema?: string;
+  /** Its K2K marks when the snapshot was taken (a store that keeps them). */
+  readonly k2k?: K2KMarks;
+}
+
+/**
+ * What a snapshot keeps of an actor's K2K traffic, so that a K2K send made again by a
+ * replayed message is taken once (persist 'message'). Sends are numbered per sending
+ * actor in the order it makes them, which a replay repeats; a receiver keeps, per sender,
+ * the last number it took, and drops a send at or below it.
+ */
+export interface K2KMarks {
+  /** Sends the actor had made (its next send is numbered sends + 1). */
+  readonly sends: number;
+  /** Per sender actor id, the last send number taken from it: [sender, number, ...]. */
+  readonly received: readonly number[];
 }
 
 export interface SnapshotStore {
   readSnapshot(key: string): Promise<Snapshot | undefined>;
-  /** `schema`: the hash of the state's schema, for a store that keeps it (see Snapshot). */
-  writeSnapshot(key: string, seq: number, state: Uint32Array, schema?: string): Promise<void>;
+  /** `schema` and `k2k`: see Snapshot (a store may not keep them). */
+  writeSnapshot(key: string, seq: number, state: Uint32Array, schema?: string, k2k?: K2KMarks): Promise<void>;
   deleteSnapshot(key: string): Promise<void>;
   /** Snapshots written so far (a metric). */
   readonly snapshotsWritten: number;
@@ -49,9 +64,10 @@ export interface JournaledCall {
 export interface Journal {
   /**
    * Journals a call; resolves once it is durable (calls of one turn share a commit, and
-   * may share the promise). journaled(key) says the sequence it reached.
+   * may share the promise). journaled(key) says the sequence it reached. `actorId`: the
+   * actor's id, for a store that names actors by it (registered with registerId first).
    */
-  append(key: string, call: Call, sender: string): Promise<unknown>;
+  append(key: string, call: Call, sender: string, actorId?: number): Promise<unknown>;
   /** Commits what is buffered and resolves with the sequence of the actor's newest entry (0: none). */
   journaled(key: string): Promise<number>;
   /** The actor's calls that the (dead) writer `from` journaled after sequence `after`, oldest first. */
@@ -60,8 +76,11 @@ export interface Journal {
   takeDirty(): Set<string>;
   /** Trims this writer's journal behind what every local actor's state covers (`coveredOf`). */
   trimOwn(localKeys: Iterable<string>, coveredOf: (key: string) => number): Promise<void>;
-  /** A terminated actor starts afresh: what was journaled of it before is covered. */
-  forget(key: string): Promise<void>;
+  /**
+   * A terminated actor starts afresh: what was journaled of it before is covered. Its
+   * K2K marks stay (its sends' numbers go on; a repeat of what it took is still one).
+   */
+  forget(key: string, k2k?: K2KMarks): Promise<void>;
   /** The actor left this writer (handed over): it needs none of its entries any more. */
   forgetLocal(key: string): void;
   /** Purges the journals of dead writers no lease names any more; returns how many. */

@@ -15,6 +15,8 @@ import { seededRng } from '../helpers/random.ts';
 import { parseExposition, valueOf } from '../helpers/exposition.ts';
 import { LmdbStore } from '../../src/persist/lmdb-store.ts';
 import { CallOp } from '../../src/coordinator/actor-call.ts';
+import { actorIdentity } from '../../src/coordinator/actor-directory.ts';
+import { storeKey } from '../../src/recovery/state-store.ts';
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'ringshard-persist-'));
@@ -275,7 +277,9 @@ test('a state schema changed between runs is refused, or migrated by the kernel\
     {
       // A journal left behind (as by a killed process), then the request schema changes: refused.
       const store = LmdbStore.open(path);
-      await store.append('some-actor', { id: 1, epoch: 0, op: CallOp.TELL, kernel: 'acct', tenant: '', key: 'c', principal: '', roles: 0, source: 0, hlcHi: 0, hlcLo: 0, count: 1, words: 2, payload: new Uint32Array([1, 2]) }, '');
+      const identity = actorIdentity('acct', '', 'c');
+      await store.registerId(77, identity);
+      await store.append(storeKey(identity), { id: 1, epoch: 0, op: CallOp.TELL, kernel: 'acct', tenant: '', key: 'c', principal: '', roles: 0, source: 0, hlcHi: 0, hlcLo: 0, count: 1, words: 2, payload: new Uint32Array([1, 2]) }, '', 77);
       await store.close();
       const v4 = defineKernel({ ...v2Spec, request: { add: 'u32' }, migrate: v2.migrate! });
       await assert.rejects(Cluster.start({ kernels: [v4], backend: 'cpu', logger: false, persist: { path } }), (error: Error & { code?: string }) => {
