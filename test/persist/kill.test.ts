@@ -8,7 +8,10 @@
  * equal to its count (every message adds 1). And every ask's reply, which says how many
  * messages its actor has taken, must say no more than were ever sent to it by then, and
  * no fewer than were acknowledged before plus its own: a message applied twice, or one
- * acknowledged and lost, shows at the next reply.
+ * acknowledged and lost, shows at the next reply. With K2K, the actors are forwarders,
+ * each message sending 1 to one of four counters: the counters must hold exactly what
+ * the forwarders' states say they sent (a send that a replayed message makes again is
+ * dropped by its receiver; one a crash caught in flight is made again by the replay).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -35,8 +38,8 @@ type Durability = 'message' | 'checkpoint';
 /** durability 'checkpoint' may lose what an actor took after its last snapshot (every 25 ms); this much before a kill, generously. */
 const CHECKPOINT_WINDOW_MS = 750;
 
-function run(path: string, backend: string, mode: 'load' | 'verify', seed: number, durability: Durability): Run {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, path, backend, String(KEYS), mode, String(seed), durability], {
+function run(path: string, backend: string, mode: 'load' | 'verify', seed: number, durability: Durability, k2k: boolean): Run {
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, path, backend, String(KEYS), mode, String(seed), durability, ...(k2k ? ['k2k'] : [])], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
   });
@@ -52,15 +55,19 @@ function run(path: string, backend: string, mode: 'load' | 'verify', seed: numbe
   };
 }
 
-const cases: Array<{ backend: 'cpu' | 'webgpu'; durability: Durability }> = [
-  { backend: 'cpu', durability: 'message' },
-  { backend: 'webgpu', durability: 'message' },
-  { backend: 'cpu', durability: 'checkpoint' },
+/** With k2k, every message makes a K2K send to a counter (a sink), which must take each once. */
+const cases: Array<{ backend: 'cpu' | 'webgpu'; durability: Durability; k2k: boolean }> = [
+  { backend: 'cpu', durability: 'message', k2k: false },
+  { backend: 'webgpu', durability: 'message', k2k: false },
+  { backend: 'cpu', durability: 'checkpoint', k2k: false },
+  { backend: 'cpu', durability: 'message', k2k: true },
+  { backend: 'webgpu', durability: 'message', k2k: true },
 ];
 
-for (const { backend, durability } of cases) {
+for (const { backend, durability, k2k } of cases) {
   const what = durability === 'message' ? 'lose no acknowledged message' : `lose only what came in the ${CHECKPOINT_WINDOW_MS} ms before a kill`;
-  test(`${backend}, durability '${durability}': ${KILLS} SIGKILLs under load ${what} and apply none twice`, { timeout: 300_000 }, async (t) => {
+  const sends = k2k ? ', and every K2K send they make is taken exactly once' : '';
+  test(`${backend}, durability '${durability}': ${KILLS} SIGKILLs under load ${what} and apply none twice${sends}`, { timeout: 300_000 }, async (t) => {
     if (backend === 'webgpu' && !(await gpuOrSkip())) return t.skip(NO_GPU);
     const rng = seededRng(t);
     const path = mkdtempSync(join(tmpdir(), 'ringshard-kill-'));
@@ -71,7 +78,7 @@ for (const { backend, durability } of cases) {
     const mayLose = new Map<string, number>();
     try {
       for (let k = 0; k < KILLS; k++) {
-        const child = run(path, backend, 'load', rng.int(1, 0x7fffffff), durability);
+        const child = run(path, backend, 'load', rng.int(1, 0x7fffffff), durability, k2k);
         const acksAt: Array<{ key: string; n: number; at: number }> = [];
         // Early kills land while actors are restored from the store; later ones amid
         // snapshots (every 25 ms) and journal commits.
@@ -103,11 +110,13 @@ for (const { backend, durability } of cases) {
         const killedAt = performance.now();
         for (const a of acksAt) if (a.at > killedAt - CHECKPOINT_WINDOW_MS) bump(mayLose, a.key, a.n);
       }
-      const verify = run(path, backend, 'verify', 1, durability);
+      const verify = run(path, backend, 'verify', 1, durability, k2k);
       const states = new Map<string, { count: number; total: number }>();
+      const sinks = new Map<string, { count: number; total: number }>();
       for await (const line of verify.lines) {
         const [what, key, count, total] = line.split(' ');
         if (what === 'state') states.set(key!, { count: Number(count), total: Number(total) });
+        if (what === 'sink') sinks.set(key!, { count: Number(count), total: Number(total) });
       }
       assert.equal(await verify.exited, 0);
       assert.equal(states.size, KEYS);
@@ -123,6 +132,15 @@ for (const { backend, durability } of cases) {
         assert.equal(s.total, s.count, `${key}: total ${s.total} for ${s.count} messages of 1`);
       }
       assert.ok(acknowledged > 0, 'the load acknowledged nothing');
+      if (k2k) {
+        // Every message a forwarder took (its count) sent 1 to a sink: a send lost, or
+        // one that a replayed message made again and was taken twice, shows here.
+        const forwarded = [...states.values()].reduce((a, s) => a + s.count, 0);
+        const taken = [...sinks.values()].reduce((a, s) => a + s.count, 0);
+        assert.equal(sinks.size, 4);
+        assert.equal(taken, forwarded, `the sinks took ${taken} K2K messages, the forwarders sent ${forwarded}`);
+        for (const [key, s] of sinks) assert.equal(s.total, s.count, `${key}: total ${s.total} for ${s.count} messages of 1`);
+      }
       if (durability === 'checkpoint') assert.ok(bounded > acknowledged / 2, `the loss window covers ${acknowledged - bounded} of ${acknowledged} acknowledged messages: the test bounds too little`);
     } finally {
       rmSync(path, { recursive: true, force: true });

@@ -143,6 +143,32 @@ test('a K2K message to an actor not active since the restart activates it from t
   }),
 );
 
+test('K2K sends stay numbered across snapshots, restarts and terminate(): a new send is never taken for a repeat', { timeout: 60_000 }, () =>
+  withStore(async (path) => {
+    const kernels = [counter, forwarder];
+    let sinkId = 0;
+    // Snapshots every 10 ms: the marks (sends made, sends taken) are written again and again.
+    await onStore(path, { kernels, persist: { snapshotEveryMs: 10 } }, async (cluster) => {
+      sinkId = cluster.actor(counter, 'sink').id;
+      for (let i = 1; i <= 20; i++) await cluster.actor(forwarder, i % 2 ? 'f' : 'g').tell({ to: sinkId, amount: i });
+      await cluster.drain();
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      // Terminated last: what the store keeps of it is its terminate's.
+      await cluster.actor(forwarder, 'f').terminate();
+      assert.deepEqual(await cluster.actor(counter, 'sink').snapshot(), { total: 210, count: 20 });
+    });
+    await onStore(path, { kernels }, async (cluster) => {
+      // Its next sends are new ones, not repeats of its first; and so after another terminate here.
+      assert.deepEqual(await cluster.actor(forwarder, 'f').ask({ to: sinkId, amount: 1000 }), { forwarded: 1000 });
+      await cluster.actor(forwarder, 'f').terminate();
+      assert.deepEqual(await cluster.actor(forwarder, 'f').ask({ to: sinkId, amount: 3000 }), { forwarded: 3000 });
+      await cluster.actor(forwarder, 'g').tell({ to: sinkId, amount: 2000 });
+      await cluster.drain();
+      assert.deepEqual(await cluster.actor(counter, 'sink').snapshot(), { total: 6210, count: 23 });
+    });
+  }),
+);
+
 test('terminate() forgets an actor for good: after a restart it starts afresh', { timeout: 60_000 }, () =>
   withStore(async (path) => {
     await onStore(path, {}, async (cluster) => {
