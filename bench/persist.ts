@@ -124,7 +124,7 @@ async function throughput(): Promise<Record<string, unknown>> {
 async function restart(): Promise<Record<string, unknown>> {
   const path = tempDir('restart');
   const store = LmdbStore.open(path);
-  const { ids } = persistedIds(store);
+  const { ids } = await persistedIds(store);
   const hash = schemaHash(counter.state);
   const t0 = performance.now();
   for (let base = 0; base < STORED; base += 20_000) {

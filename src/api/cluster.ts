@@ -20,7 +20,7 @@ import { LocalLocator } from '../coordinator/local-locator.ts';
 import { moveActor } from '../coordinator/migration.ts';
 import type { ShardClient } from '../shard/shard-client.ts';
 import type { LmdbStore } from '../persist/lmdb-store.ts';
-import { persistedIds } from '../persist/persistent-locator.ts';
+import { METRIC_COUNTS, persistedIds } from '../persist/persistent-locator.ts';
 import { checkSchemas } from '../persist/schemas.ts';
 import { serveMetrics, type MetricsServer } from '../metrics/exporter.ts';
 import { ClusterMetrics } from '../metrics/cluster-metrics.ts';
@@ -178,15 +178,16 @@ export class Cluster implements ActorHost {
     // options.persist: the store first (a second process fails here, before any worker
     // starts); the directory resumes its ids (the same permutation, past every id given).
     const store = resolved.persist ? await openStore(resolved.persist.path) : undefined;
+    let persisted: Awaited<ReturnType<typeof persistedIds>> | undefined;
     if (store) {
       try {
         await checkSchemas(store, kernels);
+        persisted = await persistedIds(store);
       } catch (error) {
         await store.close();
         throw error;
       }
     }
-    const persisted = store ? persistedIds(store) : undefined;
     const directory = new ActorDirectory(shardCount, resolved.maxActorsPerShard, persisted?.ids, persisted?.firstOrdinal);
     // Checkpoints and metric tables reserve growable shared memory for maxActorsPerShard
     // actors up front: a size V8 cannot reserve is the option's fault, not a bare RangeError.
@@ -219,6 +220,8 @@ export class Cluster implements ActorHost {
             activeActors: (shard, kernel) => directory.count(shard, kernel),
           }),
     );
+    // options.persist: counters go on from what the process before had counted.
+    if (store && metrics) metrics.carryOver(store.getMeta<Array<[string, number]>>(METRIC_COUNTS) ?? []);
     let shards: ShardClient[];
     try {
       shards = reserve(() =>
@@ -232,7 +235,7 @@ export class Cluster implements ActorHost {
     const cluster = new Cluster({ resolved, backend, shards, directory, metrics, sendPayloadWords, clock });
     try {
       await chooseLocator(
-        { resolved, local: cluster.local, node: () => cluster.localNode(), store, reroute: (words, o) => cluster.router.reroute(words, o) },
+        { resolved, local: cluster.local, node: () => cluster.localNode(), store, reroute: (words, o) => cluster.router.reroute(words, o), countsNow: metrics && (() => metrics.countsNow()) },
         (locator) => {
           cluster.locator = locator;
           cluster.router.numberSends = locator.sendNumbers;

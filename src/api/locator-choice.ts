@@ -20,6 +20,8 @@ export interface LocatorContext {
   readonly store: LmdbStore | undefined;
   /** Routes a K2K send record again (the cluster's router). */
   reroute(words: Uint32Array, o: number): void;
+  /** The metrics' counter and histogram series now (undefined: no metrics). */
+  readonly countsNow: (() => Array<[string, number]>) | undefined;
 }
 
 /**
@@ -40,6 +42,7 @@ export async function chooseLocator(context: LocatorContext, adopt: (locator: Ac
         snapshotEveryMs: resolved.persist.snapshotEveryMs,
         durability: resolved.persist.durability,
         reroute: (words, o) => context.reroute(words, o),
+        countsNow: context.countsNow,
       });
     adopt(locator);
     locator.restoreUnfinished();

@@ -13,13 +13,19 @@ import { STORE_COMMIT_BUCKETS, type NodeCounters, type StoreCounters } from '../
 import { Registry } from 'prom-client';
 import type { ActorEntry } from '../coordinator/actor-directory.ts';
 import type { SpscRing } from '../rings/spsc-ring.ts';
-import { CollectedMetric, histogramSamples, type Sample } from './collected-metric.ts';
+import { CollectedMetric, histogramSamples, sampleKey, type Sample } from './collected-metric.ts';
 import {
   BATCH_AT, BATCH_BUCKETS, DISPATCH_AT, DISPATCH_BUCKETS, LATENCY_BUCKETS, ROW_LATENCY_AT, ROW_LATENCY_SUM, ROW_WORDS, STATUS_COLUMNS,
   ShardCell, createMetricTables, ensureBytes, type MetricTables,
 } from './tables.ts';
 
 const US = 1e-6;
+
+/** Whether a sample key (sampleKey) is a series of metric `name` (itself, or its _bucket, _sum, _count). */
+function isSampleOf(key: string, name: string): boolean {
+  const sample = key.slice(0, key.indexOf('\u0000'));
+  return sample === name || sample === `${name}_bucket` || sample === `${name}_sum` || sample === `${name}_count`;
+}
 export const OTHER_ACTOR = '_other';
 
 export interface ShardMetricsSource {
@@ -117,7 +123,35 @@ export class ClusterMetrics {
         movedOut: options.kernels.map(() => new Float64Array(ROW_WORDS)),
       };
     });
-    for (const metric of this.collectors()) this.registry.registerMetric(metric.asMetric());
+    this.metrics = this.collectors();
+    for (const metric of this.metrics) this.registry.registerMetric(metric.asMetric());
+  }
+
+  private readonly metrics: CollectedMetric[];
+
+  /**
+   * Every counter and histogram series now, what was carried over included (options.persist
+   * keeps it, so the next process's series go on from here): [sample key, value] pairs.
+   */
+  countsNow(): Array<[string, number]> {
+    const out: Array<[string, number]> = [];
+    for (const metric of this.metrics) {
+      if (metric.type === 'gauge') continue;
+      for (const s of metric.values()) if (s.value !== 0) out.push([sampleKey(s.metricName ?? metric.name, s.labels), s.value]);
+    }
+    return out;
+  }
+
+  /** Counts an earlier process had (countsNow's): its counter and histogram series go on from them. */
+  carryOver(counts: ReadonlyArray<readonly [string, number]>): void {
+    const all = new Map(counts);
+    for (const metric of this.metrics) {
+      if (metric.type === 'gauge') continue;
+      const mine = new Map<string, number>();
+      const prefix = `${metric.name}`;
+      for (const [key, value] of all) if (key.startsWith(prefix) && isSampleOf(key, metric.name)) mine.set(key, value);
+      metric.carried = mine;
+    }
   }
 
   tablesFor(shard: number): MetricTables {

@@ -41,6 +41,8 @@ const DATA_FILE = 'state.mdb';
 const LMDB_MAGIC = 0xbeefc0de;
 const META_MAGIC_AT = 24;
 const PAGE = 4096;
+/** The meta name of where the id sequence resumes (see PersistentLocator). */
+const NEXT_ORDINAL = 'nextOrdinal';
 /** The writer name journal reads are asked for: one process writes this store. */
 export const LOCAL_WRITER = 'local';
 
@@ -141,8 +143,34 @@ function stringAt(turn: Turn, text: string): number {
   return i;
 }
 
+/**
+ * A write inside a transaction callback: lmdb-js gives each its own promise, which fails
+ * with the transaction (the transaction's own promise says so to its caller).
+ */
+function quiet(write: Promise<unknown>): void {
+  write.catch(absorb);
+}
+
+/**
+ * A failed commit's error from lmdb-js carries `commitError`, a second promise rejected
+ * with the cause, which nobody else handles (an unhandled rejection ends the process).
+ */
+function absorb(error: unknown): void {
+  (error as { commitError?: Promise<unknown> } | undefined)?.commitError?.catch(() => {});
+}
+
+/** `write`, failing as ERR_RINGSHARD_STORE saying `what` (its lmdb-js side promise handled: see absorb). */
+function settled<T>(path: string, what: string, write: Promise<T>): Promise<T> {
+  return write.catch((error: unknown) => {
+    absorb(error);
+    throw storeError(ErrorCode.STORE, path, what, error);
+  });
+}
+
 function storeError(code: ErrorCode, path: string, what: string, error?: unknown): RingshardError {
-  const detail = error instanceof Error ? `: ${error.message}` : '';
+  // A failed commit's own message says only that: its cause (ENOSPC, EIO) is what LMDB logs.
+  const failedCommit = (error as { commitError?: unknown } | undefined)?.commitError !== undefined;
+  const detail = error instanceof Error ? `: ${error.message}${failedCommit ? ' (the disk is full, or it failed: LMDB logged the cause)' : ''}` : '';
   return new RingshardError(code, `options.persist.path '${path}': ${what}${detail}`, error === undefined ? undefined : { cause: error });
 }
 
@@ -202,7 +230,7 @@ export class LmdbStore implements StateStore {
     this.ids = root.openDB<string | number, number | string>({ name: 'ids' });
     this.meta = root.openDB<unknown, string>({ name: 'meta' });
     const format = this.meta.get('format');
-    if (format === undefined && this.journal.getCount() === 0) void this.meta.put('format', FORMAT);
+    if (format === undefined && this.journal.getCount() === 0) quiet(this.meta.put('format', FORMAT)); // written again next time
     else if (format !== FORMAT) throw new Error(`its journal is in format ${String(format ?? 1)}, this version reads format ${FORMAT}`);
     this.seq = (this.meta.get('seq') as number | undefined) ?? 0;
     this.lastTurn = 0;
@@ -235,7 +263,8 @@ export class LmdbStore implements StateStore {
       if (live > 0) this.liveInTurn.set(turn, live);
       else drop.push(turn);
     }
-    if (drop.length > 0) void this.root.transaction(() => drop.forEach((turn) => this.journal.remove(turn)));
+    // Covered entries cost only space: a failed removal is tried again next time.
+    if (drop.length > 0) quiet(this.root.transaction(() => drop.forEach((turn) => quiet(this.journal.remove(turn)))));
   }
 
   private tailOf(key: string): Tail {
@@ -260,7 +289,7 @@ export class LmdbStore implements StateStore {
     let root: RootDatabase | undefined;
     try {
       checkHeader(join(path, DATA_FILE));
-      root = open({ path: join(path, DATA_FILE), noSubdir: true, overlappingSync: false, maxDbs: 8, mapSize: 2 ** 34 });
+      root = open({ path: join(path, DATA_FILE), noSubdir: true, overlappingSync: false, eventTurnBatching: false, maxDbs: 8, mapSize: 2 ** 34 });
       return new LmdbStore(path, root);
     } catch (error) {
       void root?.close();
@@ -288,12 +317,17 @@ export class LmdbStore implements StateStore {
 
   // ---- ids
 
+  /** Where the id sequence resumes after a restart (kept with every new id). */
+  nextOrdinal: (() => number) | undefined;
+
   async registerId(id: number, identity: string): Promise<void> {
     if (this.ids.get(id) === identity) return;
-    await this.root.transaction(() => {
-      this.ids.put(id, identity);
-      this.ids.put(identity, id);
-    });
+    const next = this.nextOrdinal?.();
+    await settled(this.path, `the id of actor '${identity.replaceAll('\u0000', '/')}' could not be written`, this.root.transaction(() => {
+      quiet(this.ids.put(id, identity));
+      quiet(this.ids.put(identity, id));
+      if (next !== undefined) quiet(this.meta.put(NEXT_ORDINAL, Math.max(next, (this.meta.get(NEXT_ORDINAL) as number | undefined) ?? 1)));
+    }));
   }
 
   async identityOf(id: number): Promise<string | undefined> {
@@ -316,7 +350,7 @@ export class LmdbStore implements StateStore {
   }
 
   putMeta(name: string, value: unknown): Promise<boolean> {
-    return this.meta.put(name, value);
+    return settled(this.path, `'${name}' could not be written`, this.meta.put(name, value));
   }
 
   // ---- snapshots
@@ -338,12 +372,12 @@ export class LmdbStore implements StateStore {
     this.bytesWritten += bytes.byteLength;
     const value: StoredSnapshot = { seq, state: bytes, ...(schema !== undefined ? { schema } : {}), ...(k2k ? { sends: k2k.sends, received: k2k.received } : {}) };
     const done = this.coveredTurns(key, seq);
-    await this.root.transaction(() => {
-      this.snapshots.put(key, value);
-      for (const turn of done) this.journal.remove(turn);
+    await settled(this.path, 'a snapshot could not be written', this.root.transaction(() => {
+      quiet(this.snapshots.put(key, value));
+      for (const turn of done) quiet(this.journal.remove(turn));
       // Where sequences resume at open: past every snapshot's (and the journal's own).
-      this.meta.put('seq', this.seq);
-    });
+      quiet(this.meta.put('seq', this.seq));
+    }));
     this.snapshotsWritten++;
   }
 
@@ -368,7 +402,7 @@ export class LmdbStore implements StateStore {
   }
 
   async deleteSnapshot(key: string): Promise<void> {
-    await this.snapshots.remove(key);
+    await settled(this.path, 'a snapshot could not be deleted', this.snapshots.remove(key));
   }
 
   // ---- journal
@@ -444,6 +478,7 @@ export class LmdbStore implements StateStore {
     this.bytesWritten += bytes.byteLength;
     // lmdb-js encodes a put's value as it is called: the words are free again after it.
     const entry = this.journal.put(turn.number, { s: turn.strings, w: bytes });
+    entry.catch(absorb);
     this.length = 0;
     return entry;
   }

@@ -43,6 +43,8 @@ export interface PersistentLocatorOptions {
   readonly durability: 'message' | 'checkpoint';
   /** Routes a K2K send record again once its receiver is active (the K2K router). */
   readonly reroute: (words: Uint32Array, o: number) => void;
+  /** The metrics' counts now, kept with every snapshot round (the next start goes on from them). */
+  readonly countsNow: (() => Array<[string, number]>) | undefined;
 }
 
 export class PersistentLocator extends LocalLocator {
@@ -52,6 +54,7 @@ export class PersistentLocator extends LocalLocator {
   private readonly kernelIds: Map<string, number>;
   private readonly reroute: (words: Uint32Array, o: number) => void;
   private readonly snapshotTimer: NodeJS.Timeout;
+  private readonly countsNow: (() => Array<[string, number]>) | undefined;
   readonly sendNumbers: ((source: number) => number) | undefined;
 
   constructor(options: PersistentLocatorOptions) {
@@ -67,11 +70,21 @@ export class PersistentLocator extends LocalLocator {
       options.host,
       options.durability === 'message' ? 'journal' : 'snapshots',
       () => false,
-      { upgrade: (kernel, snapshot) => upgradeState(store, kernel, snapshot), schemaOf: (kernel) => schemaHash(kernel.state), k2k: true },
+      { upgrade: (kernel, snapshot) => upgradeState(store, kernel, snapshot), schemaOf: (kernel) => schemaHash(kernel.state), k2k: true, idsFirst: true },
     );
     this.sendNumbers = this.custody.sendNumbers;
-    this.snapshotTimer = setInterval(() => void this.custody.snapshotDirty(), options.snapshotEveryMs);
+    // A new id is registered (before anything of its actor is journaled) with where the
+    // id sequence resumes after a restart: ids are never given twice.
+    store.nextOrdinal = () => this.directory.ordinal;
+    this.countsNow = options.countsNow;
+    this.snapshotTimer = setInterval(() => void this.snapshotRound(), options.snapshotEveryMs);
     this.snapshotTimer.unref();
+  }
+
+  /** Snapshots the actors that changed, and keeps the metrics' counts beside them. */
+  private async snapshotRound(): Promise<void> {
+    await this.custody.snapshotDirty();
+    if (this.countsNow) await this.store.putMeta(METRIC_COUNTS, this.countsNow()).catch(() => {});
   }
 
   override activate(spec: ActorSpec): ActorEntry {
@@ -79,10 +92,7 @@ export class PersistentLocator extends LocalLocator {
     if (existing) return existing;
     const real = this.shards[spec.pinnedShard ?? this.place(spec)]!;
     const moving = new MovingLink(real);
-    const known = this.store.idOf(spec.identity);
-    const entry = this.directory.add(newActor(spec, moving), known);
-    // A new id: the sequence resumes past it after a restart (ids are never given twice).
-    if (known === undefined) void this.store.putMeta(NEXT_ORDINAL, this.directory.ordinal);
+    const entry = this.directory.add(newActor(spec, moving), this.store.idOf(spec.identity));
     this.hooks.activated(entry);
     this.custody.takeOver(entry, this.host.kernel(spec.kernel.name)!, real, moving);
     return entry;
@@ -148,7 +158,7 @@ export class PersistentLocator extends LocalLocator {
     await Promise.allSettled([...this.custody.restoring.values()]);
     // Every change since an actor's last snapshot is in the journal: a last round of
     // snapshots only makes the next start replay less.
-    await this.custody.snapshotDirty();
+    await this.snapshotRound();
     for (const entry of [...this.directory.entries()]) {
       this.directory.remove(entry);
       this.hooks.retired(entry);
@@ -177,14 +187,20 @@ export class PersistentLocator extends LocalLocator {
 /** The store's meta names for the id permutation: its keys and where its sequence resumes. */
 export const ID_KEYS = 'idKeys';
 export const NEXT_ORDINAL = 'nextOrdinal';
+/** The store's meta name for the metrics' counts at the last snapshot round. */
+export const METRIC_COUNTS = 'metricCounts';
 
-/** The ids a persisted cluster gives: the same permutation as before, resuming its sequence. */
-export function persistedIds(store: LmdbStore): { ids: ActorIds; firstOrdinal: number } {
+/**
+ * The ids a persisted cluster gives: the same permutation as before, resuming its
+ * sequence. A new store's permutation is on disk before any id is given (another one
+ * next time could give a stored actor's id to a new actor).
+ */
+export async function persistedIds(store: LmdbStore): Promise<{ ids: ActorIds; firstOrdinal: number }> {
   let keys = store.getMeta<number[]>(ID_KEYS);
   const ids = keys ? new ActorIds(Uint32Array.from(keys)) : new ActorIds();
   if (!keys) {
     keys = [...ids.keys];
-    void store.putMeta(ID_KEYS, keys);
+    await store.putMeta(ID_KEYS, keys);
   }
   return { ids, firstOrdinal: store.getMeta<number>(NEXT_ORDINAL) ?? 1 };
 }

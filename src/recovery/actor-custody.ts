@@ -41,6 +41,8 @@ export interface CustodyExtras {
    * marks (K2KMarks).
    */
   readonly k2k?: boolean;
+  /** The actor's id is registered before its restore goes on (a journal that names actors by id). */
+  readonly idsFirst?: boolean;
 }
 
 /** Where an actor's waiting records go once it is handed over (its link on the owner's side). */
@@ -115,7 +117,9 @@ export class ActorCustody {
       const { how, previous } = await this.store.acquire(key, this.isAlive, this.local.askTimeoutMs);
       this.takeovers.set(how, this.takeovers.get(how)! + 1);
       // Other nodes' K2K senders find the actor by its id.
-      void this.store.registerId(entry.actorId, entry.identity).catch(() => {});
+      const registered = this.store.registerId(entry.actorId, entry.identity);
+      if (this.extras.idsFirst) await registered;
+      else registered.catch(() => {});
       const snap = await this.store.readSnapshot(key);
       const stateCodec = rawCodec(kernel.codecs.state);
       // An empty snapshot is a terminated actor's: it starts afresh.

@@ -32,7 +32,7 @@ test(`a store of ${ACTORS.toLocaleString('en-US')} actors starts like an empty o
   const full = mkdtempSync(join(tmpdir(), 'ringshard-million-'));
   try {
     const store = LmdbStore.open(full);
-    const { ids } = persistedIds(store);
+    const { ids } = await persistedIds(store);
     const hash = schemaHash(counter.state);
     for (let base = 0; base < ACTORS; base += CHUNK) {
       const writes: Array<Promise<unknown>> = [];

@@ -4,7 +4,8 @@
  * test/persist/kill.test.ts. Both backends; the model is a Map of counters.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -319,24 +320,39 @@ test('a state schema changed between runs is refused, or migrated by the kernel\
   }
 });
 
-test('the store\'s metrics: commits, bytes, journal, snapshots, stored and restored actors', { timeout: 60_000 }, () =>
+test('the store\'s metrics: commits, bytes, journal, snapshots, stored and restored actors; counters go on after a restart', { timeout: 60_000 }, () =>
   withStore(async (path) => {
+    const okOf = (f: ReturnType<typeof parseExposition>, actor?: number) =>
+      actor === undefined
+        ? f.get('ringshard_messages_total')!.series.filter((x) => x.labels.kernel === 'counter' && x.labels.status === 'ok').reduce((a, x) => a + x.value, 0)
+        : valueOf(f, 'ringshard_actor_messages_total', { actor: String(actor), status: 'ok' });
+    let m1 = 0;
     await onStore(path, { persist: { snapshotEveryMs: 60_000 } }, async (cluster) => {
       for (let i = 0; i < 5; i++) await cluster.actor(counter, `m${i}`).ask({ add: i + 1 });
+      for (let i = 0; i < 3; i++) await cluster.actor(counter, 'm1').tell({ add: 1 });
+      m1 = cluster.actor(counter, 'm1').id;
+      await cluster.actor(counter, 'm1').snapshot();
       const f = parseExposition(await cluster.registry.metrics());
-      assert.equal(valueOf(f, 'ringshard_store_commit_seconds_count', {}), 5);
-      assert.equal(valueOf(f, 'ringshard_store_journal_entries', {}), 5);
+      assert.equal(okOf(f), 8);
+      assert.equal(okOf(f, m1), 4);
+      // Each call awaited alone: a commit and a journal entry (a turn) each.
+      assert.equal(valueOf(f, 'ringshard_store_commit_seconds_count', {}), 8);
+      assert.equal(valueOf(f, 'ringshard_store_journal_entries', {}), 8);
       assert.equal(valueOf(f, 'ringshard_store_snapshots_total', {}), 0);
       assert.equal(valueOf(f, 'ringshard_store_actors_restored_total', {}), 5, 'a new actor is a takeover of nothing stored');
       assert.ok(valueOf(f, 'ringshard_store_bytes_written_total', {})! >= 5 * 4);
     });
     await onStore(path, {}, async (cluster) => {
-      await cluster.actor(counter, 'm1').snapshot();
+      await cluster.actor(counter, 'm1').ask({ add: 1 });
       await cluster.actor(counter, 'm3').snapshot();
       const f = parseExposition(await cluster.registry.metrics());
       assert.equal(valueOf(f, 'ringshard_store_actors', {}), 5, 'the shutdown snapshotted all five');
-      assert.equal(valueOf(f, 'ringshard_store_journal_entries', {}), 0, 'the snapshots covered the journal');
-      assert.equal(valueOf(f, 'ringshard_store_actors_restored_total', {}), 2);
+      assert.equal(valueOf(f, 'ringshard_store_journal_entries', {}), 1, "the shutdown's snapshots covered the journal: m1's ask since is all");
+      // Counters go on from the last process's (kept at its shutdown), per actor too.
+      assert.equal(valueOf(f, 'ringshard_store_actors_restored_total', {}), 5 + 2);
+      assert.equal(okOf(f), 9);
+      assert.equal(okOf(f, m1), 5);
+      assert.equal(valueOf(f, 'ringshard_message_latency_seconds_count', { kernel: 'counter' }), 9, 'histograms too');
       assert.ok(valueOf(f, 'ringshard_store_restore_seconds_total', {})! > 0);
     });
   }),
@@ -401,3 +417,68 @@ test('a K2K message to a stored actor that cannot be activated (its shard is ful
     });
   }),
 );
+
+/** Mounts a tmpfs of `bytes` at a new directory (root only); undefined where it cannot. */
+function smallDisk(bytes: number): { dir: string; unmount(): void } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const dir = tempDir();
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir], { stdio: 'ignore' });
+  } catch {
+    rmSync(dir, { recursive: true, force: true });
+    return undefined;
+  }
+  return {
+    dir,
+    unmount() {
+      execFileSync('umount', [dir], { stdio: 'ignore' });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+test('a full disk: calls fail with ERR_RINGSHARD_STORE, the cluster goes on serving what it holds, and every acknowledged message is in the store', { timeout: 120_000 }, async (t) => {
+  const disk = smallDisk(4 * 2 ** 20);
+  if (!disk) return t.skip('needs root to mount a 4 MiB tmpfs (CI runs as root)');
+  const copy = tempDir();
+  try {
+    const path = join(disk.dir, 'store');
+    const acked = new Set<string>();
+    const sent = new Set<string>();
+    let failure: (Error & { code?: string }) | undefined;
+    const cluster = await Cluster.start({ kernels: [counter], backend: 'cpu', logger: false, persist: { path, snapshotEveryMs: 50 } });
+    try {
+      // New actors, one message each: ids, snapshots and journal grow until the disk is full.
+      for (let i = 0; failure === undefined && i < 200_000; i += 64) {
+        const keys = Array.from({ length: 64 }, (_, k) => `k${i + k}`);
+        for (const key of keys) sent.add(key);
+        const results = await Promise.allSettled(keys.map((key) => cluster.actor(counter, key).tell({ add: 1 })));
+        results.forEach((r, k) => {
+          if (r.status === 'fulfilled') acked.add(keys[k]!);
+          else failure ??= r.reason as Error;
+        });
+      }
+      assert.ok(failure, 'the disk never filled');
+      assert.equal(failure.code, ErrorCode.STORE, failure.message);
+      assert.match(failure.message, /could not be (journaled|written)/);
+      assert.ok(acked.size > 64, `only ${acked.size} messages were acknowledged before the disk filled`);
+      // What the actors hold in memory is still served.
+      const someAcked = [...acked][acked.size >> 1]!;
+      assert.deepEqual(await cluster.actor(counter, someAcked).snapshot(), { total: 1, count: 1 });
+    } finally {
+      await cluster.shutdown();
+    }
+    // The store, moved to a disk with room: every acknowledged message is there, once.
+    cpSync(path, copy, { recursive: true });
+    await onStore(copy, {}, async (again) => {
+      for (const key of sent) {
+        const s = await again.actor(counter, key).snapshot();
+        if (acked.has(key)) assert.deepEqual(s, { total: 1, count: 1 }, `${key} was acknowledged`);
+        else assert.ok(s.count <= 1, `${key} took ${s.count} messages, was sent one`);
+      }
+    });
+  } finally {
+    disk.unmount();
+    rmSync(copy, { recursive: true, force: true });
+  }
+});
