@@ -49,7 +49,6 @@ export class ActorStore implements StateStore {
   private newestAcked = 0;
   private unacked = 0;
   private trimmedTo = 1;
-  private dirty = new Set<string>();
   /** Per dead incarnation: its journal read once, by actor. */
   private readonly indexes = new Map<string, Promise<Map<string, JournaledCall[]>>>();
   /** Journal entries published, snapshots written (metrics). */
@@ -191,7 +190,6 @@ export class ActorStore implements StateStore {
     p.calls.push(call);
     p.senders.push(sender);
     p.keys.add(key);
-    this.dirty.add(key);
     const done = new Promise<number>((resolve, reject) => p!.waiters.push({ resolve, reject }));
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -296,13 +294,6 @@ export class ActorStore implements StateStore {
       }
       seq = m.seq + 1;
     }
-  }
-
-  /** Actors journaled since the last call (the ones a periodic snapshot is for). */
-  takeDirty(): Set<string> {
-    const d = this.dirty;
-    this.dirty = new Set();
-    return d;
   }
 
   /**

@@ -212,7 +212,6 @@ export class LmdbStore implements StateStore {
   private readonly tails = new Map<string, Tail>();
   /** Per turn on disk: the actors whose calls in it no snapshot covers yet. */
   private readonly liveInTurn = new Map<number, number>();
-  private dirty = new Set<string>();
   private closed = false;
   entries = 0;
   snapshotsWritten = 0;
@@ -425,7 +424,6 @@ export class LmdbStore implements StateStore {
       tail.turns.push(turn.number);
       tail.lastSeqs.push(seq);
       this.liveInTurn.set(turn.number, (this.liveInTurn.get(turn.number) ?? 0) + 1);
-      this.dirty.add(key);
     } else tail.lastSeqs[tail.lastSeqs.length - 1] = seq;
     tail.lastSeq = seq;
     tail.committed = turn.committed;
@@ -505,8 +503,6 @@ export class LmdbStore implements StateStore {
     const tail = this.tails.get(key);
     const calls = tail?.calls ?? [];
     if (tail) tail.calls = undefined;
-    // Its next snapshot trims the turns these calls hold.
-    if (calls.length > 0) this.dirty.add(key);
     return calls.filter((c) => c.seq > after);
   }
 
@@ -515,12 +511,6 @@ export class LmdbStore implements StateStore {
     const out = [];
     for (const tail of this.tails.values()) if (tail.calls && tail.identity) out.push(tail.identity);
     return out;
-  }
-
-  takeDirty(): Set<string> {
-    const dirty = this.dirty;
-    this.dirty = new Set();
-    return dirty;
   }
 
   /** Snapshots trim the journal as they are written (writeSnapshot). */

@@ -66,8 +66,8 @@ export class ActorCustody {
   readonly handingOver = new Map<string, Promise<void>>();
   /** Per store key: the journal sequence the actor's state here covers. */
   private readonly covered = new Map<string, number>();
-  /** 'snapshots': actors that took a message since the last round (their store keys). */
-  private readonly touched = new Map<string, MarkingLink>();
+  /** Actors that took a message since the last round, by store key: the next round snapshots them. */
+  private readonly touched = new Map<string, { readonly link: MarkingLink | JournalingLink; readonly entry: ActorEntry }>();
   /** The journaling links this custody made (an actor whose link is one is snapshotted). */
   private readonly journals = new WeakSet<ShardLink>();
   readonly takeovers = new Map<string, number>([['free', 0], ['own', 0], ['dead', 0], ['handed-over', 0]]);
@@ -149,6 +149,8 @@ export class ActorCustody {
       }
       this.covered.set(key, covered);
       const final = this.keep(entry, real, replayed, received);
+      // A replayed actor is snapshotted by the next round: the journal behind it is trimmed.
+      if (covered !== (snap?.seq ?? 0) && final instanceof JournalingLink) final.mark();
       entry.link = final;
       moving.arrived(final);
       this.restored++;
@@ -171,11 +173,12 @@ export class ActorCustody {
     const key = storeKey(entry.identity);
     // A move within the process keeps what the actor took (one map, the old link's and the new).
     if (this.sendNumbers && received === undefined) received = entry.link instanceof JournalingLink ? entry.link.received : new Map();
+    const touched = (link: MarkingLink | JournalingLink) => this.touched.set(key, { link, entry });
     const final =
       this.mode === 'journal'
-        ? new JournalingLink(real, this.store, { key, actorId: entry.actorId, kernel: entry.kernelName, tenant: entry.tenant, actorKey: entry.key, principalName: (id) => this.local.principalName(id), sendsMade: () => this.sends.get(entry.actorId) ?? 0 }, replayed, received)
+        ? new JournalingLink(real, this.store, { key, actorId: entry.actorId, kernel: entry.kernelName, tenant: entry.tenant, actorKey: entry.key, principalName: (id) => this.local.principalName(id), sendsMade: () => this.sends.get(entry.actorId) ?? 0 }, replayed, received, touched)
         : this.mode === 'snapshots'
-          ? new MarkingLink(real, (link) => this.touched.set(key, link), this.store, key)
+          ? new MarkingLink(real, touched, this.store, key)
           : real;
     if (final !== real) this.journals.add(final);
     return final;
@@ -272,25 +275,21 @@ export class ActorCustody {
    * snapshot records share batches), then trims this process's journal behind them.
    */
   async snapshotDirty(): Promise<void> {
-    // Every local actor by store key, once a round (not a scan per dirty actor).
-    const local = new Map<string, ActorEntry>();
-    for (const e of this.local.directory.entries()) local.set(storeKey(e.identity), e);
     const rounds: Array<Promise<void>> = [];
-    const dirty = this.store.takeDirty();
     // Marks are taken before the snapshots are asked: a message after this marks again.
-    for (const [key, link] of this.touched) {
-      link.unmark();
-      dirty.add(key);
-    }
+    // Only the actors that took messages are visited, not every actor of the process.
+    const touched = [...this.touched];
     this.touched.clear();
-    for (const key of dirty) {
-      const entry = local.get(key);
-      if (!entry || !entry.active || !this.journals.has(entry.link) || this.handingOver.has(entry.identity)) continue;
+    for (const [key, { link, entry }] of touched) {
+      link.unmark();
+      if (this.local.directory.lookup(entry.identity) !== entry || !entry.active || !this.journals.has(entry.link) || this.handingOver.has(entry.identity)) continue;
       rounds.push(this.snapshot(key, entry));
     }
     await Promise.all(rounds);
-    // The actors local now: one that arrived during the round may have journaled already.
-    const now = [...this.local.directory.entries()].map((e) => storeKey(e.identity));
+    // The actors local now (one that arrived during the round may have journaled already),
+    // by key only if the store asks.
+    const directory = this.local.directory;
+    const now = { *[Symbol.iterator]() { for (const e of directory.entries()) yield storeKey(e.identity); } };
     await this.store.trimOwn(now, (key) => this.covered.get(key) ?? 0);
   }
 }

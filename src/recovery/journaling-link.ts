@@ -119,11 +119,28 @@ export class JournalingLink extends DelegatingLink {
     private readonly replayed: ReplayedCalls,
     /** Per sender actor id, the last K2K send number taken; undefined: K2K is not journaled. */
     readonly received?: Map<number, number>,
+    /** Called at the first message after a snapshot round took the mark (the round snapshots the actor). */
+    private readonly touched?: (link: JournalingLink) => void,
   ) {
     super(inner);
   }
 
+  /** Set by a message, taken by the snapshot round: one boolean test per journaled call. */
+  private marked = false;
+
+  mark(): void {
+    if (this.marked) return;
+    this.marked = true;
+    this.touched?.(this);
+  }
+
+  /** The snapshot round takes the mark (the next message marks again). */
+  unmark(): void {
+    this.marked = false;
+  }
+
   private journal(op: CallOp, from: Caller, count: number, words: number, payload: Uint32Array): Promise<unknown> {
+    if (!this.marked) this.mark();
     const [sender, id] = splitCallId(from.callId);
     return this.store.append(this.names.key, this.call(id, op, this.names.principalName(from.principalId), from.roles, from.sourceId, count, words, payload), sender, this.names.actorId);
   }
@@ -215,6 +232,7 @@ export class JournalingLink extends DelegatingLink {
       onDead(error);
     });
     if (dead) return;
+    if (!this.marked) this.mark();
     const payload = send.slice(offset + SEND_HEADER_WORDS, offset + SEND_HEADER_WORDS + payloadWords);
     const principal = this.names.principalName(send[offset + SendHeader.principal]!);
     void this.store.append(this.names.key, this.call(sendId, CallOp.TELL, principal, send[offset + SendHeader.roles]!, source, 1, payloadWords, payload), K2K_SENDER, this.names.actorId);

@@ -72,8 +72,6 @@ export interface Journal {
   journaled(key: string): Promise<number>;
   /** The actor's calls that the (dead) writer `from` journaled after sequence `after`, oldest first. */
   read(key: string, after: number, from: string): Promise<JournaledCall[]>;
-  /** Actors journaled since the last call (the ones a periodic snapshot is for). */
-  takeDirty(): Set<string>;
   /** Trims this writer's journal behind what every local actor's state covers (`coveredOf`). */
   trimOwn(localKeys: Iterable<string>, coveredOf: (key: string) => number): Promise<void>;
   /**
