@@ -336,10 +336,10 @@ export class ClusterMetrics {
         return s ? histogramSamples('ringshard_store_commit_seconds', {}, STORE_COMMIT_BUCKETS, s.commitSeconds, 0, 1) : [];
       }),
       new CollectedMetric('ringshard_store_bytes_written_total', 'options.persist: payload and state bytes written to the store (journal entries and snapshots).', 'counter', single((s) => s.bytesWritten)),
-      new CollectedMetric('ringshard_store_journal_entries', 'options.persist: journal entries (one per actor per turn of the event loop) not yet covered by a snapshot (what a start would replay).', 'gauge', single((s) => s.journalEntries)),
+      new CollectedMetric('ringshard_store_journal_entries', 'options.persist: journal entries (one per turn of the event loop) some actor still needs (a snapshot does not cover its calls there yet).', 'gauge', single((s) => s.journalEntries)),
       new CollectedMetric('ringshard_store_snapshots_total', 'options.persist: actor snapshots written (periodic for actors that took messages, and at shutdown).', 'counter', single((s) => s.snapshots)),
       new CollectedMetric('ringshard_store_actors', 'options.persist: actors with a state in the store.', 'gauge', single((s) => s.storedActors)),
-      new CollectedMetric('ringshard_store_actors_restored_total', 'options.persist: actors brought back from the store since this start (lazily, on first use).', 'counter', single((s) => s.actorsRestored)),
+      new CollectedMetric('ringshard_store_actors_restored_total', 'options.persist: actors brought back from the store (on first use; at start, those a crash left with journaled calls). Like every counter with persist, it goes on across restarts.', 'counter', single((s) => s.actorsRestored)),
       new CollectedMetric('ringshard_store_restore_seconds_total', 'options.persist: time the restores took (snapshot read, state import, journal replay), summed.', 'counter', single((s) => s.restoreSeconds)),
     ];
   }
