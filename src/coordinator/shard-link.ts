@@ -47,6 +47,9 @@ export interface Caller {
 /** The caller of records ringshard sends itself (activation, snapshot, shutdown, moves). */
 export const SYSTEM_CALLER: Caller = { principalId: 0, roles: 0, sourceId: NO_ACTOR };
 
+/** What a send returns when its records went straight into the ring: nothing to wait for (one shared promise). */
+export const IN_RING: Promise<void> = Promise.resolve();
+
 /** What an ask waits for: its reply codec, how errors name it, and for how long. */
 export interface AskSpec {
   /** Decodes the reply payload (the reply schema for messages, the state otherwise). */

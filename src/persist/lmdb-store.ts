@@ -452,6 +452,45 @@ export class LmdbStore implements StateStore {
     return turn.committed;
   }
 
+  appendTells(key: string, actorId: number, principal: string, roles: number, source: number, count: number, words: number, payload: Uint32Array): Promise<void> {
+    if (this.closed) return Promise.reject(new RingshardError(ErrorCode.CLOSED, 'the store is closed'));
+    const seq = ++this.seq;
+    this.entries++;
+    const turn = this.turn ?? this.startTurn();
+    const tail = this.tailOf(key);
+    if (tail.turn !== turn.number) {
+      tail.turn = turn.number;
+      tail.turns.push(turn.number);
+      tail.lastSeqs.push(seq);
+      this.liveInTurn.set(turn.number, (this.liveInTurn.get(turn.number) ?? 0) + 1);
+    } else tail.lastSeqs[tail.lastSeqs.length - 1] = seq;
+    tail.lastSeq = seq;
+    tail.committed = turn.committed;
+    const n = count * words;
+    const need = this.length + CALL_WORDS + n;
+    if (need > this.words.length) {
+      const grown = new Uint32Array(Math.max(need, this.words.length * 2));
+      grown.set(this.words.subarray(0, this.length));
+      this.words = grown;
+    }
+    const w = this.words;
+    const o = this.length;
+    w[o] = actorId;
+    w[o + 1] = Math.floor(seq / 2 ** 32);
+    w[o + 2] = seq >>> 0;
+    w[o + 3] = 0;
+    w[o + 4] = 0; // CallOp.TELL
+    w[o + 5] = count;
+    w[o + 6] = words;
+    w[o + 7] = roles;
+    w[o + 8] = source;
+    w[o + 9] = stringAt(turn, principal);
+    w[o + 10] = stringAt(turn, '');
+    for (let i = 0; i < n; i++) w[o + CALL_WORDS + i] = payload[i]!;
+    this.length = o + CALL_WORDS + n;
+    return turn.committed;
+  }
+
   private startTurn(): Turn {
     const started = performance.now();
     const turn: Turn = { number: ++this.lastTurn, strings: [], index: new Map(), committed: undefined as unknown as Promise<void> };

@@ -20,7 +20,7 @@
  */
 import type { Codec } from '../layout/codec.ts';
 import { copyStrided, packWords, wordsBatch, type MessageBatch } from '../layout/columns.ts';
-import type { AskSpec, Caller, RecordTarget, ShardLink } from '../coordinator/shard-link.ts';
+import { IN_RING, type AskSpec, type Caller, type RecordTarget, type ShardLink } from '../coordinator/shard-link.ts';
 import { DelegatingLink } from '../coordinator/delegating-link.ts';
 import type { Journal } from './state-store.ts';
 import { CallOp, type Call } from '../coordinator/actor-call.ts';
@@ -91,7 +91,9 @@ class TellRun implements MessageBatch {
   /** Settles the run's tells with `sent` and `journaled`, both (its resolvers taken now: the run is reused). */
   settle(sent: Promise<unknown>, journaled: Promise<unknown>): void {
     const resolve = this.resolve;
-    Promise.all([sent, journaled]).then(() => resolve(), this.reject);
+    // Records in the ring already (the common case): the commit is all there is to wait for.
+    if (sent === IN_RING) journaled.then(resolve, this.reject);
+    else Promise.all([sent, journaled]).then(() => resolve(), this.reject);
   }
 
   fail(error: unknown): void {
@@ -139,6 +141,18 @@ export class JournalingLink extends DelegatingLink {
     this.marked = false;
   }
 
+  private principalId = -1;
+  private principal = '';
+
+  /** The principal's name (the last one asked is kept: a link's caller rarely changes). */
+  private principalOf(id: number): string {
+    if (id !== this.principalId) {
+      this.principalId = id;
+      this.principal = this.names.principalName(id);
+    }
+    return this.principal;
+  }
+
   private journal(op: CallOp, from: Caller, count: number, words: number, payload: Uint32Array): Promise<unknown> {
     if (!this.marked) this.mark();
     const [sender, id] = splitCallId(from.callId);
@@ -158,7 +172,14 @@ export class JournalingLink extends DelegatingLink {
     try {
       // Both copy the words before they return: the run goes back to the pool after.
       const sent = this.inner.tellMany(run.to, run.from, run);
-      run.settle(sent, this.journal(CallOp.TELL, run.from, run.count, run.words, run.buffer.subarray(0, run.count * run.words)));
+      const from = run.from;
+      const tells = this.store.appendTells;
+      let journaled: Promise<unknown>;
+      if (tells !== undefined && from.callId === undefined) {
+        if (!this.marked) this.mark();
+        journaled = tells.call(this.store, this.names.key, this.names.actorId, this.principalOf(from.principalId), from.roles, from.sourceId, run.count, run.words, run.buffer);
+      } else journaled = this.journal(CallOp.TELL, from, run.count, run.words, run.buffer.subarray(0, run.count * run.words));
+      run.settle(sent, journaled);
     } catch (error) {
       run.fail(error);
     }

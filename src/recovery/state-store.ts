@@ -68,6 +68,11 @@ export interface Journal {
    * actor's id, for a store that names actors by it (registered with registerId first).
    */
   append(key: string, call: Call, sender: string, actorId?: number): Promise<unknown>;
+  /**
+   * A store that can: journals a run of `count` tells of `words` words each (packed in
+   * `payload`) from a caller of this process (no call id), like append without a Call.
+   */
+  appendTells?(key: string, actorId: number, principal: string, roles: number, source: number, count: number, words: number, payload: Uint32Array): Promise<unknown>;
   /** Commits what is buffered and resolves with the sequence of the actor's newest entry (0: none). */
   journaled(key: string): Promise<number>;
   /** The actor's calls that the (dead) writer `from` journaled after sequence `after`, oldest first. */

@@ -14,7 +14,7 @@ import type { MessageBatch } from '../layout/columns.ts';
 import { Op, REQUEST_HEADER_WORDS, RequestHeader, SEND_HEADER_WORDS, SendHeader, kernelOp } from '../layout/record.ts';
 import type { SpscRing } from '../rings/spsc-ring.ts';
 import type { HybridClock } from '../coordinator/hlc.ts';
-import type { Caller, RecordTarget } from '../coordinator/shard-link.ts';
+import { IN_RING, type Caller, type RecordTarget } from '../coordinator/shard-link.ts';
 import type { OverflowQueue } from './overflow-queue.ts';
 import { writeRequestHeader, writeRequestHeaders } from './request-header.ts';
 import type { ShardGate } from './shard-gate.ts';
@@ -22,7 +22,7 @@ import type { ShardGate } from './shard-gate.ts';
 const PUBLISH_EVERY = 1024;
 
 /** What a send returns when its record went straight into the ring (nothing to wait for). */
-export const RESOLVED: Promise<void> = Promise.resolve();
+export const RESOLVED: Promise<void> = IN_RING;
 
 export class RequestWriter {
   private flushQueued = false;
