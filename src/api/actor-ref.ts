@@ -3,6 +3,7 @@
  * nothing; the actor is placed and activated on first use, and re-activated after
  * terminate() if used again.
  */
+import { activity } from '../coordinator/activity.ts';
 import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
 import type { MessageOf, Schema } from '../layout/schema.ts';
@@ -25,6 +26,8 @@ export interface ActorHost {
   activate(ref: ActorRef<any, any, any>): ActorHandle;
   /** The active actor's handle, or undefined when the actor is not active. */
   find(ref: ActorRef<any, any, any>): ActorHandle | undefined;
+  /** The id of an actor that is not active but kept (deactivated, or in the store): it lives on. */
+  keptId(ref: ActorRef<any, any, any>): number | undefined;
   retire(handle: ActorHandle): void;
   freeSlot(handle: ActorHandle): void;
   /** The cluster's authorize policy's answer for the ref (asked once per tuple, cached); 'allowed' without a policy. */
@@ -76,9 +79,10 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
 
   private target(): ActorHandle {
     if (!this.allowed) this.authorize();
-    const e = this.entry;
-    if (e !== undefined && e.active) return e;
-    return (this.entry = this.host.activate(this));
+    let e = this.entry;
+    if (e === undefined || !e.active) e = this.entry = this.host.activate(this);
+    e.seen = activity.epoch;
+    return e;
   }
 
   /** @internal Throws ERR_RINGSHARD_FORBIDDEN unless the policy allows this ref (migrate, locate). */
@@ -121,7 +125,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
    */
   get actorId(): number | undefined {
     if (!this.allowed) this.authorize();
-    return this.host.find(this)?.actorId;
+    return this.host.find(this)?.actorId ?? this.host.keptId(this);
   }
 
   /** The shard the actor lives on (activating it if needed); see also cluster.locate(). */
@@ -219,7 +223,8 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     try {
       const timeoutMs = this.timeout(options);
       if (!this.allowed) this.authorize();
-      const e = this.host.find(this);
+      // A kept actor (deactivated, or stored) is brought back first: its shutdown hook runs with its state.
+      const e = this.host.find(this) ?? (this.host.keptId(this) !== undefined ? this.host.activate(this) : undefined);
       if (!e) return Promise.resolve(undefined);
       this.host.retire(e);
       this.entry = undefined;

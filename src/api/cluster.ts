@@ -24,6 +24,7 @@ import { METRIC_COUNTS, persistedIds } from '../persist/persistent-locator.ts';
 import { checkSchemas } from '../persist/schemas.ts';
 import { serveMetrics, type MetricsServer } from '../metrics/exporter.ts';
 import { ClusterMetrics } from '../metrics/cluster-metrics.ts';
+import { IdleSweeper } from '../coordinator/idle-sweeper.ts';
 import { Registry } from 'prom-client';
 import type { LocalNode } from '../nats/node-runtime.ts';
 import { ActorRef, type ActorHost } from './actor-ref.ts';
@@ -110,10 +111,17 @@ export class Cluster implements ActorHost {
     this.roleNames = options.roles;
     this.authorizer = new Authorizer(options.authorize, options.log, options.kernels.length);
     this.log = options.log;
-    this.local = this.locator = new LocalLocator(directory, shards, options.placement, {
-      activated: (entry) => this.metrics?.actorActivated(entry),
-      retired: (entry) => this.metrics?.actorRetired(entry),
-    });
+    const kernelIds = new Map(options.kernels.map((k, i) => [k.name, i]));
+    this.local = this.locator = new LocalLocator(
+      directory,
+      shards,
+      options.placement,
+      {
+        activated: (entry) => this.metrics?.actorActivated(entry),
+        retired: (entry) => this.metrics?.actorRetired(entry),
+      },
+      { kernel: (name) => this.kernelsByName.get(name), kernelIds, askTimeoutMs: options.askTimeoutMs, reroute: (words, o) => this.router.reroute(words, o) },
+    );
     const authorizer = this.authorizer;
     const names: DeliveryNames = { principal: (id) => this.principals.name(id), roles: (mask) => this.roleNamesOf(mask) };
     this.router = new K2KRouter(
@@ -129,6 +137,8 @@ export class Cluster implements ActorHost {
       (words, o, dead) => this.locator.routeElsewhere(words, o, dead),
     );
     metrics?.attachCounters({
+      lifecycle: () => this.locator.lifecycle,
+      deactivated: () => this.locator.deactivated,
       deadLetters: () => this.router.counts,
       policyRefusals: () => this.authorizer.refusals,
       node: () => this.locator.counters(),
@@ -239,6 +249,8 @@ export class Cluster implements ActorHost {
         (locator) => {
           cluster.locator = locator;
           cluster.router.numberSends = locator.sendNumbers;
+          const deactivate = locator.deactivate?.bind(locator);
+          if (deactivate && resolved.idleAfterMs.some((ms) => ms > 0)) cluster.idle = new IdleSweeper(directory, resolved.idleAfterMs, deactivate);
         },
       );
     } catch (error) {
@@ -356,6 +368,11 @@ export class Cluster implements ActorHost {
   }
 
   /** @internal */
+  keptId(ref: ActorRef<any, any, any>): number | undefined {
+    return this.locator.keptId?.(ref);
+  }
+
+  /** @internal */
   retire(handle: ActorHandle): void {
     this.locator.retire(handle);
   }
@@ -451,7 +468,20 @@ export class Cluster implements ActorHost {
     return this.closing;
   }
 
+  /** Idle deactivation (options.idleAfterMs), when some kernel has it. */
+  private idle: IdleSweeper | undefined;
+
+  /**
+   * Runs one idle sweep now (what the timer does every half idleAfterMs): actors idle
+   * for their kernel's idleAfterMs are deactivated. Resolves when they are. For tests and
+   * load scripts that want deactivation at a known moment.
+   */
+  sweepIdle(): Promise<void> {
+    return this.idle?.sweep() ?? Promise.resolve();
+  }
+
   private async close(): Promise<void> {
+    await this.idle?.stop();
     // A node hands its actors over to the others first (their state goes with them).
     await this.locator.leave().catch((error: Error) => this.log(`ringshard: leaving the cluster: ${error.message}`));
     for (const entry of [...this.directory.entries()]) {

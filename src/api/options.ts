@@ -59,8 +59,10 @@ export const CLUSTER_OPTION_KEYS = [
   'kernels', 'nats', 'persist', 'shards', 'backend', 'ringCapacity', 'replyRingCapacity', 'maxBatch', 'framesInFlight',
   'initialActorsPerShard', 'maxActorsPerShard', 'backpressure', 'maxQueuedPerShard', 'maxK2KQueuedPerShard',
   'askTimeoutMs', 'adapterName', 'dawnFlags', 'logger', 'metrics', 'placement', 'maxLoopIterations',
-  'checkpointEvery', 'maxDispatchMs', 'maxRestartsPerMinute', 'maxSendsPerMessage', 'roles', 'authorize',
+  'checkpointEvery', 'maxDispatchMs', 'maxRestartsPerMinute', 'maxSendsPerMessage', 'roles', 'authorize', 'idleAfterMs',
 ] as const;
+/** options.idleAfterMs unless given (Dapr's actorIdleTimeout is the same hour). */
+export const DEFAULT_IDLE_AFTER_MS = 3_600_000;
 export const METRICS_OPTION_KEYS = ['perActor', 'registry', 'port', 'host', 'labels'] as const;
 export const CHECKPOINT_OPTION_KEYS = ['records', 'ms'] as const;
 export type OptionKeysComplete = [
@@ -146,6 +148,14 @@ export interface ClusterOptions {
   readonly maxK2KQueuedPerShard?: number;
   /** Default ask timeout in ms (Infinity for none). @default 30000 */
   readonly askTimeoutMs?: number;
+  /**
+   * An actor that took no message for this long is deactivated: its state kept (in host
+   * memory, or in the store with options.persist), its GPU slot and directory entry
+   * freed; its next message brings it back with the same state and id, without init. A
+   * kernel's own idleAfterMs overrides it; 0: never. Not with options.nats yet.
+   * @default 3600000 (one hour)
+   */
+  readonly idleAfterMs?: number;
   /** Use the first adapter whose name contains this text. */
   readonly adapterName?: string;
   /** Extra dawn.node flags, e.g. ['backend=vulkan']. */
@@ -252,6 +262,8 @@ export interface ResolvedOptions {
   readonly maxQueuedPerShard: number;
   readonly maxK2KQueuedPerShard: number;
   readonly askTimeoutMs: number;
+  /** Per kernel (by index): idleAfterMs, 0 for never. */
+  readonly idleAfterMs: readonly number[];
   readonly adapterName: string | undefined;
   readonly dawnFlags: readonly string[] | undefined;
   readonly log: (line: string) => void;
@@ -326,6 +338,8 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
     fail('dawnFlags', 'an array of strings', options.dawnFlags);
   }
   const askTimeoutMs = positive('askTimeoutMs', options.askTimeoutMs, 30_000);
+  if (options.nats && options.idleAfterMs !== undefined && options.idleAfterMs !== 0) fail('idleAfterMs', '0 or absent with options.nats (nodes do not deactivate actors yet)', options.idleAfterMs);
+  const idleAfterMs = options.nats ? 0 : integer('idleAfterMs', options.idleAfterMs, DEFAULT_IDLE_AFTER_MS, 0, 2 ** 31 - 1);
   const maxQueuedPerShard = integer('maxQueuedPerShard', options.maxQueuedPerShard, ringCapacity, 0, Number.MAX_SAFE_INTEGER);
   const nats = resolveNats(options.nats);
   const persist = resolvePersist(options.persist);
@@ -353,6 +367,7 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
     maxQueuedPerShard,
     maxK2KQueuedPerShard: integer('maxK2KQueuedPerShard', options.maxK2KQueuedPerShard, Math.min(1 << 26, maxQueuedPerShard), 0, 1 << 26),
     askTimeoutMs,
+    idleAfterMs: kernels.map((k) => (k.idleAfterMs ?? idleAfterMs)),
     adapterName: options.adapterName,
     dawnFlags: options.dawnFlags,
     log: logger === false ? () => {} : (logger ?? ((line: string) => console.error(line))),

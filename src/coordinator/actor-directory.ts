@@ -11,6 +11,7 @@ import { ErrorCode, RingshardError } from '../errors.ts';
 import { NO_ACTOR, actorLocation } from '../layout/record.ts';
 import { ActorIds } from './actor-ids.ts';
 import { NameTable } from './name-table.ts';
+import { activity } from './activity.ts';
 import type { ShardLink } from './shard-link.ts';
 import type { ActorEntry, ActorSpec } from './actor-handle.ts';
 
@@ -155,6 +156,7 @@ export class ActorDirectory {
       location: actorLocation(shard, slot),
       generation: this.generation[shard]!,
       active: true,
+      seen: activity.epoch,
       remote: false,
     };
     this.byIdentity.set(fields.identity, entry);

@@ -36,6 +36,8 @@ export interface ActorBase extends RemoteTarget {
   readonly shard: number;
   /** False once terminate() was called: the next message activates a new actor. */
   active: boolean;
+  /** The activity epoch of its last message (idle deactivation: src/coordinator/idle-sweeper.ts). */
+  seen: number;
 }
 
 /** An actor of this process: its shard and state slot. */
@@ -75,6 +77,7 @@ export function remoteActor(spec: ActorSpec, actorId: number, link: MessageLink<
     shard,
     link,
     active: true,
+    seen: 0,
     remote: true,
     node,
   };

@@ -25,6 +25,8 @@ export interface MemberInfo {
   readonly self: boolean;
 }
 
+import type { LifecycleCounts } from './local-locator.ts';
+
 export interface ActorLocator {
   /** This process's node name ('local' without options.nats). */
   readonly nodeName: string;
@@ -44,6 +46,14 @@ export interface ActorLocator {
   routeElsewhere(words: Uint32Array, o: number, dead: (reason: DeadLetterReason) => void): void;
   /** The link an actor of this process takes on `shard` after it moved there (cluster.migrate). */
   linkOn(entry: ActorEntry, shard: ShardLink): ShardLink;
+  /** The id of an actor not active here but kept (deactivated, or stored); absent: none are kept. */
+  keptId?(spec: ActorSpec): number | undefined;
+  /** Deactivates an idle actor (idleAfterMs); absent: this locator does not. */
+  deactivate?(entry: ActorEntry): Promise<void>;
+  /** Activations and deactivations so far, by cause; absent where not counted. */
+  readonly lifecycle?: LifecycleCounts;
+  /** Deactivated actors waiting in host memory for their next message (undefined: kept elsewhere). */
+  readonly deactivated?: number;
   /** Numbers K2K sends per sending actor (see K2KRouter.numberSends); undefined: not numbered. */
   readonly sendNumbers?: ((sourceId: number) => number) | undefined;
   /** Leaves the cluster before shutdown (a node hands its actors over). */

@@ -10,6 +10,7 @@
  * through a forwarder).
  */
 import { SendHeader } from '../layout/record.ts';
+import { activity } from './activity.ts';
 import type { ActorDirectory, ActorEntry } from './actor-directory.ts';
 import { DEAD_LETTER_REASONS, deadLetterReason, type DeadLetterReason } from './dead-letters.ts';
 
@@ -73,6 +74,7 @@ export class K2KRouter {
       return;
     }
     if (entry.kernelId !== words[o + SendHeader.kernel]) return this.dead('wrong-kernel');
+    entry.seen = activity.epoch;
     if (entry.tenantId !== words[o + SendHeader.tenant]) return this.dead('cross-tenant');
     const policy = this.policy;
     if (policy.active) {

@@ -5,12 +5,42 @@
  */
 import { ErrorCode, RingshardError } from '../errors.ts';
 import { SendHeader } from '../layout/record.ts';
-import { newActor, type ActorDirectory, type ActorEntry } from './actor-directory.ts';
+import { identityParts, newActor, type ActorDirectory, type ActorEntry } from './actor-directory.ts';
+import type { Kernel } from '../kernels/define-kernel.ts';
+import type { Codec } from '../layout/codec.ts';
+import { rawCodec } from '../layout/raw-words.ts';
+import { MovingLink } from './moving-link.ts';
 import type { ActorHandle, ActorSpec } from './actor-handle.ts';
 import type { ActorLocation, ActorLocator, MemberInfo, StoreCounters } from './actor-locator.ts';
 import type { DeadLetterReason } from './dead-letters.ts';
 import { placeActor, type PlacementStrategy } from './placement.ts';
 import type { ShardLink } from './shard-link.ts';
+
+/** What deactivating and reactivating actors needs of the cluster. */
+export interface LifecycleHost {
+  kernel(name: string): Kernel<any, any, any> | undefined;
+  readonly kernelIds: ReadonlyMap<string, number>;
+  readonly askTimeoutMs: number;
+  /** Routes a K2K send record again once its receiver is active (the K2K router). */
+  reroute(words: Uint32Array, o: number): void;
+}
+
+/** Activations and deactivations, by cause (ringshard_actor_activations_total, _deactivations_total). */
+export interface LifecycleCounts {
+  /** New actors (INIT), and actors brought back (from host memory or the store). */
+  created: number;
+  reactivated: number;
+  /** Deactivated for being idle; deactivations given up because a message came meanwhile. */
+  idle: number;
+  kept: number;
+}
+
+/** A deactivated actor's state, kept in host memory (without options.persist). */
+interface Parked {
+  readonly id: number;
+  readonly state: Uint32Array;
+  readonly codec: Codec;
+}
 
 /** What the cluster's metrics hear of activations. */
 export interface ActivationHooks {
@@ -22,13 +52,28 @@ export interface ActivationHooks {
 
 export class LocalLocator implements ActorLocator {
   readonly nodeName = 'local';
+  readonly lifecycle: LifecycleCounts = { created: 0, reactivated: 0, idle: 0, kept: 0 };
+  /** Deactivated actors (idleAfterMs), by identity and by id. */
+  private readonly parked = new Map<string, Parked>();
+  private readonly parkedIds = new Map<number, string>();
 
   constructor(
     readonly directory: ActorDirectory,
     readonly shards: readonly ShardLink[],
     private readonly placement: PlacementStrategy,
     protected readonly hooks: ActivationHooks,
+    /** Absent: actors are never deactivated. */
+    protected readonly life?: LifecycleHost,
   ) {}
+
+  keptId(spec: ActorSpec): number | undefined {
+    return this.parked.get(spec.identity)?.id;
+  }
+
+  /** Deactivated actors waiting for their next message. */
+  get deactivated(): number {
+    return this.parked.size;
+  }
 
   /** What the cluster's metrics hear of activations (a locator built on this one shares them). */
   get activationHooks(): ActivationHooks {
@@ -40,13 +85,77 @@ export class LocalLocator implements ActorLocator {
   }
 
   activate(spec: ActorSpec): ActorEntry {
-    return this.directory.lookup(spec.identity) ?? this.activateOn(spec, this.shards[spec.pinnedShard ?? this.place(spec)]!);
+    const found = this.directory.lookup(spec.identity);
+    if (found) return found;
+    const link = this.shards[spec.pinnedShard ?? this.place(spec)]!;
+    const parked = this.parked.get(spec.identity);
+    return parked ? this.reactivateOn(spec, link, parked) : this.activateOn(spec, link);
+  }
+
+  /** Brings a deactivated actor back on `link`'s shard: its id, its state (IMPORT, no INIT). */
+  private reactivateOn(spec: ActorSpec, link: ShardLink, parked: Parked): ActorEntry {
+    const entry = this.directory.add(newActor(spec, link), parked.id);
+    this.parked.delete(spec.identity);
+    this.parkedIds.delete(parked.id);
+    this.hooks.activated(entry);
+    this.lifecycle.reactivated++;
+    try {
+      void link.importState(entry, parked.codec, parked.state).catch(() => this.directory.remove(entry));
+    } catch (error) {
+      this.directory.remove(entry);
+      this.parked.set(spec.identity, parked);
+      this.parkedIds.set(parked.id, spec.identity);
+      throw error;
+    }
+    return entry;
+  }
+
+  /**
+   * Deactivates an idle actor: its state exported after every record sent before, kept
+   * here, its slot and directory entry freed. A record sent to it meanwhile (or a
+   * terminate) keeps it: its state goes back into a fresh slot and what waited follows.
+   */
+  async deactivate(entry: ActorEntry): Promise<void> {
+    const life = this.life;
+    const kernel = life?.kernel(entry.kernelName);
+    const current = entry.link;
+    if (!life || !kernel || current.moving !== undefined || current.failed) return;
+    const codec = rawCodec(kernel.codecs.state);
+    const moving = new MovingLink(current);
+    entry.link = moving;
+    let state: Uint32Array;
+    try {
+      state = (await current.exportState(entry, { codec, what: `deactivation of kernel '${entry.kernelName}' actor '${entry.key}'`, timeoutMs: life.askTimeoutMs })) as Uint32Array;
+    } catch {
+      entry.link = current;
+      moving.arrived(current);
+      return;
+    }
+    if (moving.hasWaiting || !entry.active) return this.keep(entry, current, moving, codec, state);
+    this.directory.remove(entry);
+    this.hooks.retired(entry);
+    this.parked.set(entry.identity, { id: entry.actorId, state, codec });
+    this.parkedIds.set(entry.actorId, entry.identity);
+    this.lifecycle.idle++;
+    // Nothing waits; a holder of the old entry sees it inactive and reactivates the actor.
+    moving.arrived(current);
+  }
+
+  /** A deactivation given up: the state back into a fresh slot of the shard, then what waited. */
+  protected async keep(entry: ActorEntry, link: ShardLink, moving: MovingLink, codec: Codec, state: Uint32Array): Promise<void> {
+    this.lifecycle.kept++;
+    this.directory.relocate(entry, entry.shard);
+    const imported = link.importState(entry, codec, state);
+    entry.link = link;
+    moving.arrived(link);
+    await imported.catch(() => {});
   }
 
   /** Adds the actor on `link`'s shard and sends its INIT (ahead of the message that activated it). */
   private activateOn(spec: ActorSpec, link: ShardLink): ActorEntry {
     const entry = this.directory.add(newActor(spec, link));
     this.hooks.activated(entry);
+    this.lifecycle.created++;
     try {
       void link.activate(entry).catch(() => this.directory.remove(entry));
     } catch (error) {
@@ -76,7 +185,24 @@ export class LocalLocator implements ActorLocator {
   }
 
   routeElsewhere(words: Uint32Array, o: number, dead: (reason: DeadLetterReason) => void): void {
-    dead(this.directory.wasIssued(words[o + SendHeader.to]!) ? 'terminated' : 'no-such-actor');
+    const id = words[o + SendHeader.to]!;
+    const identity = this.parkedIds.get(id);
+    if (identity !== undefined && this.life && this.activateByIdentity(identity)) return this.life.reroute(words, o);
+    dead(this.directory.wasIssued(id) ? 'terminated' : 'no-such-actor');
+  }
+
+  /** Activates the actor `identity` names (a K2K message to its id found it deactivated); false: its kernel is not run here. */
+  protected activateByIdentity(identity: string): boolean {
+    const parts = identityParts(identity);
+    const kernelId = this.life?.kernelIds.get(parts.kernel);
+    if (kernelId === undefined) return false;
+    const tenantId = this.directory.tenants.hold(parts.tenant);
+    try {
+      this.activate({ identity, key: parts.key, kernel: { name: parts.kernel }, kernelId, tenant: parts.tenant, tenantId, pinnedShard: undefined });
+    } finally {
+      this.directory.tenants.release(tenantId);
+    }
+    return true;
   }
 
   linkOn(_entry: ActorEntry, shard: ShardLink): ShardLink {

@@ -35,6 +35,11 @@ export class MovingLink implements ShardLink {
     return this.from.failed;
   }
 
+  /** Whether records wait here (sent while the actor moved). */
+  get hasWaiting(): boolean {
+    return this.waiting.length > 0;
+  }
+
   /** The actor is on `link` now: what waited is sent there, in order. */
   arrived(link: ShardLink): void {
     this.target = link;

@@ -91,6 +91,8 @@ export interface KernelSpec<S extends Schema, Q extends Schema, R extends Schema
    * (ERR_RINGSHARD_SCHEMA). `from` is the schema the old state was stored in.
    */
   readonly migrate?: (oldState: Record<string, number | number[]>, from: Schema) => MessageOf<S>;
+  /** Deactivates this kernel's actors after this long without a message (see ClusterOptions.idleAfterMs); 0: never. */
+  readonly idleAfterMs?: number;
 }
 
 export interface Kernel<S extends Schema = Schema, Q extends Schema = Schema, R extends Schema = Schema> {
@@ -118,6 +120,8 @@ export interface Kernel<S extends Schema = Schema, Q extends Schema = Schema, R 
   readonly referenceWire?: ReferenceWire;
   /** See KernelSpec.migrate. */
   readonly migrate?: (oldState: Record<string, number | number[]>, from: Schema) => MessageOf<S>;
+  /** See KernelSpec.idleAfterMs. */
+  readonly idleAfterMs?: number;
 }
 
 export interface SendEntry {
@@ -214,7 +218,13 @@ export function defineKernel<S extends Schema, Q extends Schema, R extends Schem
     },
     ...(reference ? { reference, referenceWire } : {}),
     ...(spec.migrate !== undefined ? { migrate: spec.migrate } : {}),
+    ...(spec.idleAfterMs !== undefined ? { idleAfterMs: idleAfterOf(spec.idleAfterMs, what) } : {}),
   });
+}
+
+function idleAfterOf(ms: unknown, what: string): number {
+  if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 0 || ms > 2 ** 31 - 1) throw invalid(`${what}: idleAfterMs must be an integer of milliseconds from 0 (never) to 2^31 - 1, got ${String(ms)}`);
+  return ms;
 }
 
 function invalid(message: string): RingshardError {

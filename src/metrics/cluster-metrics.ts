@@ -10,6 +10,7 @@
  * gives the kernel's exact total, which ringshard_messages_total reports per shard.
  */
 import { STORE_COMMIT_BUCKETS, type NodeCounters, type StoreCounters } from '../coordinator/actor-locator.ts';
+import type { LifecycleCounts } from '../coordinator/local-locator.ts';
 import { Registry } from 'prom-client';
 import type { ActorEntry } from '../coordinator/actor-directory.ts';
 import type { SpscRing } from '../rings/spsc-ring.ts';
@@ -54,6 +55,10 @@ export interface ClusterCountersSource {
   node?(): NodeCounters | undefined;
   /** options.persist: what the embedded store counts (undefined without it). */
   store?(): StoreCounters | undefined;
+  /** Activations and deactivations by cause (undefined where the locator does not count them). */
+  lifecycle?(): LifecycleCounts | undefined;
+  /** Deactivated actors kept in host memory (undefined: kept in a store, or none). */
+  deactivated?(): number | undefined;
 }
 
 interface ShardTables {
@@ -285,6 +290,7 @@ export class ClusterMetrics {
       ...this.recoveryCollectors(),
       ...this.nodeCollectors(),
       ...this.storeCollectors(),
+      ...this.lifecycleCollectors(),
       new CollectedMetric('ringshard_k2k_sends_total', 'Kernel-to-kernel messages the handlers of a shard sent (each once; a replay\'s repeats are not counted).', 'counter',
         perShard((s, shard) => (s.source?.sends ? [{ labels: { shard }, value: s.source.sends().passedOn }] : []))),
       new CollectedMetric('ringshard_k2k_duplicates_total', 'K2K sends a shard made again while replaying after a recovery, dropped by the coordinator (delivered once already).', 'counter',
@@ -321,6 +327,24 @@ export class ClusterMetrics {
       new CollectedMetric('ringshard_node_journal_entries_total', 'durable: journal entries this node published to JetStream (one per actor per turn of the event loop).', 'counter', single((n) => n.journalEntries)),
       new CollectedMetric('ringshard_node_snapshots_total', 'Actor snapshots this node wrote to the snapshot bucket (periodic, durable; and at every handover).', 'counter', single((n) => n.snapshots)),
       new CollectedMetric('ringshard_node_replayed_calls_total', 'durable: journaled calls this node replayed while taking actors over.', 'counter', single((n) => n.replayedCalls)),
+    ];
+  }
+
+  private lifecycleCollectors(): CollectedMetric[] {
+    const counts = () => this.counters?.lifecycle?.();
+    return [
+      new CollectedMetric('ringshard_actor_activations_total', 'Actors activated, by cause: new (init ran), reactivated (a deactivated actor, or one kept in the store, came back with its state and id; no init).', 'counter', () => {
+        const c = counts();
+        return c ? [{ labels: { cause: 'new' }, value: c.created }, { labels: { cause: 'reactivated' }, value: c.reactivated }] : [];
+      }),
+      new CollectedMetric('ringshard_actor_deactivations_total', 'Actors deactivated, by cause: idle (no message for idleAfterMs; state kept, slot freed). given-up: a message came while the state was exported, and the actor stayed.', 'counter', () => {
+        const c = counts();
+        return c ? [{ labels: { cause: 'idle' }, value: c.idle }, { labels: { cause: 'given-up' }, value: c.kept }] : [];
+      }),
+      new CollectedMetric('ringshard_actors_deactivated', 'Deactivated actors whose state waits in host memory for their next message (with options.persist they wait in the store: ringshard_store_actors).', 'gauge', () => {
+        const n = this.counters?.deactivated?.();
+        return n === undefined ? [] : [{ labels: {}, value: n }];
+      }),
     ];
   }
 

@@ -400,6 +400,12 @@ export class LmdbStore implements StateStore {
     return done;
   }
 
+  /** Whether the store holds a state for the actor (a terminated one's is empty). */
+  hasState(key: string): boolean {
+    const s = this.snapshots.get(key);
+    return s !== undefined && s.state.byteLength > 0;
+  }
+
   async deleteSnapshot(key: string): Promise<void> {
     await settled(this.path, 'a snapshot could not be deleted', this.snapshots.remove(key));
   }

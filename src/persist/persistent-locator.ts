@@ -26,9 +26,11 @@ import type { PlacementStrategy } from '../coordinator/placement.ts';
 import type { ShardLink } from '../coordinator/shard-link.ts';
 import { SendHeader } from '../layout/record.ts';
 import { ActorCustody, type CustodyHost } from '../recovery/actor-custody.ts';
+import { storeKey } from '../recovery/state-store.ts';
 import type { LmdbStore } from './lmdb-store.ts';
 import { schemaHash, upgradeState } from './schemas.ts';
 import { ActorIds } from '../coordinator/actor-ids.ts';
+import { rawCodec } from '../layout/raw-words.ts';
 
 export interface PersistentLocatorOptions {
   readonly directory: ActorDirectory;
@@ -87,13 +89,31 @@ export class PersistentLocator extends LocalLocator {
     if (this.countsNow) await this.store.putMeta(METRIC_COUNTS, this.countsNow()).catch(() => {});
   }
 
+  /** A stored actor's id (one terminate() forgot has an empty state: not kept). */
+  override keptId(spec: ActorSpec): number | undefined {
+    const id = this.store.idOf(spec.identity);
+    return id !== undefined && this.store.hasState(storeKey(spec.identity)) ? id : undefined;
+  }
+
+  /** Deactivates an idle actor into the store (ActorCustody.deactivate); its next message restores it. */
+  override async deactivate(entry: ActorEntry): Promise<void> {
+    const kernel = this.host.kernel(entry.kernelName);
+    if (!kernel) return;
+    const codec = rawCodec(kernel.codecs.state);
+    const gone = await this.custody.deactivate(entry, (state, moving, current) => this.keep(entry, current, moving, codec, state));
+    if (gone) this.lifecycle.idle++;
+  }
+
   override activate(spec: ActorSpec): ActorEntry {
     const existing = this.directory.lookup(spec.identity);
     if (existing) return existing;
     const real = this.shards[spec.pinnedShard ?? this.place(spec)]!;
     const moving = new MovingLink(real);
-    const entry = this.directory.add(newActor(spec, moving), this.store.idOf(spec.identity));
+    const known = this.store.idOf(spec.identity);
+    const entry = this.directory.add(newActor(spec, moving), known);
     this.hooks.activated(entry);
+    if (known === undefined) this.lifecycle.created++;
+    else this.lifecycle.reactivated++;
     this.custody.takeOver(entry, this.host.kernel(spec.kernel.name)!, real, moving);
     return entry;
   }

@@ -242,6 +242,59 @@ export class ActorCustody {
     }
   }
 
+  /**
+   * Deactivates an idle actor into the store: its state exported after every record sent
+   * before and snapshotted (with the journal sequence it covers and its K2K marks), its
+   * slot and directory entry freed; its next message restores it (takeOver). Returns false
+   * when it stays: a record came meanwhile (or a terminate), the state goes back into a
+   * fresh slot through `keep`, and what waited follows.
+   */
+  async deactivate(entry: ActorEntry, keep: (state: Uint32Array, moving: MovingLink, current: ShardLink) => Promise<void>): Promise<boolean> {
+    if (this.restoring.has(entry.identity) || this.handingOver.has(entry.identity)) return false;
+    const kernel = this.local.kernel(entry.kernelName);
+    const current = entry.link;
+    if (!kernel || current.moving !== undefined || current.failed) return false;
+    const key = storeKey(entry.identity);
+    const moving = new MovingLink(current);
+    entry.link = moving;
+    const numbered = this.sendNumbers !== undefined;
+    let sends = 0;
+    let state: Uint32Array;
+    try {
+      const exported = current.exportState(entry, {
+        codec: rawCodec(kernel.codecs.state),
+        what: `deactivation of kernel '${entry.kernelName}' actor '${entry.key}'`,
+        timeoutMs: this.local.askTimeoutMs,
+        ...(numbered ? { onDone: () => (sends = this.sends.get(entry.actorId) ?? 0) } : {}),
+      });
+      const received = numbered && current instanceof JournalingLink ? current.receivedMarks() : [];
+      const seqP = this.mode === 'journal' ? this.store.journaled(key) : Promise.resolve(0);
+      const [seq, words] = await Promise.all([seqP, exported]);
+      state = words as Uint32Array;
+      if (moving.hasWaiting || !entry.active) {
+        await keep(state, moving, current);
+        return false;
+      }
+      const covered = Math.max(seq, this.covered.get(key) ?? 0);
+      await this.store.writeSnapshot(key, covered, state, this.extras.schemaOf?.(kernel), numbered ? { sends, received } : undefined);
+    } catch (error) {
+      this.local.log(`ringshard: could not deactivate '${entry.key}': ${(error as Error).message}`);
+      entry.link = current;
+      moving.arrived(current);
+      return false;
+    }
+    if (moving.hasWaiting || !entry.active) {
+      await keep(state, moving, current);
+      return false;
+    }
+    this.covered.delete(key);
+    this.store.forgetLocal(key);
+    this.local.directory.remove(entry);
+    this.local.retired(entry);
+    moving.arrived(current);
+    return true;
+  }
+
   /** Writes the actor's state and the journal sequence it covers (a failure is logged; the journal still holds it all). */
   private async snapshot(key: string, entry: ActorEntry): Promise<void> {
     const kernel = this.local.kernel(entry.kernelName)!;
