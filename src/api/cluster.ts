@@ -120,7 +120,13 @@ export class Cluster implements ActorHost {
         activated: (entry) => this.metrics?.actorActivated(entry),
         retired: (entry) => this.metrics?.actorRetired(entry),
       },
-      { kernel: (name) => this.kernelsByName.get(name), kernelIds, askTimeoutMs: options.askTimeoutMs, reroute: (words, o) => this.router.reroute(words, o) },
+      {
+        kernel: (name) => this.kernelsByName.get(name),
+        kernelIds,
+        askTimeoutMs: options.askTimeoutMs,
+        stateWords: Math.max(0, ...options.kernels.map((k) => k.codecs.state.words)),
+        reroute: (words, o) => this.router.reroute(words, o),
+      },
     );
     const authorizer = this.authorizer;
     const names: DeliveryNames = { principal: (id) => this.principals.name(id), roles: (mask) => this.roleNamesOf(mask) };

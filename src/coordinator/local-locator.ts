@@ -10,6 +10,7 @@ import type { Kernel } from '../kernels/define-kernel.ts';
 import type { Codec } from '../layout/codec.ts';
 import { rawCodec } from '../layout/raw-words.ts';
 import { MovingLink } from './moving-link.ts';
+import { ParkedActors } from './parked-actors.ts';
 import type { ActorHandle, ActorSpec } from './actor-handle.ts';
 import type { ActorLocation, ActorLocator, MemberInfo, StoreCounters } from './actor-locator.ts';
 import type { DeadLetterReason } from './dead-letters.ts';
@@ -21,6 +22,8 @@ export interface LifecycleHost {
   kernel(name: string): Kernel<any, any, any> | undefined;
   readonly kernelIds: ReadonlyMap<string, number>;
   readonly askTimeoutMs: number;
+  /** The largest state of the cluster's kernels, in words (a deactivated actor's record). */
+  readonly stateWords: number;
   /** Routes a K2K send record again once its receiver is active (the K2K router). */
   reroute(words: Uint32Array, o: number): void;
 }
@@ -35,13 +38,6 @@ export interface LifecycleCounts {
   kept: number;
 }
 
-/** A deactivated actor's state, kept in host memory (without options.persist). */
-interface Parked {
-  readonly id: number;
-  readonly state: Uint32Array;
-  readonly codec: Codec;
-}
-
 /** What the cluster's metrics hear of activations. */
 export interface ActivationHooks {
   /** An actor was added to a shard (before its INIT is sent: the worker must know its metric row). */
@@ -53,9 +49,8 @@ export interface ActivationHooks {
 export class LocalLocator implements ActorLocator {
   readonly nodeName = 'local';
   readonly lifecycle: LifecycleCounts = { created: 0, reactivated: 0, idle: 0, kept: 0 };
-  /** Deactivated actors (idleAfterMs), by identity and by id. */
-  private readonly parked = new Map<string, Parked>();
-  private readonly parkedIds = new Map<number, string>();
+  /** Deactivated actors (idleAfterMs) and their states. */
+  private readonly parked: ParkedActors;
 
   constructor(
     readonly directory: ActorDirectory,
@@ -64,10 +59,12 @@ export class LocalLocator implements ActorLocator {
     protected readonly hooks: ActivationHooks,
     /** Absent: actors are never deactivated. */
     protected readonly life?: LifecycleHost,
-  ) {}
+  ) {
+    this.parked = new ParkedActors(life?.stateWords ?? 0);
+  }
 
   keptId(spec: ActorSpec): number | undefined {
-    return this.parked.get(spec.identity)?.id;
+    return this.parked.idOf(spec.identity);
   }
 
   /** Deactivated actors waiting for their next message. */
@@ -88,23 +85,28 @@ export class LocalLocator implements ActorLocator {
     const found = this.directory.lookup(spec.identity);
     if (found) return found;
     const link = this.shards[spec.pinnedShard ?? this.place(spec)]!;
-    const parked = this.parked.get(spec.identity);
-    return parked ? this.reactivateOn(spec, link, parked) : this.activateOn(spec, link);
+    if (this.parked.size > 0 && this.parked.idOf(spec.identity) !== undefined) return this.reactivateOn(spec, link);
+    return this.activateOn(spec, link);
   }
 
   /** Brings a deactivated actor back on `link`'s shard: its id, its state (IMPORT, no INIT). */
-  private reactivateOn(spec: ActorSpec, link: ShardLink, parked: Parked): ActorEntry {
-    const entry = this.directory.add(newActor(spec, link), parked.id);
-    this.parked.delete(spec.identity);
-    this.parkedIds.delete(parked.id);
+  private reactivateOn(spec: ActorSpec, link: ShardLink): ActorEntry {
+    const codec = rawCodec(this.life!.kernel(spec.kernel.name)!.codecs.state);
+    const { id, state } = this.parked.take(spec.identity, codec.words)!;
+    let entry: ActorEntry;
+    try {
+      entry = this.directory.add(newActor(spec, link), id);
+    } catch (error) {
+      this.parked.put(spec.identity, id, state);
+      throw error;
+    }
     this.hooks.activated(entry);
     this.lifecycle.reactivated++;
     try {
-      void link.importState(entry, parked.codec, parked.state).catch(() => this.directory.remove(entry));
+      void link.importState(entry, codec, state).catch(() => this.directory.remove(entry));
     } catch (error) {
       this.directory.remove(entry);
-      this.parked.set(spec.identity, parked);
-      this.parkedIds.set(parked.id, spec.identity);
+      this.parked.put(spec.identity, id, state);
       throw error;
     }
     return entry;
@@ -134,8 +136,7 @@ export class LocalLocator implements ActorLocator {
     if (moving.hasWaiting || !entry.active) return this.keep(entry, current, moving, codec, state);
     this.directory.remove(entry);
     this.hooks.retired(entry);
-    this.parked.set(entry.identity, { id: entry.actorId, state, codec });
-    this.parkedIds.set(entry.actorId, entry.identity);
+    this.parked.put(entry.identity, entry.actorId, state);
     this.lifecycle.idle++;
     // Nothing waits; a holder of the old entry sees it inactive and reactivates the actor.
     moving.arrived(current);
@@ -186,7 +187,7 @@ export class LocalLocator implements ActorLocator {
 
   routeElsewhere(words: Uint32Array, o: number, dead: (reason: DeadLetterReason) => void): void {
     const id = words[o + SendHeader.to]!;
-    const identity = this.parkedIds.get(id);
+    const identity = this.parked.identityOf(id);
     if (identity !== undefined && this.life && this.activateByIdentity(identity)) return this.life.reroute(words, o);
     dead(this.directory.wasIssued(id) ? 'terminated' : 'no-such-actor');
   }

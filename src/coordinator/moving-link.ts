@@ -16,11 +16,16 @@ import { packedBatch, type MessageBatch } from '../layout/columns.ts';
 export class MovingLink implements ShardLink {
   private readonly waiting: Array<(link: ShardLink) => void> = [];
   private target: ShardLink | undefined;
-  private arrive!: () => void;
-  /** Resolves once the move is over (arrived, or gone back). */
-  readonly settled: Promise<void> = new Promise((resolve) => (this.arrive = resolve));
+  private arrive: (() => void) | undefined;
+  private done: Promise<void> | undefined;
 
   constructor(private readonly from: ShardLink) {}
+
+  /** Resolves once the move is over (arrived, or gone back). Made when first asked: most moves (idle deactivations) are never waited for. */
+  get settled(): Promise<void> {
+    if (this.done === undefined) this.done = this.target !== undefined ? Promise.resolve() : new Promise((resolve) => (this.arrive = resolve));
+    return this.done;
+  }
 
   get moving(): Promise<void> {
     return this.settled;
@@ -44,7 +49,7 @@ export class MovingLink implements ShardLink {
   arrived(link: ShardLink): void {
     this.target = link;
     for (const send of this.waiting.splice(0)) send(link);
-    this.arrive();
+    this.arrive?.();
   }
 
   private later<T>(send: (link: ShardLink) => Promise<T>): Promise<T> {
