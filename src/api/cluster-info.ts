@@ -24,7 +24,10 @@ export interface ClusterInfo {
   readonly backend: BackendKind;
   readonly shards: readonly ShardInfo[];
   readonly kernels: readonly string[];
+  /** Active actors (their state in a GPU slot). */
   readonly actors: number;
+  /** Deactivated actors whose state waits in host memory (idleAfterMs; with persist they wait in the store, and this is 0). */
+  readonly deactivated: number;
   /**
    * Entries in the bounded tables: tenant and principal names (kept while a ref or an
    * actor names them, then among the 4,096 released last) and cached policy answers
@@ -42,11 +45,12 @@ interface ShardView {
   readonly failed: Error | undefined;
 }
 
-export function clusterInfo(backend: BackendKind, kernels: string[], shards: readonly ShardView[], directory: ActorDirectory, tables: ClusterInfo['tables']): ClusterInfo {
+export function clusterInfo(backend: BackendKind, kernels: string[], shards: readonly ShardView[], directory: ActorDirectory, tables: ClusterInfo['tables'], deactivated = 0): ClusterInfo {
   return {
     backend,
     kernels,
     actors: directory.size,
+    deactivated,
     tables,
     shards: shards.map((s) => ({
       index: s.index,

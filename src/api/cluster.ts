@@ -462,7 +462,7 @@ export class Cluster implements ActorHost {
       tenants: this.tenants.size,
       principals: this.principals.size,
       policyAnswers: this.authorizer.cached,
-    });
+    }, this.locator.deactivated ?? 0);
   }
 
   /**

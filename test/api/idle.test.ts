@@ -118,6 +118,7 @@ for (const backend of ['cpu', 'webgpu'] as const) {
     await cluster.sweepIdle();
     const used = keys.filter((k) => model.get(k)!.count > 0).length;
     assert.equal(cluster.info().actors, 0, 'every actor idle for two sweeps is deactivated');
+    assert.equal(cluster.info().deactivated, used);
     assert.equal(await metric(cluster, 'ringshard_actors_deactivated'), used);
     for (const key of keys) {
       const m = model.get(key)!;
