@@ -38,7 +38,9 @@ async function run(idle: boolean): Promise<Record<string, number>> {
     ...(dir ? { persist: { path: dir, durability: 'checkpoint' as const } } : {}),
   });
   try {
+    (globalThis as { gc?: () => void }).gc?.();
     const rss0 = process.memoryUsage().rss;
+    const heap0 = process.memoryUsage().heapUsed;
     let mostActive = 0;
     let mostRss = rss0;
     const t0 = performance.now();
@@ -59,6 +61,7 @@ async function run(idle: boolean): Promise<Record<string, number>> {
     if (idle) for (let i = 0; i < 4; i++) await cluster.sweepIdle();
     (globalThis as { gc?: () => void }).gc?.();
     const kept = process.memoryUsage().rss - rss0;
+    const heap = process.memoryUsage().heapUsed - heap0;
     // Wait for the sweeps to deactivate what is left, then reactivate some (one ask each).
     const lat: number[] = [];
     if (idle) {
@@ -77,7 +80,7 @@ async function run(idle: boolean): Promise<Record<string, number>> {
       'most active': mostActive,
       'RSS peak MB': mb(mostRss - rss0),
       'RSS after GC MB': mb(kept),
-      'after GC B/key': Math.round(kept / keys),
+      'main heap after GC B/key': Math.round(heap / keys),
       'reactivating ask p50 us': lat.length ? Math.round(percentile(lat, 50)) : NaN,
       'p99 us': lat.length ? Math.round(percentile(lat, 99)) : NaN,
     };
