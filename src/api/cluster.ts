@@ -411,7 +411,14 @@ export class Cluster implements ActorHost {
     ref.checkAllowed();
     const what = `kernel '${ref.kernel.name}' actor '${ref.key}'${ref.tenant ? ` of tenant '${ref.tenant}'` : ''}`;
     let entry = this.directory.lookup(ref.identity);
-    for (let moving = entry?.link.moving; moving !== undefined; moving = entry?.link.moving) {
+    for (;;) {
+      // A kept actor (deactivated, or in the store; or just now, while this waited) is brought back to be moved.
+      if (!entry && this.locator.keptId?.(ref) !== undefined) {
+        this.activate(ref);
+        entry = this.directory.lookup(ref.identity);
+      }
+      const moving = entry?.link.moving;
+      if (moving === undefined) break;
       await moving;
       entry = this.directory.lookup(ref.identity);
     }

@@ -252,3 +252,35 @@ test('idleAfterMs is checked: a cluster option or a kernel option that is not wh
   assert.deepEqual(await cluster.actor(keeper, 'stays').ask({ add: 1 }), { n: 2 });
   assert.equal(await metric(cluster, 'ringshard_actor_activations_total', { cause: 'new' }), 2);
 });
+
+test('cpu: deactivations while shard workers die and while actors migrate lose nothing and run nothing twice', { timeout: 120_000 }, async (t) => {
+  const cluster = await start(t, 'cpu');
+  if (!cluster) return;
+  const rng = seededRng(t);
+  const keys = Array.from({ length: 60 }, (_, i) => `f${i}`);
+  const model = new Map(keys.map((k) => [k, { total: 0, count: 0 }]));
+  const calls: Array<Promise<unknown>> = [];
+  const send = (key: string) => {
+    const m = model.get(key)!;
+    const add = rng.int(0, 1000);
+    m.total = (m.total + add) >>> 0;
+    m.count++;
+    const expected = { ...m, inits: 1 };
+    calls.push(cluster.actor(tally, key).ask({ add }).then((reply) => assert.deepEqual(reply, expected, key)));
+  };
+  for (const key of keys) send(key);
+  await Promise.all(calls.splice(0));
+  for (let round = 0; round < 6; round++) {
+    for (let i = 0; i < 30; i++) send(rng.pick(keys));
+    const sweeps = cluster.sweepIdle().then(() => cluster.sweepIdle());
+    // A worker dies with exports in flight (its replacement answers them from the checkpoint),
+    // and actors move between shards, some of them deactivated (migrate brings them back).
+    const fault = cluster.injectFault(round % 2, 'worker-exit');
+    for (let i = 0; i < 30; i++) send(rng.pick(keys));
+    const moves = [rng.pick(keys), rng.pick(keys)].map((key) => cluster.migrate(cluster.actor(tally, key), rng.int(0, 1)).catch((e: Error) => assert.fail(`migrate ${key}: ${e.message}`)));
+    await Promise.all([sweeps, fault, ...moves]);
+    await Promise.all(calls.splice(0));
+  }
+  for (let i = 0; i < 3; i++) await cluster.sweepIdle();
+  for (const key of keys) assert.deepEqual(await cluster.actor(tally, key).snapshot(), { ...model.get(key)!, inits: 1 }, `${key} at the end`);
+});
