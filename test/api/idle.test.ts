@@ -16,6 +16,7 @@ import { Cluster, ErrorCode, counter, defineKernel, type ClusterOptions } from '
 import { gpuOrSkip, NO_GPU } from '../helpers/gpu.ts';
 import { seededRng } from '../helpers/random.ts';
 import { parseExposition, valueOf } from '../helpers/exposition.ts';
+import { hang } from '../helpers/kernels.ts';
 
 /** Counts messages, sums them, and counts how often init ran (once per actor, ever). */
 const tally = defineKernel({
@@ -283,4 +284,19 @@ test('cpu: deactivations while shard workers die and while actors migrate lose n
   }
   for (let i = 0; i < 3; i++) await cluster.sweepIdle();
   for (const key of keys) assert.deepEqual(await cluster.actor(tally, key).snapshot(), { ...model.get(key)!, inits: 1 }, `${key} at the end`);
+});
+
+test('cpu: a quarantined actor is not deactivated (its export is refused) and the others are', { timeout: 60_000 }, async (t) => {
+  const cluster = await Cluster.start({ kernels: [hang, counter], backend: 'cpu', shards: 2, logger: false, maxDispatchMs: 300, askTimeoutMs: 60_000, idleAfterMs: 60_000 });
+  t.after(() => cluster.shutdown());
+  const h = cluster.actor(hang, 'h', { shard: 0 });
+  assert.deepEqual(await h.ask({ spins: 0 }), { n: 1 });
+  // Hangs twice (alone the second time): quarantined.
+  await assert.rejects(h.ask({ spins: 1 }), (e: { code: string }) => e.code === ErrorCode.QUARANTINED);
+  await cluster.actor(counter, 'c').ask({ add: 1 });
+  for (let i = 0; i < 3; i++) await cluster.sweepIdle();
+  assert.equal(cluster.info().actors, 1, 'the counter went, the quarantined actor stayed');
+  assert.equal(cluster.info().deactivated, 1);
+  await assert.rejects(h.ask({ spins: 0 }), (e: { code: string }) => e.code === ErrorCode.QUARANTINED);
+  assert.deepEqual(await cluster.actor(counter, 'c').ask({ add: 1 }), { total: 2, count: 2 });
 });
