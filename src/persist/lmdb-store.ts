@@ -414,52 +414,31 @@ export class LmdbStore implements StateStore {
 
   /**
    * Journals a call. The calls of one turn (up to the next microtask) are one journal
-   * entry (a section of words per actor), written in one LMDB transaction. The promise
-   * (one for the whole turn) resolves once that transaction is on disk; journaled(key)
-   * gives the sequence.
+   * entry, written in one LMDB transaction. The promise (one for the whole turn) resolves
+   * once that transaction is on disk; journaled(key) gives the sequence.
    */
   append(key: string, call: Call, sender: string, actorId = 0): Promise<void> {
     if (this.closed) return Promise.reject(new RingshardError(ErrorCode.CLOSED, 'the store is closed'));
-    const seq = ++this.seq;
-    this.entries++;
-    const turn = this.turn ?? this.startTurn();
-    const tail = this.tailOf(key);
-    if (tail.turn !== turn.number) {
-      // The actor's first call in this turn: the turn counts it.
-      tail.turn = turn.number;
-      tail.turns.push(turn.number);
-      tail.lastSeqs.push(seq);
-      this.liveInTurn.set(turn.number, (this.liveInTurn.get(turn.number) ?? 0) + 1);
-    } else tail.lastSeqs[tail.lastSeqs.length - 1] = seq;
-    tail.lastSeq = seq;
-    tail.committed = turn.committed;
-    const payload = call.payload;
-    const need = this.length + CALL_WORDS + payload.length;
-    if (need > this.words.length) {
-      const grown = new Uint32Array(Math.max(need, this.words.length * 2));
-      grown.set(this.words.subarray(0, this.length));
-      this.words = grown;
-    }
-    const w = this.words;
-    let o = this.length;
-    w[o++] = actorId;
-    w[o++] = Math.floor(seq / 2 ** 32);
-    w[o++] = seq >>> 0;
-    w[o++] = call.id;
-    w[o++] = call.op;
-    w[o++] = call.count;
-    w[o++] = call.words;
-    w[o++] = call.roles;
-    w[o++] = call.source;
-    w[o++] = stringAt(turn, call.principal);
-    w[o++] = stringAt(turn, sender);
-    w.set(payload, o);
-    this.length = o + payload.length;
-    return turn.committed;
+    const o = this.header(key, actorId, call.id, call.op, call.count, call.words, call.roles, call.source, call.principal, sender, call.payload.length);
+    this.words.set(call.payload, o);
+    return this.turn!.committed;
   }
 
+  /** Journals a run of `count` tells of `words` words each (the first count * words of `payload`), as append does, without a Call. */
   appendTells(key: string, actorId: number, principal: string, roles: number, source: number, count: number, words: number, payload: Uint32Array): Promise<void> {
     if (this.closed) return Promise.reject(new RingshardError(ErrorCode.CLOSED, 'the store is closed'));
+    const n = count * words;
+    const o = this.header(key, actorId, 0, 0 /* CallOp.TELL */, count, words, roles, source, principal, '', n);
+    const w = this.words;
+    for (let i = 0; i < n; i++) w[o + i] = payload[i]!;
+    return this.turn!.committed;
+  }
+
+  /**
+   * A call's sequence and its actor's place in this turn (the turn counts an actor once),
+   * then its CALL_WORDS header words; returns where its `payloadWords` words go.
+   */
+  private header(key: string, actorId: number, id: number, op: number, count: number, words: number, roles: number, source: number, principal: string, sender: string, payloadWords: number): number {
     const seq = ++this.seq;
     this.entries++;
     const turn = this.turn ?? this.startTurn();
@@ -472,8 +451,7 @@ export class LmdbStore implements StateStore {
     } else tail.lastSeqs[tail.lastSeqs.length - 1] = seq;
     tail.lastSeq = seq;
     tail.committed = turn.committed;
-    const n = count * words;
-    const need = this.length + CALL_WORDS + n;
+    const need = this.length + CALL_WORDS + payloadWords;
     if (need > this.words.length) {
       const grown = new Uint32Array(Math.max(need, this.words.length * 2));
       grown.set(this.words.subarray(0, this.length));
@@ -484,17 +462,16 @@ export class LmdbStore implements StateStore {
     w[o] = actorId;
     w[o + 1] = Math.floor(seq / 2 ** 32);
     w[o + 2] = seq >>> 0;
-    w[o + 3] = 0;
-    w[o + 4] = 0; // CallOp.TELL
+    w[o + 3] = id;
+    w[o + 4] = op;
     w[o + 5] = count;
     w[o + 6] = words;
     w[o + 7] = roles;
     w[o + 8] = source;
     w[o + 9] = stringAt(turn, principal);
-    w[o + 10] = stringAt(turn, '');
-    for (let i = 0; i < n; i++) w[o + CALL_WORDS + i] = payload[i]!;
-    this.length = o + CALL_WORDS + n;
-    return turn.committed;
+    w[o + 10] = stringAt(turn, sender);
+    this.length = o + CALL_WORDS + payloadWords;
+    return o + CALL_WORDS;
   }
 
   private startTurn(): Turn {
