@@ -121,7 +121,7 @@ export class Cluster implements ActorHost {
         retired: (entry) => this.metrics?.actorRetired(entry),
       },
       {
-        kernel: (name) => this.kernelsByName.get(name),
+        stateCodec: (name) => this.kernelsByName.get(name)?.codecs.state,
         kernelIds,
         askTimeoutMs: options.askTimeoutMs,
         stateWords: Math.max(0, ...options.kernels.map((k) => k.codecs.state.words)),

@@ -25,7 +25,15 @@ export interface MemberInfo {
   readonly self: boolean;
 }
 
-import type { LifecycleCounts } from './local-locator.ts';
+/** Activations and deactivations, by cause (ringshard_actor_activations_total, _deactivations_total). */
+export interface LifecycleCounts {
+  /** New actors (INIT), and actors brought back (from host memory or the store). */
+  created: number;
+  reactivated: number;
+  /** Deactivated for being idle; deactivations given up because a message came meanwhile. */
+  idle: number;
+  kept: number;
+}
 
 export interface ActorLocator {
   /** This process's node name ('local' without options.nats). */

@@ -6,36 +6,26 @@
 import { ErrorCode, RingshardError } from '../errors.ts';
 import { SendHeader } from '../layout/record.ts';
 import { identityParts, newActor, type ActorDirectory, type ActorEntry } from './actor-directory.ts';
-import type { Kernel } from '../kernels/define-kernel.ts';
 import type { Codec } from '../layout/codec.ts';
 import { rawCodec } from '../layout/raw-words.ts';
 import { MovingLink } from './moving-link.ts';
 import { ParkedActors } from './parked-actors.ts';
 import type { ActorHandle, ActorSpec } from './actor-handle.ts';
-import type { ActorLocation, ActorLocator, MemberInfo, StoreCounters } from './actor-locator.ts';
+import type { ActorLocation, ActorLocator, LifecycleCounts, MemberInfo, StoreCounters } from './actor-locator.ts';
 import type { DeadLetterReason } from './dead-letters.ts';
 import { placeActor, type PlacementStrategy } from './placement.ts';
 import type { ShardLink } from './shard-link.ts';
 
 /** What deactivating and reactivating actors needs of the cluster. */
 export interface LifecycleHost {
-  kernel(name: string): Kernel<any, any, any> | undefined;
+  /** A kernel's state codec (its state as raw words comes from it). */
+  stateCodec(kernelName: string): Codec | undefined;
   readonly kernelIds: ReadonlyMap<string, number>;
   readonly askTimeoutMs: number;
   /** The largest state of the cluster's kernels, in words (a deactivated actor's record). */
   readonly stateWords: number;
   /** Routes a K2K send record again once its receiver is active (the K2K router). */
   reroute(words: Uint32Array, o: number): void;
-}
-
-/** Activations and deactivations, by cause (ringshard_actor_activations_total, _deactivations_total). */
-export interface LifecycleCounts {
-  /** New actors (INIT), and actors brought back (from host memory or the store). */
-  created: number;
-  reactivated: number;
-  /** Deactivated for being idle; deactivations given up because a message came meanwhile. */
-  idle: number;
-  kept: number;
 }
 
 /** What the cluster's metrics hear of activations. */
@@ -91,7 +81,7 @@ export class LocalLocator implements ActorLocator {
 
   /** Brings a deactivated actor back on `link`'s shard: its id, its state (IMPORT, no INIT). */
   private reactivateOn(spec: ActorSpec, link: ShardLink): ActorEntry {
-    const codec = rawCodec(this.life!.kernel(spec.kernel.name)!.codecs.state);
+    const codec = rawCodec(this.life!.stateCodec(spec.kernel.name)!);
     const { id, state } = this.parked.take(spec.identity, codec.words)!;
     let entry: ActorEntry;
     try {
@@ -119,10 +109,10 @@ export class LocalLocator implements ActorLocator {
    */
   async deactivate(entry: ActorEntry): Promise<void> {
     const life = this.life;
-    const kernel = life?.kernel(entry.kernelName);
+    const stateCodec = life?.stateCodec(entry.kernelName);
     const current = entry.link;
-    if (!life || !kernel || current.moving !== undefined || current.failed) return;
-    const codec = rawCodec(kernel.codecs.state);
+    if (!life || !stateCodec || current.moving !== undefined || current.failed) return;
+    const codec = rawCodec(stateCodec);
     const moving = new MovingLink(current);
     entry.link = moving;
     let state: Uint32Array;

@@ -9,8 +9,7 @@
  * of terminated actors fold into "_other" too, so summing a kernel's actor series always
  * gives the kernel's exact total, which ringshard_messages_total reports per shard.
  */
-import { STORE_COMMIT_BUCKETS, type NodeCounters, type StoreCounters } from '../coordinator/actor-locator.ts';
-import type { LifecycleCounts } from '../coordinator/local-locator.ts';
+import { STORE_COMMIT_BUCKETS, type LifecycleCounts, type NodeCounters, type StoreCounters } from '../coordinator/actor-locator.ts';
 import { Registry } from 'prom-client';
 import type { ActorEntry } from '../coordinator/actor-directory.ts';
 import type { SpscRing } from '../rings/spsc-ring.ts';
