@@ -251,7 +251,7 @@ export class Cluster implements ActorHost {
     const cluster = new Cluster({ resolved, backend, shards, directory, metrics, sendPayloadWords, clock });
     try {
       await chooseLocator(
-        { resolved, local: cluster.local, node: () => cluster.localNode(), store, reroute: (words, o) => cluster.router.reroute(words, o), countsNow: metrics && (() => metrics.countsNow()) },
+        { resolved, local: cluster.local, node: () => cluster.localNode(), store, countsNow: metrics && (() => metrics.countsNow()) },
         (locator) => {
           cluster.locator = locator;
           cluster.router.numberSends = locator.sendNumbers;

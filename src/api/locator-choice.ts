@@ -18,8 +18,6 @@ export interface LocatorContext {
   node(): LocalNode;
   /** options.persist: the store, opened already (its ids make the directory). */
   readonly store: LmdbStore | undefined;
-  /** Routes a K2K send record again (the cluster's router). */
-  reroute(words: Uint32Array, o: number): void;
   /** The metrics' counter and histogram series now (undefined: no metrics). */
   readonly countsNow: (() => Array<[string, number]>) | undefined;
 }
@@ -38,10 +36,9 @@ export async function chooseLocator(context: LocatorContext, adopt: (locator: Ac
         hooks: local.activationHooks,
         host: context.node(),
         store,
-        kernelNames: resolved.kernels.map((k) => k.name),
         snapshotEveryMs: resolved.persist.snapshotEveryMs,
         durability: resolved.persist.durability,
-        reroute: (words, o) => context.reroute(words, o),
+        life: local.lifecycleHost!,
         countsNow: context.countsNow,
       });
     adopt(locator);

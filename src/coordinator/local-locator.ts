@@ -67,6 +67,11 @@ export class LocalLocator implements ActorLocator {
     return this.hooks;
   }
 
+  /** What activating by identity and deactivating need of the cluster (a locator built on this one shares it). */
+  get lifecycleHost(): LifecycleHost | undefined {
+    return this.life;
+  }
+
   members(): MemberInfo[] {
     return [{ node: 'local', shards: this.shards.length, self: true }];
   }
@@ -182,7 +187,7 @@ export class LocalLocator implements ActorLocator {
     dead(this.directory.wasIssued(id) ? 'terminated' : 'no-such-actor');
   }
 
-  /** Activates the actor `identity` names (a K2K message to its id found it deactivated); false: its kernel is not run here. */
+  /** Activates the actor `identity` names (a K2K message to its id found it kept, or the store's journal names it); false: its kernel is not run here. */
   protected activateByIdentity(identity: string): boolean {
     const parts = identityParts(identity);
     const kernelId = this.life?.kernelIds.get(parts.kernel);

@@ -16,11 +16,11 @@
  *     shutdown hook does not run, and the next start finds it as it was.
  */
 import type { ActorEntry } from '../coordinator/actor-directory.ts';
-import { actorIdentity, identityParts, newActor, type ActorDirectory } from '../coordinator/actor-directory.ts';
+import { actorIdentity, newActor, type ActorDirectory } from '../coordinator/actor-directory.ts';
 import type { ActorSpec } from '../coordinator/actor-handle.ts';
 import type { StoreCounters } from '../coordinator/actor-locator.ts';
 import type { DeadLetterReason } from '../coordinator/dead-letters.ts';
-import { LocalLocator, type ActivationHooks } from '../coordinator/local-locator.ts';
+import { LocalLocator, type ActivationHooks, type LifecycleHost } from '../coordinator/local-locator.ts';
 import { MovingLink } from '../coordinator/moving-link.ts';
 import type { PlacementStrategy } from '../coordinator/placement.ts';
 import type { ShardLink } from '../coordinator/shard-link.ts';
@@ -39,12 +39,10 @@ export interface PersistentLocatorOptions {
   readonly hooks: ActivationHooks;
   readonly host: CustodyHost;
   readonly store: LmdbStore;
-  /** Kernel names by id (a K2K message names its receiver's kernel by id). */
-  readonly kernelNames: readonly string[];
   readonly snapshotEveryMs: number;
   readonly durability: 'message' | 'checkpoint';
-  /** Routes a K2K send record again once its receiver is active (the K2K router). */
-  readonly reroute: (words: Uint32Array, o: number) => void;
+  /** What activating an actor by its identity and deactivating one need (the cluster's local locator's). */
+  readonly life: LifecycleHost;
   /** The metrics' counts now, kept with every snapshot round (the next start goes on from them). */
   readonly countsNow: (() => Array<[string, number]>) | undefined;
 }
@@ -53,18 +51,14 @@ export class PersistentLocator extends LocalLocator {
   private readonly custody: ActorCustody;
   private readonly store: LmdbStore;
   private readonly host: CustodyHost;
-  private readonly kernelIds: Map<string, number>;
-  private readonly reroute: (words: Uint32Array, o: number) => void;
   private readonly snapshotTimer: NodeJS.Timeout;
   private readonly countsNow: (() => Array<[string, number]>) | undefined;
   readonly sendNumbers: ((source: number) => number) | undefined;
 
   constructor(options: PersistentLocatorOptions) {
-    super(options.directory, options.shards, options.placement, options.hooks);
+    super(options.directory, options.shards, options.placement, options.hooks, options.life);
     this.store = options.store;
     this.host = options.host;
-    this.reroute = options.reroute;
-    this.kernelIds = new Map(options.kernelNames.map((name, id) => [name, id]));
     const store = options.store;
     this.custody = new ActorCustody(
       'local',
@@ -97,9 +91,9 @@ export class PersistentLocator extends LocalLocator {
 
   /** Deactivates an idle actor into the store (ActorCustody.deactivate); its next message restores it. */
   override async deactivate(entry: ActorEntry): Promise<void> {
-    const kernel = this.host.kernel(entry.kernelName);
-    if (!kernel) return;
-    const codec = rawCodec(kernel.codecs.state);
+    const state = this.life?.stateCodec(entry.kernelName);
+    if (!state) return;
+    const codec = rawCodec(state);
     const gone = await this.custody.deactivate(entry, (state, moving, current) => this.keep(entry, current, moving, codec, state));
     if (gone) this.lifecycle.idle++;
   }
@@ -127,16 +121,8 @@ export class PersistentLocator extends LocalLocator {
     const id = words[o + SendHeader.to]!;
     const identity = this.store.identityOfSync(id);
     if (identity === undefined) return super.routeElsewhere(words, o, dead);
-    const parts = identityParts(identity);
-    const kernelId = this.kernelIds.get(parts.kernel);
-    if (kernelId === undefined) return dead('no-such-actor');
-    const tenantId = this.directory.tenants.hold(parts.tenant);
-    try {
-      this.activate({ identity, key: parts.key, kernel: { name: parts.kernel }, kernelId, tenant: parts.tenant, tenantId, pinnedShard: undefined });
-    } finally {
-      this.directory.tenants.release(tenantId);
-    }
-    this.reroute(words, o);
+    if (!this.activateByIdentity(identity)) return dead('no-such-actor');
+    this.life!.reroute(words, o);
   }
 
   /**
@@ -148,20 +134,11 @@ export class PersistentLocator extends LocalLocator {
   restoreUnfinished(): number {
     let n = 0;
     for (const names of this.store.unfinished()) {
-      const kernelId = this.kernelIds.get(names.kernel);
-      if (kernelId === undefined) {
-        this.host.log(`ringshard: the store journaled calls for kernel '${names.kernel}', which this cluster does not run: they wait for it`);
-        continue;
-      }
-      const identity = actorIdentity(names.kernel, names.tenant, names.key);
-      const tenantId = this.directory.tenants.hold(names.tenant);
       try {
-        this.activate({ identity, key: names.key, kernel: { name: names.kernel }, kernelId, tenant: names.tenant, tenantId, pinnedShard: undefined });
-        n++;
+        if (this.activateByIdentity(actorIdentity(names.kernel, names.tenant, names.key))) n++;
+        else this.host.log(`ringshard: the store journaled calls for kernel '${names.kernel}', which this cluster does not run: they wait for it`);
       } catch (error) {
         this.host.log(`ringshard: could not restore '${names.key}' of kernel '${names.kernel}' at start: ${(error as Error).message}`);
-      } finally {
-        this.directory.tenants.release(tenantId);
       }
     }
     return n;

@@ -9,9 +9,9 @@
 import type { Kernel } from '../kernels/define-kernel.ts';
 import type { ActorEntry } from '../coordinator/actor-directory.ts';
 import { MovingLink } from '../coordinator/moving-link.ts';
-import type { Caller, ShardLink } from '../coordinator/shard-link.ts';
+import type { AskSpec, Caller, ShardLink } from '../coordinator/shard-link.ts';
 import { wordsBatch } from '../layout/columns.ts';
-import { storeKey, type Snapshot, type StateStore } from './state-store.ts';
+import { storeKey, type K2KMarks, type Snapshot, type StateStore } from './state-store.ts';
 import { JournalingLink, K2K_SENDER, type ReplayedCalls } from './journaling-link.ts';
 import { MarkingLink } from './marking-link.ts';
 import { rawCodec, wordsSink } from '../layout/raw-words.ts';
@@ -257,26 +257,15 @@ export class ActorCustody {
     const key = storeKey(entry.identity);
     const moving = new MovingLink(current);
     entry.link = moving;
-    const numbered = this.sendNumbers !== undefined;
-    let sends = 0;
     let state: Uint32Array;
     try {
-      const exported = current.exportState(entry, {
-        codec: rawCodec(kernel.codecs.state),
-        what: `deactivation of kernel '${entry.kernelName}' actor '${entry.key}'`,
-        timeoutMs: this.local.askTimeoutMs,
-        ...(numbered ? { onDone: () => (sends = this.sends.get(entry.actorId) ?? 0) } : {}),
-      });
-      const received = numbered && current instanceof JournalingLink ? current.receivedMarks() : [];
-      const seqP = this.mode === 'journal' ? this.store.journaled(key) : Promise.resolve(0);
-      const [seq, words] = await Promise.all([seqP, exported]);
-      state = words as Uint32Array;
+      const now = await this.stateNow(entry, key, kernel, current, `deactivation of kernel '${entry.kernelName}' actor '${entry.key}'`, (spec) => current.exportState(entry, spec));
+      state = now.state;
       if (moving.hasWaiting || !entry.active) {
         await keep(state, moving, current);
         return false;
       }
-      const covered = Math.max(seq, this.covered.get(key) ?? 0);
-      await this.store.writeSnapshot(key, covered, state, this.extras.schemaOf?.(kernel), numbered ? { sends, received } : undefined);
+      await this.store.writeSnapshot(key, now.covered, state, this.extras.schemaOf?.(kernel), now.marks);
     } catch (error) {
       this.local.log(`ringshard: could not deactivate '${entry.key}': ${(error as Error).message}`);
       entry.link = current;
@@ -295,28 +284,29 @@ export class ActorCustody {
     return true;
   }
 
+  /**
+   * The actor's state, asked through `ask` (a SNAPSHOT or EXPORT record after every message
+   * the link took: it journals its pending tells first), with what that state covers: the
+   * journal sequence asked right after, and its K2K marks (what it took, when the record
+   * was sent; the sends it made, when the reply came, in ring order after the sends of
+   * the messages before it).
+   */
+  private async stateNow(entry: ActorEntry, key: string, kernel: Kernel<any, any, any>, link: ShardLink, what: string, ask: (spec: AskSpec) => Promise<unknown>): Promise<{ state: Uint32Array; covered: number; marks: K2KMarks | undefined }> {
+    const numbered = this.sendNumbers !== undefined;
+    let sends = 0;
+    const stateP = ask({ codec: rawCodec(kernel.codecs.state), what, timeoutMs: this.local.askTimeoutMs, ...(numbered ? { onDone: () => (sends = this.sends.get(entry.actorId) ?? 0) } : {}) });
+    const received = numbered && link instanceof JournalingLink ? link.receivedMarks() : [];
+    const [seq, state] = await Promise.all([this.store.journaled(key), stateP]);
+    return { state: state as Uint32Array, covered: Math.max(seq, this.covered.get(key) ?? 0), marks: numbered ? { sends, received } : undefined };
+  }
+
   /** Writes the actor's state and the journal sequence it covers (a failure is logged; the journal still holds it all). */
   private async snapshot(key: string, entry: ActorEntry): Promise<void> {
     const kernel = this.local.kernel(entry.kernelName)!;
     try {
-      // The snapshot record goes after every message the link took (it journals its
-      // pending tells first), then the sequence journaled so far is asked. Its K2K marks:
-      // what it took, when the record was sent; the sends it made, when its reply came
-      // (in ring order, after the sends of the messages before it).
       const link = entry.link;
-      let sends = 0;
-      const numbered = this.sendNumbers !== undefined;
-      const stateP = link.snapshot(entry, {
-        codec: rawCodec(kernel.codecs.state),
-        what: `snapshot of '${entry.key}'`,
-        timeoutMs: this.local.askTimeoutMs,
-        ...(numbered ? { onDone: () => (sends = this.sends.get(entry.actorId) ?? 0) } : {}),
-      });
-      const received = numbered && link instanceof JournalingLink ? link.receivedMarks() : [];
-      const seqP = this.store.journaled(key);
-      const [seq, state] = await Promise.all([seqP, stateP]);
-      const covered = Math.max(seq, this.covered.get(key) ?? 0);
-      await this.store.writeSnapshot(key, covered, state as Uint32Array, this.extras.schemaOf?.(kernel), numbered ? { sends, received } : undefined);
+      const { state, covered, marks } = await this.stateNow(entry, key, kernel, link, `snapshot of '${entry.key}'`, (spec) => link.snapshot(entry, spec));
+      await this.store.writeSnapshot(key, covered, state, this.extras.schemaOf?.(kernel), marks);
       this.covered.set(key, covered);
     } catch (error) {
       this.local.log(`ringshard: snapshot of '${entry.key}' failed: ${(error as Error).message}`);

@@ -156,7 +156,7 @@ export class JournalingLink extends DelegatingLink {
   private journal(op: CallOp, from: Caller, count: number, words: number, payload: Uint32Array): Promise<unknown> {
     if (!this.marked) this.mark();
     const [sender, id] = splitCallId(from.callId);
-    return this.store.append(this.names.key, this.call(id, op, this.names.principalName(from.principalId), from.roles, from.sourceId, count, words, payload), sender, this.names.actorId);
+    return this.store.append(this.names.key, this.call(id, op, this.principalOf(from.principalId), from.roles, from.sourceId, count, words, payload), sender, this.names.actorId);
   }
 
   private call(id: number, op: CallOp, principal: string, roles: number, source: number, count: number, words: number, payload: Uint32Array): Call {
