@@ -12,6 +12,7 @@ struct RingContext {
   principal: u32,    // principal id, checked by the coordinator
   hlc: vec2<u32>,    // hybrid logical clock: (wall ms >> 16, (wall ms & 0xffff) << 16 | logical)
   status: u32,       // set to a non-zero code to fail this message (ask rejects with it)
+  timer_late_ms: u32, // in on_timer: how late the timer fires, in ms; 0 elsewhere
 }
 
 // What handle_secure receives: RingContext plus the principal's role bits (ROLE_<NAME>).
@@ -25,6 +26,7 @@ struct SecureRingContext {
   hlc: vec2<u32>,
   status: u32,       // STATUS_FORBIDDEN refuses the message (ask rejects with ERR_RINGSHARD_FORBIDDEN)
   roles: u32,        // bit masks: (*ctx).roles & ROLE_TELLER
+  timer_late_ms: u32,
 }
 
 @group(0) @binding(0) var<storage, read> rs_records: array<u32>;
@@ -44,9 +46,13 @@ fn rs_loop_tick() -> bool {
   rs_budget -= 1u;
   return false;
 }
-// K2K: where the current message's outbox is, and how many sends it made so far.
+// K2K: where the current record's outbox is, how many entries it holds so far, how many
+// it may hold (sends and timer notices), and whether send_<name> may send (messages and
+// on_timer only: hooks may arm timers but not send).
 var<private> rs_outbox_at: u32;
 var<private> rs_send_count: u32;
+var<private> rs_send_limit: u32;
+var<private> rs_sends_open: bool;
 
 fn rs_refill_budget() {
   rs_budget = RS_MAX_LOOP_ITERATIONS;

@@ -60,6 +60,8 @@ export const ErrorCode = {
   STORE: 'ERR_RINGSHARD_STORE',
   /** options.persist: another live process (or cluster) has the store open. */
   STORE_LOCKED: 'ERR_RINGSHARD_STORE_LOCKED',
+  /** A timer call was refused: the kernel has no timers, a bad id or time, or the actor's timer table is full (maxTimers). */
+  TIMER: 'ERR_RINGSHARD_TIMER',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -18,7 +18,10 @@ export type BackendKind = 'webgpu' | 'cpu';
 export interface KernelWire {
   readonly id: number;
   readonly name: string;
+  /** The state as handlers see it (the stored state adds the timer table, see `timers`). */
   readonly state: Schema;
+  /** Timers an actor may hold (fn on_timer); 0: none, and the stored state is `state`. */
+  readonly timers?: number;
   readonly request: Schema;
   readonly reply: Schema;
   /** Complete WGSL module for this kernel (prelude + structs + user code + driver). */
@@ -38,6 +41,7 @@ export interface ReferenceWire {
   readonly handle: string;
   readonly init?: string;
   readonly shutdown?: string;
+  readonly onTimer?: string;
 }
 
 export interface ShardConfig {

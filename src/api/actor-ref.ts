@@ -12,7 +12,17 @@ import { actorIdentity } from '../coordinator/actor-directory.ts';
 import { linkOf, type ActorHandle } from '../coordinator/actor-handle.ts';
 import type { Caller, ReplySink } from '../coordinator/shard-link.ts';
 import type { Decision } from './authorizer.ts';
-import { NO_ACTOR } from '../layout/record.ts';
+import { NO_ACTOR, Op, SEND_HEADER_WORDS, SEND_OP_SHIFT, SendHeader } from '../layout/record.ts';
+import { TIMERS_FIELD, TIMER_RECORD_WORDS, TimerRecord, TimerTable } from '../layout/timer-table.ts';
+import { isTimerId } from '../kernels/define-kernel.ts';
+import type { ShardLink } from '../coordinator/shard-link.ts';
+import { rawCodec } from '../layout/raw-words.ts';
+
+/** ref.setTimer's timing: first due `dueMs` from now, then every `everyMs` (absent or 0: once). */
+export interface TimerOptions {
+  readonly dueMs: number;
+  readonly everyMs?: number;
+}
 
 export interface AskOptions {
   /** Fail with ERR_RINGSHARD_TIMEOUT after this many ms. @default the cluster's askTimeoutMs */
@@ -208,7 +218,8 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     try {
       const timeoutMs = this.timeout(options);
       const e = this.target();
-      return linkOf(e).snapshot(e, { codec: this.kernel.codecs.state, what: `snapshot of ${this.what}`, timeoutMs, caller: this.caller }) as Promise<MessageOf<S>>;
+      const state = linkOf(e).snapshot(e, { codec: this.kernel.codecs.state, what: `snapshot of ${this.what}`, timeoutMs, caller: this.caller }) as Promise<MessageOf<S>>;
+      return this.kernel.timers > 0 ? state.then(withoutTimers) : state;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -228,16 +239,107 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
       if (!e) return Promise.resolve(undefined);
       this.host.retire(e);
       this.entry = undefined;
-      return linkOf(e).terminate(e, {
+      const state = linkOf(e).terminate(e, {
         codec: this.kernel.codecs.state,
         what: `terminate of ${this.what}`,
         timeoutMs,
         caller: this.caller,
         onDone: () => this.host.freeSlot(e),
       }) as Promise<MessageOf<S>>;
+      return this.kernel.timers > 0 ? state.then(withoutTimers) : state;
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * Arms timer `id` (a u32 below 0xffffffff) of the actor: due `dueMs` from now, then
+   * every `everyMs` (absent or 0: once); re-arms it if it is armed. Resolves once it is
+   * armed, in the actor's message order (what is sent after sees it). Rejects with
+   * ERR_RINGSHARD_TIMER when the kernel has no on_timer, a value is out of range, or the
+   * actor holds maxTimers other timers.
+   */
+  setTimer(id: number, timing: TimerOptions, options?: AskOptions): Promise<void> {
+    try {
+      const timers = this.timerTable(id);
+      const dueMs = timing?.dueMs;
+      const everyMs = timing?.everyMs ?? 0;
+      for (const [name, v] of [['dueMs', dueMs], ['everyMs', everyMs]] as const) {
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+          throw new RingshardError(ErrorCode.TIMER, `setTimer(${id}) on ${this.what}: ${name} must be an integer of milliseconds from 0 to 2^32 - 1 (from now; a time in the past is not a timer), got ${describeValue(v)}`);
+        }
+      }
+      const timeoutMs = this.timeout(options);
+      const e = this.target();
+      const sent = this.timerRecord(e, Op.SET_TIMER, id, dueMs!, everyMs);
+      const after = this.tableAfter(e, timeoutMs);
+      return Promise.all([after, sent]).then(([state]) => {
+        timers.moveTo(state, this.kernel.codecs.userState.words);
+        if (timers.entryOf(id) < 0) {
+          throw new RingshardError(ErrorCode.TIMER, `setTimer(${id}) on ${this.what}: the actor holds ${this.kernel.timers} timers already (the kernel's maxTimers); nothing was armed`);
+        }
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Clears timer `id` of the actor, in its message order; resolves with whether it was
+   * armed. A timer that fires once and has fired is not armed.
+   */
+  clearTimer(id: number, options?: AskOptions): Promise<boolean> {
+    try {
+      const timers = this.timerTable(id);
+      const timeoutMs = this.timeout(options);
+      const e = this.target();
+      // The table just before the clear: nothing of the actor's comes between the two records.
+      const before = this.tableAfter(e, timeoutMs);
+      const cleared = this.timerRecord(e, Op.CLEAR_TIMER, id, 0, 0);
+      return Promise.all([before, cleared]).then(([state]) => {
+        timers.moveTo(state, this.kernel.codecs.userState.words);
+        return timers.entryOf(id) >= 0;
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private timerTable(id: number): TimerTable {
+    if (this.kernel.timers === 0) {
+      throw new RingshardError(ErrorCode.TIMER, `${this.what}: kernel '${this.kernel.name}' has no timers (its WGSL defines no fn on_timer)`);
+    }
+    if (!isTimerId(id)) throw new RingshardError(ErrorCode.TIMER, `${this.what}: a timer id must be an integer from 0 to 2^32 - 2, got ${describeValue(id)}`);
+    return new TimerTable(new Uint32Array(0), 0, this.kernel.timers);
+  }
+
+  /** A SET_TIMER or CLEAR_TIMER record for the actor, through its link as the timer service's fires go. */
+  private timerRecord(e: ActorHandle, op: Op, id: number, dueMs: number, everyMs: number): Promise<void> {
+    const link = linkOf(e) as Partial<ShardLink>;
+    if (typeof link.forward !== 'function') {
+      throw new RingshardError(ErrorCode.TIMER, `${this.what}: timers are not available for an actor on another node (options.nats)`);
+    }
+    const words = new Uint32Array(SEND_HEADER_WORDS + TIMER_RECORD_WORDS);
+    words[SendHeader.to] = e.actorId;
+    words[SendHeader.kernel] = (this.kernelId | (op << SEND_OP_SHIFT)) >>> 0;
+    words[SendHeader.source] = NO_ACTOR;
+    words[SendHeader.tenant] = this.tenantId;
+    words[SEND_HEADER_WORDS + TimerRecord.id] = id;
+    words[SEND_HEADER_WORDS + TimerRecord.dueMs] = dueMs;
+    words[SEND_HEADER_WORDS + TimerRecord.everyMs] = everyMs;
+    return new Promise<void>((resolve, reject) => {
+      let dead = false;
+      link.forward!(e as never, words, 0, TIMER_RECORD_WORDS, (error) => {
+        dead = true;
+        reject(error);
+      });
+      if (!dead) resolve();
+    });
+  }
+
+  /** The actor's stored state (timer table included) as words, after the records sent before. */
+  private tableAfter(e: ActorHandle, timeoutMs: number): Promise<Uint32Array> {
+    return linkOf(e).snapshot(e, { codec: rawCodec(this.kernel.codecs.state), what: `timer call on ${this.what}`, timeoutMs, caller: this.caller }) as Promise<Uint32Array>;
   }
 
   private timeout(options: AskOptions | undefined): number {
@@ -247,6 +349,12 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     }
     return timeoutMs;
   }
+}
+
+/** A state as users see it: the timer table is ringshard's. */
+function withoutTimers<T>(state: T): T {
+  if (state !== undefined && state !== null) delete (state as Record<string, unknown>)[TIMERS_FIELD];
+  return state;
 }
 
 /** Replies written into typed columns as they come. */

@@ -25,6 +25,7 @@ import { checkSchemas } from '../persist/schemas.ts';
 import { serveMetrics, type MetricsServer } from '../metrics/exporter.ts';
 import { ClusterMetrics } from '../metrics/cluster-metrics.ts';
 import { IdleSweeper } from '../coordinator/idle-sweeper.ts';
+import { TimerService } from '../coordinator/timer-service.ts';
 import { Registry } from 'prom-client';
 import type { LocalNode } from '../nats/node-runtime.ts';
 import { ActorRef, type ActorHost } from './actor-ref.ts';
@@ -142,9 +143,15 @@ export class Cluster implements ActorHost {
       parts.sendPayloadWords,
       (words, o, dead) => this.locator.routeElsewhere(words, o, dead),
     );
+    // Timers (kernels with on_timer): an index of due times, whose fires go through the router.
+    if (options.kernels.some((k) => k.timers > 0)) {
+      this.timers = new TimerService((words, o) => this.router.fire(words, o), parts.sendPayloadWords);
+      this.router.timers = this.timers;
+    }
     metrics?.attachCounters({
       lifecycle: () => this.locator.lifecycle,
       deactivated: () => this.locator.deactivated,
+      timersArmed: () => this.timers?.size,
       deadLetters: () => this.router.counts,
       policyRefusals: () => this.authorizer.refusals,
       node: () => this.locator.counters(),
@@ -380,6 +387,7 @@ export class Cluster implements ActorHost {
 
   /** @internal */
   retire(handle: ActorHandle): void {
+    this.timers?.forget(handle.actorId);
     this.locator.retire(handle);
   }
 
@@ -483,6 +491,8 @@ export class Cluster implements ActorHost {
 
   /** Idle deactivation (options.idleAfterMs), when some kernel has it. */
   private idle: IdleSweeper | undefined;
+  /** The timer service, when some kernel has timers (fn on_timer). */
+  private readonly timers: TimerService | undefined;
 
   /**
    * Runs one idle sweep now (what the timer does every half idleAfterMs): actors idle
@@ -494,6 +504,7 @@ export class Cluster implements ActorHost {
   }
 
   private async close(): Promise<void> {
+    this.timers?.close();
     await this.idle?.stop();
     // A node hands its actors over to the others first (their state goes with them).
     await this.locator.leave().catch((error: Error) => this.log(`ringshard: leaving the cluster: ${error.message}`));

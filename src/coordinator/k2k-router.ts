@@ -9,7 +9,9 @@
  * message's principal and roles on it (a principal refused on a vault cannot reach it
  * through a forwarder).
  */
-import { SendHeader } from '../layout/record.ts';
+import { OP_MASK, SEND_HEADER_WORDS, SEND_OP_SHIFT, SendHeader, TIMER_NOTICE } from '../layout/record.ts';
+import { TimerNotice } from '../layout/timer-table.ts';
+import type { TimerService } from './timer-service.ts';
 import { activity } from './activity.ts';
 import type { ActorDirectory, ActorEntry } from './actor-directory.ts';
 import { DEAD_LETTER_REASONS, deadLetterReason, type DeadLetterReason } from './dead-letters.ts';
@@ -47,13 +49,31 @@ export class K2KRouter {
   numberSends: ((sourceId: number) => number) | undefined;
   /** The number of the send being routed. */
   private sendId = 0;
+  /** Where timer notices go (the cluster's timer service), when some kernel has timers. */
+  timers: TimerService | undefined;
 
   /** Routes the send record at word `o` of `words` (valid only during the call). */
   route(words: Uint32Array, o: number): void {
+    if (words[o + SendHeader.kernel] === TIMER_NOTICE) return this.timerNotice(words, o);
     this.routed++;
     const numbers = this.numberSends;
     this.sendId = numbers === undefined ? 0 : numbers(words[o + SendHeader.source]!);
     this.deliver(words, o);
+  }
+
+  /** A due timer's TIMER record (the timer service's), delivered as a send is: by id, to wherever its actor is. */
+  fire(words: Uint32Array, o: number): void {
+    this.sendId = 0;
+    this.deliver(words, o);
+  }
+
+  /** An actor armed a timer: the timer service indexes it (a notice is not a message). */
+  private timerNotice(words: Uint32Array, o: number): void {
+    const actorId = words[o + SendHeader.source]!;
+    const entry = this.directory.byActorId(actorId);
+    if (entry === undefined || this.timers === undefined) return;
+    const p = o + SEND_HEADER_WORDS;
+    this.timers.notice(actorId, entry.kernelId, entry.tenantId, words[p + TimerNotice.entry]!, words[o + SendHeader.to]!, words[p + TimerNotice.dueHi]! * 0x1_0000_0000 + words[p + TimerNotice.dueLo]!);
   }
 
   /** The record route() is routing, again, once a locator activated its receiver: numbered once. */
@@ -73,11 +93,13 @@ export class K2KRouter {
       }
       return;
     }
-    if (entry.kernelId !== words[o + SendHeader.kernel]) return this.dead('wrong-kernel');
+    const kernelWord = words[o + SendHeader.kernel]!;
+    if (entry.kernelId !== (kernelWord & OP_MASK)) return this.dead('wrong-kernel');
     entry.seen = activity.epoch;
     if (entry.tenantId !== words[o + SendHeader.tenant]) return this.dead('cross-tenant');
     const policy = this.policy;
-    if (policy.active) {
+    // A timer's fire is ringshard's own record, on behalf of nobody: the policy has no say.
+    if (policy.active && kernelWord >>> SEND_OP_SHIFT === 0) {
       const decision = policy.decide(words[o + SendHeader.principal]!, words[o + SendHeader.roles]!, entry);
       if (decision !== 'allowed') {
         policy.refused(entry, decision);

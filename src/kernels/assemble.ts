@@ -13,6 +13,7 @@ import type { SchemaLayout } from '../layout/schema.ts';
 import type { Kernel } from './define-kernel.ts';
 import { meterLoops } from './loop-budget.ts';
 import { roleConstant, sendStructName } from './generated-names.ts';
+import { timerFunctions } from './timer-wgsl.ts';
 
 const PRELUDE = readFileSync(new URL('../../shaders/prelude.wgsl', import.meta.url), 'utf8');
 const DRIVER = readFileSync(new URL('../../shaders/driver.wgsl', import.meta.url), 'utf8');
@@ -40,8 +41,8 @@ export interface AssembleOptions {
 }
 
 
-// send_<name>: appends to this message's outbox (the driver sets where it is and
-// publishes the count only if the message succeeds).
+// send_<name>: appends to this message's outbox (the driver sets where it is, and
+// publishes the count: 0 if the message fails).
 function sendFunctions(sends: readonly ResolvedSend[], contextType: string): string {
   return sends
     .map((send) => {
@@ -50,7 +51,7 @@ function sendFunctions(sends: readonly ResolvedSend[], contextType: string): str
         wgslStruct(struct, send.request),
         wgslStorer(`rs_store_send_${send.name}`, struct, send.request, 'rs_results'),
         `fn send_${send.name}(ctx: ptr<function, ${contextType}>, to: u32, msg: ${struct}) -> bool {`,
-        '  if (rs_send_count >= RS_MAX_SENDS) { return false; }',
+        '  if (!rs_sends_open || rs_send_count >= rs_send_limit) { return false; }',
         '  let at = rs_outbox_at + 1u + rs_send_count * RS_SEND_WORDS;',
         '  rs_results[at] = to;',
         `  rs_results[at + 1u] = ${send.kernelId}u; // kernel '${send.kernelName}'`,
@@ -64,8 +65,9 @@ function sendFunctions(sends: readonly ResolvedSend[], contextType: string): str
 }
 
 function generatedSection(kernel: Kernel, kernelId: number, layout: BatchLayout, options: AssembleOptions): string {
-  const { state, request, reply } = kernel.codecs;
+  const { state, userState, request, reply } = kernel.codecs;
   const roles = options.roles ?? [];
+  const contextType = kernel.secure ? 'SecureRingContext' : 'RingContext';
   return [
     '// ---- generated from the record, batch and schema layouts (src/layout) ----',
     wgslHeaderConstants(),
@@ -77,7 +79,12 @@ function generatedSection(kernel: Kernel, kernelId: number, layout: BatchLayout,
     `const RS_OP_SNAPSHOT: u32 = ${Op.SNAPSHOT}u;`,
     `const RS_OP_EXPORT: u32 = ${Op.EXPORT}u;`,
     `const RS_OP_IMPORT: u32 = ${Op.IMPORT}u;`,
+    `const RS_OP_TIMER: u32 = ${Op.TIMER}u;`,
+    `const RS_OP_SET_TIMER: u32 = ${Op.SET_TIMER}u;`,
+    `const RS_OP_CLEAR_TIMER: u32 = ${Op.CLEAR_TIMER}u;`,
+    '// The stored state: the State struct, then the timer table (src/layout/timer-table.ts).',
     `const RS_STATE_WORDS: u32 = ${state.words}u;`,
+    `const RS_STATUS_TIMER_NOT_DUE: u32 = ${Status.TIMER_NOT_DUE}u;`,
     `const RS_STATUS_REJECTED: u32 = ${Status.REJECTED}u;`,
     `const RS_STATUS_BUDGET: u32 = ${Status.BUDGET}u;`,
     `const RS_MAX_USER_STATUS: u32 = ${MAX_USER_STATUS}u;`,
@@ -86,15 +93,16 @@ function generatedSection(kernel: Kernel, kernelId: number, layout: BatchLayout,
     '// Set (*ctx).status = STATUS_FORBIDDEN to refuse a message: its state changes and sends are discarded.',
     `const STATUS_FORBIDDEN: u32 = ${Status.FORBIDDEN}u;`,
     ...roles.map((role, i) => `const ${roleConstant(role)}: u32 = ${(1 << i) >>> 0}u; // role '${role}'`),
-    wgslStruct('State', state.layout),
+    wgslStruct('State', userState.layout),
     wgslStruct('Request', request.layout),
     wgslStruct('Reply', reply.layout),
-    wgslLoader('rs_load_state', 'State', state.layout, 'rs_states'),
-    wgslStorer('rs_store_state', 'State', state.layout, 'rs_states'),
-    wgslStorer('rs_store_state_result', 'State', state.layout, 'rs_results'),
+    wgslLoader('rs_load_state', 'State', userState.layout, 'rs_states'),
+    wgslStorer('rs_store_state', 'State', userState.layout, 'rs_states'),
+    wgslStorer('rs_store_state_result', 'State', userState.layout, 'rs_results'),
     wgslLoader('rs_load_request', 'Request', request.layout, 'rs_records'),
     wgslStorer('rs_store_reply', 'Reply', reply.layout, 'rs_results'),
-    sendFunctions(options.sends ?? [], kernel.secure ? 'SecureRingContext' : 'RingContext'),
+    sendFunctions(options.sends ?? [], contextType),
+    timerFunctions(kernel.timers, userState.words, contextType),
   ].join('\n');
 }
 

@@ -10,6 +10,7 @@ import type { MessageOf, Schema } from '../layout/schema.ts';
 import type { ReferenceWire } from '../protocol.ts';
 import { checkKernelWgsl } from './wgsl-sandbox.ts';
 import { serializeFunction } from './serialize-function.ts';
+import { DEFAULT_MAX_TIMERS, MAX_TIMERS, NO_TIMER, storedStateSchema } from '../layout/timer-table.ts';
 
 /**
  * What the TS reference receives as `ctx`: the same fields as WGSL's RingContext (and
@@ -35,6 +36,16 @@ export interface ReferenceContext {
    * `sends` entry `name`. False (nothing sent) when the message's outbox is full.
    */
   send(name: string, to: number, msg: Record<string, number | number[]>): boolean;
+  /**
+   * WGSL's set_timer(ctx, id, due_ms, every_ms): arms (or re-arms) timer `id` to fire in
+   * `dueMs` ms from this message's time, then every `everyMs` ms (0: once). False when
+   * the actor holds maxTimers timers already, or the outbox is full.
+   */
+  setTimer(id: number, dueMs: number, everyMs: number): boolean;
+  /** WGSL's clear_timer(ctx, id): false when no timer `id` was armed. */
+  clearTimer(id: number): boolean;
+  /** In onTimer: how late the timer fires, in ms (WGSL ctx.timer_late_ms); 0 elsewhere. */
+  readonly timerLateMs: number;
   /** The cluster's role bits by constant name: ROLE_TELLER, ... (as WGSL has them). */
   readonly [role: `ROLE_${string}`]: number;
 }
@@ -45,6 +56,8 @@ export type ReferenceHandle<S extends Schema, Q extends Schema, R extends Schema
   ctx: ReferenceContext,
 ) => MessageOf<R>;
 export type ReferenceHook<S extends Schema> = (state: MessageOf<S>, ctx: ReferenceContext) => void;
+/** The twin of WGSL on_timer: `timer` is the id of the timer that came due. */
+export type ReferenceTimer<S extends Schema> = (state: MessageOf<S>, timer: number, ctx: ReferenceContext) => void;
 
 export interface ReferenceSpec<S extends Schema, Q extends Schema, R extends Schema> {
   /** Required unless handleSecure is given (as in WGSL, handle_secure runs instead of handle). */
@@ -53,6 +66,8 @@ export interface ReferenceSpec<S extends Schema, Q extends Schema, R extends Sch
   readonly handleSecure?: ReferenceHandle<S, Q, R>;
   readonly init?: ReferenceHook<S>;
   readonly shutdown?: ReferenceHook<S>;
+  /** Required when the WGSL has fn on_timer. */
+  readonly onTimer?: ReferenceTimer<S>;
 }
 
 export interface KernelSpec<S extends Schema, Q extends Schema, R extends Schema> {
@@ -93,6 +108,11 @@ export interface KernelSpec<S extends Schema, Q extends Schema, R extends Schema
   readonly migrate?: (oldState: Record<string, number | number[]>, from: Schema) => MessageOf<S>;
   /** Deactivates this kernel's actors after this long without a message (see ClusterOptions.idleAfterMs); 0: never. */
   readonly idleAfterMs?: number;
+  /**
+   * With `fn on_timer(ctx, state, timer: u32)`: how many timers an actor may hold at once
+   * (1 to 64; default 4). Each takes 16 bytes of the actor's state.
+   */
+  readonly maxTimers?: number;
 }
 
 export interface Kernel<S extends Schema = Schema, Q extends Schema = Schema, R extends Schema = Schema> {
@@ -106,10 +126,15 @@ export interface Kernel<S extends Schema = Schema, Q extends Schema = Schema, R 
   readonly hasShutdown: boolean;
   /** The WGSL defines handle_secure (it runs instead of handle). */
   readonly secure: boolean;
+  /** The WGSL defines on_timer: timers an actor may hold at once (its state ends with the timer table); 0 without on_timer. */
+  readonly timers: number;
   /** The kernel's sends entries, in declaration order (resolved to kernels at Cluster.start). */
   readonly sends: readonly SendEntry[];
   readonly codecs: {
+    /** The state as an actor keeps it: the schema's fields, then (with timers) the timer table `rs_timers`. */
     readonly state: Codec<MessageOf<S>>;
+    /** The state as handlers see it: the schema's fields only (the same codec without timers). */
+    readonly userState: Codec<MessageOf<S>>;
     readonly request: Codec<MessageOf<Q>>;
     readonly reply: Codec<MessageOf<R>>;
   };
@@ -143,11 +168,9 @@ export function defineKernel<S extends Schema, Q extends Schema, R extends Schem
     throw invalid(`kernel name must match ${NAME} (letters, digits, '_', '-', '.'), got ${describeValue(name)}`);
   }
   const what = `kernel '${name}'`;
-  const codecs = {
-    state: compileCodec(spec.state, `${what} state`),
-    request: compileCodec(spec.request, `${what} request`),
-    reply: compileCodec(spec.reply, `${what} reply`),
-  };
+  const userState = compileCodec(spec.state, `${what} state`);
+  const request = compileCodec(spec.request, `${what} request`);
+  const reply = compileCodec(spec.reply, `${what} reply`);
   for (const [key, value] of [['wgsl', spec.wgsl], ['init', spec.init], ['shutdown', spec.shutdown]] as const) {
     if (value !== undefined && typeof value !== 'string') {
       throw invalid(`${what}: ${key} must be WGSL source text (a string), got ${describeValue(value)}`);
@@ -158,6 +181,17 @@ export function defineKernel<S extends Schema, Q extends Schema, R extends Schem
   const found = checkKernelWgsl(code, what);
   if (spec.init !== undefined && !found.init) throw invalid(`${what}: init is given but defines no 'fn init(...)'`);
   if (spec.shutdown !== undefined && !found.shutdown) throw invalid(`${what}: shutdown is given but defines no 'fn shutdown(...)'`);
+  if (found.armsTimers && !found.onTimer) {
+    throw invalid(`${what}: the WGSL calls set_timer or clear_timer but defines no 'fn on_timer(ctx: ptr<function, RingContext>, state: ptr<function, State>, timer: u32)' to handle them`);
+  }
+  if (spec.maxTimers !== undefined && !found.onTimer) throw invalid(`${what}: maxTimers is given but the WGSL defines no 'fn on_timer(...)'`);
+  const timers = found.onTimer ? maxTimersOf(spec.maxTimers ?? DEFAULT_MAX_TIMERS, what) : 0;
+  const codecs = {
+    state: timers > 0 ? (compileCodec(storedStateSchema(spec.state, timers), `${what} state`, true) as Codec<MessageOf<S>>) : userState,
+    userState,
+    request,
+    reply,
+  };
 
   const sends: SendEntry[] = [];
   if (spec.sends !== undefined) {
@@ -197,7 +231,9 @@ export function defineKernel<S extends Schema, Q extends Schema, R extends Schem
       handle: serializeFunction(runs, `${what} reference.${found.handleSecure ? 'handleSecure' : 'handle'}`),
       ...(reference.init ? { init: serializeFunction(reference.init, `${what} reference.init`) } : {}),
       ...(reference.shutdown ? { shutdown: serializeFunction(reference.shutdown, `${what} reference.shutdown`) } : {}),
+      ...(reference.onTimer ? { onTimer: serializeFunction(reference.onTimer, `${what} reference.onTimer`) } : {}),
     };
+    if (found.onTimer && typeof reference.onTimer !== 'function') throw invalid(`${what}: the WGSL has fn on_timer, so the reference needs onTimer(state, timer, ctx) too`);
     if (found.init && !reference.init) throw invalid(`${what}: the WGSL has fn init, so the reference needs init too`);
     if (found.shutdown && !reference.shutdown) throw invalid(`${what}: the WGSL has fn shutdown, so the reference needs shutdown too`);
   }
@@ -210,6 +246,7 @@ export function defineKernel<S extends Schema, Q extends Schema, R extends Schem
     hasInit: found.init,
     hasShutdown: found.shutdown,
     secure: found.handleSecure,
+    timers,
     sends: Object.freeze(sends),
     codecs,
     columns: {
@@ -220,6 +257,16 @@ export function defineKernel<S extends Schema, Q extends Schema, R extends Schem
     ...(spec.migrate !== undefined ? { migrate: spec.migrate } : {}),
     ...(spec.idleAfterMs !== undefined ? { idleAfterMs: idleAfterOf(spec.idleAfterMs, what) } : {}),
   });
+}
+
+function maxTimersOf(n: unknown, what: string): number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_TIMERS) throw invalid(`${what}: maxTimers must be an integer from 1 to ${MAX_TIMERS}, got ${String(n)}`);
+  return n;
+}
+
+/** A timer id as ref.setTimer and clearTimer take it: a u32 other than NO_TIMER. */
+export function isTimerId(id: unknown): id is number {
+  return typeof id === 'number' && Number.isInteger(id) && id >= 0 && id < NO_TIMER;
 }
 
 function idleAfterOf(ms: unknown, what: string): number {

@@ -10,6 +10,7 @@ import type { CompileDiagnostic, KernelWire } from '../protocol.ts';
 import { assembleKernelModule, type ResolvedSend } from './assemble.ts';
 import type { Kernel } from './define-kernel.ts';
 import { sendStructName } from './generated-names.ts';
+import { TIMER_NOTICE_WORDS, TIMER_RECORD_WORDS } from '../layout/timer-table.ts';
 
 export interface KernelWireOptions {
   readonly maxBatch: number;
@@ -23,20 +24,22 @@ export interface KernelWires {
   readonly wires: KernelWire[];
   /** Payload words a K2K send carries (the largest request of a sends target). */
   readonly sendPayloadWords: number;
-  /** Some kernel sends (the reply ring's slots hold send records then). */
+  /** Some kernel sends, or has timers (the reply ring's slots hold send records then). */
   readonly anySends: boolean;
 }
 
 /** The batch shape and each kernel's module, for these kernels and options. */
 export function kernelWires(kernels: readonly Kernel[], options: KernelWireOptions): KernelWires {
   const sends = resolveSends(kernels);
-  const sendPayloadWords = Math.max(0, ...sends.flat().map((s) => s.request.words));
-  const anySends = sends.some((s) => s.length > 0);
+  const anyTimers = kernels.some((k) => k.timers > 0);
+  // Timer notices travel as outbox entries and send records, fires as records with a payload of their own.
+  const sendPayloadWords = Math.max(anyTimers ? TIMER_NOTICE_WORDS : 0, ...sends.flat().map((s) => s.request.words));
+  const anySends = sends.some((s) => s.length > 0) || anyTimers;
   const shape: BatchShape = {
     kernels: kernels.length,
     maxBatch: options.maxBatch,
     // A state on its way into a shard (IMPORT) travels in as many slots as it needs.
-    recordWords: requestSlotWords(Math.max(...kernels.map((k) => k.codecs.request.words))),
+    recordWords: requestSlotWords(Math.max(anyTimers ? TIMER_RECORD_WORDS : 0, ...kernels.map((k) => k.codecs.request.words))),
     resultWords: Math.max(...kernels.map((k) => Math.max(k.codecs.reply.words, k.codecs.state.words))),
     stateStride: Math.max(...kernels.map((k) => k.codecs.state.words)),
     maxSends: anySends ? options.maxSendsPerMessage : 0,
@@ -49,6 +52,7 @@ export function kernelWires(kernels: readonly Kernel[], options: KernelWireOptio
       id,
       name: k.name,
       state: k.state,
+      timers: k.timers,
       request: k.request,
       reply: k.reply,
       module: module.code,

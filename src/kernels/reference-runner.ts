@@ -14,7 +14,8 @@
  * GPU results are checked against.
  */
 import { ValueMismatch, compileCheckedStore, type CheckedStore, type Codec } from '../layout/codec.ts';
-import { MAX_USER_STATUS, NO_ACTOR, Op, Status } from '../layout/record.ts';
+import { MAX_USER_STATUS, NO_ACTOR, Op, Status, TIMER_NOTICE } from '../layout/record.ts';
+import { TIMER_ENTRY_WORDS, TimerNotice, TimerRecord, TimerTable, lateMs, wallMsOf } from '../layout/timer-table.ts';
 import { SEND_ENTRY_HEADER } from '../layout/batch.ts';
 import type { ReferenceContext } from './define-kernel.ts';
 import { roleConstant } from './generated-names.ts';
@@ -31,7 +32,11 @@ export interface ReferenceSend {
 
 export interface ReferenceKernel {
   readonly name: string;
+  /** state: as the reference sees it (without the timer table, which follows it in the stored state). */
   readonly codecs: { readonly state: Codec; readonly request: Codec; readonly reply: Codec };
+  /** Timers an actor may hold (the table after the state's words); 0 without onTimer. */
+  readonly timers?: number;
+  readonly onTimer?: (state: AnyMessage, timer: number, ctx: ReferenceContext) => void;
   /** handleSecure when the kernel has one (it runs instead), else handle. */
   readonly handle: (state: AnyMessage, msg: AnyMessage, ctx: ReferenceContext) => AnyMessage;
   readonly init?: (state: AnyMessage, ctx: ReferenceContext) => void;
@@ -62,16 +67,23 @@ export class RunnerContext {
   hlc: [number, number] = [0, 0];
   roles = 0;
   status = 0;
+  timerLateMs = 0;
   readonly FORBIDDEN = Status.FORBIDDEN;
   /** @internal the current message's outbox */
   sends: readonly ReferenceSend[] = NO_SENDS;
+  /** @internal the actor's timer table (max 0: the kernel has no timers) */
+  timers = new TimerTable(new Uint32Array(0), 0, 0);
+  /** @internal outbox entries this record may make (sends and timer notices), as WGSL's rs_send_limit */
+  limit = 0;
+  /** @internal send() may send (messages and onTimer), as WGSL's rs_sends_open */
+  sendsOpen = false;
   /** @internal */
   outbox: Uint32Array | undefined;
   /** @internal */
   outboxFloats: Float32Array | undefined;
   /** @internal */
   outboxAt = 0;
-  /** @internal sends made so far; maxSends in hooks, so that send() refuses there */
+  /** @internal outbox entries made so far */
   sent = 0;
   /** @internal */
   kernelName = '';
@@ -89,14 +101,49 @@ export class RunnerContext {
       throw new Error(`kernel '${this.kernelName}' has no sends entry '${name}' (its sends: ${this.sends.map((s) => `'${s.name}'`).join(', ') || 'none'})`);
     }
     if (!Number.isInteger(to) || to < 0 || to > 0xffffffff) throw new Error(`ctx.send('${name}', to, msg): to must be a u32 actor id, got ${String(to)}`);
-    const { maxSends, sendWords } = this.shape;
-    if (this.sent >= maxSends || this.outbox === undefined) return false;
-    const at = this.outboxAt + 1 + this.sent * sendWords;
+    if (!this.sendsOpen || this.sent >= this.limit || this.outbox === undefined) return false;
+    const at = this.outboxAt + 1 + this.sent * this.shape.sendWords;
     this.outbox[at] = to;
     this.outbox[at + 1] = entry.kernelId;
     entry.request.encode(msg as never, this.outbox, this.outboxFloats!, at + SEND_ENTRY_HEADER);
     this.sent++;
     return true;
+  }
+
+  setTimer(id: number, dueMs: number, everyMs: number): boolean {
+    for (const [name, v] of [['id', id], ['dueMs', dueMs], ['everyMs', everyMs]] as const) {
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`ctx.setTimer(id, dueMs, everyMs): ${name} must be a u32, got ${String(v)}`);
+    }
+    if (this.timers.max === 0) throw new Error(`kernel '${this.kernelName}' has no timers (no onTimer, and no fn on_timer in its WGSL)`);
+    return this.arm(id, wallMsOf(this.hlc[0], this.hlc[1]) + dueMs, everyMs);
+  }
+
+  clearTimer(id: number): boolean {
+    if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) throw new Error(`ctx.clearTimer(id): id must be a u32, got ${String(id)}`);
+    if (this.timers.max === 0) throw new Error(`kernel '${this.kernelName}' has no timers (no onTimer, and no fn on_timer in its WGSL)`);
+    return this.timers.clear(id);
+  }
+
+  /** @internal arms a timer and leaves its notice in the outbox (WGSL rs_timer_arm). */
+  arm(id: number, dueMs: number, everyMs: number): boolean {
+    if (id === 0xffffffff || this.sent >= this.limit || this.outbox === undefined) return false;
+    const k = this.timers.arm(id, dueMs, everyMs);
+    if (k < 0) return false;
+    this.notice(k);
+    return true;
+  }
+
+  /** @internal tells the timer service when table entry k is due (WGSL rs_timer_notice). */
+  notice(k: number): void {
+    const out = this.outbox!;
+    const at = this.outboxAt + 1 + this.sent * this.shape.sendWords;
+    const due = this.timers.dueAt(k);
+    out[at] = this.timers.idAt(k)!;
+    out[at + 1] = TIMER_NOTICE;
+    out[at + 2 + TimerNotice.entry] = k;
+    out[at + 2 + TimerNotice.dueHi] = Math.floor(due / 0x1_0000_0000);
+    out[at + 2 + TimerNotice.dueLo] = due >>> 0;
+    this.sent++;
   }
 }
 
@@ -116,6 +163,8 @@ export class ReferenceRunner {
   private readonly checked: ReadonlyArray<{ readonly reply: CheckedStore; readonly state: CheckedStore }>;
   /** Why the last run() that returned Status.REFERENCE_FAILED failed. */
   failure = '';
+  /** A record's timer table as it was before it ran (restored when the record fails). */
+  private readonly timersBefore: Uint32Array;
 
   /** The ctx every run gets: the caller sets its fields before run(). */
   readonly ctx: RunnerCtx;
@@ -129,7 +178,7 @@ export class ReferenceRunner {
     /** State words one IMPORT record carries (a ring slot's payload words). */
     private readonly importWords = 0,
     roles: readonly string[] = [],
-    outbox: OutboxShape = { maxSends: 0, sendWords: 0 },
+    private readonly shape: OutboxShape = { maxSends: 0, sendWords: 0 },
     /** Where the references were compiled (the cpu backend's); ctx is then the sandbox's too. */
     sandbox?: ReferenceSandbox,
   ) {
@@ -138,7 +187,8 @@ export class ReferenceRunner {
     this.scratch = new Uint32Array(Math.max(1, stateStride));
     this.scratchFloats = new Float32Array(this.scratch.buffer);
     this.checked = kernels.map((k) => ({ reply: compileCheckedStore(k.codecs.reply.layout), state: compileCheckedStore(k.codecs.state.layout) }));
-    const internal = new RunnerContext(roles, outbox);
+    this.timersBefore = new Uint32Array(Math.max(0, ...kernels.map((k) => (k.timers ?? 0) * TIMER_ENTRY_WORDS)));
+    const internal = new RunnerContext(roles, shape);
     this.internal = internal;
     this.ctx = sandbox
       ? sandbox.context(
@@ -147,6 +197,16 @@ export class ReferenceRunner {
           (name, to, msg) => {
             try {
               return internal.send(name, to, msg as AnyMessage);
+            } catch (error) {
+              return (error as Error)?.message ?? String(error);
+            }
+          },
+          (clear, id, dueMs, everyMs) => {
+            try {
+              // The sandbox's ctx carries the clock the worker set; the runner's own mirrors it.
+              internal.hlc[0] = this.ctx.hlc[0];
+              internal.hlc[1] = this.ctx.hlc[1];
+              return clear ? internal.clearTimer(id) : internal.setTimer(id, dueMs, everyMs);
             } catch (error) {
               return (error as Error)?.message ?? String(error);
             }
@@ -208,8 +268,26 @@ export class ReferenceRunner {
     internal.outbox = outbox;
     internal.outboxFloats = outboxFloats;
     internal.outboxAt = outboxOffset;
-    // Only messages send: in hooks send() returns false, as send_<name> does in WGSL.
-    internal.sent = op === Op.MESSAGE ? 0 : Number.MAX_SAFE_INTEGER;
+    internal.sent = 0;
+    // Messages send and arm timers; init and SET_TIMER arm timers (as WGSL's rs_send_limit).
+    internal.limit = op === Op.MESSAGE || op === Op.INIT || op === Op.SET_TIMER ? this.shape.maxSends : 0;
+    internal.sendsOpen = op === Op.MESSAGE;
+    ctx.timerLateMs = 0;
+    if (op === Op.INIT) this.states.fill(0, base, base + this.stateStride);
+    // The timer table follows the state's words; what it held before the record is kept,
+    // for a record that fails arms and clears nothing.
+    const timerWords = (kernel.timers ?? 0) * TIMER_ENTRY_WORDS;
+    const timersAt = base + stateCodec.words;
+    const storedWords = stateCodec.words + timerWords;
+    internal.timers.moveTo(this.states, timersAt);
+    (internal.timers as { max: number }).max = kernel.timers ?? 0;
+    const before = this.timersBefore;
+    for (let w = 0; w < timerWords; w++) before[w] = this.states[timersAt + w]!;
+    const undoTimers = () => {
+      for (let w = 0; w < timerWords; w++) this.states[timersAt + w] = before[w]!;
+      internal.sent = 0;
+    };
+    if (op === Op.TIMER) return this.fire(kernel, checked, input, inputOffset, base, timersAt, timerWords, outbox, outboxOffset);
     // What runs now, for the failure's text: 'handle', 'init', 'shutdown', then what is checked.
     let stage = 'handle';
     try {
@@ -228,11 +306,11 @@ export class ReferenceRunner {
           // A refused message leaves the state as it was, as the GPU driver does.
           stage = 'state';
           if (status !== Status.FORBIDDEN) this.storeState(checked.state, state, base, stateCodec.words);
-          if (outbox !== undefined && status === Status.OK) outbox[outboxOffset] = internal.sent;
+          if (status !== Status.OK) undoTimers();
+          if (outbox !== undefined) outbox[outboxOffset] = internal.sent;
           return { status, words: kernel.codecs.reply.words };
         }
         case Op.INIT: {
-          this.states.fill(0, base, base + this.stateStride);
           const init = kernel.init;
           if (init) {
             stage = 'init';
@@ -241,12 +319,13 @@ export class ReferenceRunner {
             stage = 'init state';
             this.storeState(checked.state, state, base, stateCodec.words);
           }
+          if (outbox !== undefined) outbox[outboxOffset] = internal.sent;
           return { status: Status.OK, words: 0 };
         }
         case Op.IMPORT: {
-          // A part of the arriving state: raw words from offset `principal` on.
+          // A part of the arriving state (timer table included): raw words from offset `principal` on.
           const at = ctx.principal;
-          for (let w = 0; w < this.importWords && at + w < stateCodec.words; w++) this.states[base + at + w] = input[inputOffset + w]!;
+          for (let w = 0; w < this.importWords && at + w < storedWords; w++) this.states[base + at + w] = input[inputOffset + w]!;
           return { status: Status.OK, words: 0 };
         }
         case Op.SHUTDOWN:
@@ -262,16 +341,85 @@ export class ReferenceRunner {
           }
           // The state's words as they are: nothing of the reference runs here.
           const states = this.states;
-          for (let w = 0; w < stateCodec.words; w++) output[outputOffset + w] = states[base + w]!;
-          return { status: Status.OK, words: stateCodec.words };
+          for (let w = 0; w < storedWords; w++) output[outputOffset + w] = states[base + w]!;
+          return { status: Status.OK, words: storedWords };
+        }
+        case Op.SET_TIMER: {
+          if (timerWords === 0) return { status: Status.REJECTED, words: 0 };
+          const armed = internal.arm(input[inputOffset + TimerRecord.id]!, wallMsOf(ctx.hlc[0], ctx.hlc[1]) + input[inputOffset + TimerRecord.dueMs]!, input[inputOffset + TimerRecord.everyMs]!);
+          if (outbox !== undefined) outbox[outboxOffset] = internal.sent;
+          return { status: armed ? Status.OK : Status.TIMER_NOT_DUE, words: 0 };
+        }
+        case Op.CLEAR_TIMER: {
+          if (timerWords === 0) return { status: Status.REJECTED, words: 0 };
+          internal.timers.clear(input[inputOffset + TimerRecord.id]!);
+          return { status: Status.OK, words: 0 };
         }
         default:
           return { status: Status.REJECTED, words: 0 };
       }
     } catch (error) {
+      if (op === Op.INIT) this.states.fill(0, base, base + this.stateStride);
+      else undoTimers();
       this.failure = failureText(kernel.name, stage, error);
       return { status: Status.REFERENCE_FAILED, words: 0 };
     }
+  }
+
+  /**
+   * A TIMER record (the rules of WGSL's rs_fire): onTimer runs if the table still holds
+   * the timer for this due time; the fire is used up (the timer advanced, its notice
+   * left) even when onTimer fails.
+   */
+  private fire(
+    kernel: ReferenceKernel,
+    checked: { readonly state: CheckedStore },
+    input: Uint32Array,
+    inputOffset: number,
+    base: number,
+    timersAt: number,
+    timerWords: number,
+    outbox: Uint32Array | undefined,
+    outboxOffset: number,
+  ): RunResult {
+    const ctx = this.ctx;
+    const internal = this.internal;
+    const onTimer = kernel.onTimer;
+    if (timerWords === 0 || onTimer === undefined) return { status: Status.REJECTED, words: 0 };
+    const id = input[inputOffset + TimerRecord.id]!;
+    const dueMs = input[inputOffset + TimerRecord.dueHi]! * 0x1_0000_0000 + input[inputOffset + TimerRecord.dueLo]!;
+    const nowMs = wallMsOf(ctx.hlc[0], ctx.hlc[1]);
+    const k = internal.timers.fire(id, dueMs, nowMs);
+    if (k < 0) return { status: Status.TIMER_NOT_DUE, words: 0 };
+    ctx.timerLateMs = lateMs(dueMs, nowMs);
+    const advanced = this.states.slice(timersAt, timersAt + timerWords);
+    // One outbox entry stays free for the advanced timer's notice.
+    internal.limit = this.shape.maxSends - 1;
+    internal.sendsOpen = true;
+    const stateCodec = kernel.codecs.state;
+    let status: number;
+    let stage = 'onTimer';
+    try {
+      const state = stateCodec.decode(this.states, this.floats, base);
+      ctx.status = 0;
+      onTimer(state, id, ctx as unknown as ReferenceContext);
+      const raw = ctx.status >>> 0;
+      status = raw === Status.FORBIDDEN ? raw : Math.min(raw, MAX_USER_STATUS);
+      stage = 'onTimer state';
+      if (status !== Status.FORBIDDEN) this.storeState(checked.state, state, base, stateCodec.words);
+    } catch (error) {
+      this.failure = failureText(kernel.name, stage, error);
+      status = Status.REFERENCE_FAILED;
+    }
+    if (status !== Status.OK) {
+      this.states.set(advanced, timersAt);
+      internal.sent = 0;
+    }
+    if (outbox !== undefined) {
+      if (internal.timers.idAt(k) !== undefined) internal.notice(k);
+      outbox[outboxOffset] = internal.sent;
+    }
+    return { status, words: 0 };
   }
 
   /** Copies the states of `count` slots (in list order, stateStride words each) into `into`. */

@@ -44,6 +44,7 @@ export interface RunnerCtx {
   readonly hlc: [number, number];
   roles: number;
   status: number;
+  timerLateMs: number;
 }
 
 /**
@@ -51,6 +52,9 @@ export interface RunnerCtx {
  * sent, false when the outbox is full, or the error's message when it failed.
  */
 export type HostSend = (name: string, to: number, msg: unknown) => boolean | string;
+
+/** ctx.setTimer / ctx.clearTimer on the worker's side: the result, or the error's message. */
+export type HostTimer = (clear: boolean, id: number, dueMs: number, everyMs: number) => boolean | string;
 
 // Runs once in the fresh context, before any other code. Plain JavaScript (this text is
 // not compiled by TypeScript or tsx).
@@ -132,10 +136,10 @@ const WRAP = (source: string) => `(function (globalThis) {
   return Object.freeze(fn);
 })`;
 
-const MAKE_CONTEXT = `(function (roleNames, roleBits, FORBIDDEN, hostSend) {
+const MAKE_CONTEXT = `(function (roleNames, roleBits, FORBIDDEN, hostSend, hostTimer) {
   'use strict';
   const hlc = Object.seal([0, 0]);
-  const ctx = { actor: 0, messageId: 0, correlation: 0, source: 0, tenant: 0, principal: 0, roles: 0, status: 0 };
+  const ctx = { actor: 0, messageId: 0, correlation: 0, source: 0, tenant: 0, principal: 0, roles: 0, status: 0, timerLateMs: 0 };
   Object.defineProperty(ctx, 'hlc', { value: hlc, enumerable: true });
   Object.defineProperty(ctx, 'FORBIDDEN', { value: FORBIDDEN, enumerable: true });
   for (let i = 0; i < roleNames.length; i++) Object.defineProperty(ctx, String(roleNames[i]), { value: roleBits[i] >>> 0, enumerable: true });
@@ -145,6 +149,13 @@ const MAKE_CONTEXT = `(function (roleNames, roleBits, FORBIDDEN, hostSend) {
     return sent === true;
   };
   Object.defineProperty(ctx, 'send', { value: Object.freeze(send) });
+  const timer = (clear, id, dueMs, everyMs) => {
+    const done = hostTimer(clear, id, dueMs, everyMs);
+    if (typeof done === 'string') throw new Error(done);
+    return done === true;
+  };
+  Object.defineProperty(ctx, 'setTimer', { value: Object.freeze(function setTimer(id, dueMs, everyMs) { return timer(false, id, dueMs, everyMs); }) });
+  Object.defineProperty(ctx, 'clearTimer', { value: Object.freeze(function clearTimer(id) { return timer(true, id, 0, 0); }) });
   return Object.seal(ctx);
 })`;
 
@@ -174,13 +185,14 @@ export class ReferenceSandbox {
   }
 
   /** The sealed ctx references get: `roles` gives ROLE_<NAME> constants (name, bit), `send` carries ctx.send out. */
-  context(roles: readonly (readonly [string, number])[], forbidden: number, send: HostSend): RunnerCtx {
-    const make = vm.runInContext(MAKE_CONTEXT, this.realm) as (names: string[], bits: number[], forbidden: number, send: HostSend) => RunnerCtx;
+  context(roles: readonly (readonly [string, number])[], forbidden: number, send: HostSend, timer: HostTimer): RunnerCtx {
+    const make = vm.runInContext(MAKE_CONTEXT, this.realm) as (names: string[], bits: number[], forbidden: number, send: HostSend, timer: HostTimer) => RunnerCtx;
     return make(
       roles.map(([name]) => name),
       roles.map(([, bit]) => bit),
       forbidden,
       send,
+      timer,
     );
   }
 }

@@ -35,6 +35,10 @@ export interface FoundFunctions {
   readonly handleSecure: boolean;
   readonly init: boolean;
   readonly shutdown: boolean;
+  /** fn on_timer: the kernel has timers (src/layout/timer-table.ts). */
+  readonly onTimer: boolean;
+  /** The code calls set_timer or clear_timer. */
+  readonly armsTimers: boolean;
 }
 
 /** Ringshard's names: `rs_` in any ASCII case. */
@@ -112,7 +116,15 @@ export function checkKernelWgsl(code: string, what: string): FoundFunctions {
   loopBodyBraces(tokens, what);
 
   const has = (fn: string) => tokens.some((t, k) => t.kind === 'ident' && t.text === 'fn' && tokens[k + 1]?.text === fn && tokens[k + 2]?.text === '(');
-  const found = { handle: has('handle'), handleSecure: has('handle_secure'), init: has('init'), shutdown: has('shutdown') };
+  const calls = (fn: string) => tokens.some((t, k) => t.kind === 'ident' && t.text === fn && tokens[k + 1]?.text === '(' && tokens[k - 1]?.text !== 'fn');
+  const found = {
+    handle: has('handle'),
+    handleSecure: has('handle_secure'),
+    init: has('init'),
+    shutdown: has('shutdown'),
+    onTimer: has('on_timer'),
+    armsTimers: calls('set_timer') || calls('clear_timer'),
+  };
   if (!found.handle && !found.handleSecure) {
     throw new RingshardError(
       ErrorCode.INVALID_KERNEL,

@@ -48,10 +48,10 @@ export class ValueMismatch extends Error {
   }
 }
 
-export function compileCodec<S extends Schema>(schema: S, what: string): Codec<MessageOf<S>>;
-export function compileCodec(schema: Schema, what: string): Codec;
-export function compileCodec(schema: Schema, what: string): Codec {
-  const layout = layoutSchema(schema, what);
+export function compileCodec<S extends Schema>(schema: S, what: string, stored?: boolean): Codec<MessageOf<S>>;
+export function compileCodec(schema: Schema, what: string, stored?: boolean): Codec;
+export function compileCodec(schema: Schema, what: string, stored = false): Codec {
+  const layout = layoutSchema(schema, what, undefined, stored);
   const check = (msg: unknown) => explain(layout, msg);
   const fail = (msg: unknown): never => {
     throw new RingshardError(ErrorCode.SCHEMA, `${what}: ${explain(layout, msg) ?? 'does not fit the schema'}`);

@@ -55,6 +55,12 @@
  *   word 10 hlcLo
  *   word 11.. payload    the receiving kernel's request schema
  *
+ * The kernel word holds the receiving kernel's id in its low 16 bits and the op the
+ * forwarded record gets in the high 16 (0: OP_MESSAGE, the only op a handler sends;
+ * ringshard's timer fires carry OP_TIMER). TIMER_NOTICE there marks a timer notice, not
+ * a message: the actor armed a timer (to: the timer's id; payload: the timer table's
+ * slot and the due time), which the coordinator's timer service indexes.
+ *
  * (cause, ordinal) orders a shard's sends: a replay after recovery sends again what its
  * predecessor sent already, and the coordinator drops those by it (exactly once).
  */
@@ -118,6 +124,16 @@ export const Op = {
   EXPORT: 4,
   /** Take (a part of) the state from the payload, without running `init`: the actor arrives. */
   IMPORT: 5,
+  /**
+   * A timer came due (src/layout/timer-table.ts): payload [timer id, due hi, due lo]. Runs
+   * `on_timer` if the actor's timer of that id is still armed for that due time, else
+   * does nothing (Status.TIMER_NOT_DUE): so a fire is handled once however often it is sent.
+   */
+  TIMER: 6,
+  /** Arms a timer from outside (ref.setTimer): payload [timer id, due ms, every ms]. */
+  SET_TIMER: 7,
+  /** Clears a timer from outside (ref.clearTimer): payload [timer id]. */
+  CLEAR_TIMER: 8,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 
@@ -127,6 +143,11 @@ export type Op = (typeof Op)[keyof typeof Op];
  */
 export const Status = {
   OK: 0,
+  /**
+   * A TIMER record for a timer no longer armed for that due time (cleared, re-armed, or
+   * fired already): nothing ran. SET_TIMER: the actor's timer table is full (maxTimers).
+   */
+  TIMER_NOT_DUE: 0xfffffffa,
   /**
    * cpu backend: the kernel's TS reference threw, or returned (or left as state) a value
    * that does not fit the kernel's schema; the state is as it was before the message, and
@@ -148,11 +169,16 @@ export const Status = {
 } as const;
 
 /** The largest code a handler's own status may have; the codes above it are ringshard's. */
-export const MAX_USER_STATUS = 0xfffffffa;
+export const MAX_USER_STATUS = 0xfffffff9;
 
 export const KERNEL_ID_SHIFT = 16;
 export const OP_MASK = 0xffff;
 export const MAX_KERNELS = 1 << 16;
+
+/** A send record's kernel word: kernel id | op << SEND_OP_SHIFT. */
+export const SEND_OP_SHIFT = 16;
+/** A send record's kernel word for a timer notice (see the send record above). */
+export const TIMER_NOTICE = 0xffffffff;
 
 /** A location (the header's target word, on the ring) is a shard and a state slot in it. */
 export const ACTOR_SLOT_BITS = 24;

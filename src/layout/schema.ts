@@ -10,6 +10,7 @@
  */
 import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
 import { MAX_PAYLOAD_WORDS } from './record.ts';
+import { TIMERS_FIELD } from './timer-table.ts';
 
 export type ScalarType = 'u32' | 'i32' | 'f32';
 export type FieldType = ScalarType | readonly [ScalarType, number];
@@ -65,9 +66,9 @@ const IDENT = /^[A-Za-z][A-Za-z0-9_]*$/;
 /**
  * Validates a schema and computes its layout. `what` names the schema in errors
  * ("kernel 'counter' request"), so a message says exactly which field of which
- * kernel is wrong.
+ * kernel is wrong. `stored`: an actor's stored state, which may end with the timer table.
  */
-export function layoutSchema(schema: unknown, what: string, maxWords = MAX_PAYLOAD_WORDS): SchemaLayout {
+export function layoutSchema(schema: unknown, what: string, maxWords = MAX_PAYLOAD_WORDS, stored = false): SchemaLayout {
   if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) {
     throw schemaError(`${what} schema must be an object of fields, got ${describeValue(schema)}`);
   }
@@ -76,7 +77,9 @@ export function layoutSchema(schema: unknown, what: string, maxWords = MAX_PAYLO
   const fields: FieldLayout[] = [];
   let offset = 0;
   for (const name of names) {
-    if (!IDENT.test(name) || RESERVED_PREFIX.test(name) || WGSL_RESERVED.has(name)) {
+    // A stored state (timer-table.ts) has ringshard's timer table as its last field.
+    const hidden = stored && name === TIMERS_FIELD && name === names[names.length - 1];
+    if (!hidden && (!IDENT.test(name) || RESERVED_PREFIX.test(name) || WGSL_RESERVED.has(name))) {
       throw schemaError(
         `${what} field ${JSON.stringify(name)} is not a usable name: fields must match ` +
           `[A-Za-z][A-Za-z0-9_]*, not start with 'rs_' and not be a WGSL keyword`,

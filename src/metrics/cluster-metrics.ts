@@ -15,7 +15,7 @@ import type { ActorEntry } from '../coordinator/actor-directory.ts';
 import type { SpscRing } from '../rings/spsc-ring.ts';
 import { CollectedMetric, histogramSamples, sampleKey, type Sample } from './collected-metric.ts';
 import {
-  BATCH_AT, BATCH_BUCKETS, DISPATCH_AT, DISPATCH_BUCKETS, LATENCY_BUCKETS, ROW_LATENCY_AT, ROW_LATENCY_SUM, ROW_WORDS, STATUS_COLUMNS,
+  BATCH_AT, BATCH_BUCKETS, DISPATCH_AT, DISPATCH_BUCKETS, LATENCY_BUCKETS, ROW_LATENCY_AT, ROW_LATENCY_SUM, ROW_TIMERS_AT, ROW_WORDS, STATUS_COLUMNS, TIMER_COLUMNS,
   ShardCell, createMetricTables, ensureBytes, type MetricTables,
 } from './tables.ts';
 
@@ -58,6 +58,8 @@ export interface ClusterCountersSource {
   lifecycle?(): LifecycleCounts | undefined;
   /** Deactivated actors kept in host memory (undefined: kept in a store, or none). */
   deactivated?(): number | undefined;
+  /** Timers the timer service waits for (undefined: no kernel has timers). */
+  timersArmed?(): number | undefined;
 }
 
 interface ShardTables {
@@ -256,6 +258,11 @@ export class ClusterMetrics {
       ]),
       new CollectedMetric('ringshard_messages_total', 'Messages handled per shard and kernel, by status (ok, error: the handler set a status, rejected: the shard refused it, forbidden: handle_secure refused it).', 'counter',
         perShard((_, shard) => kernels.flatMap((kernel, k) => statusSamples({ shard, kernel }, this.kernelTotals(Number(shard), k))))),
+      new CollectedMetric('ringshard_timer_fires_total', "Due timers handled per shard and kernel, in their actors' message order: status ok (on_timer ran), error (on_timer failed: set a status, or was refused or spent its budget), stale (the timer was cleared or re-armed since: nothing ran).", 'counter',
+        perShard((_, shard) => kernels.flatMap((kernel, k) => {
+          const row = this.kernelTotals(Number(shard), k);
+          return TIMER_COLUMNS.map((status, c) => ({ labels: { shard, kernel, status }, value: row[ROW_TIMERS_AT + c]! }));
+        }))),
       new CollectedMetric('ringshard_message_latency_seconds', 'Time from enqueue to handled (its batch finished on the GPU), per shard and kernel.', 'histogram',
         perShard((_, shard) => kernels.flatMap((kernel, k) => rowHistogram('ringshard_message_latency_seconds', { shard, kernel }, this.kernelTotals(Number(shard), k))))),
       new CollectedMetric('ringshard_actor_messages_total', `Messages handled per actor (actor: its id; tenant and key only with metrics.labels), by status; actors beyond the per-actor limit (and rejected records) are counted under actor="${OTHER_ACTOR}".`, 'counter',
@@ -339,6 +346,10 @@ export class ClusterMetrics {
       new CollectedMetric('ringshard_actor_deactivations_total', 'Actors deactivated, by cause: idle (no message for idleAfterMs; state kept, slot freed). given-up: a message came while the state was exported, and the actor stayed.', 'counter', () => {
         const c = counts();
         return c ? [{ labels: { cause: 'idle' }, value: c.idle }, { labels: { cause: 'given-up' }, value: c.kept }] : [];
+      }),
+      new CollectedMetric('ringshard_timers_armed', "Timers the timer service waits for (one per armed timer; a cleared one until its due time).", 'gauge', () => {
+        const n = this.counters?.timersArmed?.();
+        return n === undefined ? [] : [{ labels: {}, value: n }];
       }),
       new CollectedMetric('ringshard_actors_deactivated', 'Deactivated actors whose state waits in host memory for their next message (with options.persist they wait in the store: ringshard_store_actors).', 'gauge', () => {
         const n = this.counters?.deactivated?.();

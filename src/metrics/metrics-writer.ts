@@ -7,7 +7,7 @@ import type { RingSlots } from '../rings/ring-layout.ts';
 import { KERNEL_ID_SHIFT, OP_MASK, Op, RequestHeader, Status } from '../layout/record.ts';
 import type { BatchSegments } from '../layout/batch-segments.ts';
 import {
-  BATCH_AT, BATCH_BUCKETS, DISPATCH_AT, DISPATCH_US, ERROR, FORBIDDEN, LATENCY_US, OK, REJECTED, ROW_LATENCY_AT, ROW_LATENCY_SUM, ROW_WORDS, ShardCell,
+  BATCH_AT, BATCH_BUCKETS, DISPATCH_AT, DISPATCH_US, ERROR, FORBIDDEN, LATENCY_US, OK, REJECTED, ROW_LATENCY_AT, ROW_LATENCY_SUM, ROW_TIMERS_AT, ROW_WORDS, ShardCell, TIMER_COLUMNS,
   observe, type MetricTables,
 } from './tables.ts';
 
@@ -54,6 +54,8 @@ export class MetricsWriter {
   /** Per latency bucket: the first batch position in it or below (countSegments). */
   private readonly edges = new Uint32Array(LATENCY_COUNT);
   private touched = 0;
+  /** The last counted batch had timer fires (flush adds their columns). */
+  private timersTouched = false;
 
   constructor(
     private readonly tables: MetricTables,
@@ -244,10 +246,22 @@ export class MetricsWriter {
     let low = -1; // the current bucket holds latencies in (low, high]
     let high = LATENCY_BOUNDS[0]!;
     let others = false;
+    let timers = false;
+    const timer = Op.TIMER;
+    const timersAt = ROW_TIMERS_AT;
+    const statusNotDue = Status.TIMER_NOT_DUE;
     for (let i = 0; i < count; i++) {
       const o = ((start + i) & mask) * slotWords;
       const ko = req[o + kernelOpWord]!;
-      if ((ko & opMask) !== message) continue;
+      if ((ko & opMask) !== message) {
+        // A timer's fire: counted apart from messages (ringshard_timer_fires_total).
+        if ((ko & opMask) === timer && segments[i]! >= 0 && (rejected === null || rejected[i] === 0)) {
+          const status = statuses[i]!;
+          scratch[segments[i]! * rowWords + timersAt + (status === statusOk ? 0 : status === statusNotDue ? 2 : 1)]!++;
+          timers = true;
+        }
+        continue;
+      }
       let us = (nowUs - req[o + enqueuedWord]!) >>> 0;
       // Clock skew between threads could make a latency "negative": count it as zero.
       if (us > 0x7fffffff) us = 0;
@@ -276,6 +290,7 @@ export class MetricsWriter {
       others = true;
     }
     this.touched = segmentCount;
+    if (timers) this.timersTouched = true;
     if (others) {
       for (let k = 0; k < kernels; k++) {
         const c = other + k * ROW_WORDS;
@@ -296,12 +311,24 @@ export class MetricsWriter {
     const head = ROW_LATENCY_AT;
     const from = ROW_LATENCY_AT + this.lowBucket;
     const to = ROW_LATENCY_AT + this.highBucket + 1;
+    const timers = this.timersTouched;
+    const timersAt = ROW_TIMERS_AT;
+    const timersEnd = ROW_TIMERS_AT + TIMER_COLUMNS.length;
+    this.timersTouched = false;
     for (let s = 0; s < this.touched; s++) {
       const c = s * rowWords;
-      // Segments with no MESSAGE records (only INIT, snapshots) have nothing to add.
-      if (scratch[c + OK]! + scratch[c + ERROR]! + scratch[c + FORBIDDEN]! === 0) continue;
       const slot = segmentSlot[s]!;
       const r = (slot < slotRows.length ? slotRows[slot]! : 0) * rowWords;
+      if (timers) {
+        // Timer fires, in a batch that had some (their columns are not in the ranges below).
+        for (let w = timersAt; w < timersEnd; w++) {
+          if (scratch[c + w] === 0) continue;
+          if (r + rowWords <= a.length) a[r + w]! += scratch[c + w]!;
+          scratch[c + w] = 0;
+        }
+      }
+      // Segments with no MESSAGE records (only INIT, snapshots, timers) have nothing more to add.
+      if (scratch[c + OK]! + scratch[c + ERROR]! + scratch[c + FORBIDDEN]! === 0) continue;
       if (r + rowWords <= a.length) {
         for (let w = 0; w < head; w++) a[r + w]! += scratch[c + w]!;
         for (let w = from; w < to; w++) a[r + w]! += scratch[c + w]!;

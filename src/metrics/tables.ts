@@ -15,7 +15,8 @@
  *
  * Actor table (Float64Array, growable): one row per tracked actor, and row k for the
  *   actors of kernel k that are not tracked ("_other"). A row: ok, error, rejected, forbidden, the
- *   latency sum, then the latency histogram's buckets (+Inf included), padded to whole
+ *   latency sum, then the latency histogram's buckets (+Inf included), the timer fires
+ *   (ok, error, stale), padded to whole
  *   cache lines; its count is ok + error + rejected + forbidden. Per-kernel totals are sums of rows, made at scrape time, so the worker
  *   writes each message once: three stores.
  *
@@ -53,8 +54,14 @@ const SHARD_TABLE_WORDS = BATCH_AT + histogramWords(BATCH_BUCKETS.length);
 export const ROW_LATENCY_SUM = STATUS_COLUMNS.length;
 /** Where a row's latency buckets start; the +Inf bucket follows the finite ones. */
 export const ROW_LATENCY_AT = ROW_LATENCY_SUM + 1;
+/**
+ * Timer fires (TIMER records) per row, after the latency buckets: on_timer ran and
+ * succeeded (ok), or failed (error), or the timer was no longer armed for that time (stale).
+ */
+export const TIMER_COLUMNS = ['ok', 'error', 'stale'] as const;
+export const ROW_TIMERS_AT = ROW_LATENCY_AT + LATENCY_BUCKETS.length + 1;
 /** Words per actor row, padded to whole 64-byte lines so a row starts a line. */
-export const ROW_WORDS = Math.ceil((ROW_LATENCY_AT + LATENCY_BUCKETS.length + 1) / 8) * 8;
+export const ROW_WORDS = Math.ceil((ROW_TIMERS_AT + TIMER_COLUMNS.length) / 8) * 8;
 
 const ACTOR_ROWS_INITIAL = 256;
 const SLOT_ROWS_INITIAL = 1024;

@@ -16,7 +16,8 @@ import { JournalingLink, K2K_SENDER, type ReplayedCalls } from './journaling-lin
 import { MarkingLink } from './marking-link.ts';
 import { rawCodec, wordsSink } from '../layout/raw-words.ts';
 import { failingLink } from '../coordinator/stand-in-links.ts';
-import { CallOp, type Call } from '../coordinator/actor-call.ts';
+import { CallOp, timerRecordOfCall, type Call } from '../coordinator/actor-call.ts';
+import { SEND_HEADER_WORDS, SEND_OP_SHIFT, SendHeader } from '../layout/record.ts';
 import type { ActorDirectory } from '../coordinator/actor-directory.ts';
 
 const EMPTY = new Uint32Array(0);
@@ -188,6 +189,20 @@ export class ActorCustody {
     const caller: Caller = { principalId: this.local.principalId(call.principal), roles: call.roles, sourceId: call.source };
     const batch = wordsBatch(call.payload, call.count, call.words);
     this.replayedCalls++;
+    const timerOp = timerRecordOfCall(call.op);
+    if (timerOp !== undefined) {
+      // A timer's fire or a ref's timer call: the same record again (a fire for a due time already handled does nothing).
+      const words = new Uint32Array(SEND_HEADER_WORDS + call.words);
+      words[SendHeader.to] = entry.actorId;
+      words[SendHeader.kernel] = (entry.kernelId | (timerOp << SEND_OP_SHIFT)) >>> 0;
+      words[SendHeader.source] = call.source;
+      words[SendHeader.tenant] = entry.tenantId;
+      words.set(call.payload.subarray(0, call.words), SEND_HEADER_WORDS);
+      return new Promise<void>((resolve) => {
+        real.forward(entry, words, 0, call.words, () => resolve());
+        resolve();
+      });
+    }
     if (sender === K2K_SENDER) {
       // A K2K message it took: taken again, and its number marked (a repeat is dropped).
       if (received && call.id > (received.get(call.source) ?? 0)) received.set(call.source, call.id);

@@ -23,9 +23,9 @@ import { copyStrided, packWords, wordsBatch, type MessageBatch } from '../layout
 import { IN_RING, type AskSpec, type Caller, type RecordTarget, type ShardLink } from '../coordinator/shard-link.ts';
 import { DelegatingLink } from '../coordinator/delegating-link.ts';
 import type { Journal } from './state-store.ts';
-import { CallOp, type Call } from '../coordinator/actor-call.ts';
+import { CallOp, callOfTimerRecord, type Call } from '../coordinator/actor-call.ts';
 import { decodeMany, encodeOne } from '../layout/raw-words.ts';
-import { SEND_HEADER_WORDS, SendHeader } from '../layout/record.ts';
+import { SEND_HEADER_WORDS, SEND_OP_SHIFT, SendHeader } from '../layout/record.ts';
 
 /** What a journal replay left for a call: its reply words (ASK) or nothing (TELL). */
 export type ReplayedCalls = Map<string, Uint32Array>;
@@ -237,6 +237,8 @@ export class JournalingLink extends DelegatingLink {
 
   override forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void, sendId = 0): void {
     this.flushRun();
+    const timerCall = callOfTimerRecord(send[offset + SendHeader.kernel]! >>> SEND_OP_SHIFT);
+    if (timerCall !== undefined) return this.forwardTimerRecord(timerCall, to, send, offset, payloadWords, onDead);
     const received = this.received;
     if (received === undefined) return this.inner.forward(to, send, offset, payloadWords, onDead, sendId);
     const source = send[offset + SendHeader.source]!;
@@ -257,6 +259,22 @@ export class JournalingLink extends DelegatingLink {
     const payload = send.slice(offset + SEND_HEADER_WORDS, offset + SEND_HEADER_WORDS + payloadWords);
     const principal = this.names.principalName(send[offset + SendHeader.principal]!);
     void this.store.append(this.names.key, this.call(sendId, CallOp.TELL, principal, send[offset + SendHeader.roles]!, source, 1, payloadWords, payload), K2K_SENDER, this.names.actorId);
+  }
+
+  /**
+   * A timer's fire, or a ref's SET_TIMER / CLEAR_TIMER: journaled (it changes the actor's
+   * state) and sent. Its replay sends the same record: the same due time fires once.
+   */
+  private forwardTimerRecord(op: CallOp, to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void): void {
+    let dead = false;
+    this.inner.forward(to, send, offset, payloadWords, (error) => {
+      dead = true;
+      onDead(error);
+    });
+    if (dead) return;
+    if (!this.marked) this.mark();
+    const payload = send.slice(offset + SEND_HEADER_WORDS, offset + SEND_HEADER_WORDS + payloadWords);
+    void this.store.append(this.names.key, this.call(0, op, '', 0, send[offset + SendHeader.source]!, 1, payloadWords, payload), '', this.names.actorId);
   }
 
   /** The K2K marks a snapshot taken now keeps: [sender, last number taken, ...]. */

@@ -11,7 +11,7 @@
 import { ErrorCode, RingshardError } from '../errors.ts';
 import type { Codec } from '../layout/codec.ts';
 import type { MessageBatch } from '../layout/columns.ts';
-import { Op, REQUEST_HEADER_WORDS, RequestHeader, SEND_HEADER_WORDS, SendHeader, kernelOp } from '../layout/record.ts';
+import { Op, REQUEST_HEADER_WORDS, RequestHeader, SEND_HEADER_WORDS, SEND_OP_SHIFT, SendHeader, kernelOp } from '../layout/record.ts';
 import type { SpscRing } from '../rings/spsc-ring.ts';
 import type { HybridClock } from '../coordinator/hlc.ts';
 import { IN_RING, type Caller, type RecordTarget } from '../coordinator/shard-link.ts';
@@ -136,7 +136,8 @@ export class RequestWriter {
       w,
       o,
       to.location,
-      kernelOp(to.kernelId, Op.MESSAGE),
+      // A handler's send is a message; the timer service's fires and a ref's timer calls carry their op.
+      kernelOp(to.kernelId, (send[offset + SendHeader.kernel]! >>> SEND_OP_SHIFT) as Op),
       0,
       send[offset + SendHeader.source]!,
       send[offset + SendHeader.tenant]!,

@@ -79,7 +79,9 @@ export class CpuKernelSet implements KernelBackend {
           request: codec(k.request, `${what} request`),
           reply: compileCodec(k.reply, `${what} reply`),
         },
+        timers: k.timers,
         handle: sandbox.compile(k.reference.handle, file('handle')),
+        ...(k.reference.onTimer ? { onTimer: sandbox.compile(k.reference.onTimer, file('onTimer')) } : {}),
         ...(k.reference.init ? { init: sandbox.compile(k.reference.init, file('init')) } : {}),
         ...(k.reference.shutdown ? { shutdown: sandbox.compile(k.reference.shutdown, file('shutdown')) } : {}),
       };

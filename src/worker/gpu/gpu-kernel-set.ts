@@ -55,7 +55,7 @@ export class GpuKernelSet implements KernelBackend {
   private stateSlots: number;
   private readonly gather: Gather;
   private lostOnPurpose = false;
-  /** Per kernel: it has sends entries (a batch with its segments reads the outbox back). */
+  /** Per kernel: it has sends entries or timers (a batch with its segments reads the outbox back). */
   private readonly sends: boolean[];
   /** mapAsync calls not settled yet, and who waits for there to be none. */
   private mapsPending = 0;
@@ -73,7 +73,7 @@ export class GpuKernelSet implements KernelBackend {
     kernels: readonly KernelWire[],
   ) {
     this.pipelines = pipelines;
-    this.sends = kernels.map((k) => (k.sends?.length ?? 0) > 0 && layout.outboxWords > 0);
+    this.sends = kernels.map((k) => ((k.sends?.length ?? 0) > 0 || (k.timers ?? 0) > 0) && layout.outboxWords > 0);
     this.gather = { pipeline: gatherPipeline, list: undefined, packed: undefined, capacity: 0, bindGroup: undefined, boundStates: undefined, list32: new Uint32Array(0) };
     this.bindLayout = bindLayout;
     const storage = GPUBufferUsage.STORAGE;

@@ -128,7 +128,7 @@ export class BatchGrouper {
     const slotMask = ACTOR_SLOT_MASK;
     const slotBits = ACTOR_SLOT_BITS;
     const sourceWord = RequestHeader.source;
-    const lastOp = Op.IMPORT;
+    const lastOp = Op.CLEAR_TIMER;
     const opInit = Op.INIT;
     const opImport = Op.IMPORT;
     const opShutdown = Op.SHUTDOWN;

@@ -7,7 +7,7 @@
  */
 import type { BatchLayout } from '../../layout/batch.ts';
 import { SEND_ENTRY_HEADER } from '../../layout/batch.ts';
-import { KERNEL_ID_SHIFT, OP_MASK, Op, ReplyHeader, REPLY_HEADER_WORDS, RequestHeader, SEND_HEADER_WORDS, SendHeader, Status } from '../../layout/record.ts';
+import { KERNEL_ID_SHIFT, OP_MASK, Op, ReplyHeader, REPLY_HEADER_WORDS, RequestHeader, SEND_HEADER_WORDS, SendHeader, Status, TIMER_NOTICE } from '../../layout/record.ts';
 import type { CheckpointStore } from '../../recovery/checkpoint-store.ts';
 import type { SpscRing } from '../../rings/spsc-ring.ts';
 import type { MetricsWriter } from '../../metrics/metrics-writer.ts';
@@ -132,7 +132,9 @@ export class ReplyWriter {
     for (; i < count; i++) {
       const o = ((start + i) & mask) * slotWords;
       const mark = rejected !== null ? rejected[i]! : 0;
-      if (emitting && i !== sendsDone && mark === 0 && statuses[i] === statusOk && outbox[i * outboxWords] !== 0) {
+      // A failed record's count is 0 (the driver drops its sends), but a timer's fire
+      // leaves its notice whatever on_timer did.
+      if (emitting && i !== sendsDone && mark === 0 && outbox[i * outboxWords] !== 0) {
         this.runStop = RunStop.SENDS;
         break;
       }
@@ -213,7 +215,7 @@ export class ReplyWriter {
       out[r + SendHeader.hlcHi] = req[o + RequestHeader.hlcHi]!;
       out[r + SendHeader.hlcLo] = req[o + RequestHeader.hlcLo]!;
       for (let w = 0; w < payloadWords; w++) out[r + SEND_HEADER_WORDS + w] = outbox[e + SEND_ENTRY_HEADER + w]!;
-      this.counters.sends++;
+      if (outbox[e + 1] !== TIMER_NOTICE) this.counters.sends++;
     }
     return true;
   }

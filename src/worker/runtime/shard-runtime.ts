@@ -13,6 +13,7 @@
  * ones its predecessor had answered (below the ring's HANDLED index) are replayed for
  * their effect on state only, so nothing is answered or counted twice.
  */
+import { TIMER_ENTRY_WORDS } from '../../layout/timer-table.ts';
 import type { BatchLayout } from '../../layout/batch.ts';
 import { NO_ACTOR, RequestHeader } from '../../layout/record.ts';
 import type { CheckpointPolicy, KernelWire, ShardStats } from '../../protocol.ts';
@@ -118,7 +119,8 @@ export class ShardRuntime {
       this.replies,
       layout,
       Uint32Array.from(kernels, (k) => layoutSchema(k.reply, k.name).words),
-      Uint32Array.from(kernels, (k) => layoutSchema(k.state, k.name).words),
+      // The stored state: the timer table included (what SNAPSHOT, EXPORT and SHUTDOWN reply with).
+      Uint32Array.from(kernels, (k) => layoutSchema(k.state, k.name).words + (k.timers ?? 0) * TIMER_ENTRY_WORDS),
       this.store,
       () => this.abandoned,
     );
