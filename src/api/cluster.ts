@@ -270,6 +270,12 @@ export class Cluster implements ActorHost {
       await cluster.shutdown();
       throw error;
     }
+    // Stored actors' timers wait in the index from the start (the actors stay on disk until one fires).
+    if (store && cluster.timers) {
+      for (const { actorId, timers } of store.armedTimers()) {
+        for (let i = 0; i + 2 < timers.length; i += 3) cluster.timers.notice(actorId, timers[i]!, timers[i + 1]!, timers[i + 2]!);
+      }
+    }
     if (resolved.metrics !== false && resolved.metrics.port !== undefined) {
       cluster.metricsServer = await serveMetrics(cluster.registry, {
         port: resolved.metrics.port,

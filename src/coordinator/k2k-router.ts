@@ -9,7 +9,7 @@
  * message's principal and roles on it (a principal refused on a vault cannot reach it
  * through a forwarder).
  */
-import { OP_MASK, SEND_HEADER_WORDS, SEND_OP_SHIFT, SendHeader, TIMER_NOTICE } from '../layout/record.ts';
+import { SEND_HEADER_WORDS, SEND_OP_SHIFT, SendHeader, TIMER_NOTICE } from '../layout/record.ts';
 import { TimerNotice } from '../layout/timer-table.ts';
 import type { TimerService } from './timer-service.ts';
 import { activity } from './activity.ts';
@@ -73,7 +73,7 @@ export class K2KRouter {
     const entry = this.directory.byActorId(actorId);
     if (entry === undefined || this.timers === undefined) return;
     const p = o + SEND_HEADER_WORDS;
-    this.timers.notice(actorId, entry.kernelId, entry.tenantId, words[p + TimerNotice.entry]!, words[o + SendHeader.to]!, words[p + TimerNotice.dueHi]! * 0x1_0000_0000 + words[p + TimerNotice.dueLo]!);
+    this.timers.notice(actorId, words[p + TimerNotice.entry]!, words[o + SendHeader.to]!, words[p + TimerNotice.dueHi]! * 0x1_0000_0000 + words[p + TimerNotice.dueLo]!);
   }
 
   /** The record route() is routing, again, once a locator activated its receiver: numbered once. */
@@ -93,13 +93,17 @@ export class K2KRouter {
       }
       return;
     }
-    const kernelWord = words[o + SendHeader.kernel]!;
-    if (entry.kernelId !== (kernelWord & OP_MASK)) return this.dead('wrong-kernel');
+    const op = words[o + SendHeader.kernel]! >>> SEND_OP_SHIFT;
+    if (op !== 0) {
+      // A timer's fire (the timer service's): ringshard's own record for the actor by its
+      // id, on behalf of nobody, so it is the actor's kernel and tenant, and the policy has no say.
+      words[o + SendHeader.kernel] = (entry.kernelId | (op << SEND_OP_SHIFT)) >>> 0;
+      words[o + SendHeader.tenant] = entry.tenantId;
+    } else if (entry.kernelId !== words[o + SendHeader.kernel]) return this.dead('wrong-kernel');
     entry.seen = activity.epoch;
     if (entry.tenantId !== words[o + SendHeader.tenant]) return this.dead('cross-tenant');
     const policy = this.policy;
-    // A timer's fire is ringshard's own record, on behalf of nobody: the policy has no say.
-    if (policy.active && kernelWord >>> SEND_OP_SHIFT === 0) {
+    if (policy.active && op === 0) {
       const decision = policy.decide(words[o + SendHeader.principal]!, words[o + SendHeader.roles]!, entry);
       if (decision !== 'allowed') {
         policy.refused(entry, decision);

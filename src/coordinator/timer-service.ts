@@ -19,8 +19,6 @@ interface Due {
   /** actorId * MAX_TIMERS + table entry. */
   readonly key: number;
   actorId: number;
-  kernelId: number;
-  tenantId: number;
   timerId: number;
   dueMs: number;
   /** Where it is in the heap. */
@@ -64,19 +62,17 @@ export class TimerService {
   }
 
   /** An actor armed timer `timerId` in table entry `entry`, due at `dueMs`. */
-  notice(actorId: number, kernelId: number, tenantId: number, entry: number, timerId: number, dueMs: number): void {
+  notice(actorId: number, entry: number, timerId: number, dueMs: number): void {
     if (this.closed || entry >= MAX_TIMERS) return;
     const key = actorId * MAX_TIMERS + entry;
     let due = this.byKey.get(key);
     if (due === undefined) {
-      due = { key, actorId, kernelId, tenantId, timerId, dueMs, at: this.heap.length };
+      due = { key, actorId, timerId, dueMs, at: this.heap.length };
       this.byKey.set(key, due);
       this.heap.push(due);
       this.up(due.at);
     } else {
       const earlier = dueMs < due.dueMs;
-      due.kernelId = kernelId;
-      due.tenantId = tenantId;
       due.timerId = timerId;
       due.dueMs = dueMs;
       if (earlier) this.up(due.at);
@@ -120,9 +116,9 @@ export class TimerService {
     const w = this.record;
     w.fill(0);
     w[SendHeader.to] = due.actorId;
-    w[SendHeader.kernel] = (due.kernelId | (Op.TIMER << SEND_OP_SHIFT)) >>> 0;
+    // The router puts in the actor's kernel and tenant (it finds the actor by id).
+    w[SendHeader.kernel] = (Op.TIMER << SEND_OP_SHIFT) >>> 0;
     w[SendHeader.source] = NO_ACTOR;
-    w[SendHeader.tenant] = due.tenantId;
     w[SEND_HEADER_WORDS + TimerRecord.id] = due.timerId;
     w[SEND_HEADER_WORDS + TimerRecord.dueHi] = Math.floor(due.dueMs / 0x1_0000_0000);
     w[SEND_HEADER_WORDS + TimerRecord.dueLo] = due.dueMs >>> 0;

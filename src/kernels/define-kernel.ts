@@ -128,6 +128,8 @@ export interface Kernel<S extends Schema = Schema, Q extends Schema = Schema, R 
   readonly secure: boolean;
   /** The WGSL defines on_timer: timers an actor may hold at once (its state ends with the timer table); 0 without on_timer. */
   readonly timers: number;
+  /** The schema of the state as an actor keeps it: `state`, then (with timers) the timer table. */
+  readonly storedState: Schema;
   /** The kernel's sends entries, in declaration order (resolved to kernels at Cluster.start). */
   readonly sends: readonly SendEntry[];
   readonly codecs: {
@@ -247,6 +249,7 @@ export function defineKernel<S extends Schema, Q extends Schema, R extends Schem
     hasShutdown: found.shutdown,
     secure: found.handleSecure,
     timers,
+    storedState: timers > 0 ? storedStateSchema(spec.state, timers) : spec.state,
     sends: Object.freeze(sends),
     codecs,
     columns: {

@@ -147,6 +147,18 @@ export class TimerTable {
   }
 }
 
+/** The armed timers of a stored state (the table at word `at`): [entry, timer id, due ms] per timer. */
+export function armedTimers(state: Uint32Array, at: number, max: number): number[] {
+  const table = new TimerTable(state, at, max);
+  const out: number[] = [];
+  if (state.length < at + max * TIMER_ENTRY_WORDS) return out;
+  for (let k = 0; k < max; k++) {
+    const id = table.idAt(k);
+    if (id !== undefined) out.push(k, id, table.dueAt(k));
+  }
+  return out;
+}
+
 /** ctx.timer_late_ms: how late a fire is, in ms, clamped to a u32. */
 export function lateMs(dueMs: number, nowMs: number): number {
   return nowMs <= dueMs ? 0 : Math.min(nowMs - dueMs, 0xffffffff);

@@ -32,7 +32,7 @@ import { ErrorCode, RingshardError } from '../errors.ts';
 import type { Call, CallOp } from '../coordinator/actor-call.ts';
 import { identityParts } from '../coordinator/actor-directory.ts';
 import { storeKey } from '../recovery/state-store.ts';
-import type { Acquired, JournaledCall, K2KMarks, Snapshot, StateStore } from '../recovery/state-store.ts';
+import type { Acquired, JournaledCall, K2KMarks, Snapshot, StateStore, StoredTimers } from '../recovery/state-store.ts';
 import { STORE_COMMIT_BUCKETS } from '../coordinator/actor-locator.ts';
 
 const LOCK_FILE = 'ringshard.lock';
@@ -203,6 +203,8 @@ export class LmdbStore implements StateStore {
   private turn: Turn | undefined;
   private readonly ids: Database<string | number, number | string>;
   private readonly meta: Database<unknown, string>;
+  /** Store key -> the actor's armed timers (StoredTimers), for actors that have some. */
+  private readonly timers: Database<StoredTimers, string>;
   private seq: number;
   private lastTurn: number;
   /** The words of this turn's calls (CALL_WORDS each, then the payload), reused turn after turn. */
@@ -228,6 +230,7 @@ export class LmdbStore implements StateStore {
     this.journal = root.openDB<StoredEntry, number>({ name: 'journal' });
     this.ids = root.openDB<string | number, number | string>({ name: 'ids' });
     this.meta = root.openDB<unknown, string>({ name: 'meta' });
+    this.timers = root.openDB<StoredTimers, string>({ name: 'timers' });
     const format = this.meta.get('format');
     if (format === undefined && this.journal.getCount() === 0) quiet(this.meta.put('format', FORMAT)); // written again next time
     else if (format !== FORMAT) throw new Error(`its journal is in format ${String(format ?? 1)}, this version reads format ${FORMAT}`);
@@ -366,13 +369,14 @@ export class LmdbStore implements StateStore {
   }
 
   /** Writes the snapshot and drops the journal entries no actor needs any more, in one transaction. */
-  async writeSnapshot(key: string, seq: number, state: Uint32Array, schema?: string, k2k?: K2KMarks): Promise<void> {
+  async writeSnapshot(key: string, seq: number, state: Uint32Array, schema?: string, k2k?: K2KMarks, timers?: StoredTimers): Promise<void> {
     const bytes = bytesOf(state);
     this.bytesWritten += bytes.byteLength;
     const value: StoredSnapshot = { seq, state: bytes, ...(schema !== undefined ? { schema } : {}), ...(k2k ? { sends: k2k.sends, received: k2k.received } : {}) };
     const done = this.coveredTurns(key, seq);
     await settled(this.path, 'a snapshot could not be written', this.root.transaction(() => {
       quiet(this.snapshots.put(key, value));
+      if (timers !== undefined) quiet(timers.timers.length > 0 ? this.timers.put(key, timers) : this.timers.remove(key));
       for (const turn of done) quiet(this.journal.remove(turn));
       // Where sequences resume at open: past every snapshot's (and the journal's own).
       quiet(this.meta.put('seq', this.seq));
@@ -542,7 +546,12 @@ export class LmdbStore implements StateStore {
 
   async forget(key: string, k2k?: K2KMarks): Promise<void> {
     const seq = await this.journaled(key);
-    await this.writeSnapshot(key, seq, new Uint32Array(0), undefined, k2k);
+    await this.writeSnapshot(key, seq, new Uint32Array(0), undefined, k2k, { actorId: 0, timers: [] });
+  }
+
+  /** Every stored actor's armed timers (as their last snapshots hold them). */
+  armedTimers(): StoredTimers[] {
+    return [...this.timers.getRange().map(({ value }) => value)];
   }
 
   /** The actor left this process's memory (deactivated): what it needs of the journal is on disk. */

@@ -31,6 +31,7 @@ import type { LmdbStore } from './lmdb-store.ts';
 import { schemaHash, upgradeState } from './schemas.ts';
 import { ActorIds } from '../coordinator/actor-ids.ts';
 import { rawCodec } from '../layout/raw-words.ts';
+import { armedTimers } from '../layout/timer-table.ts';
 
 export interface PersistentLocatorOptions {
   readonly directory: ActorDirectory;
@@ -66,7 +67,13 @@ export class PersistentLocator extends LocalLocator {
       options.host,
       options.durability === 'message' ? 'journal' : 'snapshots',
       () => false,
-      { upgrade: (kernel, snapshot) => upgradeState(store, kernel, snapshot), schemaOf: (kernel) => schemaHash(kernel.state), k2k: true, idsFirst: true },
+      {
+        upgrade: (kernel, snapshot) => upgradeState(store, kernel, snapshot),
+        schemaOf: (kernel) => schemaHash(kernel.storedState),
+        k2k: true,
+        idsFirst: true,
+        timersOf: (actorId, kernel, state) => (kernel.timers > 0 ? { actorId, timers: armedTimers(state, kernel.codecs.userState.words, kernel.timers) } : undefined),
+      },
     );
     this.sendNumbers = this.custody.sendNumbers;
     // A new id is registered (before anything of its actor is journaled) with where the

@@ -6,6 +6,7 @@
  * request schema that changed while journaled messages wait is refused (they would be
  * read in the new layout). Both fail with ERR_RINGSHARD_SCHEMA naming the kernel.
  */
+import { TIMERS_FIELD, TIMER_ENTRY_WORDS } from '../layout/timer-table.ts';
 import { createHash } from 'node:crypto';
 import { ErrorCode, RingshardError } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
@@ -38,7 +39,7 @@ export function schemaHash(schema: Schema): string {
 export async function checkSchemas(store: LmdbStore, kernels: readonly Kernel<any, any, any>[]): Promise<void> {
   const writes: Array<Promise<unknown>> = [];
   for (const kernel of kernels) {
-    const now: StoredKernel = { state: schemaText(kernel.state), request: schemaText(kernel.request) };
+    const now: StoredKernel = { state: schemaText(kernel.storedState), request: schemaText(kernel.request) };
     const before = store.getMeta<StoredKernel>(`kernel:${kernel.name}`);
     if (before && before.state !== now.state && !kernel.migrate) {
       throw new RingshardError(
@@ -52,22 +53,31 @@ export async function checkSchemas(store: LmdbStore, kernels: readonly Kernel<an
         `kernel '${kernel.name}': its request schema is ${now.request} now, and ${store.journalLength} journal entries in the store may hold messages of ${before.request}; start the version that wrote them once and shut it down (a clean shutdown snapshots every actor and leaves no journal), then change the schema`,
       );
     }
-    writes.push(store.putMeta(`kernel:${kernel.name}`, now), store.putMeta(`state:${schemaHash(kernel.state)}`, now.state));
+    writes.push(store.putMeta(`kernel:${kernel.name}`, now), store.putMeta(`state:${schemaHash(kernel.storedState)}`, now.state));
   }
   await Promise.all(writes);
 }
 
 /** A snapshot's state in the kernel's state schema now: migrated when it was stored in another. */
 export function upgradeState(store: LmdbStore, kernel: Kernel<any, any, any>, snapshot: Snapshot): Uint32Array {
-  const hash = schemaHash(kernel.state);
+  const hash = schemaHash(kernel.storedState);
   if (snapshot.schema === undefined || snapshot.schema === hash) return snapshot.state;
   const text = store.getMeta<string>(`state:${snapshot.schema}`);
   if (text === undefined || !kernel.migrate) {
     throw new RingshardError(ErrorCode.SCHEMA, `kernel '${kernel.name}': a stored state is of a schema this store does not know (${snapshot.schema}), and it cannot be migrated`);
   }
   const from = Object.fromEntries(JSON.parse(text) as Array<[string, unknown]>) as Schema;
-  const old = compileCodec(from, `kernel '${kernel.name}' stored state`);
-  const state = kernel.migrate(old.decode(snapshot.state, new Float32Array(snapshot.state.buffer, snapshot.state.byteOffset, snapshot.state.length), 0) as Record<string, number | number[]>, from);
+  const old = compileCodec(from, `kernel '${kernel.name}' stored state`, true);
+  const oldState = old.decode(snapshot.state, new Float32Array(snapshot.state.buffer, snapshot.state.byteOffset, snapshot.state.length), 0) as Record<string, number | number[]>;
+  const oldTimers = oldState[TIMERS_FIELD];
+  delete oldState[TIMERS_FIELD];
+  const { [TIMERS_FIELD]: _, ...userFrom } = from as Record<string, Schema[string]>;
+  const state = kernel.migrate(oldState, userFrom as Schema) as Record<string, unknown>;
+  // The timers go on as they were when the table keeps its size; else they are dropped.
+  if (kernel.timers > 0) {
+    const words = kernel.timers * TIMER_ENTRY_WORDS;
+    state[TIMERS_FIELD] = Array.isArray(oldTimers) && oldTimers.length === words ? oldTimers : new Array<number>(words).fill(0);
+  }
   const words = new Uint32Array(kernel.codecs.state.words);
   // The new state goes through the kernel's codec: a migrate that returns a bad state is ERR_RINGSHARD_SCHEMA.
   kernel.codecs.state.encode(state as never, words, new Float32Array(words.buffer), 0);

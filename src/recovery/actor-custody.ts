@@ -11,7 +11,7 @@ import type { ActorEntry } from '../coordinator/actor-directory.ts';
 import { MovingLink } from '../coordinator/moving-link.ts';
 import type { AskSpec, Caller, ShardLink } from '../coordinator/shard-link.ts';
 import { wordsBatch } from '../layout/columns.ts';
-import { storeKey, type K2KMarks, type Snapshot, type StateStore } from './state-store.ts';
+import { storeKey, type K2KMarks, type Snapshot, type StateStore, type StoredTimers } from './state-store.ts';
 import { JournalingLink, K2K_SENDER, type ReplayedCalls } from './journaling-link.ts';
 import { MarkingLink } from './marking-link.ts';
 import { rawCodec, wordsSink } from '../layout/raw-words.ts';
@@ -44,6 +44,8 @@ export interface CustodyExtras {
   readonly k2k?: boolean;
   /** The actor's id is registered before its restore goes on (a journal that names actors by id). */
   readonly idsFirst?: boolean;
+  /** The armed timers a snapshot of this state keeps apart (kernels with timers). */
+  readonly timersOf?: (actorId: number, kernel: Kernel<any, any, any>, state: Uint32Array) => StoredTimers | undefined;
 }
 
 /** Where an actor's waiting records go once it is handed over (its link on the owner's side). */
@@ -242,7 +244,7 @@ export class ActorCustody {
     try {
       const state = (await current.exportState(entry, { codec: rawCodec(kernel.codecs.state), what: `handover of '${entry.key}'`, timeoutMs: this.local.askTimeoutMs })) as Uint32Array;
       const seq = this.mode === 'journal' ? Math.max(this.covered.get(key) ?? 0, await this.store.journaled(key)) : 0;
-      await this.store.writeSnapshot(key, seq, state, this.extras.schemaOf?.(kernel));
+      await this.store.writeSnapshot(key, seq, state, this.extras.schemaOf?.(kernel), undefined, this.extras.timersOf?.(entry.actorId, kernel, state));
       this.covered.delete(key);
       this.store.forgetLocal(key);
       this.local.directory.remove(entry);
@@ -280,7 +282,7 @@ export class ActorCustody {
         await keep(state, moving, current);
         return false;
       }
-      await this.store.writeSnapshot(key, now.covered, state, this.extras.schemaOf?.(kernel), now.marks);
+      await this.store.writeSnapshot(key, now.covered, state, this.extras.schemaOf?.(kernel), now.marks, this.extras.timersOf?.(entry.actorId, kernel, state));
     } catch (error) {
       this.local.log(`ringshard: could not deactivate '${entry.key}': ${(error as Error).message}`);
       entry.link = current;
@@ -321,7 +323,7 @@ export class ActorCustody {
     try {
       const link = entry.link;
       const { state, covered, marks } = await this.stateNow(entry, key, kernel, link, `snapshot of '${entry.key}'`, (spec) => link.snapshot(entry, spec));
-      await this.store.writeSnapshot(key, covered, state, this.extras.schemaOf?.(kernel), marks);
+      await this.store.writeSnapshot(key, covered, state, this.extras.schemaOf?.(kernel), marks, this.extras.timersOf?.(entry.actorId, kernel, state));
       this.covered.set(key, covered);
     } catch (error) {
       this.local.log(`ringshard: snapshot of '${entry.key}' failed: ${(error as Error).message}`);

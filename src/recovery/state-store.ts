@@ -43,10 +43,20 @@ export interface K2KMarks {
   readonly received: readonly number[];
 }
 
+/**
+ * An actor's armed timers, which a store keeps apart from its state (in the snapshot's
+ * transaction), so that a start finds every timer without reading every stored state.
+ */
+export interface StoredTimers {
+  readonly actorId: number;
+  /** [table entry, timer id, due ms] per armed timer; empty: none (the row goes). */
+  readonly timers: readonly number[];
+}
+
 export interface SnapshotStore {
   readSnapshot(key: string): Promise<Snapshot | undefined>;
-  /** `schema` and `k2k`: see Snapshot (a store may not keep them). */
-  writeSnapshot(key: string, seq: number, state: Uint32Array, schema?: string, k2k?: K2KMarks): Promise<void>;
+  /** `schema`, `k2k` and `timers`: see Snapshot and StoredTimers (a store may not keep them). */
+  writeSnapshot(key: string, seq: number, state: Uint32Array, schema?: string, k2k?: K2KMarks, timers?: StoredTimers): Promise<void>;
   deleteSnapshot(key: string): Promise<void>;
   /** Snapshots written so far (a metric). */
   readonly snapshotsWritten: number;
