@@ -99,7 +99,26 @@ export const throwing = defineKernel({
   },
 });
 
-export const kernels = [counter, mixed, flaky, guarded, spinner, throwing];
+/** One timer at a time (maxTimers 1); a fire counts. */
+export const alarmed = defineKernel({
+  name: 'alarmed',
+  state: { n: 'u32' },
+  request: { add: 'u32' },
+  reply: { n: 'u32' },
+  maxTimers: 1,
+  wgsl: `${u32Handler}
+fn on_timer(ctx: ptr<function, RingContext>, state: ptr<function, State>, timer: u32) {
+  (*state).n += 1u;
+}`,
+  reference: {
+    handle: (s, m) => ({ n: (s.n = (s.n + m.add) >>> 0) }),
+    onTimer: (s) => {
+      s.n = (s.n + 1) >>> 0;
+    },
+  },
+});
+
+export const kernels = [counter, mixed, flaky, guarded, spinner, throwing, alarmed];
 
 const call = (fn: () => unknown) => async () => fn();
 
@@ -202,6 +221,20 @@ export const BAD_INPUTS: readonly BadInput[] = [
   { kind: 'a reference that throws', code: ErrorCode.HANDLER, backends: ['cpu'], run: (env) => env.cluster.actor(throwing, 't').ask({ how: 1 }) },
   { kind: 'a reference reply of -5 for a u32', code: ErrorCode.HANDLER, backends: ['cpu'], run: (env) => env.cluster.actor(throwing, 't').ask({ how: 2 }) },
   { kind: "a reference reply of 'x' for a u32", code: ErrorCode.HANDLER, backends: ['cpu'], run: (env) => env.cluster.actor(throwing, 't').ask({ how: 3 }) },
+
+  // ---- timers
+  { kind: 'WGSL calling set_timer without fn on_timer', code: ErrorCode.INVALID_KERNEL, run: () => kernel(wgslWith('set_timer(ctx, 1u, 10u, 0u);')) },
+  { kind: 'a kernel maxTimers out of range', code: ErrorCode.INVALID_KERNEL, run: () => defineKernel({ name: 'timed', state: { n: 'u32' }, request: { add: 'u32' }, reply: { n: 'u32' }, maxTimers: 65, wgsl: `${u32Handler}\nfn on_timer(ctx: ptr<function, RingContext>, state: ptr<function, State>, timer: u32) {}` }) },
+  { kind: 'kernels with timers on nats', code: ErrorCode.INVALID_OPTION, run: (env) => env.start({ nats: { servers: 'nats://127.0.0.1:1' } }) },
+  { kind: 'setTimer on a kernel without on_timer', code: ErrorCode.TIMER, run: (env) => env.cluster.actor(counter, 't').setTimer(1, { dueMs: 10 }) },
+  { kind: 'a timer id that is not a u32 below 0xffffffff', code: ErrorCode.TIMER, run: (env) => env.cluster.actor(alarmed, 't').setTimer(0xffffffff, { dueMs: 10 }) },
+  { kind: 'a timer due in the past', code: ErrorCode.TIMER, run: (env) => env.cluster.actor(alarmed, 't').setTimer(1, { dueMs: -1000 }) },
+  { kind: 'a timer period that is not milliseconds', code: ErrorCode.TIMER, run: (env) => env.cluster.actor(alarmed, 't').setTimer(1, { dueMs: 10, everyMs: 0.5 }) },
+  { kind: 'more timers than maxTimers', code: ErrorCode.TIMER, run: async (env) => {
+    const ref = env.cluster.actor(alarmed, 'full');
+    await ref.setTimer(1, { dueMs: 600_000 });
+    return ref.setTimer(2, { dueMs: 600_000 });
+  } },
 
   // ---- operations
   { kind: 'migrate to a shard that does not exist', code: ErrorCode.INVALID_OPTION, run: (env) => env.cluster.migrate(env.cluster.actor(counter, 'x'), 99) },

@@ -145,7 +145,7 @@ test('found: a module-scope fn select/min replaced the built-ins in ringshard\'s
 
 test('the handler and hooks are found on tokens, whatever separates them', () => {
   const found = checkKernelWgsl(`fn/**/handle\u200E(ctx: ptr<function, RingContext>, state: ptr<function, State>, msg: Request) -> Reply { return Reply(0u); }\nfn\u2028init\r\n(c: u32) {}`, 'k');
-  assert.deepEqual(found, { handle: true, handleSecure: false, init: true, shutdown: false });
+  assert.deepEqual(found, { handle: true, handleSecure: false, init: true, shutdown: false, onTimer: false, armsTimers: false });
   assert.throws(() => checkKernelWgsl('// fn handle(\nfn other() {}', 'k'), /defines no handler/);
   assert.throws(() => checkKernelWgsl('fn handle_x() {}', 'k'), /defines no handler/);
 });
@@ -218,7 +218,7 @@ test('property: the same kernels without the forbidden construct are accepted (t
       const { code } = generateKernel(g);
       const kernel = define(code);
       assert.equal(kernel.secure, false);
-      assert.deepEqual(checkKernelWgsl(code, 'k'), { handle: true, handleSecure: false, init: false, shutdown: false });
+      assert.deepEqual(checkKernelWgsl(code, 'k'), { handle: true, handleSecure: false, init: false, shutdown: false, onTimer: false, armsTimers: false });
     }),
     { numRuns: 400 },
   );

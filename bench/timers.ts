@@ -1,0 +1,176 @@
+/**
+ * Timers (fn on_timer): what armed timers cost while none is due, how fast due timers
+ * are handled, and how late they fire under load. Ratios are measured side by side in
+ * one run (the machine is noisy); nothing here is a fixed rate.
+ *
+ *   1. Armed, none due: tell throughput to 1,024 actors among ACTORS actors holding 4
+ *      timers each (RINGSHARD_BENCH_TIMERS armed in all, default 1,000,000, due in an
+ *      hour) against the same actors with no timer armed.
+ *   2. Due together: DUE one-shot timers (default 100,000) armed to come due within the
+ *      same second; fires per second from the first fire to the last, and how late each
+ *      fired (ctx.timer_late_ms, p50/p99).
+ *   3. Under load: periodic timers (every 50 ms) on 4,096 actors while a closed loop of
+ *      tells keeps the shard busy; their lateness p50/p99 against the same timers idle.
+ *
+ *   npm run bench:timers     RINGSHARD_BENCH_BACKEND=cpu|webgpu (default cpu)
+ */
+import { Cluster, defineKernel } from '../src/index.ts';
+import { percentile, printTable, writeJson } from './report.ts';
+
+const ARMED = Number(process.env.RINGSHARD_BENCH_TIMERS ?? 1_000_000);
+const DUE = Number(process.env.RINGSHARD_BENCH_DUE ?? 100_000);
+const backend = (process.env.RINGSHARD_BENCH_BACKEND as 'cpu' | 'webgpu' | undefined) ?? 'cpu';
+const LATES = 8;
+
+/** Arms timers 0..n-1 (`arm` = n) due in `due` ms, every `every` ms; counts messages; keeps the last LATES lateness values. */
+const alarm = defineKernel({
+  name: 'alarm',
+  state: { n: 'u32', fires: 'u32', lates: ['u32', LATES] },
+  request: { arm: 'u32', due: 'u32', every: 'u32' },
+  reply: { n: 'u32', fires: 'u32' },
+  maxTimers: 4,
+  wgsl: `fn handle(ctx: ptr<function, RingContext>, state: ptr<function, State>, msg: Request) -> Reply {
+  for (var i = 0u; i < msg.arm; i++) { set_timer(ctx, i, msg.due, msg.every); }
+  (*state).n += 1u;
+  return Reply((*state).n, (*state).fires);
+}
+fn on_timer(ctx: ptr<function, RingContext>, state: ptr<function, State>, timer: u32) {
+  (*state).lates[(*state).fires % ${LATES}u] = (*ctx).timer_late_ms;
+  (*state).fires += 1u;
+}`,
+  reference: {
+    handle: (s, m, ctx) => {
+      for (let i = 0; i < m.arm; i++) ctx.setTimer(i, m.due, m.every);
+      s.n += 1;
+      return { n: s.n, fires: s.fires };
+    },
+    onTimer: (s, _timer, ctx) => {
+      s.lates[s.fires % 8] = ctx.timerLateMs;
+      s.fires += 1;
+    },
+  },
+});
+
+const CHUNK = 8_192;
+const HOT = 1_024;
+
+async function start(actors: number): Promise<Cluster> {
+  return Cluster.start({ kernels: [alarm], backend, shards: 1, logger: false, maxActorsPerShard: Math.max(1024, actors), idleAfterMs: 0, maxSendsPerMessage: 8 });
+}
+
+async function tellAll(cluster: Cluster, from: number, to: number, msg: { arm: number; due: number; every: number }): Promise<void> {
+  for (let base = from; base < to; base += CHUNK) {
+    const sends: Array<Promise<void>> = [];
+    for (let i = base; i < Math.min(to, base + CHUNK); i++) sends.push(cluster.actor(alarm, `a${i}`).tell(msg));
+    await Promise.all(sends);
+  }
+  await cluster.drain();
+}
+
+/** Tells per second to HOT actors for `ms`, two chunks in flight. */
+async function tellRate(cluster: Cluster, ms: number): Promise<number> {
+  const refs = Array.from({ length: HOT }, (_, i) => cluster.actor(alarm, `a${i}`));
+  const msg = { arm: 0, due: 0, every: 0 };
+  let n = 0;
+  const t0 = performance.now();
+  const chunk = () => {
+    const sends: Array<Promise<void>> = [];
+    for (let i = 0; i < CHUNK; i++) sends.push(refs[i % HOT]!.tell(msg));
+    n += CHUNK;
+    return Promise.all(sends);
+  };
+  let inFlight = chunk();
+  while (performance.now() - t0 < ms) {
+    const next = chunk();
+    await inFlight;
+    inFlight = next;
+  }
+  await inFlight;
+  await cluster.drain();
+  return n / ((performance.now() - t0) / 1000);
+}
+
+async function lateness(cluster: Cluster, from: number, to: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = from; i < to; i++) {
+    const s = await cluster.actor(alarm, `a${i}`).snapshot();
+    for (let k = 0; k < Math.min(LATES, s.fires); k++) out.push(s.lates[k]!);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+async function firesDone(cluster: Cluster): Promise<number> {
+  const text = await cluster.registry.metrics();
+  const m = /ringshard_timer_fires_total\{[^}]*status="ok"\} (\d+)/.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+// 1. Armed, none due.
+const actors = Math.ceil(ARMED / 4);
+const armedRows: Array<Record<string, string | number>> = [];
+for (const arm of [0, 4]) {
+  const cluster = await start(actors);
+  try {
+    await tellAll(cluster, 0, actors, { arm, due: 3_600_000, every: 0 });
+    const rss = process.memoryUsage().rss;
+    await tellRate(cluster, 1_000); // warm
+    const rates: number[] = [];
+    for (let r = 0; r < 3; r++) rates.push(await tellRate(cluster, 2_000));
+    armedRows.push({ case: arm ? `${(actors * arm).toLocaleString('en-US')} armed, none due` : 'no timer armed', actors, 'tell msgs/s': Math.round(percentile(rates.sort((a, b) => a - b), 50)), 'RSS MB': Math.round(rss / 2 ** 20) });
+  } finally {
+    await cluster.shutdown();
+  }
+}
+armedRows[1]!['x none armed'] = Number(((armedRows[1]!['tell msgs/s'] as number) / (armedRows[0]!['tell msgs/s'] as number)).toFixed(2));
+armedRows[0]!['x none armed'] = 1;
+
+// 2. Due together.
+let dueRow: Record<string, string | number>;
+{
+  const n = Math.ceil(DUE / 4);
+  const cluster = await start(n);
+  try {
+    const t0 = performance.now();
+    // Each actor's due time is set so that all come due at about t0 + 3 s.
+    for (let base = 0; base < n; base += CHUNK) {
+      const due = Math.max(0, Math.round(3_000 - (performance.now() - t0)));
+      await tellAll(cluster, base, Math.min(n, base + CHUNK), { arm: 4, due, every: 0 });
+    }
+    const armedBy = performance.now() - t0;
+    let first = 0;
+    let done = 0;
+    while (done < n * 4) {
+      done = await firesDone(cluster);
+      if (done > 0 && first === 0) first = performance.now();
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    const last = performance.now();
+    const lates = await lateness(cluster, 0, Math.min(n, 4_096));
+    dueRow = { case: `${(n * 4).toLocaleString('en-US')} one-shot due within 1 s`, 'armed in ms': Math.round(armedBy), 'fires/s': Math.round((n * 4) / Math.max(0.001, (last - first) / 1000)), 'late p50 ms': percentile(lates, 50), 'late p99 ms': percentile(lates, 99) };
+  } finally {
+    await cluster.shutdown();
+  }
+}
+
+// 3. Lateness under load, against the same timers idle.
+const PERIODIC = 4_096;
+const loadRows: Array<Record<string, string | number>> = [];
+for (const busy of [false, true]) {
+  const cluster = await start(PERIODIC + HOT);
+  try {
+    await tellAll(cluster, HOT, HOT + PERIODIC, { arm: 1, due: 50, every: 50 });
+    let rate = 0;
+    if (busy) rate = await tellRate(cluster, 3_000);
+    else await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const lates = await lateness(cluster, HOT, HOT + PERIODIC);
+    loadRows.push({ case: busy ? 'under a closed tell loop' : 'idle shard', 'periodic timers': PERIODIC, 'every ms': 50, 'tell msgs/s': Math.round(rate), 'late p50 ms': percentile(lates, 50), 'late p99 ms': percentile(lates, 99) });
+  } finally {
+    await cluster.shutdown();
+  }
+}
+
+const day = new Date().toISOString().slice(0, 10);
+printTable(`armed timers, none due (${backend}, 1 shard, 4 timers per actor; ${day})`, armedRows);
+printTable(`timers coming due together (${backend}, 1 shard; ${day})`, [dueRow]);
+printTable(`lateness of periodic timers (${backend}, 1 shard; ${day})`, loadRows);
+console.log(`\nJSON: ${writeJson('timers', { backend, armed: armedRows, due: dueRow, load: loadRows })}`);
