@@ -142,7 +142,7 @@ let dueRow: Record<string, string | number>;
     while (done < n * 4) {
       done = await firesDone(cluster);
       if (done > 0 && first === 0) first = performance.now();
-      await new Promise((resolve) => setTimeout(resolve, 2));
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const last = performance.now();
     const lates = await lateness(cluster, 0, Math.min(n, 4_096));

@@ -30,7 +30,11 @@ export class K2KRouter {
   routed = 0;
   private readonly deadLetters = new Map<DeadLetterReason, number>(DEAD_LETTER_REASONS.map((r) => [r, 0]));
   // A field, not a closure per routed message.
-  private readonly deadFor = (error: unknown): void => this.dead(deadLetterReason(error));
+  private readonly deadFor = (error: unknown): void => {
+    const reason = deadLetterReason(error);
+    if (this.firing && reason === 'overflow') this.full = true;
+    else this.dead(reason);
+  };
   private readonly deadBecause = (reason: DeadLetterReason): void => this.dead(reason);
 
   constructor(
@@ -61,11 +65,27 @@ export class K2KRouter {
     this.deliver(words, o);
   }
 
-  /** A due timer's TIMER record (the timer service's), delivered as a send is: by id, to wherever its actor is. */
-  fire(words: Uint32Array, o: number): void {
+  /**
+   * A due timer's TIMER record (the timer service's), delivered as a send is: by id, to
+   * wherever its actor is. False when the shard had no room for it (ring and K2K queue
+   * full): the timer service sends it again later, so a fire is never a dead letter
+   * 'overflow'.
+   */
+  fire(words: Uint32Array, o: number): boolean {
     this.sendId = 0;
-    this.deliver(words, o);
+    this.full = false;
+    this.firing = true;
+    try {
+      this.deliver(words, o);
+    } finally {
+      this.firing = false;
+    }
+    return !this.full;
   }
+
+  /** A timer's fire is being delivered (a refusal for want of room is not a dead letter then). */
+  private firing = false;
+  private full = false;
 
   /** An actor armed a timer: the timer service indexes it (a notice is not a message). */
   private timerNotice(words: Uint32Array, o: number): void {

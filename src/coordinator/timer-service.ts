@@ -42,8 +42,8 @@ export class TimerService {
   fired = 0;
 
   constructor(
-    /** Delivers a fire (a send record at word `o`) to its actor: the K2K router's timer path. */
-    private readonly deliver: (words: Uint32Array, o: number) => void,
+    /** Delivers a fire (a send record at word `o`) to its actor: the K2K router's timer path; false: no room now. */
+    private readonly deliver: (words: Uint32Array, o: number) => boolean,
     payloadWords: number,
     /** Wall-clock milliseconds, the clock record stamps are read against. */
     private readonly now: () => number = () => performance.timeOrigin + performance.now(),
@@ -96,13 +96,20 @@ export class TimerService {
     let n = 0;
     while (heap.length > 0 && heap[0]!.dueMs <= now && n < FIRES_PER_TURN) {
       const due = heap[0]!;
+      if (!this.send(due)) {
+        // Its shard has no room (ring and K2K queue full): the rest wait for the next wake.
+        this.full = true;
+        break;
+      }
       this.remove(due);
-      this.send(due);
       n++;
     }
     this.fired += n;
     return n;
   }
+
+  /** The last round stopped at a full shard: the next wake comes soon, not at a due time. */
+  private full = false;
 
   close(): void {
     this.closed = true;
@@ -112,7 +119,7 @@ export class TimerService {
     this.heap.length = 0;
   }
 
-  private send(due: Due): void {
+  private send(due: Due): boolean {
     const w = this.record;
     w.fill(0);
     w[SendHeader.to] = due.actorId;
@@ -122,7 +129,7 @@ export class TimerService {
     w[SEND_HEADER_WORDS + TimerRecord.id] = due.timerId;
     w[SEND_HEADER_WORDS + TimerRecord.dueHi] = Math.floor(due.dueMs / 0x1_0000_0000);
     w[SEND_HEADER_WORDS + TimerRecord.dueLo] = due.dueMs >>> 0;
-    this.deliver(w, 0);
+    return this.deliver(w, 0);
   }
 
   private readonly onWake = (): void => {
@@ -135,7 +142,9 @@ export class TimerService {
   /** One Node timer, for the earliest due time (or the next turn, when fires are left). */
   private schedule(): void {
     if (this.closed || this.heap.length === 0) return;
-    const at = this.heap[0]!.dueMs;
+    // After a full shard: again in a millisecond (its worker drains the ring meanwhile).
+    const at = this.full ? this.now() + 1 : this.heap[0]!.dueMs;
+    this.full = false;
     if (this.wake !== undefined && this.wakeAt <= at) return;
     if (this.wake !== undefined) clearTimeout(this.wake);
     this.wakeAt = at;

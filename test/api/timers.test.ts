@@ -392,3 +392,17 @@ fn on_timer(ctx: ptr<function, RingContext>, state: ptr<function, State>, timer:
   assert.equal(await ref.clearTimer(1), false);
   assert.deepEqual(await ref.snapshot(), { count: 1, mask: 4 });
 });
+
+test('cpu: more timers due at once than the ring and the K2K queue hold all fire, once each; none is a dead letter', { timeout: 120_000 }, async (t) => {
+  const cluster = await Cluster.start({ kernels: [reminder], backend: 'cpu', shards: 1, logger: false, ringCapacity: 256, maxK2KQueuedPerShard: 32 });
+  t.after(() => cluster.shutdown());
+  const keys = Array.from({ length: 300 }, (_, i) => `due${i}`);
+  // init's timer 31 and four more, all due within a few ms of each other: ~1,500 fires against 288 places.
+  for (const k of keys) await cluster.actor(reminder, k).askMany([0, 1, 2, 3].map((id) => ({ id, due: 200 })));
+  await until('every timer fired', async () => (await fires(cluster, 'ok')) === keys.length * 5);
+  for (const k of keys) {
+    const s = await cluster.actor(reminder, k).snapshot();
+    assert.deepEqual({ count: s.count, mask: s.mask }, { count: 5, mask: 0x8000000f }, k);
+  }
+  assert.equal(cluster.deadLetterCounts().overflow, 0, 'no fire was dropped for want of room');
+});
