@@ -34,6 +34,8 @@ export interface ClusterInfo {
    * (the 16,384 used last, for refs and for K2K deliveries each).
    */
   readonly tables: { readonly tenants: number; readonly principals: number; readonly policyAnswers: number };
+  /** Timers (kernels with on_timer): armed in the coordinator's index, and fires sent so far (a stale one included). */
+  readonly timers: { readonly armed: number; readonly fired: number };
 }
 
 /** What info() reads of a shard (a ShardClient is one). */
@@ -45,13 +47,14 @@ interface ShardView {
   readonly failed: Error | undefined;
 }
 
-export function clusterInfo(backend: BackendKind, kernels: string[], shards: readonly ShardView[], directory: ActorDirectory, tables: ClusterInfo['tables'], deactivated = 0): ClusterInfo {
+export function clusterInfo(backend: BackendKind, kernels: string[], shards: readonly ShardView[], directory: ActorDirectory, tables: ClusterInfo['tables'], deactivated = 0, timers: ClusterInfo['timers'] = { armed: 0, fired: 0 }): ClusterInfo {
   return {
     backend,
     kernels,
     actors: directory.size,
     deactivated,
     tables,
+    timers,
     shards: shards.map((s) => ({
       index: s.index,
       backend,

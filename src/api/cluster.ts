@@ -483,7 +483,7 @@ export class Cluster implements ActorHost {
       tenants: this.tenants.size,
       principals: this.principals.size,
       policyAnswers: this.authorizer.cached,
-    }, this.locator.deactivated ?? 0);
+    }, this.locator.deactivated ?? 0, { armed: this.timers?.size ?? 0, fired: this.timers?.fired ?? 0 });
   }
 
   /**
