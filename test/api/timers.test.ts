@@ -168,7 +168,7 @@ class BucketModel {
 }
 
 for (const backend of ['cpu', 'webgpu'] as const) {
-  test(`${backend}: token buckets refilled by a timer hold exactly the model's tokens, message by message and at the end`, { timeout: 180_000 }, async (t) => {
+  test(`${backend}: token buckets refilled by a timer hold exactly the model's tokens, message by message and at the end, through worker exits and migrations`, { timeout: 180_000 }, async (t) => {
     const cluster = await start(t, backend);
     if (!cluster) return;
     const rng = seededRng(t);
@@ -188,6 +188,10 @@ for (const backend of ['cpu', 'webgpu'] as const) {
         }),
       );
       if (round % 8 === 7) await new Promise((resolve) => setTimeout(resolve, 10));
+      // Through a worker's death (its shard replays from its checkpoint) and moves between shards.
+      if (round === 13) await cluster.injectFault(0, 'worker-exit');
+      if (round === 21) await Promise.all(keys.slice(0, 4).map((k) => cluster.migrate(cluster.actor(bucket, k), 1 - cluster.actor(bucket, k).shard)));
+      if (round === 29) await cluster.injectFault(1, 'worker-exit');
     }
     await until('every bucket had 5 refills', async () => (await Promise.all(keys.map((k) => cluster.actor(bucket, k).snapshot()))).every((s) => s.fires >= 5));
     for (const k of keys) assert.equal(await cluster.actor(bucket, k).clearTimer(7), true, `${k}'s timer was armed`);
