@@ -17,6 +17,7 @@ import { TIMERS_FIELD, TIMER_RECORD_WORDS, TimerRecord, TimerTable } from '../la
 import { isTimerId } from '../kernels/define-kernel.ts';
 import type { ShardLink } from '../coordinator/shard-link.ts';
 import { rawCodec } from '../layout/raw-words.ts';
+import { CallOp } from '../coordinator/actor-call.ts';
 
 /** ref.setTimer's timing: first due `dueMs` from now, then every `everyMs` (absent or 0: once). */
 export interface TimerOptions {
@@ -271,6 +272,11 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
       }
       const timeoutMs = this.timeout(options);
       const e = this.target();
+      const remote = linkOf(e) as Partial<TimerCalls>;
+      if (typeof remote.timerCall === 'function') {
+        // On another node: its owner runs this call on its actor.
+        return remote.timerCall(e as never, this.caller, CallOp.SET_TIMER, Uint32Array.of(id, dueMs!, everyMs), timeoutMs).then(() => undefined);
+      }
       const sent = this.timerRecord(e, Op.SET_TIMER, id, dueMs!, everyMs);
       const after = this.tableAfter(e, timeoutMs);
       return Promise.all([after, sent]).then(([state]) => {
@@ -293,6 +299,10 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
       const timers = this.timerTable(id);
       const timeoutMs = this.timeout(options);
       const e = this.target();
+      const remote = linkOf(e) as Partial<TimerCalls>;
+      if (typeof remote.timerCall === 'function') {
+        return remote.timerCall(e as never, this.caller, CallOp.CLEAR_TIMER, Uint32Array.of(id, 0, 0), timeoutMs).then((w) => w[0] === 1);
+      }
       // The table just before the clear: nothing of the actor's comes between the two records.
       const before = this.tableAfter(e, timeoutMs);
       const cleared = this.timerRecord(e, Op.CLEAR_TIMER, id, 0, 0);
@@ -316,9 +326,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
   /** A SET_TIMER or CLEAR_TIMER record for the actor, through its link as the timer service's fires go. */
   private timerRecord(e: ActorHandle, op: Op, id: number, dueMs: number, everyMs: number): Promise<void> {
     const link = linkOf(e) as Partial<ShardLink>;
-    if (typeof link.forward !== 'function') {
-      throw new RingshardError(ErrorCode.TIMER, `${this.what}: timers are not available for an actor on another node (options.nats)`);
-    }
+    if (typeof link.forward !== 'function') throw new RingshardError(ErrorCode.TIMER, `${this.what}: its link takes no timer records`);
     const words = new Uint32Array(SEND_HEADER_WORDS + TIMER_RECORD_WORDS);
     words[SendHeader.to] = e.actorId;
     words[SendHeader.kernel] = (this.kernelId | (op << SEND_OP_SHIFT)) >>> 0;
@@ -349,6 +357,11 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     }
     return timeoutMs;
   }
+}
+
+/** A link to an actor on another node: its owner runs timer calls (src/nats/remote-link.ts). */
+interface TimerCalls {
+  timerCall(to: unknown, from: Caller, op: CallOp, payload: Uint32Array, timeoutMs: number): Promise<Uint32Array>;
 }
 
 /** A state as users see it: the timer table is ringshard's. */

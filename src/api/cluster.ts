@@ -26,6 +26,7 @@ import { serveMetrics, type MetricsServer } from '../metrics/exporter.ts';
 import { ClusterMetrics } from '../metrics/cluster-metrics.ts';
 import { IdleSweeper } from '../coordinator/idle-sweeper.ts';
 import { TimerService } from '../coordinator/timer-service.ts';
+import { armedTimers } from '../layout/timer-table.ts';
 import { Registry } from 'prom-client';
 import type { LocalNode } from '../nats/node-runtime.ts';
 import { ActorRef, type ActorHost } from './actor-ref.ts';
@@ -357,6 +358,7 @@ export class Cluster implements ActorHost {
       tenantName: (id) => this.tenants.name(id) ?? '',
       kernelName: (id) => this.kernelNames[id],
       receiveClock: (hi, lo) => this.clock.receive(hi, lo),
+      restoredState: (entry, kernel, state) => this.indexTimers(entry.actorId, kernel, state),
       activated: (entry) => this.metrics?.actorActivated(entry),
       retired: (entry) => this.metrics?.actorRetired(entry),
       log: this.log,
@@ -497,6 +499,13 @@ export class Cluster implements ActorHost {
 
   /** Idle deactivation (options.idleAfterMs), when some kernel has it. */
   private idle: IdleSweeper | undefined;
+
+  /** Indexes the armed timers of a state that came from a store (a takeover on a node, a restore). */
+  private indexTimers(actorId: number, kernel: Kernel<any, any, any>, state: Uint32Array): void {
+    if (!this.timers || kernel.timers === 0) return;
+    const armed = armedTimers(state, kernel.codecs.userState.words, kernel.timers);
+    for (let i = 0; i + 2 < armed.length; i += 3) this.timers.notice(actorId, armed[i]!, armed[i + 1]!, armed[i + 2]!);
+  }
   /** The timer service, when some kernel has timers (fn on_timer). */
   private readonly timers: TimerService | undefined;
 

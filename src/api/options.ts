@@ -342,10 +342,7 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
   const idleAfterMs = options.nats ? 0 : integer('idleAfterMs', options.idleAfterMs, DEFAULT_IDLE_AFTER_MS, 0, 2 ** 31 - 1);
   const maxQueuedPerShard = integer('maxQueuedPerShard', options.maxQueuedPerShard, ringCapacity, 0, Number.MAX_SAFE_INTEGER);
   const nats = resolveNats(options.nats);
-  if (nats) {
-    const timed = kernels.filter((k) => k.timers > 0).map((k) => `'${k.name}'`);
-    if (timed.length > 0) fail('nats', `absent for kernels with timers (nodes do not run timers yet; kernel ${timed.join(', ')} defines fn on_timer)`, 'options.nats');
-  }
+
   const persist = resolvePersist(options.persist);
   if (nats && persist) fail('persist', 'absent with options.nats (a node keeps its actors with options.nats.durable)', options.persist);
   const placement = options.placement ?? 'hash';

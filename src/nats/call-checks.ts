@@ -10,6 +10,7 @@
  * field takes any finite float (the codec refuses NaN and the infinities: an f32 word
  * whose exponent bits are all ones, `(w & 0x7f800000) === 0x7f800000`).
  */
+import { TIMER_RECORD_WORDS } from '../layout/timer-table.ts';
 import type { SchemaLayout } from '../layout/schema.ts';
 import { CallOp, type Call } from './wire.ts';
 
@@ -57,6 +58,10 @@ export function refusalOf(call: Call, kernel: KernelWords | undefined): RefusalR
     case CallOp.TERMINATE:
       if (!kernel) return 'unknown-kernel';
       return call.count === 0 && call.words === 0 && call.payload.length === 0 ? undefined : 'count-mismatch';
+    case CallOp.SET_TIMER:
+    case CallOp.CLEAR_TIMER:
+      if (!kernel) return 'unknown-kernel';
+      return call.count === 1 && call.words === TIMER_RECORD_WORDS && call.payload.length === TIMER_RECORD_WORDS ? undefined : 'count-mismatch';
     default:
       return 'bad-frame';
   }

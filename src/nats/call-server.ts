@@ -15,6 +15,7 @@
  * Dropped frames get no answer: they come from no node. Answers go to the verified
  * sender's reply subject, never to a reply subject the frame asks for.
  */
+import { TimerRecord } from '../layout/timer-table.ts';
 import type { KeyObject } from 'node:crypto';
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import { ErrorCode, RingshardError } from '../errors.ts';
@@ -207,6 +208,10 @@ export class CallServer {
         }
         case CallOp.SNAPSHOT:
           return linkOf(entry).snapshot(entry, { codec: rawCodec(kernel.codecs.state), what, timeoutMs }) as Promise<Uint32Array>;
+        case CallOp.SET_TIMER:
+          return ref.setTimer(call.payload[TimerRecord.id]!, { dueMs: call.payload[TimerRecord.dueMs]!, everyMs: call.payload[TimerRecord.everyMs]! }).then(() => ONE);
+        case CallOp.CLEAR_TIMER:
+          return ref.clearTimer(call.payload[TimerRecord.id]!).then((armed) => (armed ? ONE : ZERO));
         default:
           return Promise.reject(new RingshardError(ErrorCode.REMOTE, `unknown call op ${call.op}`));
       }
@@ -226,6 +231,9 @@ export class CallServer {
     return ref;
   }
 }
+
+const ONE = Uint32Array.of(1);
+const ZERO = Uint32Array.of(0);
 
 const REFUSAL_TEXT: Record<RefusalReason, string> = {
   unsigned: 'the frame is not signed',

@@ -13,6 +13,8 @@ export interface NodeRef {
   readonly key: string;
   readonly caller: Caller;
   terminate(): Promise<unknown>;
+  setTimer(id: number, timing: { readonly dueMs: number; readonly everyMs?: number }): Promise<void>;
+  clearTimer(id: number): Promise<boolean>;
   /** The handle the call goes through (authorized, activated). */
   entryForCall(): ActorHandle;
 }
@@ -34,4 +36,6 @@ export interface LocalNode {
   activated(entry: ActorEntry): void;
   retired(entry: ActorEntry): void;
   log(line: string): void;
+  /** A stored state was taken into `entry`'s slot (its timers are indexed). */
+  restoredState?(entry: ActorEntry, kernel: Kernel<any, any, any>, state: Uint32Array): void;
 }

@@ -15,6 +15,7 @@
  *
  * It is the cluster's ActorLocator in this mode: the Cluster has no NATS branch.
  */
+import { SEND_OP_SHIFT, SendHeader } from '../layout/record.ts';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { ErrorCode, RingshardError, closedError } from '../errors.ts';
 import { newActor, type ActorEntry } from '../coordinator/actor-directory.ts';
@@ -239,6 +240,9 @@ export class NodeRuntime implements RemoteRouting, ActorLocator {
 
   /** A K2K message for an actor id this node does not hold: the actor's owner, found by id (see RemoteK2K). */
   routeElsewhere(words: Uint32Array, o: number, dead: (reason: DeadLetterReason) => void): void {
+    // A timer's fire for an actor that is not here (it moved to another node): its owner
+    // indexed its timers when it took it over, and fires them itself.
+    if (words[o + SendHeader.kernel]! >>> SEND_OP_SHIFT !== 0) return;
     this.k2k.route(words, o, dead);
   }
 

@@ -309,6 +309,15 @@ export class RemoteLink implements MessageLink<RemoteTarget> {
     );
   }
 
+  /**
+   * ref.setTimer / clearTimer of an actor on another node (CallOp.SET_TIMER or
+   * CLEAR_TIMER, payload [id, dueMs, everyMs]): the owner runs them on its actor and
+   * answers [1] (set) or [1 if it was armed] (clear).
+   */
+  timerCall(to: RemoteTarget, from: Caller, op: CallOp, payload: Uint32Array, timeoutMs: number): Promise<Uint32Array> {
+    return new Promise((resolve, reject) => this.send(to, from, op, 1, payload.length, payload, timeoutMs, resolve, reject));
+  }
+
   terminate(to: RemoteTarget, reply: AskSpec): Promise<unknown> {
     return new Promise((resolve, reject) =>
       this.send(

@@ -61,6 +61,8 @@ export interface CustodyHost {
   /** An actor's slot was freed (metrics). */
   retired(entry: ActorEntry): void;
   log(line: string): void;
+  /** A stored state was taken into `entry`'s slot (the timer service indexes its timers). */
+  restoredState?(entry: ActorEntry, kernel: Kernel<any, any, any>, state: Uint32Array): void;
 }
 
 export class ActorCustody {
@@ -127,8 +129,11 @@ export class ActorCustody {
       const stateCodec = rawCodec(kernel.codecs.state);
       // An empty snapshot is a terminated actor's: it starts afresh.
       const upgrade = this.extras.upgrade;
-      if (snap && snap.state.length > 0) await real.importState(entry, stateCodec, upgrade ? upgrade(kernel, snap) : snap.state);
-      else await real.activate(entry);
+      if (snap && snap.state.length > 0) {
+        const state = upgrade ? upgrade(kernel, snap) : snap.state;
+        await real.importState(entry, stateCodec, state);
+        this.local.restoredState?.(entry, kernel, state);
+      } else await real.activate(entry);
       let covered = snap?.seq ?? 0;
       const replayed: ReplayedCalls = new Map();
       // Its sends go on from its snapshot's number (a replay makes them again, numbered alike).

@@ -340,10 +340,6 @@ test('timers: bad input is refused with ERR_RINGSHARD_TIMER or ERR_RINGSHARD_INV
   for (const maxTimers of [0, 65, 1.5]) assert.throws(() => defineKernel({ ...base, name: 'k', wgsl: timed, maxTimers }), (e: { code: string; message: string }) => invalidKernel(e) && /maxTimers must be an integer from 1 to 64/.test(e.message));
   assert.throws(() => defineKernel({ ...base, name: 'k', wgsl: timed.split('\n')[0]!, maxTimers: 2 }), (e: { code: string; message: string }) => invalidKernel(e) && /maxTimers is given but/.test(e.message));
   assert.throws(() => defineKernel({ ...base, name: 'k', wgsl: timed, reference: () => ({ n: 0 }) }), (e: { code: string; message: string }) => invalidKernel(e) && /needs onTimer/.test(e.message));
-  await assert.rejects(
-    Cluster.start({ kernels: [reminder], backend: 'cpu', logger: false, nats: { servers: 'nats://127.0.0.1:1' } }),
-    (e: { code: string; message: string }) => e.code === ErrorCode.INVALID_OPTION && /nodes do not run timers yet/.test(e.message),
-  );
 
   const two = defineKernel({
     name: 'two',

@@ -225,7 +225,6 @@ export const BAD_INPUTS: readonly BadInput[] = [
   // ---- timers
   { kind: 'WGSL calling set_timer without fn on_timer', code: ErrorCode.INVALID_KERNEL, run: () => kernel(wgslWith('set_timer(ctx, 1u, 10u, 0u);')) },
   { kind: 'a kernel maxTimers out of range', code: ErrorCode.INVALID_KERNEL, run: () => defineKernel({ name: 'timed', state: { n: 'u32' }, request: { add: 'u32' }, reply: { n: 'u32' }, maxTimers: 65, wgsl: `${u32Handler}\nfn on_timer(ctx: ptr<function, RingContext>, state: ptr<function, State>, timer: u32) {}` }) },
-  { kind: 'kernels with timers on nats', code: ErrorCode.INVALID_OPTION, run: (env) => env.start({ nats: { servers: 'nats://127.0.0.1:1' } }) },
   { kind: 'setTimer on a kernel without on_timer', code: ErrorCode.TIMER, run: (env) => env.cluster.actor(counter, 't').setTimer(1, { dueMs: 10 }) },
   { kind: 'a timer id that is not a u32 below 0xffffffff', code: ErrorCode.TIMER, run: (env) => env.cluster.actor(alarmed, 't').setTimer(0xffffffff, { dueMs: 10 }) },
   { kind: 'a timer due in the past', code: ErrorCode.TIMER, run: (env) => env.cluster.actor(alarmed, 't').setTimer(1, { dueMs: -1000 }) },
