@@ -176,25 +176,32 @@ async function pacedTells(cluster: Cluster, rate: number, ms: number): Promise<n
   const msg = { arm: 0, due: 0, every: 0 };
   const t0 = performance.now();
   let sent = 0;
+  let told = 0;
   const pending: Array<Promise<void>> = [];
   while (performance.now() - t0 < ms) {
+    // What is due by now, at most two ticks' worth at once (a shard that fell behind is
+    // not flooded: the load is the rate it takes, up to `rate`).
     const due = Math.floor(((performance.now() - t0) / 1000) * rate);
-    for (; sent < due; sent++) pending.push(refs[sent % HOT]!.tell(msg));
-    if (pending.length > 65_536) await Promise.all(pending.splice(0));
+    const end = Math.min(due, sent + Math.ceil(rate * 0.01));
+    for (let i = sent; i < end; i++) pending.push(refs[i % HOT]!.tell(msg));
+    told += Math.max(0, end - sent);
+    sent = Math.max(end, due - Math.ceil(rate * 0.01));
+    if (pending.length > 16_384) await Promise.all(pending.splice(0));
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+  const n = told;
   await Promise.all(pending);
   await cluster.drain();
-  return sent / ((performance.now() - t0) / 1000);
+  return n / ((performance.now() - t0) / 1000);
 }
 
-for (const load of PARTS.includes('3') ? ['idle shard', 'paced at 0.7 of the closed loop', 'closed loop (saturated)'] : []) {
+for (const load of PARTS.includes('3') ? ['idle shard', 'open loop aiming at 0.7 of the closed loop', 'closed loop (saturated)'] : []) {
   const cluster = await start(PERIODIC + HOT);
   try {
     const most = load === 'idle shard' ? 0 : await tellRate(cluster, 1_000);
     await tellAll(cluster, HOT, HOT + PERIODIC, { arm: 1, due: 50, every: 50 });
     let rate = 0;
-    if (load.startsWith('paced')) rate = await pacedTells(cluster, most * 0.7, 3_000);
+    if (load.startsWith('open')) rate = await pacedTells(cluster, most * 0.7, 3_000);
     else if (load.startsWith('closed')) rate = await tellRate(cluster, 3_000);
     else await new Promise((resolve) => setTimeout(resolve, 3_000));
     const lates = await lateness(cluster, HOT, HOT + PERIODIC);
