@@ -306,7 +306,9 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
       // The table just before the clear: nothing of the actor's comes between the two records.
       const before = this.tableAfter(e, timeoutMs);
       const cleared = this.timerRecord(e, Op.CLEAR_TIMER, id, 0, 0);
-      return Promise.all([before, cleared]).then(([state]) => {
+      // Once the clear is in the actor's order (and, with persist, on disk): a snapshot after it.
+      const after = this.tableAfter(e, timeoutMs);
+      return Promise.all([before, cleared, after]).then(([state]) => {
         timers.moveTo(state, this.kernel.codecs.userState.words);
         return timers.entryOf(id) >= 0;
       });

@@ -274,8 +274,13 @@ export class JournalingLink extends DelegatingLink {
     if (dead) return;
     if (!this.marked) this.mark();
     const payload = send.slice(offset + SEND_HEADER_WORDS, offset + SEND_HEADER_WORDS + payloadWords);
-    void this.store.append(this.names.key, this.call(0, op, '', 0, send[offset + SendHeader.source]!, 1, payloadWords, payload), '', this.names.actorId);
+    const committed = this.store.append(this.names.key, this.call(0, op, '', 0, send[offset + SendHeader.source]!, 1, payloadWords, payload), '', this.names.actorId);
+    committed.catch(() => {});
+    this.timerCommit = committed;
   }
+
+  /** The last timer record's commit: the next snapshot answers after it (ref.setTimer resolves on a snapshot). */
+  private timerCommit: Promise<unknown> | undefined;
 
   /** The K2K marks a snapshot taken now keeps: [sender, last number taken, ...]. */
   receivedMarks(): number[] {
@@ -286,7 +291,12 @@ export class JournalingLink extends DelegatingLink {
 
   override snapshot(to: RecordTarget, reply: AskSpec): Promise<unknown> {
     this.flushRun();
-    return this.inner.snapshot(to, reply);
+    const state = this.inner.snapshot(to, reply);
+    const commit = this.timerCommit;
+    if (commit === undefined) return state;
+    // A timer record before it: once it is on disk too (ref.setTimer resolves on this snapshot).
+    this.timerCommit = undefined;
+    return Promise.all([state, commit]).then(([s]) => s);
   }
 
   override terminate(to: RecordTarget, reply: AskSpec): Promise<unknown> {

@@ -14,6 +14,11 @@ import { Cluster, ErrorCode, counter, defineKernel, type ClusterOptions } from '
 import { gpuOrSkip, NO_GPU } from '../helpers/gpu.ts';
 import { seededRng } from '../helpers/random.ts';
 import { parseExposition, sumOf } from '../helpers/exposition.ts';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const TIMER_CHILD = fileURLToPath(new URL('../helpers/timer-child.ts', import.meta.url));
 
 const CAP = 10;
 const REFILL = 3;
@@ -269,15 +274,18 @@ for (const backend of ['cpu', 'webgpu'] as const) {
   });
 }
 
-test('cpu: timers outlive the process with persist: armed before a clean shutdown, they fire once after the start', { timeout: 120_000 }, async (t) => {
+test('cpu: timers outlive the process with persist: armed before a clean shutdown, they fire once after the start, late, and say so', { timeout: 120_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ringshard-timers-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const options = { kernels: [bucket, reminder, pinger, counter], backend: 'cpu' as const, shards: 2, logger: false as const, persist: { path: dir } };
   const first = await Cluster.start(options);
   const keys = Array.from({ length: 12 }, (_, i) => `p${i}`);
-  for (const k of keys) assert.equal((await first.actor(reminder, k).ask({ id: 5, due: 1_500 })).armed, 1);
+  const armedAt = Date.now();
+  for (const k of keys) assert.equal((await first.actor(reminder, k).ask({ id: 5, due: 300 })).armed, 1);
   const ids = keys.map((k) => first.actor(reminder, k).id);
   await first.shutdown();
+  // The process is away past the timers' due time: they fire once, late, and say so.
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, armedAt + 1_000 - Date.now())));
   const second = await Cluster.start(options);
   t.after(() => second.shutdown());
   // Nothing is asked of the actors: their timers alone bring them back. (The count goes
@@ -286,6 +294,7 @@ test('cpu: timers outlive the process with persist: armed before a clean shutdow
   for (const [i, k] of keys.entries()) {
     const s = await second.actor(reminder, k).snapshot();
     assert.deepEqual({ count: s.count, mask: s.mask }, { count: 2, mask: 0x80000020 }, `${k}: init's timer before, timer 5 after the restart`);
+    assert.ok(s.late >= 500, `${k}: fired ${s.late} ms late (due 300 ms after arming, the process away until 1,000 ms)`);
     assert.equal(second.actor(reminder, k).id, ids[i]);
   }
 });
@@ -406,3 +415,36 @@ test('cpu: more timers due at once than the ring and the K2K queue hold all fire
   }
   assert.equal(cluster.deadLetterCounts().overflow, 0, 'no fire was dropped for want of room');
 });
+
+for (const backend of ['cpu', 'webgpu'] as const) {
+  test(`${backend}: persist, SIGKILL while timers are being armed: every acknowledged timer fires once after the restart, none twice`, { timeout: 120_000 }, async (t) => {
+    if (backend === 'webgpu' && !(await gpuOrSkip())) return t.skip(NO_GPU);
+    const dir = mkdtempSync(join(tmpdir(), 'ringshard-timer-kill-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const child = (mode: string, keys = 0) =>
+      spawn(process.execPath, ['--import', 'tsx', TIMER_CHILD, dir, backend, mode, String(keys)], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+    const armer = child('arm');
+    const exited = new Promise((resolve) => armer.once('exit', resolve));
+    let acknowledged = -1;
+    const kills = seededRng(t).int(40, 120);
+    for await (const line of createInterface({ input: armer.stdout! })) {
+      acknowledged = Number(line.split(' ')[1]);
+      if (acknowledged >= kills) {
+        armer.kill('SIGKILL');
+        break;
+      }
+    }
+    await exited;
+    // One more may have been armed and not acknowledged when the kill came.
+    const keys = acknowledged + 2;
+    const verifier = child('verify', keys);
+    let json = '';
+    for await (const line of createInterface({ input: verifier.stdout! })) json += line;
+    const states = JSON.parse(json) as Record<string, { count: number; mask: number; late: number }>;
+    for (let i = 0; i < keys; i++) {
+      const s = states[`t${i}`]!;
+      if (i <= acknowledged) assert.deepEqual({ count: s.count, mask: s.mask }, { count: 1, mask: 1 << i % 4 }, `t${i}: acknowledged, fired once`);
+      else assert.ok(s.count <= 1, `t${i}: never twice (${s.count})`);
+    }
+  });
+}
