@@ -103,7 +103,7 @@ async function lateness(cluster: Cluster, from: number, to: number): Promise<num
 
 async function firesDone(cluster: Cluster): Promise<number> {
   const text = await cluster.registry.metrics();
-  const m = /ringshard_timer_fires_total\{[^}]*status="ok"\} (\d+)/.exec(text);
+  const m = /ringshard_messages_total\{[^}]*kind="timer",status="ok"\} (\d+)/.exec(text);
   return m ? Number(m[1]) : 0;
 }
 

@@ -233,6 +233,7 @@ export class Cluster implements ActorHost {
         ? undefined
         : new ClusterMetrics({
             kernels: kernels.map((k) => k.name),
+            timers: kernels.map((k) => k.timers > 0),
             shards: shardCount,
             maxSlots: resolved.maxActorsPerShard,
             perActor: resolved.metrics.perActor,

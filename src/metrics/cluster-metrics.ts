@@ -90,6 +90,8 @@ interface Tracked {
 
 export interface ClusterMetricsOptions {
   readonly kernels: readonly string[];
+  /** Per kernel: it has timers (its fires are counted as ringshard_messages_total{kind="timer"}). */
+  readonly timers?: readonly boolean[];
   readonly shards: number;
   readonly maxSlots: number;
   /** Actors with series of their own at a time; Infinity for all, 0 for none. */
@@ -256,12 +258,12 @@ export class ClusterMetrics {
       new CollectedMetric('ringshard_info', 'ringshard build and backend (value is 1).', 'gauge', () => [
         { labels: { version: this.options.version, backend: this.options.backend, adapter: this.options.adapter }, value: 1 },
       ]),
-      new CollectedMetric('ringshard_messages_total', 'Messages handled per shard and kernel, by status (ok, error: the handler set a status, rejected: the shard refused it, forbidden: handle_secure refused it).', 'counter',
-        perShard((_, shard) => kernels.flatMap((kernel, k) => statusSamples({ shard, kernel }, this.kernelTotals(Number(shard), k))))),
-      new CollectedMetric('ringshard_timer_fires_total', "Due timers handled per shard and kernel, in their actors' message order: status ok (on_timer ran), error (on_timer failed: set a status, or was refused or spent its budget), stale (the timer was cleared or re-armed since: nothing ran).", 'counter',
+      new CollectedMetric('ringshard_messages_total', 'Messages handled per shard and kernel, by status (ok, error: the handler set a status, rejected: the shard refused it, forbidden: handle_secure refused it); a kernel with timers also has its due timers here, kind="timer", by status (ok: on_timer ran, error: it failed, stale: the timer was cleared or re-armed since, nothing ran).', 'counter',
         perShard((_, shard) => kernels.flatMap((kernel, k) => {
           const row = this.kernelTotals(Number(shard), k);
-          return TIMER_COLUMNS.map((status, c) => ({ labels: { shard, kernel, status }, value: row[ROW_TIMERS_AT + c]! }));
+          const messages = statusSamples({ shard, kernel }, row);
+          if (!this.options.timers?.[k]) return messages;
+          return [...messages, ...TIMER_COLUMNS.map((status, c) => ({ labels: { shard, kernel, kind: 'timer', status }, value: row[ROW_TIMERS_AT + c]! }))];
         }))),
       new CollectedMetric('ringshard_message_latency_seconds', 'Time from enqueue to handled (its batch finished on the GPU), per shard and kernel.', 'histogram',
         perShard((_, shard) => kernels.flatMap((kernel, k) => rowHistogram('ringshard_message_latency_seconds', { shard, kernel }, this.kernelTotals(Number(shard), k))))),

@@ -254,7 +254,7 @@ export class MetricsWriter {
       const o = ((start + i) & mask) * slotWords;
       const ko = req[o + kernelOpWord]!;
       if ((ko & opMask) !== message) {
-        // A timer's fire: counted apart from messages (ringshard_timer_fires_total).
+        // A timer's fire: counted in columns of its own (ringshard_messages_total{kind="timer"}).
         if ((ko & opMask) === timer && segments[i]! >= 0 && (rejected === null || rejected[i] === 0)) {
           const status = statuses[i]!;
           scratch[segments[i]! * rowWords + timersAt + (status === statusOk ? 0 : status === statusNotDue ? 2 : 1)]!++;

@@ -155,7 +155,7 @@ async function until(what: string, done: () => Promise<boolean>, ms = 60_000): P
   }
 }
 
-const fires = async (cluster: Cluster, status: string) => sumOf(parseExposition(await cluster.registry.metrics()), 'ringshard_timer_fires_total', { status });
+const fires = async (cluster: Cluster, status: string) => sumOf(parseExposition(await cluster.registry.metrics()), 'ringshard_messages_total', { kind: 'timer', status });
 
 /** The bucket's model: the fires an actor saw (its reply says how many), then the take. */
 class BucketModel {
@@ -274,30 +274,65 @@ for (const backend of ['cpu', 'webgpu'] as const) {
   });
 }
 
-test('cpu: timers outlive the process with persist: armed before a clean shutdown, they fire once after the start, late, and say so', { timeout: 120_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ringshard-timers-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const options = { kernels: [bucket, reminder, pinger, counter], backend: 'cpu' as const, shards: 2, logger: false as const, persist: { path: dir } };
-  const first = await Cluster.start(options);
-  const keys = Array.from({ length: 12 }, (_, i) => `p${i}`);
-  const armedAt = Date.now();
-  for (const k of keys) assert.equal((await first.actor(reminder, k).ask({ id: 5, due: 300 })).armed, 1);
-  const ids = keys.map((k) => first.actor(reminder, k).id);
-  await first.shutdown();
-  // The process is away past the timers' due time: they fire once, late, and say so.
-  await new Promise((resolve) => setTimeout(resolve, Math.max(0, armedAt + 1_000 - Date.now())));
-  const second = await Cluster.start(options);
-  t.after(() => second.shutdown());
-  // Nothing is asked of the actors: their timers alone bring them back. (The count goes
-  // on from the first process's, which had the init timers' fires.)
-  await until('every stored timer fired', async () => (await fires(second, 'ok')) === 2 * keys.length);
-  for (const [i, k] of keys.entries()) {
-    const s = await second.actor(reminder, k).snapshot();
-    assert.deepEqual({ count: s.count, mask: s.mask }, { count: 2, mask: 0x80000020 }, `${k}: init's timer before, timer 5 after the restart`);
-    assert.ok(s.late >= 500, `${k}: fired ${s.late} ms late (due 300 ms after arming, the process away until 1,000 ms)`);
-    assert.equal(second.actor(reminder, k).id, ids[i]);
-  }
-});
+for (const backend of ['cpu', 'webgpu'] as const) {
+  test(`${backend}: timers outlive the process with persist: token buckets go on from the model, and a timer due while the process was away fires once, late, and says so`, { timeout: 120_000 }, async (t) => {
+    if (backend === 'webgpu' && !(await gpuOrSkip())) return t.skip(NO_GPU);
+    const dir = mkdtempSync(join(tmpdir(), 'ringshard-timers-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const options = { kernels: [bucket, reminder, pinger, counter], backend, shards: 2, logger: false as const, persist: { path: dir } };
+    const rng = seededRng(t);
+    const buckets = Array.from({ length: 6 }, (_, i) => `pb${i}`);
+    const models = new Map(buckets.map((k) => [k, new BucketModel()]));
+    /** Random takes; each reply checked against the model after the fires it saw. */
+    const takes = async (cluster: Cluster, rounds: number) => {
+      for (let round = 0; round < rounds; round++) {
+        await Promise.all(
+          buckets.map(async (k) => {
+            const take = rng.int(0, 4);
+            const reply = await cluster.actor(bucket, k).ask({ take, period: 0 });
+            const model = models.get(k)!;
+            model.fireUpTo(reply.fires);
+            const ok = model.take(take);
+            assert.deepEqual(reply, { tokens: model.tokens, fires: model.fires, ok }, `${k} round ${round}`);
+          }),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    };
+    const first = await Cluster.start(options);
+    await Promise.all(buckets.map((k) => first.actor(bucket, k).ask({ take: 0, period: 20 })));
+    await takes(first, 10);
+    const keys = Array.from({ length: 12 }, (_, i) => `p${i}`);
+    const armedAt = Date.now();
+    for (const k of keys) assert.equal((await first.actor(reminder, k).ask({ id: 5, due: 300 })).armed, 1);
+    const ids = keys.map((k) => first.actor(reminder, k).id);
+    const reminderFires = async (cluster: Cluster) => sumOf(parseExposition(await cluster.registry.metrics()), 'ringshard_messages_total', { kernel: 'reminder', kind: 'timer', status: 'ok' });
+    await until("every reminder's init timer fired", async () => (await reminderFires(first)) === keys.length);
+    const firesBefore = keys.length;
+    await first.shutdown();
+    // The process is away past the timers' due time: they fire once, late, and say so.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, armedAt + 1_000 - Date.now())));
+    const second = await Cluster.start(options);
+    t.after(() => second.shutdown());
+    // Nothing is asked of the reminders: their timers alone bring them back (the count
+    // goes on from the first process's).
+    await until('every stored reminder fired', async () => (await reminderFires(second)) === firesBefore + keys.length);
+    for (const [i, k] of keys.entries()) {
+      const s = await second.actor(reminder, k).snapshot();
+      assert.deepEqual({ count: s.count, mask: s.mask }, { count: 2, mask: 0x80000020 }, `${k}: init's timer before, timer 5 after the restart`);
+      assert.ok(s.late >= 500, `${k}: fired ${s.late} ms late (due 300 ms after arming, the process away until 1,000 ms)`);
+      assert.equal(second.actor(reminder, k).id, ids[i]);
+    }
+    // The buckets' refill timers go on where they were, each fire once: the model holds.
+    await takes(second, 10);
+    for (const k of buckets) assert.equal(await second.actor(bucket, k).clearTimer(7), true);
+    for (const k of buckets) {
+      const state = await second.actor(bucket, k).snapshot();
+      models.get(k)!.fireUpTo(state.fires);
+      assert.deepEqual({ tokens: state.tokens, fires: state.fires }, { tokens: models.get(k)!.tokens, fires: models.get(k)!.fires }, `${k} at the end`);
+    }
+  });
+}
 
 test('cpu: a quarantined actor\'s timer stops; the others on its shard go on', { timeout: 60_000 }, async (t) => {
   const stuck = defineKernel({
