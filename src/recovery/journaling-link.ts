@@ -249,12 +249,7 @@ export class JournalingLink extends DelegatingLink {
       }
       received.set(source, sendId);
     }
-    let dead = false;
-    this.inner.forward(to, send, offset, payloadWords, (error) => {
-      dead = true;
-      onDead(error);
-    });
-    if (dead) return;
+    if (!this.sent(to, send, offset, payloadWords, onDead)) return;
     if (!this.marked) this.mark();
     const payload = send.slice(offset + SEND_HEADER_WORDS, offset + SEND_HEADER_WORDS + payloadWords);
     const principal = this.names.principalName(send[offset + SendHeader.principal]!);
@@ -266,17 +261,22 @@ export class JournalingLink extends DelegatingLink {
    * state) and sent. Its replay sends the same record: the same due time fires once.
    */
   private forwardTimerRecord(op: CallOp, to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void): void {
-    let dead = false;
-    this.inner.forward(to, send, offset, payloadWords, (error) => {
-      dead = true;
-      onDead(error);
-    });
-    if (dead) return;
+    if (!this.sent(to, send, offset, payloadWords, onDead)) return;
     if (!this.marked) this.mark();
     const payload = send.slice(offset + SEND_HEADER_WORDS, offset + SEND_HEADER_WORDS + payloadWords);
     const committed = this.store.append(this.names.key, this.call(0, op, '', 0, send[offset + SendHeader.source]!, 1, payloadWords, payload), '', this.names.actorId);
     committed.catch(() => {});
     this.timerCommit = committed;
+  }
+
+  /** Forwards a record to the shard; false when it refused it at once (`onDead` was told): nothing to journal then. */
+  private sent(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void): boolean {
+    let dead = false;
+    this.inner.forward(to, send, offset, payloadWords, (error) => {
+      dead = true;
+      onDead(error);
+    });
+    return !dead;
   }
 
   /** The last timer record's commit: the next snapshot answers after it (ref.setTimer resolves on a snapshot). */

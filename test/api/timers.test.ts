@@ -172,6 +172,20 @@ class BucketModel {
   }
 }
 
+/** One round of random takes from every bucket, each reply checked against its model after the fires it says it saw. */
+async function takeRound(cluster: Cluster, keys: readonly string[], models: Map<string, BucketModel>, rng: ReturnType<typeof seededRng>, round: number): Promise<void> {
+  await Promise.all(
+    keys.map(async (k) => {
+      const take = rng.int(0, 4);
+      const reply = await cluster.actor(bucket, k).ask({ take, period: 0 });
+      const model = models.get(k)!;
+      model.fireUpTo(reply.fires);
+      const ok = model.take(take);
+      assert.deepEqual(reply, { tokens: model.tokens, fires: model.fires, ok }, `${k} round ${round}`);
+    }),
+  );
+}
+
 for (const backend of ['cpu', 'webgpu'] as const) {
   test(`${backend}: token buckets refilled by a timer hold exactly the model's tokens, message by message and at the end, through worker exits and migrations`, { timeout: 180_000 }, async (t) => {
     const cluster = await start(t, backend);
@@ -182,16 +196,7 @@ for (const backend of ['cpu', 'webgpu'] as const) {
     await Promise.all(keys.map((k) => cluster.actor(bucket, k).ask({ take: 0, period: rng.int(5, 20) })));
     // Takes while the timers run; each reply says how many fires came before it.
     for (let round = 0; round < 40; round++) {
-      await Promise.all(
-        keys.map(async (k) => {
-          const take = rng.int(0, 4);
-          const reply = await cluster.actor(bucket, k).ask({ take, period: 0 });
-          const model = models.get(k)!;
-          model.fireUpTo(reply.fires);
-          const ok = model.take(take);
-          assert.deepEqual(reply, { tokens: model.tokens, fires: model.fires, ok }, `${k} round ${round}`);
-        }),
-      );
+      await takeRound(cluster, keys, models, rng, round);
       if (round % 8 === 7) await new Promise((resolve) => setTimeout(resolve, 10));
       // Through a worker's death (its shard replays from its checkpoint) and moves between shards.
       if (round === 13) await cluster.injectFault(0, 'worker-exit');
@@ -283,19 +288,9 @@ for (const backend of ['cpu', 'webgpu'] as const) {
     const rng = seededRng(t);
     const buckets = Array.from({ length: 6 }, (_, i) => `pb${i}`);
     const models = new Map(buckets.map((k) => [k, new BucketModel()]));
-    /** Random takes; each reply checked against the model after the fires it saw. */
     const takes = async (cluster: Cluster, rounds: number) => {
       for (let round = 0; round < rounds; round++) {
-        await Promise.all(
-          buckets.map(async (k) => {
-            const take = rng.int(0, 4);
-            const reply = await cluster.actor(bucket, k).ask({ take, period: 0 });
-            const model = models.get(k)!;
-            model.fireUpTo(reply.fires);
-            const ok = model.take(take);
-            assert.deepEqual(reply, { tokens: model.tokens, fires: model.fires, ok }, `${k} round ${round}`);
-          }),
-        );
+        await takeRound(cluster, buckets, models, rng, round);
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
     };
