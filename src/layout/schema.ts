@@ -10,7 +10,6 @@
  */
 import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
 import { MAX_PAYLOAD_WORDS } from './record.ts';
-import { TIMERS_FIELD } from './timer-table.ts';
 
 export type ScalarType = 'u32' | 'i32' | 'f32';
 export type FieldType = ScalarType | readonly [ScalarType, number];
@@ -59,6 +58,9 @@ const WGSL_RESERVED: ReadonlySet<string> = new Set(
     'using varying virtual volatile wgsl where with writeonly yield'
   ).split(' '),
 );
+/** The hidden field a stored state may end with: the actor's timer table (see timer-table.ts). */
+export const TIMERS_FIELD = 'rs_timers';
+
 // Names the generated code uses for its own members and helpers.
 const RESERVED_PREFIX = /^(rs_|_)/;
 const IDENT = /^[A-Za-z][A-Za-z0-9_]*$/;

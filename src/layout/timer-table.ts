@@ -19,10 +19,10 @@
  * Due times are computed from the stamp of the record that armed (or fired) the timer,
  * its hybrid clock's wall milliseconds, so a replay arms the same timer for the same time.
  */
-import type { Schema } from './schema.ts';
+import { TIMERS_FIELD, type Schema } from './schema.ts';
 
-/** The hidden state field (a u32 array) holding an actor's timers. */
-export const TIMERS_FIELD = 'rs_timers';
+/** The hidden state field (a u32 array) holding an actor's timers (named in schema.ts, which lets a stored state end with it). */
+export { TIMERS_FIELD };
 export const TIMER_ENTRY_WORDS = 4;
 export const TimerEntry = { notId: 0, dueHi: 1, dueLo: 2, every: 3 } as const;
 
