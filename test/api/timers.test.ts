@@ -478,3 +478,45 @@ for (const backend of ['cpu', 'webgpu'] as const) {
     }
   });
 }
+
+for (const backend of ['cpu', 'webgpu'] as const) {
+  test(`${backend}: a handle_secure kernel's on_timer gets SecureRingContext with no roles; a refused message arms nothing`, { timeout: 60_000 }, async (t) => {
+    if (backend === 'webgpu' && !(await gpuOrSkip())) return t.skip(NO_GPU);
+    const vault = defineKernel({
+      name: 'vault',
+      state: { fires: 'u32', roles: 'u32', principal: 'u32' },
+      request: { x: 'u32' },
+      reply: { fires: 'u32' },
+      wgsl: `fn handle_secure(ctx: ptr<function, SecureRingContext>, state: ptr<function, State>, msg: Request) -> Reply {
+  set_timer(ctx, 1u, 5u, 0u);
+  if (((*ctx).roles & ROLE_TELLER) == 0u) { (*ctx).status = STATUS_FORBIDDEN; }
+  return Reply((*state).fires);
+}
+fn on_timer(ctx: ptr<function, SecureRingContext>, state: ptr<function, State>, timer: u32) {
+  (*state).fires += 1u;
+  (*state).roles = (*ctx).roles + 100u;
+  (*state).principal = (*ctx).principal + 100u;
+}`,
+      reference: {
+        handleSecure: (s, _m, ctx) => {
+          ctx.setTimer(1, 5, 0);
+          if ((ctx.roles & ctx.ROLE_TELLER!) === 0) ctx.status = ctx.FORBIDDEN;
+          return { fires: s.fires };
+        },
+        onTimer: (s, _timer, ctx) => {
+          s.fires += 1;
+          s.roles = ctx.roles + 100;
+          s.principal = ctx.principal + 100;
+        },
+      },
+    });
+    const cluster = await Cluster.start({ kernels: [vault], backend, logger: false, roles: ['teller'] });
+    t.after(() => cluster.shutdown());
+    const refused = cluster.actor(vault, 'v', { principal: 'bob' });
+    await assert.rejects(refused.ask({ x: 0 }), (e: { code: string }) => e.code === ErrorCode.FORBIDDEN);
+    assert.equal(await refused.clearTimer(1), false, 'the refused message armed nothing');
+    await cluster.actor(vault, 'v', { principal: 'alice', roles: ['teller'] }).ask({ x: 0 });
+    await until('the timer fired', async () => (await refused.snapshot()).fires === 1);
+    assert.deepEqual(await refused.snapshot(), { fires: 1, roles: 100, principal: 100 }, 'on_timer ran on behalf of nobody');
+  });
+}
