@@ -10,7 +10,7 @@
  * through a forwarder).
  */
 import { SEND_HEADER_WORDS, SEND_OP_SHIFT, SendHeader, TIMER_NOTICE } from '../layout/record.ts';
-import { TimerNotice } from '../layout/timer-table.ts';
+import { TimerNotice, readMs } from '../layout/timer-table.ts';
 import type { TimerService } from './timer-service.ts';
 import { activity } from './activity.ts';
 import type { ActorDirectory, ActorEntry } from './actor-directory.ts';
@@ -93,7 +93,7 @@ export class K2KRouter {
     const entry = this.directory.byActorId(actorId);
     if (entry === undefined || this.timers === undefined) return;
     const p = o + SEND_HEADER_WORDS;
-    this.timers.notice(actorId, words[p + TimerNotice.entry]!, words[o + SendHeader.to]!, words[p + TimerNotice.dueHi]! * 0x1_0000_0000 + words[p + TimerNotice.dueLo]!);
+    this.timers.notice(actorId, words[p + TimerNotice.entry]!, words[o + SendHeader.to]!, readMs(words, p + TimerNotice.dueHi));
   }
 
   /** The record route() is routing, again, once a locator activated its receiver: numbered once. */

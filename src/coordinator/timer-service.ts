@@ -13,7 +13,7 @@
  * reactivating a deactivated one) as a send record whose kernel word carries OP_TIMER.
  */
 import { NO_ACTOR, Op, SEND_HEADER_WORDS, SEND_OP_SHIFT, SendHeader } from '../layout/record.ts';
-import { MAX_TIMERS, TIMER_RECORD_WORDS, TimerRecord } from '../layout/timer-table.ts';
+import { MAX_TIMERS, TIMER_RECORD_WORDS, TimerRecord, writeMs } from '../layout/timer-table.ts';
 import { DueIndex } from './due-index.ts';
 
 /** Due timers sent per turn of the event loop at most; the rest follow on the next turn. */
@@ -44,11 +44,6 @@ export class TimerService {
   /** Armed timers the index holds (cleared ones included until they come due). */
   get size(): number {
     return this.index.size;
-  }
-
-  /** The earliest due time, or Infinity. */
-  get nextDueMs(): number {
-    return this.index.nextDue;
   }
 
   /** An actor armed timer `timerId` in table entry `entry`, due at `dueMs`. */
@@ -99,8 +94,7 @@ export class TimerService {
     w[SendHeader.kernel] = (Op.TIMER << SEND_OP_SHIFT) >>> 0;
     w[SendHeader.source] = NO_ACTOR;
     w[SEND_HEADER_WORDS + TimerRecord.id] = timerId;
-    w[SEND_HEADER_WORDS + TimerRecord.dueHi] = Math.floor(dueMs / 0x1_0000_0000);
-    w[SEND_HEADER_WORDS + TimerRecord.dueLo] = dueMs >>> 0;
+    writeMs(w, SEND_HEADER_WORDS + TimerRecord.dueHi, dueMs);
     return this.deliver(w, 0);
   }
 

@@ -15,7 +15,7 @@
  */
 import { ValueMismatch, compileCheckedStore, type CheckedStore, type Codec } from '../layout/codec.ts';
 import { MAX_USER_STATUS, NO_ACTOR, Op, Status, TIMER_NOTICE } from '../layout/record.ts';
-import { TIMER_ENTRY_WORDS, TimerNotice, TimerRecord, TimerTable, lateMs, wallMsOf } from '../layout/timer-table.ts';
+import { TIMER_ENTRY_WORDS, TimerNotice, TimerRecord, TimerTable, lateMs, readMs, wallMsOf, writeMs } from '../layout/timer-table.ts';
 import { SEND_ENTRY_HEADER } from '../layout/batch.ts';
 import type { ReferenceContext } from './define-kernel.ts';
 import { roleConstant } from './generated-names.ts';
@@ -114,14 +114,18 @@ export class RunnerContext {
     for (const [name, v] of [['id', id], ['dueMs', dueMs], ['everyMs', everyMs]] as const) {
       if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`ctx.setTimer(id, dueMs, everyMs): ${name} must be a u32, got ${String(v)}`);
     }
-    if (this.timers.max === 0) throw new Error(`kernel '${this.kernelName}' has no timers (no onTimer, and no fn on_timer in its WGSL)`);
+    this.hasTimers();
     return this.arm(id, wallMsOf(this.hlc[0], this.hlc[1]) + dueMs, everyMs);
   }
 
   clearTimer(id: number): boolean {
     if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) throw new Error(`ctx.clearTimer(id): id must be a u32, got ${String(id)}`);
-    if (this.timers.max === 0) throw new Error(`kernel '${this.kernelName}' has no timers (no onTimer, and no fn on_timer in its WGSL)`);
+    this.hasTimers();
     return this.timers.clear(id);
+  }
+
+  private hasTimers(): void {
+    if (this.timers.max === 0) throw new Error(`kernel '${this.kernelName}' has no timers (no onTimer, and no fn on_timer in its WGSL)`);
   }
 
   /** @internal arms a timer and leaves its notice in the outbox (WGSL rs_timer_arm). */
@@ -137,12 +141,10 @@ export class RunnerContext {
   notice(k: number): void {
     const out = this.outbox!;
     const at = this.outboxAt + 1 + this.sent * this.shape.sendWords;
-    const due = this.timers.dueAt(k);
     out[at] = this.timers.idAt(k)!;
     out[at + 1] = TIMER_NOTICE;
-    out[at + 2 + TimerNotice.entry] = k;
-    out[at + 2 + TimerNotice.dueHi] = Math.floor(due / 0x1_0000_0000);
-    out[at + 2 + TimerNotice.dueLo] = due >>> 0;
+    out[at + SEND_ENTRY_HEADER + TimerNotice.entry] = k;
+    writeMs(out, at + SEND_ENTRY_HEADER + TimerNotice.dueHi, this.timers.dueAt(k));
     this.sent++;
   }
 }
@@ -165,6 +167,8 @@ export class ReferenceRunner {
   failure = '';
   /** A record's timer table as it was before it ran (restored when the record fails). */
   private readonly timersBefore: Uint32Array;
+  /** A fire's timer table once the timer advanced (what a failing onTimer leaves). */
+  private readonly timersAdvanced: Uint32Array;
 
   /** The ctx every run gets: the caller sets its fields before run(). */
   readonly ctx: RunnerCtx;
@@ -188,6 +192,7 @@ export class ReferenceRunner {
     this.scratchFloats = new Float32Array(this.scratch.buffer);
     this.checked = kernels.map((k) => ({ reply: compileCheckedStore(k.codecs.reply.layout), state: compileCheckedStore(k.codecs.state.layout) }));
     this.timersBefore = new Uint32Array(Math.max(0, ...kernels.map((k) => (k.timers ?? 0) * TIMER_ENTRY_WORDS)));
+    this.timersAdvanced = new Uint32Array(this.timersBefore.length);
     const internal = new RunnerContext(roles, shape);
     this.internal = internal;
     this.ctx = sandbox
@@ -279,8 +284,7 @@ export class ReferenceRunner {
     const timerWords = (kernel.timers ?? 0) * TIMER_ENTRY_WORDS;
     const timersAt = base + stateCodec.words;
     const storedWords = stateCodec.words + timerWords;
-    internal.timers.moveTo(this.states, timersAt);
-    (internal.timers as { max: number }).max = kernel.timers ?? 0;
+    internal.timers.moveTo(this.states, timersAt, kernel.timers ?? 0);
     const before = this.timersBefore;
     for (let w = 0; w < timerWords; w++) before[w] = this.states[timersAt + w]!;
     if (op === Op.TIMER) return this.fire(kernel, checked, input, inputOffset, base, timersAt, timerWords, outbox, outboxOffset);
@@ -394,12 +398,14 @@ export class ReferenceRunner {
     const onTimer = kernel.onTimer;
     if (timerWords === 0 || onTimer === undefined) return { status: Status.REJECTED, words: 0 };
     const id = input[inputOffset + TimerRecord.id]!;
-    const dueMs = input[inputOffset + TimerRecord.dueHi]! * 0x1_0000_0000 + input[inputOffset + TimerRecord.dueLo]!;
+    const dueMs = readMs(input, inputOffset + TimerRecord.dueHi);
     const nowMs = wallMsOf(ctx.hlc[0], ctx.hlc[1]);
     const k = internal.timers.fire(id, dueMs, nowMs);
     if (k < 0) return { status: Status.TIMER_NOT_DUE, words: 0 };
     ctx.timerLateMs = lateMs(dueMs, nowMs);
-    const advanced = this.states.slice(timersAt, timersAt + timerWords);
+    // The table as the fire left it (a failing onTimer leaves it so); kept in a scratch, not a copy per fire.
+    const advanced = this.timersAdvanced;
+    for (let w = 0; w < timerWords; w++) advanced[w] = this.states[timersAt + w]!;
     // One outbox entry stays free for the advanced timer's notice.
     internal.limit = this.shape.maxSends - 1;
     internal.sendsOpen = true;
@@ -419,7 +425,7 @@ export class ReferenceRunner {
       status = Status.REFERENCE_FAILED;
     }
     if (status !== Status.OK) {
-      this.states.set(advanced, timersAt);
+      for (let w = 0; w < timerWords; w++) this.states[timersAt + w] = advanced[w]!;
       internal.sent = 0;
     }
     if (outbox !== undefined) {

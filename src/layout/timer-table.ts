@@ -43,6 +43,16 @@ export const TimerNotice = { entry: 0, dueHi: 1, dueLo: 2 } as const;
 
 const TWO_32 = 0x1_0000_0000;
 
+/** A due time (64-bit wall ms) as two words, high first: every layout above keeps it so (due hi, due lo). */
+export function readMs(words: ArrayLike<number>, at: number): number {
+  return words[at]! * TWO_32 + words[at + 1]!;
+}
+
+export function writeMs(words: Uint32Array, at: number, ms: number): void {
+  words[at] = Math.floor(ms / TWO_32);
+  words[at + 1] = ms >>> 0;
+}
+
 /** The schema a kernel's actors keep: its state, then the timer table when it has timers. */
 export function storedStateSchema(state: Schema, maxTimers: number): Schema {
   return maxTimers > 0 ? { ...state, [TIMERS_FIELD]: ['u32', maxTimers * TIMER_ENTRY_WORDS] } : state;
@@ -53,12 +63,6 @@ export function wallMsOf(hlcHi: number, hlcLo: number): number {
   return hlcHi * 0x10000 + (hlcLo >>> 16);
 }
 
-/** What a reference's ctx.setTimer, and the shard's SET_TIMER, did. */
-export interface Armed {
-  /** The table entry, -1 when the table is full. */
-  readonly entry: number;
-}
-
 /**
  * An actor's timer table as words (at `at` in `words`): what the TS reference runs on,
  * with the same rules as the generated WGSL (src/kernels/timer-wgsl.ts).
@@ -67,13 +71,15 @@ export class TimerTable {
   constructor(
     private words: Uint32Array,
     private at: number,
-    readonly max: number,
+    /** Entries the table has: the kernel's maxTimers (0: it has no timers). */
+    public max: number,
   ) {}
 
-  /** Points the table at another actor's words. */
-  moveTo(words: Uint32Array, at: number): void {
+  /** Points the table at another actor's words (of a kernel with `max` timers). */
+  moveTo(words: Uint32Array, at: number, max = this.max): void {
     this.words = words;
     this.at = at;
+    this.max = max;
   }
 
   /** The entry holding timer `id`, or -1. */
@@ -90,8 +96,7 @@ export class TimerTable {
   }
 
   dueAt(entry: number): number {
-    const o = this.at + entry * TIMER_ENTRY_WORDS;
-    return this.words[o + TimerEntry.dueHi]! * TWO_32 + this.words[o + TimerEntry.dueLo]!;
+    return readMs(this.words, this.at + entry * TIMER_ENTRY_WORDS + TimerEntry.dueHi);
   }
 
   everyAt(entry: number): number {
@@ -114,8 +119,7 @@ export class TimerTable {
     const o = this.at + k * TIMER_ENTRY_WORDS;
     const w = this.words;
     w[o + TimerEntry.notId] = ~id >>> 0;
-    w[o + TimerEntry.dueHi] = Math.floor(dueMs / TWO_32);
-    w[o + TimerEntry.dueLo] = dueMs >>> 0;
+    writeMs(w, o + TimerEntry.dueHi, dueMs);
     w[o + TimerEntry.every] = everyMs;
   }
 
