@@ -12,8 +12,8 @@ import { actorIdentity } from '../coordinator/actor-directory.ts';
 import { linkOf, type ActorHandle } from '../coordinator/actor-handle.ts';
 import type { Caller, ReplySink } from '../coordinator/shard-link.ts';
 import type { Decision } from './authorizer.ts';
-import { NO_ACTOR, Op, SEND_HEADER_WORDS, SEND_OP_SHIFT, SendHeader } from '../layout/record.ts';
-import { TIMERS_FIELD, TIMER_RECORD_WORDS, TimerRecord, TimerTable } from '../layout/timer-table.ts';
+import { NO_ACTOR, Op, SEND_HEADER_WORDS } from '../layout/record.ts';
+import { TIMERS_FIELD, TIMER_RECORD_WORDS, TimerTable, writeTimerSend } from '../layout/timer-table.ts';
 import { isTimerId } from '../kernels/define-kernel.ts';
 import type { ShardLink } from '../coordinator/shard-link.ts';
 import { rawCodec } from '../layout/raw-words.ts';
@@ -330,13 +330,7 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     const link = linkOf(e) as Partial<ShardLink>;
     if (typeof link.forward !== 'function') throw new RingshardError(ErrorCode.TIMER, `${this.what}: its link takes no timer records`);
     const words = new Uint32Array(SEND_HEADER_WORDS + TIMER_RECORD_WORDS);
-    words[SendHeader.to] = e.actorId;
-    words[SendHeader.kernel] = (this.kernelId | (op << SEND_OP_SHIFT)) >>> 0;
-    words[SendHeader.source] = NO_ACTOR;
-    words[SendHeader.tenant] = this.tenantId;
-    words[SEND_HEADER_WORDS + TimerRecord.id] = id;
-    words[SEND_HEADER_WORDS + TimerRecord.dueMs] = dueMs;
-    words[SEND_HEADER_WORDS + TimerRecord.everyMs] = everyMs;
+    writeTimerSend(words, e.actorId, this.kernelId, op, this.tenantId, [id, dueMs, everyMs]);
     return new Promise<void>((resolve, reject) => {
       let dead = false;
       link.forward!(e as never, words, 0, TIMER_RECORD_WORDS, (error) => {

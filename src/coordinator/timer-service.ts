@@ -12,8 +12,8 @@
  * A fire goes through the K2K router's delivery (by actor id: to wherever the actor lives,
  * reactivating a deactivated one) as a send record whose kernel word carries OP_TIMER.
  */
-import { NO_ACTOR, Op, SEND_HEADER_WORDS, SEND_OP_SHIFT, SendHeader } from '../layout/record.ts';
-import { MAX_TIMERS, TIMER_RECORD_WORDS, TimerRecord, writeMs } from '../layout/timer-table.ts';
+import { Op, SEND_HEADER_WORDS } from '../layout/record.ts';
+import { MAX_TIMERS, TIMER_RECORD_WORDS, TimerRecord, writeMs, writeTimerSend } from '../layout/timer-table.ts';
 import { DueIndex } from './due-index.ts';
 
 /** Due timers sent per turn of the event loop at most; the rest follow on the next turn. */
@@ -26,8 +26,9 @@ export class TimerService {
   private wake: NodeJS.Timeout | undefined;
   private wakeAt = Infinity;
   private closed = false;
-  /** The send record a fire is built in (the router copies what it keeps). */
+  /** The send record a fire is built in (the router copies what it keeps), and its payload. */
   private readonly record: Uint32Array;
+  private readonly payload = new Uint32Array(TIMER_RECORD_WORDS);
   /** TIMER records sent (a fire the shard finds stale included). */
   fired = 0;
 
@@ -87,15 +88,12 @@ export class TimerService {
   }
 
   private send(actorId: number, timerId: number, dueMs: number): boolean {
-    const w = this.record;
-    w.fill(0);
-    w[SendHeader.to] = actorId;
-    // The router puts in the actor's kernel and tenant (it finds the actor by id).
-    w[SendHeader.kernel] = (Op.TIMER << SEND_OP_SHIFT) >>> 0;
-    w[SendHeader.source] = NO_ACTOR;
-    w[SEND_HEADER_WORDS + TimerRecord.id] = timerId;
-    writeMs(w, SEND_HEADER_WORDS + TimerRecord.dueHi, dueMs);
-    return this.deliver(w, 0);
+    const payload = this.payload;
+    payload[TimerRecord.id] = timerId;
+    writeMs(payload, TimerRecord.dueHi, dueMs);
+    // Kernel and tenant 0: the router puts in the actor's (it finds the actor by id).
+    writeTimerSend(this.record, actorId, 0, Op.TIMER, 0, payload);
+    return this.deliver(this.record, 0);
   }
 
   private readonly onWake = (): void => {

@@ -19,6 +19,7 @@
  * Due times are computed from the stamp of the record that armed (or fired) the timer,
  * its hybrid clock's wall milliseconds, so a replay arms the same timer for the same time.
  */
+import { NO_ACTOR, SEND_HEADER_WORDS, SEND_OP_SHIFT, SendHeader } from './record.ts';
 import { TIMERS_FIELD, type Schema } from './schema.ts';
 
 /** The hidden state field (a u32 array) holding an actor's timers (named in schema.ts, which lets a stored state end with it). */
@@ -51,6 +52,20 @@ export function readMs(words: ArrayLike<number>, at: number): number {
 export function writeMs(words: Uint32Array, at: number, ms: number): void {
   words[at] = Math.floor(ms / TWO_32);
   words[at + 1] = ms >>> 0;
+}
+
+/**
+ * Writes a timer record on its way to an actor (a fire, SET_TIMER or CLEAR_TIMER) as the
+ * send record the K2K router and the links forward: to the actor, from nobody, the op in
+ * the kernel word's high half, then the record's payload words.
+ */
+export function writeTimerSend(into: Uint32Array, actorId: number, kernelId: number, op: number, tenantId: number, payload: ArrayLike<number>): void {
+  into.fill(0, 0, SEND_HEADER_WORDS);
+  into[SendHeader.to] = actorId;
+  into[SendHeader.kernel] = (kernelId | (op << SEND_OP_SHIFT)) >>> 0;
+  into[SendHeader.source] = NO_ACTOR;
+  into[SendHeader.tenant] = tenantId;
+  for (let i = 0; i < payload.length; i++) into[SEND_HEADER_WORDS + i] = payload[i]!;
 }
 
 /** The schema a kernel's actors keep: its state, then the timer table when it has timers. */

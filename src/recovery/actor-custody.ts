@@ -17,7 +17,8 @@ import { MarkingLink } from './marking-link.ts';
 import { rawCodec, wordsSink } from '../layout/raw-words.ts';
 import { failingLink } from '../coordinator/stand-in-links.ts';
 import { CallOp, timerRecordOfCall, type Call } from '../coordinator/actor-call.ts';
-import { SEND_HEADER_WORDS, SEND_OP_SHIFT, SendHeader } from '../layout/record.ts';
+import { SEND_HEADER_WORDS } from '../layout/record.ts';
+import { writeTimerSend } from '../layout/timer-table.ts';
 import type { ActorDirectory } from '../coordinator/actor-directory.ts';
 
 const EMPTY = new Uint32Array(0);
@@ -200,15 +201,10 @@ export class ActorCustody {
     if (timerOp !== undefined) {
       // A timer's fire or a ref's timer call: the same record again (a fire for a due time already handled does nothing).
       const words = new Uint32Array(SEND_HEADER_WORDS + call.words);
-      words[SendHeader.to] = entry.actorId;
-      words[SendHeader.kernel] = (entry.kernelId | (timerOp << SEND_OP_SHIFT)) >>> 0;
-      words[SendHeader.source] = call.source;
-      words[SendHeader.tenant] = entry.tenantId;
-      words.set(call.payload.subarray(0, call.words), SEND_HEADER_WORDS);
-      return new Promise<void>((resolve) => {
-        real.forward(entry, words, 0, call.words, () => resolve());
-        resolve();
-      });
+      writeTimerSend(words, entry.actorId, entry.kernelId, timerOp, entry.tenantId, call.payload.subarray(0, call.words));
+      // A refusal (the shard failed) is not the replay's to report: the actor's next call meets it.
+      real.forward(entry, words, 0, call.words, () => {});
+      return Promise.resolve();
     }
     if (sender === K2K_SENDER) {
       // A K2K message it took: taken again, and its number marked (a repeat is dropped).
