@@ -274,9 +274,7 @@ export class Cluster implements ActorHost {
     }
     // Stored actors' timers wait in the index from the start (the actors stay on disk until one fires).
     if (store && cluster.timers) {
-      for (const { actorId, timers } of store.armedTimers()) {
-        for (let i = 0; i + 2 < timers.length; i += 3) cluster.timers.notice(actorId, timers[i]!, timers[i + 1]!, timers[i + 2]!);
-      }
+      for (const { actorId, timers } of store.armedTimers()) cluster.timers.noticeAll(actorId, timers);
     }
     if (resolved.metrics !== false && resolved.metrics.port !== undefined) {
       cluster.metricsServer = await serveMetrics(cluster.registry, {
@@ -504,8 +502,7 @@ export class Cluster implements ActorHost {
   /** Indexes the armed timers of a state that came from a store (a takeover on a node, a restore). */
   private indexTimers(actorId: number, kernel: Kernel<any, any, any>, state: Uint32Array): void {
     if (!this.timers || kernel.timers === 0) return;
-    const armed = armedTimers(state, kernel.codecs.userState.words, kernel.timers);
-    for (let i = 0; i + 2 < armed.length; i += 3) this.timers.notice(actorId, armed[i]!, armed[i + 1]!, armed[i + 2]!);
+    this.timers.noticeAll(actorId, armedTimers(state, kernel.codecs.userState.words, kernel.timers));
   }
   /** The timer service, when some kernel has timers (fn on_timer). */
   private readonly timers: TimerService | undefined;

@@ -54,6 +54,11 @@ export class TimerService {
     this.schedule();
   }
 
+  /** An actor's armed timers as a state holds them: [table entry, timer id, due ms] per timer (timer-table.ts armedTimers). */
+  noticeAll(actorId: number, armed: readonly number[]): void {
+    for (let i = 0; i + 2 < armed.length; i += 3) this.notice(actorId, armed[i]!, armed[i + 1]!, armed[i + 2]!);
+  }
+
   /** Drops an actor's timers (it was terminated: its ids are never used again). */
   forget(actorId: number): void {
     for (let k = 0; k < MAX_TIMERS; k++) this.index.delete(actorId, k);

@@ -245,7 +245,7 @@ export class ActorCustody {
     try {
       const state = (await current.exportState(entry, { codec: rawCodec(kernel.codecs.state), what: `handover of '${entry.key}'`, timeoutMs: this.local.askTimeoutMs })) as Uint32Array;
       const seq = this.mode === 'journal' ? Math.max(this.covered.get(key) ?? 0, await this.store.journaled(key)) : 0;
-      await this.store.writeSnapshot(key, seq, state, this.extras.schemaOf?.(kernel), undefined, this.extras.timersOf?.(entry.actorId, kernel, state));
+      await this.writeSnapshot(entry, kernel, key, seq, state);
       this.covered.delete(key);
       this.store.forgetLocal(key);
       this.local.directory.remove(entry);
@@ -283,7 +283,7 @@ export class ActorCustody {
         await keep(state, moving, current);
         return false;
       }
-      await this.store.writeSnapshot(key, now.covered, state, this.extras.schemaOf?.(kernel), now.marks, this.extras.timersOf?.(entry.actorId, kernel, state));
+      await this.writeSnapshot(entry, kernel, key, now.covered, state, now.marks);
     } catch (error) {
       this.local.log(`ringshard: could not deactivate '${entry.key}': ${(error as Error).message}`);
       entry.link = current;
@@ -318,13 +318,19 @@ export class ActorCustody {
     return { state: state as Uint32Array, covered: Math.max(seq, this.covered.get(key) ?? 0), marks: numbered ? { sends, received } : undefined };
   }
 
+  /** A snapshot of `entry`'s state covering journal sequence `seq`, with what the store keeps beside it (schema, K2K marks, armed timers). */
+  private writeSnapshot(entry: ActorEntry, kernel: Kernel<any, any, any>, key: string, seq: number, state: Uint32Array, marks?: K2KMarks): Promise<void> {
+    const extras = this.extras;
+    return this.store.writeSnapshot(key, seq, state, extras.schemaOf?.(kernel), marks, extras.timersOf?.(entry.actorId, kernel, state));
+  }
+
   /** Writes the actor's state and the journal sequence it covers (a failure is logged; the journal still holds it all). */
   private async snapshot(key: string, entry: ActorEntry): Promise<void> {
     const kernel = this.local.kernel(entry.kernelName)!;
     try {
       const link = entry.link;
       const { state, covered, marks } = await this.stateNow(entry, key, kernel, link, `snapshot of '${entry.key}'`, (spec) => link.snapshot(entry, spec));
-      await this.store.writeSnapshot(key, covered, state, this.extras.schemaOf?.(kernel), marks, this.extras.timersOf?.(entry.actorId, kernel, state));
+      await this.writeSnapshot(entry, kernel, key, covered, state, marks);
       this.covered.set(key, covered);
     } catch (error) {
       this.local.log(`ringshard: snapshot of '${entry.key}' failed: ${(error as Error).message}`);
