@@ -442,8 +442,9 @@ function smallDisk(bytes: number): { dir: string; unmount(): void } | undefined 
 test('a full disk: calls fail with ERR_RINGSHARD_STORE, the cluster goes on serving what it holds, and every acknowledged message is in the store', { timeout: 120_000 }, async (t) => {
   const disk = smallDisk(4 * 2 ** 20);
   if (!disk) {
-    // CI (.ci/run) sets it: there the test must run, never skip.
+    // CI (.ci/run) sets it: there the test must run, never skip. As root the mount must work too.
     if (process.env.RINGSHARD_REQUIRE_FULL_DISK === '1') throw new Error('RINGSHARD_REQUIRE_FULL_DISK=1 but a 4 MiB tmpfs could not be mounted (run as root)');
+    if (process.getuid?.() === 0) throw new Error('running as root, yet a 4 MiB tmpfs could not be mounted: the full-disk test cannot run');
     return t.skip('needs root to mount a 4 MiB tmpfs; set RINGSHARD_REQUIRE_FULL_DISK=1 to make this a failure');
   }
   const copy = tempDir();
