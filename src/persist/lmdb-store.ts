@@ -3,23 +3,22 @@
  * in a directory of its own.
  *
  *   snapshots  store key -> { seq, state words, schema, k2k }  the state and what it covers
- *   journal    turn number -> every call journaled in a turn    the calls after them, in order
+ *   timers     store key -> the actor's armed timers
  *   ids        actor id -> identity; identity -> actor id       stable ids across restarts
  *   meta       'seq' -> a call sequence past every snapshot's, 'format', 'idKeys', 'nextOrdinal'
  *
- * Group commit: the calls journaled in one turn of the event loop are one journal entry
- * (one put of their words, keyed by an increasing turn number: LMDB appends it at the
- * B-tree's right edge), and lmdb-js commits the puts of a turn in one transaction; with
- * overlappingSync off, LMDB flushes a transaction to disk before its commit returns, so
- * the put's promise resolves once the calls are on disk. (One put per actor per turn,
- * as before, wrote 1,024 keys all over the tree: 34 ms a commit against ~2 ms for the
- * same words in one entry, measured.)
+ * and beside it the journal: the calls after the snapshots, in order, in append-only
+ * segment files (JournalFile, journal/ in the same directory). The calls journaled in one
+ * turn of the event loop are one frame, keyed by an increasing turn number, and frames go
+ * to the disk with group commit: one synced write at a time, carrying every frame that
+ * came while the one before was on its way. A call's promise resolves once its frame is
+ * on disk.
  *
  * Trimming: each turn counts the actors whose calls in it no snapshot covers yet; a
- * snapshot that covers an actor's last call in a turn takes it off the count, and the
- * turn's entry is deleted in the snapshot's transaction when the count reaches 0.
- * Opening the store reads what is left of the journal once (it is bounded by the
- * snapshot rounds), indexed by actor.
+ * snapshot that covers an actor's last call in a turn takes it off the count, and a turn
+ * at 0 is released once the snapshot's transaction is on disk (a segment goes when all its
+ * turns are). Opening the store reads what is left of the journal once (it is bounded by
+ * the snapshot rounds), indexed by actor.
  *
  * One process at a time: a lock file (`ringshard.lock`, the holder's pid) is created
  * exclusively; a second process fails at once with ERR_RINGSHARD_STORE_LOCKED, and a lock
@@ -32,11 +31,15 @@ import { ErrorCode, RingshardError } from '../errors.ts';
 import type { Call, CallOp } from '../coordinator/actor-call.ts';
 import { identityParts } from '../coordinator/actor-directory.ts';
 import { storeKey } from '../recovery/state-store.ts';
-import type { Acquired, JournaledCall, K2KMarks, Snapshot, StateStore, StoredTimers } from '../recovery/state-store.ts';
+import { JournalFile } from './journal-file.ts';
+import { TurnWords, readTurn } from './journal-turn.ts';
+import type { Codec } from '../layout/codec.ts';
+import type { Acquired, JournaledCall, K2KMarks, Snapshot, StateStore, StoredTimers, TellTarget } from '../recovery/state-store.ts';
 import { STORE_COMMIT_BUCKETS } from '../coordinator/actor-locator.ts';
 
 const LOCK_FILE = 'ringshard.lock';
 const DATA_FILE = 'state.mdb';
+const JOURNAL_DIR = 'journal';
 /** LMDB's meta pages (the first two pages) carry this magic at byte 24 (after the 16-byte page header and 8 bytes). */
 const LMDB_MAGIC = 0xbeefc0de;
 const META_MAGIC_AT = 24;
@@ -46,12 +49,17 @@ const NEXT_ORDINAL = 'nextOrdinal';
 /** The writer name journal reads are asked for: one process writes this store. */
 export const LOCAL_WRITER = 'local';
 
-/** The calls journaled in one turn of the event loop, not yet written. */
+/** The turn of the event loop whose calls are being journaled (their words: TurnWords). */
 interface Turn {
   readonly number: number;
-  readonly strings: string[];
-  readonly index: Map<string, number>;
   committed: Promise<void>;
+  /** Its actors whose calls here no snapshot covers yet (liveInTurn holds it too). */
+  readonly live: { n: number };
+}
+
+/** What a link journals its tells through (appendTell): its actor's names and tail, found once. */
+interface LmdbTellTarget extends TellTarget {
+  tail: Tail;
 }
 
 interface StoredSnapshot {
@@ -65,20 +73,11 @@ interface StoredSnapshot {
 }
 
 /**
- * A journal entry: every call of one turn. `w` holds per call CALL_WORDS header words
- * (its actor's id, which the ids table names; sequence high and low; id; op; count;
- * words per message; roles; source; its principal's and its sender's index in `s`),
- * then its payload words.
+ * The journal's layout; a store written in another is refused (ERR_RINGSHARD_STORE).
+ * 3: the journal in segment files (frames: journal-turn.ts). 2 (a journal table in LMDB)
+ * opens if that table is empty.
  */
-interface StoredEntry {
-  readonly s: string[];
-  /** The words as bytes (msgpack keeps bytes as they are; a typed array it would not). */
-  readonly w: Uint8Array;
-}
-
-const CALL_WORDS = 11;
-/** The journal's layout; a store written in another is refused (ERR_RINGSHARD_STORE). */
-const FORMAT = 2;
+const FORMAT = 3;
 
 /** An actor's calls in the journal that no snapshot covers yet: per turn, its last sequence there. */
 interface Tail {
@@ -93,54 +92,28 @@ interface Tail {
   calls: JournaledCall[] | undefined;
   /** Read at open: its kernel, tenant and key. */
   identity: { readonly kernel: string; readonly tenant: string; readonly key: string } | undefined;
+  /** Left the tails (forgetLocal): a tell target holding it looks its actor's up again. */
+  gone: boolean;
 }
 
-/** The calls of a stored entry, decoded, with their actors' names (`identityOf` an actor id). */
-function* readEntry(entry: StoredEntry, identityOf: (id: number) => string | undefined): Generator<{ key: string; kernel: string; tenant: string; actorKey: string; call: JournaledCall }> {
-  const s = entry.s;
-  const w = wordsOf(entry.w);
-  for (let c = 0; c < w.length; ) {
-    const count = w[c + 5]!;
-    const words = w[c + 6]!;
-    const identity = identityOf(w[c]!);
-    if (identity === undefined) throw new Error(`the journal names actor id ${w[c]!}, which the store does not know`);
+/** The calls of a journal frame, decoded, with their actors' names (`identityOf` an actor id). */
+function* readEntry(strings: readonly string[], w: Uint32Array, identityOf: (id: number) => string | undefined): Generator<{ key: string; kernel: string; tenant: string; actorKey: string; call: JournaledCall }> {
+  for (const c of readTurn(strings, w)) {
+    const identity = identityOf(c.actorId);
+    if (identity === undefined) throw new Error(`the journal names actor id ${c.actorId}, which the store does not know`);
     const { kernel, tenant, key: actorKey } = identityParts(identity);
-    const key = storeKey(identity);
     yield {
-      key,
+      key: storeKey(identity),
       kernel,
       tenant,
       actorKey,
       call: {
-        seq: w[c + 1]! * 2 ** 32 + w[c + 2]!,
-        sender: s[w[c + 10]!]!,
-        call: {
-          id: w[c + 3]!,
-          epoch: 0,
-          op: w[c + 4]! as CallOp,
-          kernel,
-          tenant,
-          key: actorKey,
-          principal: s[w[c + 9]!]!,
-          roles: w[c + 7]!,
-          source: w[c + 8]!,
-          hlcHi: 0,
-          hlcLo: 0,
-          count,
-          words,
-          payload: w.subarray(c + CALL_WORDS, c + CALL_WORDS + count * words),
-        },
+        seq: c.seq,
+        sender: c.sender,
+        call: { id: c.id, epoch: 0, op: c.op as CallOp, kernel, tenant, key: actorKey, principal: c.principal, roles: c.roles, source: c.source, hlcHi: 0, hlcLo: 0, count: c.count, words: c.words, payload: c.payload },
       },
     };
-    c += CALL_WORDS + count * words;
   }
-}
-
-/** `text`'s index in the turn's strings (added once). */
-function stringAt(turn: Turn, text: string): number {
-  let i = turn.index.get(text);
-  if (i === undefined) turn.index.set(text, (i = turn.strings.push(text) - 1));
-  return i;
 }
 
 /**
@@ -197,8 +170,8 @@ function isAlive(pid: number): boolean {
 export class LmdbStore implements StateStore {
   private readonly root: RootDatabase;
   private readonly snapshots: Database<StoredSnapshot, string>;
-  /** Turn number -> the calls journaled in that turn. */
-  private readonly journal: Database<StoredEntry, number>;
+  /** The calls after the snapshots, a frame per turn. */
+  private readonly journal: JournalFile;
   /** The calls journaled in this turn, not yet written. */
   private turn: Turn | undefined;
   private readonly ids: Database<string | number, number | string>;
@@ -207,13 +180,12 @@ export class LmdbStore implements StateStore {
   private readonly timers: Database<StoredTimers, string>;
   private seq: number;
   private lastTurn: number;
-  /** The words of this turn's calls (CALL_WORDS each, then the payload), reused turn after turn. */
-  private words = new Uint32Array(4096);
-  private length = 0;
+  /** This turn's calls, as the words of its frame (reused turn after turn). */
+  private readonly building = new TurnWords();
   /** Per store key: its calls no snapshot covers yet (see Tail). */
   private readonly tails = new Map<string, Tail>();
   /** Per turn on disk: the actors whose calls in it no snapshot covers yet. */
-  private readonly liveInTurn = new Map<number, number>();
+  private readonly liveInTurn = new Map<number, { n: number }>();
   private closed = false;
   entries = 0;
   snapshotsWritten = 0;
@@ -227,13 +199,15 @@ export class LmdbStore implements StateStore {
   ) {
     this.root = root;
     this.snapshots = root.openDB<StoredSnapshot, string>({ name: 'snapshots' });
-    this.journal = root.openDB<StoredEntry, number>({ name: 'journal' });
     this.ids = root.openDB<string | number, number | string>({ name: 'ids' });
     this.meta = root.openDB<unknown, string>({ name: 'meta' });
     this.timers = root.openDB<StoredTimers, string>({ name: 'timers' });
     const format = this.meta.get('format');
-    if (format === undefined && this.journal.getCount() === 0) quiet(this.meta.put('format', FORMAT)); // written again next time
-    else if (format !== FORMAT) throw new Error(`its journal is in format ${String(format ?? 1)}, this version reads format ${FORMAT}`);
+    // Format 2 kept the journal in LMDB: a store it left with no journal (a clean shutdown) opens.
+    const upgradable = format === undefined || (format === 2 && root.openDB({ name: 'journal' }).getCount() === 0);
+    if (upgradable) quiet(this.meta.put('format', FORMAT)); // written again next time
+    else if (format !== FORMAT) throw new Error(`its journal is in format ${String(format ?? 1)}, this version reads format ${FORMAT} (start the version that wrote it once and shut it down cleanly: that leaves no journal)`);
+    this.journal = JournalFile.open(join(path, JOURNAL_DIR));
     this.seq = (this.meta.get('seq') as number | undefined) ?? 0;
     this.lastTurn = 0;
     this.readTails();
@@ -241,12 +215,11 @@ export class LmdbStore implements StateStore {
 
   /** What a previous process journaled and no snapshot covers: indexed by actor, once. */
   private readTails(): void {
-    const drop: number[] = [];
     const covered = new Map<string, number>();
-    for (const { key: turn, value } of this.journal.getRange()) {
-      this.lastTurn = turn;
+    for (const { turn, segment, strings, words } of this.journal.read()) {
+      this.lastTurn = Math.max(this.lastTurn, turn);
       let live = 0;
-      for (const { key, kernel, tenant, actorKey, call } of readEntry(value, (id) => this.identityOfSync(id))) {
+      for (const { key, kernel, tenant, actorKey, call } of readEntry(strings, words, (id) => this.identityOfSync(id))) {
         let upTo = covered.get(key);
         if (upTo === undefined) covered.set(key, (upTo = this.snapshots.get(key)?.seq ?? 0));
         if (call.seq <= upTo) continue;
@@ -262,16 +235,17 @@ export class LmdbStore implements StateStore {
         (tail.calls ??= []).push(call);
         tail.identity ??= { kernel, tenant, key: actorKey };
       }
-      if (live > 0) this.liveInTurn.set(turn, live);
-      else drop.push(turn);
+      if (live > 0) {
+        this.liveInTurn.set(turn, { n: live });
+        this.journal.keep(turn, segment);
+      }
     }
-    // Covered entries cost only space: a failed removal is tried again next time.
-    if (drop.length > 0) quiet(this.root.transaction(() => drop.forEach((turn) => quiet(this.journal.remove(turn)))));
+    this.journal.dropUnneeded();
   }
 
   private tailOf(key: string): Tail {
     let tail = this.tails.get(key);
-    if (!tail) this.tails.set(key, (tail = { turns: [], lastSeqs: [], lastSeq: 0, committed: undefined, turn: 0, calls: undefined, identity: undefined }));
+    if (!tail) this.tails.set(key, (tail = { turns: [], lastSeqs: [], lastSeq: 0, committed: undefined, turn: 0, calls: undefined, identity: undefined, gone: false }));
     return tail;
   }
 
@@ -303,6 +277,7 @@ export class LmdbStore implements StateStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.journal.close();
     await this.root.close();
     releaseLock(this.path);
   }
@@ -377,10 +352,11 @@ export class LmdbStore implements StateStore {
     await settled(this.path, 'a snapshot could not be written', this.root.transaction(() => {
       quiet(this.snapshots.put(key, value));
       if (timers !== undefined) quiet(timers.timers.length > 0 ? this.timers.put(key, timers) : this.timers.remove(key));
-      for (const turn of done) quiet(this.journal.remove(turn));
       // Where sequences resume at open: past every snapshot's (and the journal's own).
       quiet(this.meta.put('seq', this.seq));
     }));
+    // The snapshot is on disk: the turns it finished may go.
+    if (done.length > 0) this.journal.release(done);
     this.snapshotsWritten++;
   }
 
@@ -392,8 +368,8 @@ export class LmdbStore implements StateStore {
     let n = 0;
     while (n < tail.turns.length && tail.lastSeqs[n]! <= seq) {
       const turn = tail.turns[n++]!;
-      const live = this.liveInTurn.get(turn)! - 1;
-      if (live > 0) this.liveInTurn.set(turn, live);
+      const live = this.liveInTurn.get(turn)!;
+      if (--live.n > 0) continue;
       else {
         this.liveInTurn.delete(turn);
         done.push(turn);
@@ -418,69 +394,66 @@ export class LmdbStore implements StateStore {
 
   /**
    * Journals a call. The calls of one turn (up to the next microtask) are one journal
-   * entry, written in one LMDB transaction. The promise (one for the whole turn) resolves
-   * once that transaction is on disk; journaled(key) gives the sequence.
+   * frame, written with the frames of the turns around it in one synced write. The
+   * promise (one for the whole turn) resolves once the frame is on disk; journaled(key)
+   * gives the sequence.
    */
   append(key: string, call: Call, sender: string, actorId = 0): Promise<void> {
     if (this.closed) return Promise.reject(new RingshardError(ErrorCode.CLOSED, 'the store is closed'));
-    const o = this.header(key, actorId, call.id, call.op, call.count, call.words, call.roles, call.source, call.principal, sender, call.payload.length);
-    this.words.set(call.payload, o);
-    return this.turn!.committed;
-  }
-
-  /** Journals a run of `count` tells of `words` words each (the first count * words of `payload`), as append does, without a Call. */
-  appendTells(key: string, actorId: number, principal: string, roles: number, source: number, count: number, words: number, payload: Uint32Array): Promise<void> {
-    if (this.closed) return Promise.reject(new RingshardError(ErrorCode.CLOSED, 'the store is closed'));
-    const n = count * words;
-    const o = this.header(key, actorId, 0, 0 /* CallOp.TELL */, count, words, roles, source, principal, '', n);
-    const w = this.words;
-    for (let i = 0; i < n; i++) w[o + i] = payload[i]!;
-    return this.turn!.committed;
+    const turn = this.turn ?? this.startTurn();
+    const b = this.building;
+    const seq = this.nextSeq(key, turn);
+    const o = b.call(seq, actorId, b.caller(call.op, call.words, call.roles, call.source, call.principal, sender), call.id, call.count, call.payload.length);
+    b.words.set(call.payload, o);
+    return turn.committed;
   }
 
   /**
-   * A call's sequence and its actor's place in this turn (the turn counts an actor once),
-   * then its CALL_WORDS header words; returns where its `payloadWords` words go.
+   * Journals one tell from a caller of this process (no call id), encoding `msg` straight
+   * into the turn's words: consecutive tells of one caller to one actor are one call.
+   * Throws ERR_RINGSHARD_SCHEMA (nothing journaled) if `msg` does not fit `codec`.
    */
-  private header(key: string, actorId: number, id: number, op: number, count: number, words: number, roles: number, source: number, principal: string, sender: string, payloadWords: number): number {
+  appendTell(target: TellTarget, principal: string, roles: number, source: number, codec: Codec, msg: unknown): Promise<void> {
+    if (this.closed) return Promise.reject(new RingshardError(ErrorCode.CLOSED, 'the store is closed'));
+    const turn = this.turn ?? this.startTurn();
+    const b = this.building;
+    const t = target as LmdbTellTarget;
+    if (b.tell(this.seq + 1, t.actorId, b.caller(0 /* CallOp.TELL */, codec.words, roles, source, principal, ''), codec, msg)) {
+      if (t.tail.gone) t.tail = this.tailOf(t.key);
+      this.count(t.tail, turn);
+    }
+    return turn.committed;
+  }
+
+  /** A handle for appendTell, kept by the actor's link (no lookup per tell). */
+  tellTarget(key: string, actorId: number): TellTarget {
+    const target: LmdbTellTarget = { key, actorId, tail: this.tailOf(key) };
+    return target;
+  }
+
+  /** The next call's sequence, counted in its actor's tail and its turn's actors. */
+  private nextSeq(key: string, turn: Turn): number {
+    return this.count(this.tailOf(key), turn);
+  }
+
+  private count(tail: Tail, turn: Turn): number {
     const seq = ++this.seq;
     this.entries++;
-    const turn = this.turn ?? this.startTurn();
-    const tail = this.tailOf(key);
     if (tail.turn !== turn.number) {
       tail.turn = turn.number;
       tail.turns.push(turn.number);
       tail.lastSeqs.push(seq);
-      this.liveInTurn.set(turn.number, (this.liveInTurn.get(turn.number) ?? 0) + 1);
+      turn.live.n++;
     } else tail.lastSeqs[tail.lastSeqs.length - 1] = seq;
     tail.lastSeq = seq;
     tail.committed = turn.committed;
-    const need = this.length + CALL_WORDS + payloadWords;
-    if (need > this.words.length) {
-      const grown = new Uint32Array(Math.max(need, this.words.length * 2));
-      grown.set(this.words.subarray(0, this.length));
-      this.words = grown;
-    }
-    const w = this.words;
-    const o = this.length;
-    w[o] = actorId;
-    w[o + 1] = Math.floor(seq / 2 ** 32);
-    w[o + 2] = seq >>> 0;
-    w[o + 3] = id;
-    w[o + 4] = op;
-    w[o + 5] = count;
-    w[o + 6] = words;
-    w[o + 7] = roles;
-    w[o + 8] = source;
-    w[o + 9] = stringAt(turn, principal);
-    w[o + 10] = stringAt(turn, sender);
-    this.length = o + CALL_WORDS + payloadWords;
-    return o + CALL_WORDS;
+    return seq;
   }
 
   private startTurn(): Turn {
     const started = performance.now();
-    const turn: Turn = { number: ++this.lastTurn, strings: [], index: new Map(), committed: undefined as unknown as Promise<void> };
+    const turn: Turn = { number: ++this.lastTurn, committed: undefined as unknown as Promise<void>, live: { n: 0 } };
+    this.liveInTurn.set(turn.number, turn.live);
     turn.committed = new Promise<void>((resolve, reject) =>
       queueMicrotask(() => {
         this.turn = undefined;
@@ -496,15 +469,14 @@ export class LmdbStore implements StateStore {
     return turn;
   }
 
-  /** The turn as one entry (appended at the journal's end) and the sequence reached, in one transaction. */
+  /** The turn as one frame at the journal's end (copied in: the words are free again after). */
   private flush(turn: Turn): Promise<unknown> {
-    const bytes = new Uint8Array(this.words.buffer, 0, this.length * 4);
-    this.bytesWritten += bytes.byteLength;
-    // lmdb-js encodes a put's value as it is called: the words are free again after it.
-    const entry = this.journal.put(turn.number, { s: turn.strings, w: bytes });
-    entry.catch(absorb);
-    this.length = 0;
-    return entry;
+    const b = this.building;
+    const head = b.head();
+    this.bytesWritten += (head.length + b.length) * 4;
+    const written = this.journal.append(turn.number, b.strings, head, b.words, b.length);
+    b.reset();
+    return written;
   }
 
   private countCommit(seconds: number): void {
@@ -557,16 +529,19 @@ export class LmdbStore implements StateStore {
   /** The actor left this process's memory (deactivated): what it needs of the journal is on disk. */
   forgetLocal(key: string): void {
     const tail = this.tails.get(key);
-    if (tail && tail.turns.length === 0) this.tails.delete(key);
+    if (tail && tail.turns.length === 0) {
+      tail.gone = true;
+      this.tails.delete(key);
+    }
   }
 
   sweep(): Promise<number> {
     return Promise.resolve(0);
   }
 
-  /** Journal entries (turns) on disk not yet covered by snapshots. */
+  /** Journal entries (turns) some actor still needs: a snapshot does not cover its calls there yet. */
   get journalLength(): number {
-    return this.journal.getCount();
+    return this.liveInTurn.size;
   }
 
   /** Stored actors (snapshots), for metrics and tests. */

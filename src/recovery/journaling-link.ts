@@ -5,12 +5,11 @@
  * acknowledged message survives its process: the next owner replays the journal after
  * the actor's last snapshot.
  *
- * Tells of one turn from one caller are one run: encoded into one buffer as they come,
- * then journaled as one call and sent as one tellMany when the turn ends (or before any
- * other record of the actor). So a tell costs an encode, not a journal call and a ring
- * record of its own, and the journal and the ring see the actor's records in the same
- * order. A refusal at the ring (a quarantined actor, a closed shard) rejects the run's
- * promise, and nothing of the run is journaled.
+ * A tell goes into the ring, then is encoded straight into the store's turn
+ * (appendTell; consecutive tells of one caller to one actor are one call there): no run,
+ * promise or Call of its own, and the journal and the ring see the actor's records in
+ * the same order. A message the ring refuses at once (a bad one, a quarantined actor, a
+ * closed shard) is not journaled.
  *
  * A call from another node that the journal holds already (its sender sends it again
  * after the node that took it died) is not run again: the replay recorded its outcome,
@@ -19,10 +18,10 @@
  * message makes again is dropped here.
  */
 import type { Codec } from '../layout/codec.ts';
-import { copyStrided, packWords, wordsBatch, type MessageBatch } from '../layout/columns.ts';
+import { packWords, wordsBatch, type MessageBatch } from '../layout/columns.ts';
 import { IN_RING, type AskSpec, type Caller, type RecordTarget, type ShardLink } from '../coordinator/shard-link.ts';
 import { DelegatingLink } from '../coordinator/delegating-link.ts';
-import type { Journal } from './state-store.ts';
+import type { Journal, TellTarget } from './state-store.ts';
 import { CallOp, callOfTimerRecord, type Call } from '../coordinator/actor-call.ts';
 import { decodeMany, encodeOne } from '../layout/raw-words.ts';
 import { SEND_HEADER_WORDS, SEND_OP_SHIFT, SendHeader } from '../layout/record.ts';
@@ -45,72 +44,21 @@ export interface JournalNames {
   sendsMade?(): number;
 }
 
-/**
- * Tells of one turn to the actor from one caller, encoded, not yet journaled or sent; a
- * MessageBatch of them for the ring. Runs (and their buffers) are pooled: one lives only
- * from an actor's first tell in a turn to the turn's end.
- */
-class TellRun implements MessageBatch {
-  buffer = new Uint32Array(64);
-  floats = new Float32Array(this.buffer.buffer);
-  count = 0;
-  words = 0;
-  to!: RecordTarget;
-  from!: Caller;
-  done!: Promise<void>;
-  private resolve!: () => void;
-  private reject!: (error: unknown) => void;
+/** The last tell's two promises and the one that waits for both (tells in a row share them). */
+let lastSent: Promise<unknown> | undefined;
+let lastJournaled: Promise<unknown> | undefined;
+let lastBoth: Promise<void> | undefined;
 
-  start(to: RecordTarget, from: Caller, per: number): void {
-    this.to = to;
-    this.from = from;
-    this.words = per;
-    this.count = 0;
-    this.done = new Promise<void>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
+function both(sent: Promise<unknown>, journaled: Promise<unknown>): Promise<void> {
+  if (sent !== lastSent || journaled !== lastJournaled) {
+    lastSent = sent;
+    lastJournaled = journaled;
+    lastBoth = Promise.all([sent, journaled]).then(() => undefined);
   }
-
-  add(codec: Codec, msg: unknown): void {
-    const at = this.count * this.words;
-    if (at + this.words > this.buffer.length) {
-      const grown = new Uint32Array(Math.max(this.buffer.length * 2, at + this.words));
-      grown.set(this.buffer);
-      this.buffer = grown;
-      this.floats = new Float32Array(grown.buffer);
-    }
-    codec.encode(msg as never, this.buffer, this.floats, at); // throws ERR_RINGSHARD_SCHEMA: nothing added
-    this.count++;
-  }
-
-  write(u32: Uint32Array, _f32: Float32Array, base: number, stride: number): void {
-    copyStrided(this.buffer, this.count, this.words, u32, base, stride);
-  }
-
-  /** Settles the run's tells with `sent` and `journaled`, both (its resolvers taken now: the run is reused). */
-  settle(sent: Promise<unknown>, journaled: Promise<unknown>): void {
-    const resolve = this.resolve;
-    // Records in the ring already (the common case): the commit is all there is to wait for.
-    if (sent === IN_RING) journaled.then(resolve, this.reject);
-    else Promise.all([sent, journaled]).then(() => resolve(), this.reject);
-  }
-
-  fail(error: unknown): void {
-    this.reject(error);
-  }
-}
-
-/** Runs not in use (a turn's worth at most are out). */
-const idleRuns: TellRun[] = [];
-const MAX_IDLE_RUNS = 4096;
-
-function sameCaller(a: Caller, b: Caller): boolean {
-  return a === b || (a.principalId === b.principalId && a.roles === b.roles && a.sourceId === b.sourceId && a.tenantId === b.tenantId && a.callId === b.callId);
+  return lastBoth!;
 }
 
 export class JournalingLink extends DelegatingLink {
-  private run: TellRun | undefined;
   /** Dropped K2K repeats (a replayed message's sends taken before). */
   k2kRepeats = 0;
 
@@ -141,6 +89,9 @@ export class JournalingLink extends DelegatingLink {
     this.marked = false;
   }
 
+  /** The store's handle for this actor's tells (appendTell), found at the first. */
+  private tellTarget: TellTarget | undefined;
+
   private principalId = -1;
   private principal = '';
 
@@ -164,51 +115,25 @@ export class JournalingLink extends DelegatingLink {
     return { id, epoch: 0, op, kernel: n.kernel, tenant: n.tenant, key: n.actorKey, principal, roles, source, hlcHi: 0, hlcLo: 0, count, words, payload };
   }
 
-  /** Journals and sends the pending tells (before any other record of the actor, and at the turn's end). */
-  private flushRun(): void {
-    const run = this.run;
-    if (run === undefined) return;
-    this.run = undefined;
-    try {
-      // Both copy the words before they return: the run goes back to the pool after.
-      const sent = this.inner.tellMany(run.to, run.from, run);
-      const from = run.from;
-      const tells = this.store.appendTells;
-      let journaled: Promise<unknown>;
-      if (tells !== undefined && from.callId === undefined) {
-        if (!this.marked) this.mark();
-        journaled = tells.call(this.store, this.names.key, this.names.actorId, this.principalOf(from.principalId), from.roles, from.sourceId, run.count, run.words, run.buffer);
-      } else journaled = this.journal(CallOp.TELL, from, run.count, run.words, run.buffer.subarray(0, run.count * run.words));
-      run.settle(sent, journaled);
-    } catch (error) {
-      run.fail(error);
-    }
-    if (idleRuns.length < MAX_IDLE_RUNS) idleRuns.push(run);
-  }
-
   override tell(to: RecordTarget, from: Caller, codec: Codec, msg: unknown): Promise<void> {
     if (from.callId !== undefined) {
       // Another node's call: journaled alone, with its id.
       if (this.replayed.has(from.callId)) return Promise.resolve();
       return this.tellMany(to, from, wordsBatch(encodeOne(codec, msg), 1, codec.words));
     }
-    let run = this.run;
-    if (run === undefined || run.words !== codec.words || !sameCaller(run.from, from)) {
-      this.flushRun();
-      run = this.run = idleRuns.pop() ?? new TellRun();
-      run.start(to, from, codec.words);
-      queueMicrotask(this.endOfTurn);
-    }
-    run.add(codec, msg);
-    return run.done;
+    // Into the ring first: a message it refuses (a bad one, a quarantined actor) is not journaled.
+    const sent = this.inner.tell(to, from, codec, msg);
+    if (!this.marked) this.mark();
+    const store = this.store;
+    if (store.appendTell === undefined) return both(sent, this.journal(CallOp.TELL, from, 1, codec.words, encodeOne(codec, msg)));
+    const target = (this.tellTarget ??= store.tellTarget!(this.names.key, this.names.actorId));
+    const journaled = store.appendTell(target, this.principalOf(from.principalId), from.roles, from.sourceId, codec, msg);
+    // In the ring already (the common case): the commit (one promise per turn) is all there is to wait for.
+    return sent === IN_RING ? journaled : both(sent, journaled);
   }
-
-  /** At the end of the turn a run started in (the run may be flushed already, or another started). */
-  private readonly endOfTurn = (): void => this.flushRun();
 
   override tellMany(to: RecordTarget, from: Caller, msgs: MessageBatch): Promise<void> {
     if (from.callId !== undefined && this.replayed.has(from.callId)) return Promise.resolve();
-    this.flushRun();
     const payload = packWords(msgs);
     const sent = this.inner.tellMany(to, from, wordsBatch(payload, msgs.count, msgs.words));
     const journaled = this.journal(CallOp.TELL, from, msgs.count, msgs.words, payload);
@@ -218,7 +143,6 @@ export class JournalingLink extends DelegatingLink {
   override ask(to: RecordTarget, from: Caller, codec: Codec, msg: unknown, reply: AskSpec): Promise<unknown> {
     const done = from.callId !== undefined ? this.replayed.get(from.callId) : undefined;
     if (done) return Promise.resolve(reply.codec.decode(done, new Float32Array(done.buffer, done.byteOffset, done.length), 0));
-    this.flushRun();
     const payload = encodeOne(codec, msg);
     const answered = this.inner.ask(to, from, codec, msg, reply);
     const journaled = this.journal(CallOp.ASK, from, 1, codec.words, payload);
@@ -228,7 +152,6 @@ export class JournalingLink extends DelegatingLink {
   override askMany(to: RecordTarget, from: Caller, msgs: MessageBatch, reply: AskSpec): Promise<unknown> {
     const done = from.callId !== undefined ? this.replayed.get(from.callId) : undefined;
     if (done) return Promise.resolve(decodeMany(reply.codec, done, msgs.count, reply.sink));
-    this.flushRun();
     const payload = packWords(msgs);
     const answered = this.inner.askMany(to, from, wordsBatch(payload, msgs.count, msgs.words), reply);
     const journaled = this.journal(CallOp.ASK, from, msgs.count, msgs.words, payload);
@@ -236,7 +159,6 @@ export class JournalingLink extends DelegatingLink {
   }
 
   override forward(to: RecordTarget, send: Uint32Array, offset: number, payloadWords: number, onDead: (error: Error) => void, sendId = 0): void {
-    this.flushRun();
     const timerCall = callOfTimerRecord(send[offset + SendHeader.kernel]! >>> SEND_OP_SHIFT);
     if (timerCall !== undefined) return this.forwardTimerRecord(timerCall, to, send, offset, payloadWords, onDead);
     const received = this.received;
@@ -290,7 +212,6 @@ export class JournalingLink extends DelegatingLink {
   }
 
   override snapshot(to: RecordTarget, reply: AskSpec): Promise<unknown> {
-    this.flushRun();
     const state = this.inner.snapshot(to, reply);
     const commit = this.timerCommit;
     if (commit === undefined) return state;
@@ -300,7 +221,6 @@ export class JournalingLink extends DelegatingLink {
   }
 
   override terminate(to: RecordTarget, reply: AskSpec): Promise<unknown> {
-    this.flushRun();
     return this.inner.terminate(to, reply).then(async (state) => {
       // A terminated actor starts afresh: nothing of it is to be restored.
       await this.store.forget(this.names.key, this.received ? { sends: this.names.sendsMade?.() ?? 0, received: this.receivedMarks() } : undefined);
@@ -309,22 +229,18 @@ export class JournalingLink extends DelegatingLink {
   }
 
   override activate(to: RecordTarget): Promise<void> {
-    this.flushRun();
     return this.inner.activate(to);
   }
 
   override retire(to: RecordTarget): Promise<void> {
-    this.flushRun();
     return this.inner.retire(to);
   }
 
   override exportState(to: RecordTarget, reply: AskSpec): Promise<unknown> {
-    this.flushRun();
     return this.inner.exportState(to, reply);
   }
 
   override importState(to: RecordTarget, stateCodec: Codec, state: unknown): Promise<void> {
-    this.flushRun();
     return this.inner.importState(to, stateCodec, state);
   }
 }

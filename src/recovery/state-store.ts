@@ -12,6 +12,7 @@
  * src/recovery/checkpoint-store.ts), which a durable store persists through SnapshotStore.
  */
 import type { Call } from '../coordinator/actor-call.ts';
+import type { Codec } from '../layout/codec.ts';
 import { hash32 } from '../coordinator/placement.ts';
 
 /** An actor's name in keys: 64 bits of hash of its identity. */
@@ -71,6 +72,12 @@ export interface JournaledCall {
   readonly sender: string;
 }
 
+/** An actor as a store's appendTell knows it (what else it holds is the store's). */
+export interface TellTarget {
+  readonly key: string;
+  readonly actorId: number;
+}
+
 export interface Journal {
   /**
    * Journals a call; resolves once it is durable (calls of one turn share a commit, and
@@ -79,10 +86,12 @@ export interface Journal {
    */
   append(key: string, call: Call, sender: string, actorId?: number): Promise<unknown>;
   /**
-   * A store that can: journals a run of `count` tells of `words` words each (packed in
-   * `payload`) from a caller of this process (no call id), like append without a Call.
+   * A store that can: journals one tell from a caller of this process (no call id),
+   * encoding `msg` itself, like append without a Call or a payload of its own. `target`:
+   * from tellTarget, kept by the actor's link.
    */
-  appendTells?(key: string, actorId: number, principal: string, roles: number, source: number, count: number, words: number, payload: Uint32Array): Promise<unknown>;
+  appendTell?(target: TellTarget, principal: string, roles: number, source: number, codec: Codec, msg: unknown): Promise<void>;
+  tellTarget?(key: string, actorId: number): TellTarget;
   /** Commits what is buffered and resolves with the sequence of the actor's newest entry (0: none). */
   journaled(key: string): Promise<number>;
   /** The actor's calls that the (dead) writer `from` journaled after sequence `after`, oldest first. */
