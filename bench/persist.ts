@@ -26,7 +26,7 @@ type Ref = ActorRef<typeof counter.state, typeof counter.request, typeof counter
 type Mode = 'plain' | 'checkpoint' | 'message';
 
 const SLICE = Number(process.env.RINGSHARD_BENCH_SECONDS ?? 1);
-const ROUNDS = 3;
+const ROUNDS = 5;
 const ACTORS = 1024;
 const LONE_ASKS = 400;
 /** Chunks of 8,192 tells pending at once, in every mode: a durable tell resolves only once on disk, and a producer keeps the next chunk going meanwhile. */

@@ -367,7 +367,7 @@ export class ClusterMetrics {
       return s ? [{ labels: {}, value: pick(s) }] : [];
     };
     return [
-      new CollectedMetric('ringshard_store_commit_seconds', 'options.persist: time from a message journaled to its commit on disk (group commit: one flush per turn of the event loop).', 'histogram', () => {
+      new CollectedMetric('ringshard_store_commit_seconds', "options.persist: time from a turn's first journaled message to its frame on disk (one per turn of the event loop; group commit: the frames of several turns may share one synced write).", 'histogram', () => {
         const s = store();
         return s ? histogramSamples('ringshard_store_commit_seconds', {}, STORE_COMMIT_BUCKETS, s.commitSeconds, 0, 1) : [];
       }),
