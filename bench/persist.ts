@@ -130,7 +130,7 @@ async function throughput(): Promise<Record<string, unknown>> {
   };
   printTable(`persist against none (${backend}, counter, 1 shard, ${ACTORS} actors, medians of ${ROUNDS} alternating slices; ${new Date().toISOString().slice(0, 10)})`, modes.map(row));
   printTable('what syncing costs on this disk, us', [
-    { what: 'one fsync: a 4 KiB O_DSYNC write (fs.write), as the journal writes', p50: fsyncP50.toFixed(0), p90: percentile(fsync, 90).toFixed(0), p99: percentile(fsync, 99).toFixed(0) },
+    { what: 'one fsync: a 4 KiB write appended to an O_DSYNC file (fs.write)', p50: fsyncP50.toFixed(0), p90: percentile(fsync, 90).toFixed(0), p99: percentile(fsync, 99).toFixed(0) },
     { what: 'one LMDB commit (two syncs), as a snapshot transaction', p50: percentile(lmdb, 50).toFixed(0), p90: percentile(lmdb, 90).toFixed(0), p99: percentile(lmdb, 99).toFixed(0) },
   ]);
   const ratio = (m: Mode, k: 'tell' | 'askMany') => median(figures.get(m)![k]) / median(plain[k]);

@@ -22,8 +22,15 @@
  * Segments (journal/<number>.log, 64 MiB or so each) go once no turn in them is live:
  * the store says which turns its snapshots covered (release), after those snapshots are
  * on disk.
+ *
+ * Segments are zero-filled and synced before they take frames (the next one is prepared
+ * in the background while the current one fills; one left unused by the last process is
+ * taken at open): an O_DSYNC write into blocks the file already has syncs the data alone,
+ * while one that grows the file syncs its size too (~0.135 against ~0.17 ms here,
+ * measured 2026-12-06). Until the first is ready, a process writes to a new file in
+ * append mode, and switches as soon as it is.
  */
-import { closeSync, constants, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rm, rmSync, write } from 'node:fs';
+import { close, closeSync, constants, fdatasync, fsyncSync, mkdirSync, open, openSync, readdirSync, readFileSync, readSync, rm, rmSync, statSync, statfs, write } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 
@@ -33,6 +40,11 @@ const BODY_HEAD = 16;
 /** A segment takes writes until it holds this many bytes. */
 export const SEGMENT_BYTES = 64 * 2 ** 20;
 const SEGMENT_NAME = /^(\d{12})\.log$/;
+const ZEROS = Buffer.alloc(2 ** 20);
+/** After a failed preparation (a full disk), the next try waits this long. */
+const PREPARE_RETRY_MS = 1000;
+/** A segment is prepared only while the disk has room for this many more. */
+const MIN_FREE_SEGMENTS = 4;
 
 /** A frame read back at open. */
 export interface ReadFrame {
@@ -93,23 +105,42 @@ export class JournalFile {
   bytesWritten = 0;
   writes = 0;
 
+  /** Whether the segment taking writes was zero-filled before (writes into it do not grow it). */
+  private preallocated = false;
+  /** The highest segment number made so far (a new one takes the next). */
+  private highest: number;
+  /** The next segment, being zero-filled (ready: it may take writes). */
+  private next: { readonly number: number; ready: boolean } | undefined;
+  private prepareAfter = 0;
+
   private constructor(
     private readonly dir: string,
     private readonly segments: number[],
     private readonly segmentBytes: number,
+    private readonly preallocate: boolean,
+    /** A zero-filled segment the last process prepared and did not use: the first to take writes. */
+    unused: number | undefined,
   ) {
-    this.segment = (segments.at(-1) ?? 0) + 1;
+    this.highest = Math.max(segments.at(-1) ?? 0, unused ?? 0);
+    this.segment = 0;
+    if (unused !== undefined) this.next = { number: unused, ready: true };
   }
 
-  /** Opens the journal in `dir` (creating it); `read` then gives what earlier processes wrote. */
-  static open(dir: string, segmentBytes = SEGMENT_BYTES): JournalFile {
+  /**
+   * Opens the journal in `dir` (creating it); `read` then gives what earlier processes
+   * wrote. `preallocate: false`: segments grow as frames are written (tests).
+   */
+  static open(dir: string, segmentBytes = SEGMENT_BYTES, { preallocate = true } = {}): JournalFile {
     mkdirSync(dir, { recursive: true });
     const segments = readdirSync(dir)
       .map((name) => SEGMENT_NAME.exec(name)?.[1])
       .filter((n): n is string => n !== undefined)
       .map(Number)
       .sort((a, b) => a - b);
-    return new JournalFile(dir, segments, segmentBytes);
+    const last = segments.at(-1);
+    let unused: number | undefined;
+    if (preallocate && last !== undefined && isUnusedSegment(join(dir, segmentName(last)), segmentBytes)) unused = segments.pop();
+    return new JournalFile(dir, segments, segmentBytes, preallocate, unused);
   }
 
   /** Every frame earlier processes wrote, oldest first, with its segment. */
@@ -186,18 +217,19 @@ export class JournalFile {
 
   /** Removes a segment no turn is live in, off the main thread (freeing 64 MiB of extents takes a while). */
   private remove(segment: number): void {
-    this.removing++;
+    this.background++;
     rm(join(this.dir, segmentName(segment)), { force: true }, () => {
       // A segment left behind (a failed removal) holds only covered turns: the next open removes it.
-      this.removing--;
+      this.background--;
       this.wakeIfIdle();
     });
   }
 
-  private removing = 0;
+  /** Removals and a preparation under way (close waits for them). */
+  private background = 0;
 
   private wakeIfIdle(): void {
-    if (!this.writing && this.pendingLength === 0 && this.removing === 0) for (const wake of this.idle.splice(0)) wake();
+    if (!this.writing && this.pendingLength === 0 && this.background === 0) for (const wake of this.idle.splice(0)) wake();
   }
 
   /** Turns on disk some actor still needs. */
@@ -205,9 +237,14 @@ export class JournalFile {
     return this.turnSegment.size;
   }
 
-  /** Waits for every appended frame's write and every removal; closes the segment (removed if no turn in it is live). */
+  /**
+   * Waits for every appended frame's write, every removal and the next segment's
+   * preparation (kept for the next process); closes the segment (removed if no turn in it
+   * is live).
+   */
   async close(): Promise<void> {
-    while (this.writing || this.pendingLength > 0 || this.removing > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+    this.prepareAfter = Infinity;
+    while (this.writing || this.pendingLength > 0 || this.background > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
     if (this.fd >= 0) {
       closeSync(this.fd);
       this.fd = -1;
@@ -234,7 +271,11 @@ export class JournalFile {
     this.pendingTurns = [];
     this.writing = true;
     try {
-      if (this.fd < 0 || this.position >= this.segmentBytes) this.nextSegment();
+      const next = this.next;
+      if (next?.ready && (this.fd < 0 || this.position >= this.segmentBytes || !this.preallocated)) this.useNext(next.number);
+      // None zero-filled is ready: a new file that grows (the current one grows past its size while one is being prepared).
+      else if (this.fd < 0 || (this.position >= this.segmentBytes && next === undefined)) this.newSegment();
+      if (this.preallocate && this.next === undefined && performance.now() >= this.prepareAfter) this.prepare(++this.highest);
     } catch (error) {
       return this.finish(bytes, group, error);
     }
@@ -272,22 +313,116 @@ export class JournalFile {
     else this.wakeIfIdle();
   }
 
-  private nextSegment(): void {
-    if (this.fd >= 0) {
-      closeSync(this.fd);
-      this.fd = -1;
-      if (!this.liveTurns.has(this.segment)) this.remove(this.segment);
-      this.segment++;
-    }
+  /** Leaves the current segment (removed if no turn in it is live). */
+  private leaveSegment(): void {
+    if (this.fd < 0) return;
+    closeSync(this.fd);
+    this.fd = -1;
+    if (!this.liveTurns.has(this.segment)) this.remove(this.segment);
+  }
+
+  /** A new segment that grows as it is written (none zero-filled is ready). */
+  private newSegment(): void {
+    this.leaveSegment();
+    this.segment = ++this.highest;
     this.fd = openSync(join(this.dir, segmentName(this.segment)), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DSYNC, 0o644);
     this.position = 0;
-    // The new file's name survives a power cut too.
-    const dirFd = openSync(this.dir, 'r');
+    this.preallocated = false;
+    syncDir(this.dir);
+  }
+
+  /** The zero-filled segment `number` takes the writes from now. */
+  private useNext(number: number): void {
+    this.leaveSegment();
+    this.fd = openSync(join(this.dir, segmentName(number)), constants.O_WRONLY | constants.O_DSYNC);
+    this.segment = number;
+    this.position = 0;
+    this.preallocated = true;
+    this.next = undefined;
+  }
+
+  /** Zero-fills segment `number` and syncs it (and its name), in the background. */
+  private prepare(number: number): void {
+    const next = { number, ready: false };
+    this.next = next;
+    this.background++;
+    const path = join(this.dir, segmentName(number));
+    const done = (error: unknown): void => {
+      if (error) {
+        // A full disk, most likely: segments grow as they are written until a later try works.
+        this.next = undefined;
+        this.prepareAfter = performance.now() + PREPARE_RETRY_MS;
+        rm(path, { force: true }, () => {
+          this.background--;
+          this.wakeIfIdle();
+        });
+        return;
+      }
+      next.ready = true;
+      this.background--;
+      this.wakeIfIdle();
+    };
+    // A disk short of room is not filled with zeros (to be given back a moment later).
+    statfs(this.dir, (statError, disk) => {
+      if (statError) return done(statError);
+      if (disk.bavail * disk.bsize < MIN_FREE_SEGMENTS * this.segmentBytes) return done(new Error('little room left on the disk'));
+      this.fill(path, done);
+    });
+  }
+
+  private fill(path: string, done: (error: unknown) => void): void {
+    open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644, (error, fd) => {
+      if (error) return done(error);
+      const fill = (at: number): void => {
+        if (at >= this.segmentBytes) {
+          fdatasync(fd, (e) => {
+            close(fd, () => {});
+            try {
+              if (!e) syncDir(this.dir);
+            } catch (dirError) {
+              return done(dirError);
+            }
+            done(e);
+          });
+          return;
+        }
+        const n = Math.min(ZEROS.length, this.segmentBytes - at);
+        write(fd, ZEROS, 0, n, at, (e, written) => {
+          if (e || written !== n) {
+            close(fd, () => {});
+            return done(e ?? new Error('short write'));
+          }
+          fill(at + n);
+        });
+      };
+      fill(0);
+    });
+  }
+}
+
+/** Makes a new file's name survive a power cut. */
+function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A segment a process zero-filled and never wrote a frame into (full size, zeros where a frame would start). */
+function isUnusedSegment(path: string, segmentBytes: number): boolean {
+  try {
+    if (statSync(path).size !== segmentBytes) return false;
+    const fd = openSync(path, 'r');
     try {
-      fsyncSync(dirFd);
+      const head = Buffer.alloc(FRAME_HEAD);
+      return readSync(fd, head, 0, FRAME_HEAD, 0) === FRAME_HEAD && head.every((b) => b === 0);
     } finally {
-      closeSync(dirFd);
+      closeSync(fd);
     }
+  } catch {
+    return false;
   }
 }
 

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -178,7 +178,7 @@ test('segments go once every turn in them is released (and at open when none of 
   const dir = tempDir();
   try {
     const payload = new Uint32Array(64); // 256 bytes a frame: four segments of 1 KiB
-    let file = JournalFile.open(dir, 1024);
+    let file = JournalFile.open(dir, 1024, { preallocate: false });
     for (let turn = 1; turn <= 16; turn++) await file.append(turn, [], new Uint32Array(0), payload, payload.length);
     const segments = () => readdirSync(dir).sort();
     assert.equal(segments().length, 4);
@@ -187,7 +187,7 @@ test('segments go once every turn in them is released (and at open when none of 
     await file.close();
     assert.deepEqual(segments(), ['000000000002.log', '000000000003.log', '000000000004.log']);
     // The next process keeps turns 7 and 13 (what its snapshots do not cover): the rest goes.
-    file = JournalFile.open(dir, 1024);
+    file = JournalFile.open(dir, 1024, { preallocate: false });
     const frames = [...file.read()];
     assert.deepEqual(frames.map((f) => f.turn), [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
     for (const f of frames) if (f.turn === 7 || f.turn === 13) file.keep(f.turn, f.segment);
@@ -197,6 +197,43 @@ test('segments go once every turn in them is released (and at open when none of 
     file.release([7, 13, 17]);
     await file.close();
     assert.deepEqual(segments(), [], 'every turn released: nothing is left');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('segments are zero-filled ahead of use: frames go into the prepared one without growing it, and one a process left unused is the next one\'s first', async () => {
+  const dir = tempDir();
+  const SIZE = 65536;
+  const size = (n: number) => statSync(join(dir, `${String(n).padStart(12, '0')}.log`)).size;
+  const frame = (turn: number) => new Uint32Array([turn, turn * 7]);
+  try {
+    let file = JournalFile.open(dir, SIZE);
+    // No zero-filled segment yet: the first frame goes to a new file, which grows; segment 2 is prepared meanwhile.
+    await file.append(1, ['a'], new Uint32Array(0), frame(1), 2);
+    await file.close(); // waits for segment 2's preparation; turn 1 is live, so segment 1 stays
+    assert.deepEqual(readdirSync(dir).sort(), ['000000000001.log', '000000000002.log']);
+    assert.ok(size(1) < 100, 'segment 1 grew with its frame');
+    assert.equal(size(2), SIZE, 'segment 2 zero-filled');
+    assert.ok(readFileSync(join(dir, '000000000002.log')).every((b) => b === 0));
+
+    file = JournalFile.open(dir, SIZE);
+    assert.deepEqual([...file.read()].map((f) => [f.turn, f.segment]), [[1, 1]], 'the unused segment holds no frame');
+    file.keep(1, 1);
+    await file.append(2, ['b'], new Uint32Array(0), frame(2), 2);
+    await file.append(3, ['c'], new Uint32Array(0), frame(3), 2);
+    await file.close();
+    assert.equal(size(2), SIZE, 'written in place: segment 2 did not grow');
+    assert.equal(size(3), SIZE, 'and segment 3 is prepared for the next');
+
+    file = JournalFile.open(dir, SIZE);
+    const frames = [...file.read()];
+    assert.deepEqual(frames.map((f) => [f.turn, f.segment, f.strings[0], [...f.words]]), [
+      [1, 1, 'a', [1, 7]],
+      [2, 2, 'b', [2, 14]],
+      [3, 2, 'c', [3, 21]],
+    ]);
+    await file.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
