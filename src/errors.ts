@@ -91,3 +91,8 @@ export function describeValue(value: unknown): string {
   if (t === 'function') return 'a function';
   return `${String(value)} (${t})`;
 }
+
+/** What Node's own APIs reject with on abort (fetch, timers/promises): name 'AbortError', code 'ABORT_ERR', the signal's reason as cause. */
+export function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' });
+}

@@ -4,7 +4,7 @@
  * terminate() if used again.
  */
 import { activity } from '../coordinator/activity.ts';
-import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
+import { ErrorCode, RingshardError, abortError, describeValue } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
 import type { MessageOf, Schema } from '../layout/schema.ts';
 import { isColumns, objectBatch, type ColumnCodec, type ColumnsOf, type MessageBatch } from '../layout/columns.ts';
@@ -28,6 +28,37 @@ export interface TimerOptions {
 export interface AskOptions {
   /** Fail with ERR_RINGSHARD_TIMEOUT after this many ms. @default the cluster's askTimeoutMs */
   readonly timeoutMs?: number;
+  /**
+   * Rejects the call with an AbortError (its `cause`: the signal's reason) when the signal
+   * aborts. An already aborted signal sends nothing. A message already sent is still
+   * handled (the actor's state may change); its reply is dropped when it comes.
+   */
+  readonly signal?: AbortSignal;
+}
+
+/** `signal` checked: an AbortSignal or nothing (ERR_RINGSHARD_INVALID_OPTION). */
+function signalOf(options: AskOptions | undefined): AbortSignal | undefined {
+  const signal = options?.signal;
+  if (signal === undefined || signal instanceof AbortSignal) return signal;
+  throw new RingshardError(ErrorCode.INVALID_OPTION, `options.signal must be an AbortSignal, got ${describeValue(signal)}`);
+}
+
+/** `call`, rejected with an AbortError when `signal` aborts first; the listener goes when the call settles. */
+function abortable<T>(call: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    call.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /** What an ActorRef needs from its cluster. */
@@ -184,8 +215,11 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
   ask(msg: MessageOf<Q>, options?: AskOptions): Promise<MessageOf<R>> {
     try {
       const timeoutMs = this.timeout(options);
+      const signal = signalOf(options);
+      if (signal?.aborted) return Promise.reject(abortError(signal));
       const e = this.target();
-      return linkOf(e).ask(e, this.caller, this.kernel.codecs.request, msg, { codec: this.kernel.codecs.reply, what: this.askWhat, timeoutMs }) as Promise<MessageOf<R>>;
+      const replied = linkOf(e).ask(e, this.caller, this.kernel.codecs.request, msg, { codec: this.kernel.codecs.reply, what: this.askWhat, timeoutMs, ...(signal ? { signal } : {}) }) as Promise<MessageOf<R>>;
+      return signal ? abortable(replied, signal) : replied;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -203,12 +237,15 @@ export class ActorRef<S extends Schema, Q extends Schema, R extends Schema> {
     try {
       const batch = this.batchOf(msgs, 'askMany');
       const timeoutMs = this.timeout(options);
+      const signal = signalOf(options);
+      if (signal?.aborted) return Promise.reject(abortError(signal));
       const columns = !Array.isArray(msgs);
       const replies = this.kernel.columns.reply;
       const sink = columns ? columnSink(replies, batch.count) : undefined;
       if (batch.count === 0) return Promise.resolve(sink ? (sink.result() as ColumnsOf<R>) : []);
       const e = this.target();
-      return linkOf(e).askMany(e, this.caller, batch, { codec: this.kernel.codecs.reply, what: this.askManyWhat, timeoutMs, ...(sink ? { sink } : {}) }) as Promise<MessageOf<R>[] | ColumnsOf<R>>;
+      const replied = linkOf(e).askMany(e, this.caller, batch, { codec: this.kernel.codecs.reply, what: this.askManyWhat, timeoutMs, ...(sink ? { sink } : {}), ...(signal ? { signal } : {}) }) as Promise<MessageOf<R>[] | ColumnsOf<R>>;
+      return signal ? abortable(replied, signal) : replied;
     } catch (error) {
       return Promise.reject(error);
     }

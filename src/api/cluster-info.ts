@@ -15,6 +15,12 @@ export interface ShardInfo {
   /** Request records already answered and kept until a checkpoint covers them. */
   readonly ringRetained: number;
   readonly queued: number;
+  /**
+   * Asks (ask, askMany, snapshot, ...) whose replies the shard has not sent yet, and of
+   * them those whose caller still waits (one that timed out or was aborted waits no
+   * more; its entry goes when its reply comes).
+   */
+  readonly asks: { readonly pending: number; readonly waiting: number };
   readonly failed?: string;
   /** The shard worker's Linux thread id (per-thread CPU: /proc/<pid>/task/<tid>/schedstat). */
   readonly tid?: number;
@@ -45,6 +51,7 @@ interface ShardView {
   readonly requests: { readonly capacity: number; depth(): number; retained(): number };
   readonly queued: number;
   readonly failed: Error | undefined;
+  readonly pendingReplies: { readonly size: number; readonly unsettled: number };
 }
 
 export function clusterInfo(backend: BackendKind, kernels: string[], shards: readonly ShardView[], directory: ActorDirectory, tables: ClusterInfo['tables'], deactivated = 0, timers: ClusterInfo['timers'] = { armed: 0, fired: 0 }): ClusterInfo {
@@ -64,6 +71,7 @@ export function clusterInfo(backend: BackendKind, kernels: string[], shards: rea
       ringDepth: s.requests.depth(),
       ringRetained: s.requests.retained(),
       queued: s.queued,
+      asks: { pending: s.pendingReplies.size, waiting: s.pendingReplies.unsettled },
       ...(s.failed ? { failed: s.failed.message } : {}),
       ...(s.started?.tid !== undefined ? { tid: s.started.tid } : {}),
     })),

@@ -63,6 +63,8 @@ export interface AskSpec {
   readonly sink?: ReplySink;
   /** Who asks, for a snapshot or terminate that may travel to another node (its policy checks the caller). */
   readonly caller?: Caller;
+  /** ask / askMany's: an abort settles the pending entry (its reply is dropped when it comes). */
+  readonly signal?: AbortSignal;
 }
 
 /** Collects an askMany's replies as they come, in place of an array of objects. */

@@ -3,6 +3,7 @@
  * ask (PendingReplies); a K2K send record the shard's handlers made is passed on once
  * (SendDeduplicator drops a replay's repeats).
  */
+import { abortError } from '../errors.ts';
 import { ReplyHeader, REPLY_HEADER_WORDS, SendHeader } from '../layout/record.ts';
 import type { SpscRing } from '../rings/spsc-ring.ts';
 import type { AskSpec } from '../coordinator/shard-link.ts';
@@ -59,6 +60,22 @@ export class ReplyReader {
   expect(base: number, count: number, many: boolean, reply: AskSpec, sent: Promise<void>): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const onDone = reply.onDone;
+      const signal = reply.signal;
+      if (signal !== undefined) {
+        // An abort settles the entry (its reply is dropped when it comes); settling takes the listener off.
+        const onAbort = () => this.pending.settle(entry, abortError(signal));
+        const settled = resolve;
+        const failed = reject;
+        resolve = (value) => {
+          signal.removeEventListener('abort', onAbort);
+          settled(value);
+        };
+        reject = (error) => {
+          signal.removeEventListener('abort', onAbort);
+          failed(error);
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
       const entry: PendingAsk = {
         base,
         count,

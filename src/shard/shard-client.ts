@@ -67,6 +67,11 @@ export class ShardClient implements ShardLink {
   private readonly gate: ShardGate;
   private readonly writer: RequestWriter;
   private readonly reader: ReplyReader;
+
+  /** The asks waiting for replies (cluster.info()). */
+  get pendingReplies(): { readonly size: number; readonly unsettled: number } {
+    return this.reader.pending;
+  }
   private readonly host: WorkerHost;
   private readonly supervisor: ShardSupervisor;
   private events: ShardEvents = NO_EVENTS;
