@@ -14,6 +14,8 @@ export {
 } from './kernels/define-kernel.ts';
 export { ReferenceRunner } from './kernels/reference-runner.ts';
 export { ErrorCode, RingshardError } from './errors.ts';
+export { CHANNEL_NAMES as diagnosticsChannels } from './diagnostics.ts';
+export type { ActivationEvent, DeactivationEvent, MigrationEvent, RecoveryEvent, QuarantineEvent, DeadLetterEvent, MembershipEvent } from './diagnostics.ts';
 export { compileCodec, type Codec } from './layout/codec.ts';
 export { layoutSchema, type FieldType, type MessageOf, type ScalarType, type Schema, type SchemaLayout } from './layout/schema.ts';
 export { wgslLoader, wgslStorer, wgslStruct } from './layout/wgsl.ts';

@@ -4,6 +4,7 @@
  * actors live: this process, or a node of a NATS cluster) and a K2K router, and shuts it
  * all down. What each part does lives in its own module; this file puts them together.
  */
+import { actorFields, diagnostics, type MigrationEvent, type QuarantineEvent, type RecoveryEvent } from '../diagnostics.ts';
 import { ErrorCode, RingshardError, closedError, describeValue } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
 import { kernelWires } from '../kernels/kernel-wires.ts';
@@ -168,9 +169,13 @@ export class Cluster implements ActorHost {
           this.directory.resetShard(shard.index);
           this.metrics?.shardRestarted(shard.index);
         },
-        onRecover: (cause, reason) => options.log(`ringshard: recovering shard ${shard.index} from its checkpoint (${cause}): ${reason.message}`),
+        onRecover: (cause, reason) => {
+          options.log(`ringshard: recovering shard ${shard.index} from its checkpoint (${cause}): ${reason.message}`);
+          if (diagnostics.recovery.hasSubscribers) diagnostics.recovery.publish({ shard: shard.index, cause, reason: reason.message } satisfies RecoveryEvent);
+        },
         onQuarantine: (actorId) => {
           const entry = this.directory.byActorId(actorId);
+          if (diagnostics.quarantine.hasSubscribers) diagnostics.quarantine.publish({ shard: shard.index, actorId, ...(entry ? { actor: actorFields(entry) } : {}) } satisfies QuarantineEvent);
           options.log(`ringshard: quarantined ${entry ? `kernel '${entry.kernelName}' actor '${entry.key}'` : `actor ${actorId}`} on shard ${shard.index}: its messages hung the dispatch twice`);
         },
       });
@@ -444,7 +449,10 @@ export class Cluster implements ActorHost {
     await moveActor(
       this.directory,
       { entry, to: this.shards[toShard]!, link: this.locator.linkOn(entry, this.shards[toShard]!), stateCodec: ref.kernel.codecs.state, what: `migration of ${what}`, timeoutMs: this.askTimeoutMs },
-      (moved, fromShard) => this.metrics?.actorMoved(moved, fromShard),
+      (moved, fromShard) => {
+        this.metrics?.actorMoved(moved, fromShard);
+        if (diagnostics.migration.hasSubscribers) diagnostics.migration.publish({ ...actorFields(moved), from: fromShard, to: moved.shard } satisfies MigrationEvent);
+      },
     );
   }
 

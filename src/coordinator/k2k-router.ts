@@ -9,6 +9,7 @@
  * message's principal and roles on it (a principal refused on a vault cannot reach it
  * through a forwarder).
  */
+import { diagnostics, type DeadLetterEvent } from '../diagnostics.ts';
 import { SEND_HEADER_WORDS, SEND_OP_SHIFT, SendHeader, TIMER_NOTICE } from '../layout/record.ts';
 import { TimerNotice, readMs } from '../layout/timer-table.ts';
 import type { TimerService } from './timer-service.ts';
@@ -139,6 +140,7 @@ export class K2KRouter {
 
   dead(reason: DeadLetterReason): void {
     this.deadLetters.set(reason, this.deadLetters.get(reason)! + 1);
+    if (diagnostics.deadLetter.hasSubscribers) diagnostics.deadLetter.publish({ reason } satisfies DeadLetterEvent);
   }
 
   /** Dead letters so far, by reason (ringshard_dead_letters_total). */

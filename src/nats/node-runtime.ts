@@ -15,6 +15,7 @@
  *
  * It is the cluster's ActorLocator in this mode: the Cluster has no NATS branch.
  */
+import { diagnostics, type MembershipEvent } from '../diagnostics.ts';
 import { SEND_OP_SHIFT, SendHeader } from '../layout/record.ts';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { ErrorCode, RingshardError, closedError } from '../errors.ts';
@@ -266,6 +267,7 @@ export class NodeRuntime implements RemoteRouting, ActorLocator {
 
   private membersChanged(): void {
     this.table = new RendezvousTable(this.membership.members());
+    this.publishMembers();
     this.server.membersChanged();
     for (const entry of this.remote.values()) {
       if (this.table.owner(entry.identity)?.node !== entry.node) {
@@ -278,6 +280,20 @@ export class NodeRuntime implements RemoteRouting, ActorLocator {
     }
     // Calls out to a leaving node stay: it answers them (or refuses them) before it goes.
     this.remoteLink.membersChanged((n) => this.membership.isAlive(n));
+  }
+
+  /** The members the last membership event named. */
+  private publishedMembers: readonly string[] = [];
+
+  /** ringshard:node:members: the live members now, and who came and went (only a change is published). */
+  private publishMembers(): void {
+    const now = this.membership.members().map((m) => m.node);
+    const was = new Set(this.publishedMembers);
+    const is = new Set(now);
+    const joined = now.filter((n) => !was.has(n));
+    const left = this.publishedMembers.filter((n) => !is.has(n));
+    this.publishedMembers = now;
+    if ((joined.length > 0 || left.length > 0) && diagnostics.membership.hasSubscribers) diagnostics.membership.publish({ node: this.self, members: now, joined, left } satisfies MembershipEvent);
   }
 
   // ---- shutdown

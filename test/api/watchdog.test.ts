@@ -11,9 +11,17 @@ import { Cluster, counter } from '../../src/index.ts';
 import { hang } from '../helpers/kernels.ts';
 import { parseExposition, valueOf } from '../helpers/exposition.ts';
 import { gpuTest } from '../helpers/gpu.ts';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { CHANNEL_NAMES } from '../../src/diagnostics.ts';
 
 async function quarantineDrill(backend: 'cpu' | 'webgpu', spins: number, maxDispatchMs: number): Promise<void> {
   const lines: string[] = [];
+  // What an APM tool sees (diagnostics_channel): the two recoveries and the quarantine.
+  const seen: Array<[string, Record<string, unknown>]> = [];
+  const onRecover = (m: unknown) => seen.push(['recover', m as Record<string, unknown>]);
+  const onQuarantine = (m: unknown) => seen.push(['quarantine', m as Record<string, unknown>]);
+  subscribe(CHANNEL_NAMES.recovery, onRecover);
+  subscribe(CHANNEL_NAMES.quarantine, onQuarantine);
   const cluster = await Cluster.start({
     kernels: [counter, hang],
     backend,
@@ -41,7 +49,14 @@ async function quarantineDrill(backend: 'cpu' | 'webgpu', spins: number, maxDisp
     const families = parseExposition(await cluster.registry.metrics());
     assert.equal(valueOf(families, 'ringshard_recoveries_total', { shard: '0', cause: 'watchdog' }), 2, lines.join('\n'));
     assert.ok(lines.some((l) => /quarantined kernel 'hang' actor 'h' on shard 0/.test(l)), lines.join('\n'));
+    assert.equal(seen.filter(([kind, m]) => kind === 'recover' && m.cause === 'watchdog' && m.shard === 0).length, 2, JSON.stringify(seen));
+    const quarantined = seen.filter(([kind]) => kind === 'quarantine');
+    assert.equal(quarantined.length, 1, JSON.stringify(seen));
+    assert.equal(quarantined[0]![1].actorId, h.actorId);
+    assert.deepEqual(quarantined[0]![1].actor, { kernel: 'hang', tenant: '', key: 'h', actorId: h.actorId });
   } finally {
+    unsubscribe(CHANNEL_NAMES.recovery, onRecover);
+    unsubscribe(CHANNEL_NAMES.quarantine, onQuarantine);
     await cluster.shutdown();
   }
 }

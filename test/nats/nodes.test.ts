@@ -8,6 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster, counter, ErrorCode } from '../../src/index.ts';
 import { withNatsCluster } from '../helpers/nats-fixtures.ts';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { CHANNEL_NAMES } from '../../src/diagnostics.ts';
 import { gpuOrSkip, NO_GPU } from '../helpers/gpu.ts';
 import { parseExposition, sumOf, valueOf } from '../helpers/exposition.ts';
 
@@ -115,6 +117,13 @@ test('two nodes in two processes: asks from both to the same actors, exactly onc
 
 test('a node joins and leaves under load: no ask lost or refused, every count exact', { timeout: 120_000 }, () =>
   withNatsCluster(async ({ start, startChild, closedLoopAsks }) => {
+    // What an APM tool sees of the membership (diagnostics_channel), from the staying node.
+    const changes: Array<{ members: readonly string[]; joined: readonly string[]; left: readonly string[] }> = [];
+    const onMembers = (m: unknown) => {
+      const e = m as { node: string; members: string[]; joined: string[]; left: string[] };
+      if (e.node === 'stay') changes.push({ members: e.members, joined: e.joined, left: e.left });
+    };
+    subscribe(CHANNEL_NAMES.membership, onMembers);
     const a = await start({ kernels: [counter], node: 'stay' });
     const keys = Array.from({ length: 32 }, (_, i) => `j${i}`);
     // Closed-loop asks from the staying node to every actor, while the other node comes and goes.
@@ -139,6 +148,12 @@ test('a node joins and leaves under load: no ask lost or refused, every count ex
       assert.deepEqual(await a.actor(counter, key).snapshot(), { total: n, count: n }, `actor ${key} after the visitor left`);
     }
     assert.deepEqual(a.members().map((m) => m.node), ['stay']);
+    unsubscribe(CHANNEL_NAMES.membership, onMembers);
+    assert.deepEqual(changes, [
+      { members: ['stay'], joined: ['stay'], left: [] },
+      { members: ['stay', 'visitor'], joined: ['visitor'], left: [] },
+      { members: ['stay'], joined: [], left: ['visitor'] },
+    ]);
   }),
 );
 

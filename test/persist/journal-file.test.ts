@@ -202,37 +202,45 @@ test('segments go once every turn in them is released (and at open when none of 
   }
 });
 
-test('segments are zero-filled ahead of use: frames go into the prepared one without growing it, and one a process left unused is the next one\'s first', async () => {
+test('segments are zero-filled ahead of use: once one is half full the next is prepared, frames go into it without growing it, and one a process left unused is the next one\'s first', async () => {
   const dir = tempDir();
-  const SIZE = 65536;
+  const SIZE = 1024;
   const size = (n: number) => statSync(join(dir, `${String(n).padStart(12, '0')}.log`)).size;
-  const frame = (turn: number) => new Uint32Array([turn, turn * 7]);
+  // 12 + 16 + 8 (one string) + 400 = 436 bytes a frame.
+  const frame = (turn: number) => Uint32Array.from({ length: 100 }, (_, i) => turn * 1000 + i);
+  const append = (file: JournalFile, turn: number) => file.append(turn, ['s'], new Uint32Array(0), frame(turn), 100);
   try {
     let file = JournalFile.open(dir, SIZE);
-    // No zero-filled segment yet: the first frame goes to a new file, which grows; segment 2 is prepared meanwhile.
-    await file.append(1, ['a'], new Uint32Array(0), frame(1), 2);
-    await file.close(); // waits for segment 2's preparation; turn 1 is live, so segment 1 stays
-    assert.deepEqual(readdirSync(dir).sort(), ['000000000001.log', '000000000002.log']);
-    assert.ok(size(1) < 100, 'segment 1 grew with its frame');
-    assert.equal(size(2), SIZE, 'segment 2 zero-filled');
-    assert.ok(readFileSync(join(dir, '000000000002.log')).every((b) => b === 0));
+    // No zero-filled segment yet: frames go to a new file, which grows. At the third, the
+    // first is past half full: segment 2 is prepared meanwhile.
+    for (let turn = 1; turn <= 2; turn++) await append(file, turn);
+    await file.close();
+    assert.deepEqual(readdirSync(dir).sort(), ['000000000001.log'], 'less than half full: nothing prepared');
+    file = JournalFile.open(dir, SIZE);
+    for (const f of file.read()) file.keep(f.turn, f.segment);
+    await append(file, 3); // a new segment (2): the last process's is not a zero-filled one
+    await append(file, 4);
+    await append(file, 5); // segment 2 is past half full now: segment 3 is prepared
+    await file.close(); // waits for the preparation; every turn is live, so every segment stays
+    assert.deepEqual(readdirSync(dir).sort(), ['000000000001.log', '000000000002.log', '000000000003.log']);
+    assert.ok(size(2) > SIZE, 'segment 2 grew with its frames');
+    assert.equal(size(3), SIZE, 'segment 3 zero-filled');
+    assert.ok(readFileSync(join(dir, '000000000003.log')).every((b) => b === 0));
 
     file = JournalFile.open(dir, SIZE);
-    assert.deepEqual([...file.read()].map((f) => [f.turn, f.segment]), [[1, 1]], 'the unused segment holds no frame');
-    file.keep(1, 1);
-    await file.append(2, ['b'], new Uint32Array(0), frame(2), 2);
-    await file.append(3, ['c'], new Uint32Array(0), frame(3), 2);
+    const before = [...file.read()];
+    assert.deepEqual(before.map((f) => [f.turn, f.segment]), [[1, 1], [2, 1], [3, 2], [4, 2], [5, 2]], 'the unused segment holds no frame');
+    for (const f of before) file.keep(f.turn, f.segment);
+    await append(file, 6);
+    await append(file, 7);
     await file.close();
-    assert.equal(size(2), SIZE, 'written in place: segment 2 did not grow');
-    assert.equal(size(3), SIZE, 'and segment 3 is prepared for the next');
+    assert.equal(size(3), SIZE, 'written in place: segment 3 did not grow');
+    assert.deepEqual(readdirSync(dir).sort(), ['000000000001.log', '000000000002.log', '000000000003.log'], 'not half full: nothing more prepared');
 
     file = JournalFile.open(dir, SIZE);
     const frames = [...file.read()];
-    assert.deepEqual(frames.map((f) => [f.turn, f.segment, f.strings[0], [...f.words]]), [
-      [1, 1, 'a', [1, 7]],
-      [2, 2, 'b', [2, 14]],
-      [3, 2, 'c', [3, 21]],
-    ]);
+    assert.deepEqual(frames.map((f) => [f.turn, f.segment]), [[1, 1], [2, 1], [3, 2], [4, 2], [5, 2], [6, 3], [7, 3]]);
+    for (const f of frames) assert.deepEqual([...f.words], [...frame(f.turn)], `turn ${f.turn}`);
     await file.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
