@@ -10,6 +10,7 @@ import { LoadGenerator } from './load-generator.ts';
 import { warmPipelines } from './warm-pipelines.ts';
 import { ProgressLine, formatMicros, formatRate } from './progress.ts';
 import { BUILTIN_KERNELS } from './workloads.ts';
+import { loadCommand, wantsLoadTest } from './load-command.ts';
 
 export const BENCH_SCHEMA = 'ringshard-bench/1';
 
@@ -19,6 +20,7 @@ export async function benchCommand(argv: readonly string[], out: NodeJS.Writable
     out.write(BENCH_USAGE);
     return 0;
   }
+  if (wantsLoadTest(options)) return loadCommand(options, out);
   const result = await runBench(options);
   if (options.json) out.write(`${JSON.stringify(result, null, 2)}\n`);
   else out.write(formatBench(result));

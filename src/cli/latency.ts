@@ -51,6 +51,30 @@ export class LatencyRecorder {
     };
   }
 
+  /** The distribution: [upper edge in microseconds, count] per log-spaced bucket (10 a decade), ascending. */
+  distribution(): Array<[number, number]> {
+    const h = this.histogram as unknown as { countsArrayLength: number; getCountAtIndex(i: number): number; valueFromIndex(i: number): number; totalCount: number };
+    const out: Array<[number, number]> = [];
+    if (h.totalCount === 0) return out;
+    const step = 10 ** 0.1;
+    let edge = 0;
+    let count = 0;
+    for (let i = 0; i < h.countsArrayLength; i++) {
+      const n = h.getCountAtIndex(i);
+      if (n === 0) continue;
+      const value = h.valueFromIndex(i);
+      if (value > edge) {
+        if (count > 0) out.push([Math.round(edge), count]);
+        count = 0;
+        edge = edge === 0 ? Math.max(1, value) : edge;
+        while (edge < value) edge *= step;
+      }
+      count += n;
+    }
+    if (count > 0) out.push([Math.round(edge), count]);
+    return out;
+  }
+
   /** Adds another recorder's counts to this one. */
   add(other: LatencyRecorder): void {
     this.histogram.add(other.histogram);

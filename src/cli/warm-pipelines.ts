@@ -9,9 +9,9 @@ import type { Kernel } from '../kernels/define-kernel.ts';
 import { Workload } from './workloads.ts';
 
 /** Asks one actor of each kernel on each shard once (then terminates it); returns the seconds it took. */
-export async function warmPipelines(cluster: Cluster, kernels: readonly Kernel<any, any, any>[], shards: number, nullGpu = false): Promise<number> {
+export async function warmPipelines(cluster: Cluster, kernels: readonly Kernel<any, any, any>[], shards: number, nullGpu = false, messageOf?: (kernel: Kernel<any, any, any>) => any): Promise<number> {
   const started = performance.now();
-  const workloads = kernels.map((k, i) => new Workload(k, 1000 + i));
+  const workloads = kernels.map((k, i) => (messageOf ? { message: () => messageOf(k) } : new Workload(k, 1000 + i)));
   for (const [i, kernel] of kernels.entries()) {
     const covered = new Set<number>();
     const refs = [];

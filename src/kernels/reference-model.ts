@@ -59,6 +59,11 @@ export class KernelModel {
   /** Role bits the model's messages carry (ctx.roles), for kernels with handleSecure. */
   roles = 0;
 
+  /** Whether actor `key` has taken a message (or its init) in the model. */
+  has(key: string): boolean {
+    return this.slots.has(key);
+  }
+
   /** Applies `msg` to actor `key` and returns the reply the cluster should give. */
   message(key: string, msg: Message, actor = 0, messageId = 0): Message {
     this.apply(key, msg, actor, messageId);

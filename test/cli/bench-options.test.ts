@@ -8,6 +8,7 @@ test('defaults', () => {
   assert.deepEqual(o, {
     kernel: 'counter', mode: 'ask', actors: 1000, batch: 64, rate: undefined, concurrency: 64, durationSeconds: 10,
     warmupSeconds: 2, shards: 'auto', backend: 'auto', metricsPort: undefined, verify: false, json: false, gpu: 'real',
+    actorsGiven: false, thresholds: [], seed: 1,
   });
 });
 
@@ -17,13 +18,33 @@ test('every option is read', () => {
   assert.deepEqual(o, {
     kernel: 'stats', mode: 'askMany', actors: 50, batch: 8, rate: 2500.5, concurrency: 64, durationSeconds: 1.5,
     warmupSeconds: 0, shards: 3, backend: 'cpu', metricsPort: 0, verify: true, json: true, gpu: 'real',
+    actorsGiven: true, thresholds: [], seed: 1,
   });
   assert.equal((parseBenchOptions(['--gpu', 'null']) as { gpu: string }).gpu, 'null');
   assert.equal(parseBenchOptions(['-h']), 'help');
 });
 
+test('the load-test options: a kernel module, a mode mix, stages, thresholds, a report, a seed', () => {
+  const o = parseBenchOptions(['--kernel', './k.mjs', '--mode', 'ask:3,tell:1', '--stages', '1000:5,50000:10.5', '--threshold', 'p99<20ms', '--threshold', 'failed==0', '--report', 'out.html', '--seed', '9']);
+  assert.notEqual(o, 'help');
+  if (o === 'help') return;
+  assert.equal(o.kernelModule, './k.mjs');
+  assert.deepEqual(o.modeMix, { ask: 3, tell: 1 });
+  assert.deepEqual(o.stages, [{ rate: 1000, seconds: 5 }, { rate: 50000, seconds: 10.5 }]);
+  assert.deepEqual(o.thresholds, ['p99<20ms', 'failed==0']);
+  assert.equal(o.report, 'out.html');
+  assert.equal(o.seed, 9);
+});
+
 const bad: Array<[string[], RegExp]> = [
-  [['--kernel', 'sum'], /--kernel must be one of counter, echo, stats, got 'sum'/],
+  [['--kernel', 'sum'], /--kernel must be one of counter, echo, stats or a module path like \.\/my-kernel\.mjs, got 'sum'/],
+  [['--stages', '10:0'], /--stages must be rate:seconds pairs/],
+  [['--stages', '10:1', '--duration', '3'], /--stages sets the scenario and its duration/],
+  [['--threshold', 'p99 below 20'], /--threshold: threshold "p99 below 20" does not parse/],
+  [['--threshold', 'failed==0ms'], /'failed' takes no unit/],
+  [['--mode', 'ask:1,push:2'], /--mode must be tell, ask, askMany or a mix/],
+  [['--mode', 'ask:0'], /a mix needs a weight > 0/],
+  [['--seed', '-1'], /Option '--seed' argument is ambiguous|--seed must be an integer/],
   [['--mode', 'push'], /--mode must be one of tell, ask, askMany, got 'push'/],
   [['--actors', '0'], /--actors must be an integer from 1 to \d+, got '0'/],
   [['--actors', '1.5'], /--actors must be an integer .* got '1.5'/],

@@ -85,7 +85,7 @@ gpuTest('ringshard bench on the GPU prints a readable table', async () => {
 test('bad options exit 2 with a message naming the option', async () => {
   const { code, stderr, stdout } = await run(['bench', '--kernel', 'nope']);
   assert.equal(code, 2);
-  assert.match(stderr, /ringshard bench: --kernel must be one of counter, echo, stats, got 'nope'/);
+  assert.match(stderr, /ringshard bench: --kernel must be one of counter, echo, stats or a module path like \.\/my-kernel\.mjs, got 'nope'/);
   assert.equal(stdout, '');
   const unknown = await run(['frobnicate']);
   assert.equal(unknown.code, 2);

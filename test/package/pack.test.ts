@@ -41,6 +41,7 @@ const KERNEL = `const counter = defineKernel({
 
 const APP_MJS = `import { Cluster, defineKernel } from 'ringshard';
 import { renderMetrics } from 'ringshard/metrics';
+import { loadTest, htmlReport } from 'ringshard/load';
 
 ${KERNEL}
 const cluster = await Cluster.start({ kernels: [counter], backend: process.argv[2] });
@@ -54,11 +55,13 @@ const info = cluster.info();
 console.log(JSON.stringify({ backend: info.backend, shards: info.shards.length, kernels: info.kernels, actors: info.actors }));
 await cluster.shutdown();
 console.log(JSON.stringify({ metrics: typeof renderMetrics }));
+console.log(JSON.stringify({ load: [typeof loadTest, typeof htmlReport] }));
 `;
 
 // The same, typed: wrong messages must not compile, replies have their schema's shape.
 const APP_TS = `import { Cluster, defineKernel, type BackendChoice, type ClusterInfo } from 'ringshard';
 import { renderMetrics, type MetricsServer } from 'ringshard/metrics';
+import { loadTest, htmlReport, type LoadTestResult } from 'ringshard/load';
 
 ${KERNEL}
 const backend = process.argv[2] as BackendChoice;
@@ -81,6 +84,9 @@ await cluster.shutdown();
 const server: MetricsServer | undefined = undefined;
 void server;
 console.log(JSON.stringify({ metrics: typeof renderMetrics }));
+const result: LoadTestResult | undefined = undefined;
+void result;
+console.log(JSON.stringify({ load: [typeof loadTest, typeof htmlReport] }));
 `;
 
 const APP_TSCONFIG = {
@@ -109,6 +115,7 @@ function expected(backend: 'cpu' | 'webgpu'): string {
     { terminate: { total: 9, count: 4 } },
     { backend, shards: 1, kernels: ['counter'], actors: 0 },
     { metrics: 'function' },
+    { load: ['function', 'function'] },
   ]
     .map((line) => `${JSON.stringify(line)}\n`)
     .join('');
@@ -152,7 +159,7 @@ after(() => {
 
 test('the tarball ships compiled JavaScript, declarations and shaders, no TypeScript sources, and tsx only as a dev dependency', () => {
   const installed = join(project, 'node_modules/ringshard');
-  for (const file of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/metrics/exporter.js', 'dist/workers/shard-worker.js', 'dist/shaders/prelude.wgsl', 'dist/shaders/driver.wgsl', 'dist/shaders/builtins/counter.wgsl', 'bin/ringshard.mjs']) {
+  for (const file of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/metrics/exporter.js', 'dist/src/load/index.js', 'dist/src/load/index.d.ts', 'dist/workers/shard-worker.js', 'dist/shaders/prelude.wgsl', 'dist/shaders/driver.wgsl', 'dist/shaders/builtins/counter.wgsl', 'bin/ringshard.mjs']) {
     assert.ok(existsSync(join(installed, file)), `${file} is in the package`);
   }
   for (const dir of ['src', 'workers', 'shaders', 'test', 'bench', 'examples']) assert.ok(!existsSync(join(installed, dir)), `${dir}/ is not in the package`);
