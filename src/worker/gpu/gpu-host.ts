@@ -8,6 +8,7 @@
  */
 import { create, globals } from 'webgpu';
 import { ErrorCode, RingshardError } from '../../errors.ts';
+import { withoutDawnLimitWarnings } from './dawn-stderr.ts';
 
 // Never emptied: see the module comment.
 const instances = new Map<string, GPU>();
@@ -74,7 +75,8 @@ export function describeAdapter(adapter: GPUAdapter): AdapterDescription {
 /** Requests an adapter; null when there is none (no driver, or no match for adapterName). */
 export async function requestAdapter(options: GpuHostOptions = {}): Promise<GPUAdapter | null> {
   const gpu = instance(flagsFor(options));
-  return gpu.requestAdapter(options.powerPreference ? { powerPreference: options.powerPreference } : undefined);
+  // Dawn prints a limit clamp to stderr as it enumerates adapters: kept off it (dawn-stderr.ts).
+  return withoutDawnLimitWarnings(() => gpu.requestAdapter(options.powerPreference ? { powerPreference: options.powerPreference } : undefined));
 }
 
 /** Opens a device with the adapter's highest storage limits (state buffers grow large). */
