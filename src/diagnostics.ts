@@ -77,7 +77,31 @@ export const diagnostics = {
   membership: channel(CHANNEL_NAMES.membership),
 };
 
+/** A directory entry, as events read it. */
+interface EntryFields {
+  readonly kernelName: string;
+  readonly tenant: string;
+  readonly key: string;
+  readonly actorId: number;
+  readonly shard: number;
+}
+
+// The events are written out as literals: an object spread cost ~2 us an event under tsx
+// (measured: activations at 0.65-0.71 of unsubscribed with one subscriber).
+
 /** The fields events name an actor by, from a directory entry. */
-export function actorFields(entry: { readonly kernelName: string; readonly tenant: string; readonly key: string; readonly actorId: number }): ActorEventFields {
+export function actorFields(entry: EntryFields): ActorEventFields {
   return { kernel: entry.kernelName, tenant: entry.tenant, key: entry.key, actorId: entry.actorId };
+}
+
+export function activationEvent(entry: EntryFields, cause: ActivationEvent['cause']): ActivationEvent {
+  return { kernel: entry.kernelName, tenant: entry.tenant, key: entry.key, actorId: entry.actorId, shard: entry.shard, cause };
+}
+
+export function deactivationEvent(entry: EntryFields): DeactivationEvent {
+  return { kernel: entry.kernelName, tenant: entry.tenant, key: entry.key, actorId: entry.actorId, shard: entry.shard, cause: 'idle' };
+}
+
+export function migrationEvent(entry: EntryFields, from: number): MigrationEvent {
+  return { kernel: entry.kernelName, tenant: entry.tenant, key: entry.key, actorId: entry.actorId, from, to: entry.shard };
 }

@@ -4,7 +4,7 @@
  * actors live: this process, or a node of a NATS cluster) and a K2K router, and shuts it
  * all down. What each part does lives in its own module; this file puts them together.
  */
-import { actorFields, diagnostics, type MigrationEvent, type QuarantineEvent, type RecoveryEvent } from '../diagnostics.ts';
+import { actorFields, diagnostics, migrationEvent, type QuarantineEvent, type RecoveryEvent } from '../diagnostics.ts';
 import { ErrorCode, RingshardError, closedError, describeValue } from '../errors.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
 import { kernelWires } from '../kernels/kernel-wires.ts';
@@ -175,7 +175,7 @@ export class Cluster implements ActorHost {
         },
         onQuarantine: (actorId) => {
           const entry = this.directory.byActorId(actorId);
-          if (diagnostics.quarantine.hasSubscribers) diagnostics.quarantine.publish({ shard: shard.index, actorId, ...(entry ? { actor: actorFields(entry) } : {}) } satisfies QuarantineEvent);
+          if (diagnostics.quarantine.hasSubscribers) diagnostics.quarantine.publish((entry ? { shard: shard.index, actorId, actor: actorFields(entry) } : { shard: shard.index, actorId }) satisfies QuarantineEvent);
           options.log(`ringshard: quarantined ${entry ? `kernel '${entry.kernelName}' actor '${entry.key}'` : `actor ${actorId}`} on shard ${shard.index}: its messages hung the dispatch twice`);
         },
       });
@@ -451,7 +451,7 @@ export class Cluster implements ActorHost {
       { entry, to: this.shards[toShard]!, link: this.locator.linkOn(entry, this.shards[toShard]!), stateCodec: ref.kernel.codecs.state, what: `migration of ${what}`, timeoutMs: this.askTimeoutMs },
       (moved, fromShard) => {
         this.metrics?.actorMoved(moved, fromShard);
-        if (diagnostics.migration.hasSubscribers) diagnostics.migration.publish({ ...actorFields(moved), from: fromShard, to: moved.shard } satisfies MigrationEvent);
+        if (diagnostics.migration.hasSubscribers) diagnostics.migration.publish(migrationEvent(moved, fromShard));
       },
     );
   }

@@ -3,7 +3,7 @@
  * placement strategy picks a shard for a new one, and activation sends its INIT ahead of
  * its first message.
  */
-import { actorFields, diagnostics, type ActivationEvent, type DeactivationEvent } from '../diagnostics.ts';
+import { activationEvent, deactivationEvent, diagnostics } from '../diagnostics.ts';
 import { ErrorCode, RingshardError } from '../errors.ts';
 import { SendHeader } from '../layout/record.ts';
 import { identityParts, newActor, type ActorDirectory, type ActorEntry } from './actor-directory.ts';
@@ -98,7 +98,7 @@ export class LocalLocator implements ActorLocator {
     }
     this.hooks.activated(entry);
     this.lifecycle.reactivated++;
-    if (diagnostics.activation.hasSubscribers) diagnostics.activation.publish({ ...actorFields(entry), shard: entry.shard, cause: 'reactivated' } satisfies ActivationEvent);
+    if (diagnostics.activation.hasSubscribers) diagnostics.activation.publish(activationEvent(entry, 'reactivated'));
     try {
       void link.importState(entry, codec, state).catch(() => this.directory.remove(entry));
     } catch (error) {
@@ -135,7 +135,7 @@ export class LocalLocator implements ActorLocator {
     this.hooks.retired(entry);
     this.parked.put(entry.identity, entry.actorId, state);
     this.lifecycle.idle++;
-    if (diagnostics.deactivation.hasSubscribers) diagnostics.deactivation.publish({ ...actorFields(entry), shard: entry.shard, cause: 'idle' } satisfies DeactivationEvent);
+    if (diagnostics.deactivation.hasSubscribers) diagnostics.deactivation.publish(deactivationEvent(entry));
     // Nothing waits; a holder of the old entry sees it inactive and reactivates the actor.
     moving.arrived(current);
   }
@@ -155,7 +155,7 @@ export class LocalLocator implements ActorLocator {
     const entry = this.directory.add(newActor(spec, link));
     this.hooks.activated(entry);
     this.lifecycle.created++;
-    if (diagnostics.activation.hasSubscribers) diagnostics.activation.publish({ ...actorFields(entry), shard: entry.shard, cause: 'new' } satisfies ActivationEvent);
+    if (diagnostics.activation.hasSubscribers) diagnostics.activation.publish(activationEvent(entry, 'new'));
     try {
       void link.activate(entry).catch(() => this.directory.remove(entry));
     } catch (error) {

@@ -15,7 +15,7 @@
  *   - leave (shutdown): every actor is snapshotted and deactivated, not terminated: its
  *     shutdown hook does not run, and the next start finds it as it was.
  */
-import { actorFields, diagnostics, type ActivationEvent, type DeactivationEvent } from '../diagnostics.ts';
+import { activationEvent, deactivationEvent, diagnostics } from '../diagnostics.ts';
 import type { ActorEntry } from '../coordinator/actor-directory.ts';
 import { actorIdentity, newActor, type ActorDirectory } from '../coordinator/actor-directory.ts';
 import type { ActorSpec } from '../coordinator/actor-handle.ts';
@@ -117,7 +117,7 @@ export class PersistentLocator extends LocalLocator {
     const gone = await this.custody.deactivate(entry, (state, moving, current) => this.keep(entry, current, moving, codec, state));
     if (!gone) return;
     this.lifecycle.idle++;
-    if (diagnostics.deactivation.hasSubscribers) diagnostics.deactivation.publish({ ...actorFields(entry), shard: entry.shard, cause: 'idle' } satisfies DeactivationEvent);
+    if (diagnostics.deactivation.hasSubscribers) diagnostics.deactivation.publish(deactivationEvent(entry));
   }
 
   override activate(spec: ActorSpec): ActorEntry {
@@ -130,7 +130,7 @@ export class PersistentLocator extends LocalLocator {
     this.hooks.activated(entry);
     if (known === undefined) this.lifecycle.created++;
     else this.lifecycle.reactivated++;
-    if (diagnostics.activation.hasSubscribers) diagnostics.activation.publish({ ...actorFields(entry), shard: entry.shard, cause: known === undefined ? 'new' : 'reactivated' } satisfies ActivationEvent);
+    if (diagnostics.activation.hasSubscribers) diagnostics.activation.publish(activationEvent(entry, known === undefined ? 'new' : 'reactivated'));
     this.custody.takeOver(entry, this.host.kernel(spec.kernel.name)!, real, moving);
     return entry;
   }
