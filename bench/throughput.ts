@@ -17,7 +17,7 @@
  *   npm run bench        RINGSHARD_BENCH_SECONDS (default 3) per case
  */
 import { Cluster, counter, type ActorRef } from '../src/index.ts';
-import { LatencyRecorder, type LatencySummary } from '../src/cli/latency.ts';
+import { LatencyRecorder, type LatencySummary } from '../src/load/latency.ts';
 import { requestAdapter } from '../src/worker/gpu/gpu-host.ts';
 import { measureNaiveDispatch } from './baselines/naive-dispatch.ts';
 import { measurePiscinaPerMessage } from './baselines/piscina-per-message.ts';

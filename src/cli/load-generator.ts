@@ -13,7 +13,7 @@
 import type { ActorRef } from '../api/actor-ref.ts';
 import type { Cluster } from '../api/cluster.ts';
 import { KernelModel, compareMessage, type Message } from '../kernels/reference-model.ts';
-import { LatencyRecorder } from './latency.ts';
+import { LatencyRecorder } from '../load/latency.ts';
 import type { BenchMode } from './bench-options.ts';
 import { Workload } from './workloads.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';

@@ -15,7 +15,7 @@ import type { ActorRef } from '../api/actor-ref.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
 import type { MessageOf, Schema } from '../layout/schema.ts';
 import { KernelModel, compareMessage, type Message } from '../kernels/reference-model.ts';
-import { LatencyRecorder } from '../cli/latency.ts';
+import { LatencyRecorder } from './latency.ts';
 import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
 import { ArrivalSchedule, type Stage } from './schedule.ts';
 import { checkThreshold, parseThreshold, type ThresholdResult } from './thresholds.ts';

@@ -1,5 +1,5 @@
 /**
- * Latency recording for benchmarks and the load-test CLI: an HDR histogram (microsecond
+ * Latency recording for benchmarks, loadTest() and the CLI: an HDR histogram (microsecond
  * resolution, 3 significant digits, up to 10 minutes), so percentiles stay exact enough
  * at any rate without keeping every sample.
  */
