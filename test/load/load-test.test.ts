@@ -96,7 +96,7 @@ function cli(args: string[]): { status: number | null; stdout: string; stderr: s
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-test('the CLI runs a kernel module (--kernel ./file.mjs) with thresholds, --json and exit codes', { timeout: 180_000 }, async () => {
+test('the CLI runs a kernel module (--kernel ./file.mjs) on both backends, with thresholds, --json and exit codes', { timeout: 180_000 }, async () => {
   const acc = await load();
   // Passing thresholds: exit 0, the JSON result.
   const ok = cli(['--kernel', modulePath, '--backend', 'cpu', '--shards', '1', '--duration', '1', '--warmup', '0', '--mode', 'ask:1,tell:1', '--seed', '3', '--json', '--threshold', 'failed==0', '--threshold', 'p99<60s']);
@@ -116,6 +116,15 @@ test('the CLI runs a kernel module (--kernel ./file.mjs) with thresholds, --json
   assert.match(broken.stderr, /threshold 'rate>1e12' broken: measured \d/);
   assert.doesNotMatch(broken.stderr, /threshold 'failed==0' broken/);
   assert.match(broken.stdout, /threshold {4}rate>1e12: BROKEN/);
+  // The same module on the GPU backend (where there is one), verified.
+  if (await gpuOrSkip()) {
+    const gpu = cli(['--kernel', modulePath, '--backend', 'webgpu', '--shards', '2', '--duration', '1', '--warmup', '0', '--mode', 'ask:1,askMany:1,tell:1', '--json', '--threshold', 'mismatches==0']);
+    assert.equal(gpu.status, 0, gpu.stderr);
+    const g = JSON.parse(gpu.stdout) as LoadTestResult;
+    assert.equal(g.machine.backend, 'webgpu');
+    assert.ok(g.totals.completed > 0 && g.totals.completed === g.totals.sent && g.totals.failed === 0);
+    assert.ok(g.totals.checked > 0 && g.totals.mismatchCount === 0, g.totals.mismatches.join('\n'));
+  }
   // Built-in kernels keep working on this path (a threshold given).
   const builtin = cli(['--kernel', 'counter', '--backend', 'cpu', '--shards', '1', '--duration', '0.5', '--warmup', '0', '--threshold', 'failed==0', '--json']);
   assert.equal(builtin.status, 0, builtin.stderr);
