@@ -10,193 +10,19 @@
  * messages in the same order.
  */
 import { cpus, totalmem } from 'node:os';
-import type { Cluster } from '../api/cluster.ts';
 import type { ActorRef } from '../api/actor-ref.ts';
-import type { Kernel } from '../kernels/define-kernel.ts';
-import type { MessageOf, Schema } from '../layout/schema.ts';
+import type { Schema } from '../layout/schema.ts';
 import { KernelModel, compareMessage, type Message } from '../kernels/reference-model.ts';
 import { LatencyRecorder } from './latency.ts';
-import { ErrorCode, RingshardError, describeValue } from '../errors.ts';
-import { ArrivalSchedule, type Stage } from './schedule.ts';
-import { checkThreshold, parseThreshold, type ThresholdResult } from './thresholds.ts';
+import { LoadRng } from './load-rng.ts';
+import { MODES, resolveLoadOptions, type LoadMode, type LoadTestOptions } from './load-options.ts';
+import type { LatencyStats, LoadTestResult, SecondStats } from './load-result.ts';
+import { ArrivalSchedule } from './schedule.ts';
+import { checkThreshold, type Threshold } from './thresholds.ts';
 
-export type LoadMode = 'tell' | 'ask' | 'askMany';
-const MODES: readonly LoadMode[] = ['tell', 'ask', 'askMany'];
-
-/** A seeded generator (sfc32) for message generators: the same seed, the same messages. */
-export class LoadRng {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
-  constructor(seed: number) {
-    this.a = seed | 0 || 0x9e3779b9;
-    this.b = 0x243f6a88;
-    this.c = 0xb7e15162;
-    this.d = (seed * 31) | 0 || 0x7f4a7c15;
-    for (let i = 0; i < 16; i++) this.u32();
-  }
-  /** A uniform u32. */
-  u32(): number {
-    const t = (((this.a + this.b) | 0) + this.d) | 0;
-    this.d = (this.d + 1) | 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) | 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) | 0;
-    return t >>> 0;
-  }
-  /** A float in [0, 1). */
-  float(): number {
-    return this.u32() / 4294967296;
-  }
-  /** An integer in [lo, hi]. */
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.float() * (hi - lo + 1));
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[Math.floor(this.float() * items.length)]!;
-  }
-}
-
-export interface LoadProgress {
-  readonly phase: 'warmup' | 'measure';
-  readonly second: number;
-  readonly completed: number;
-  readonly messagesPerSecond: number;
-}
-
-export interface LoadTestOptions<S extends Schema, Q extends Schema, R extends Schema> {
-  /** A started cluster whose kernels include `kernel`. */
-  readonly cluster: Cluster;
-  readonly kernel: Kernel<S, Q, R>;
-  /** Actors the messages are spread over (keys `${keyPrefix}${i}`, picked uniformly). @default 100 */
-  readonly actors?: number;
-  readonly keyPrefix?: string;
-  /** Message `i` (0, 1, ... in send order) of the run; `rng` is seeded. */
-  readonly message: (i: number, rng: LoadRng) => MessageOf<Q>;
-  /** A mode, or weights of a mix ({ ask: 3, tell: 1 }: three asks for each tell). @default 'ask' */
-  readonly mode?: LoadMode | Readonly<Partial<Record<LoadMode, number>>>;
-  /** Measured seconds (with `stages`: their sum, and this is not given). */
-  readonly seconds?: number;
-  /** Unmeasured seconds before, in the same scenario (an open loop at its first rate). @default 0 */
-  readonly warmupSeconds?: number;
-  /** Closed loop: calls in flight (the scenario when neither `rate` nor `stages` is given). @default 64 */
-  readonly concurrency?: number;
-  /** Open loop: messages per second, on a fixed schedule. */
-  readonly rate?: number;
-  /** Open loop: stages, each ramping linearly to its `rate` over its `seconds` from the rate the one before ended at (the first holds its rate). */
-  readonly stages?: readonly Stage[];
-  /** Messages per askMany. @default 16 */
-  readonly batch?: number;
-  /** Check replies and final states against the kernel's TS reference. @default whether it has one (and neither sends nor timers) */
-  readonly verify?: boolean;
-  /** Pass/fail criteria: 'p99<20ms', 'failed==0', ... (see thresholds.ts). */
-  readonly thresholds?: readonly string[];
-  /** @default 1 */
-  readonly seed?: number;
-  /** Open loop: most messages sent and not done; past it the schedule waits (the lateness shows in latency). @default 32768 */
-  readonly maxOutstanding?: number;
-  /** Called about every second. */
-  readonly onProgress?: (progress: LoadProgress) => void;
-}
-
-export interface LatencyStats {
-  readonly count: number;
-  readonly min: number;
-  readonly mean: number;
-  readonly p50: number;
-  readonly p90: number;
-  readonly p99: number;
-  readonly p999: number;
-  readonly p9999: number;
-  readonly max: number;
-}
-
-export interface SecondStats {
-  /** 1 for the first measured second. */
-  readonly second: number;
-  readonly sent: number;
-  readonly completed: number;
-  readonly failed: number;
-  /** Open loop: the messages the schedule asked for in this second. */
-  readonly target?: number;
-  /** Of the messages completed in this second, microseconds. */
-  readonly latencyUs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number };
-}
-
-export interface LoadTestResult {
-  readonly ok: boolean;
-  readonly options: {
-    readonly kernel: string;
-    readonly actors: number;
-    readonly mode: Readonly<Partial<Record<LoadMode, number>>>;
-    readonly scenario: 'closed' | 'rate' | 'stages';
-    readonly concurrency?: number;
-    readonly rate?: number;
-    readonly stages?: readonly Stage[];
-    readonly seconds: number;
-    readonly warmupSeconds: number;
-    readonly batch: number;
-    readonly verify: boolean;
-    readonly seed: number;
-    readonly thresholds: readonly string[];
-  };
-  readonly machine: { readonly cpus: number; readonly cpu: string; readonly memoryBytes: number; readonly node: string; readonly platform: string; readonly backend: string; readonly shards: number; readonly adapter?: string };
-  readonly startedAt: string;
-  readonly seconds: number;
-  readonly totals: {
-    readonly sent: number;
-    readonly completed: number;
-    readonly failed: number;
-    /** Failed messages by error code (or name). */
-    readonly failures: Readonly<Record<string, number>>;
-    readonly messagesPerSecond: number;
-    /** From each message's send time (closed loop) or due time (open loop). */
-    readonly latencyUs: LatencyStats;
-    /** CPU time of the whole process (every thread) per completed message. */
-    readonly cpuUsPerMessage: number;
-    /** Messages sent per shard, and their share. */
-    readonly shards: ReadonlyArray<{ readonly shard: number; readonly messages: number; readonly share: number }>;
-    /** Records per dispatched batch over the run (undefined with metrics off). */
-    readonly batchSize?: { readonly mean: number; readonly batches: number };
-    readonly checked: number;
-    readonly mismatchCount: number;
-    /** The first mismatches (at most 20). */
-    readonly mismatches: readonly string[];
-  };
-  readonly series: readonly SecondStats[];
-  /** The latency distribution: [microseconds, messages] per HDR bucket, ascending. */
-  readonly histogram: ReadonlyArray<readonly [number, number]>;
-  readonly thresholds: readonly ThresholdResult[];
-}
-
-function invalid(what: string, expected: string, got: unknown): RingshardError {
-  return new RingshardError(ErrorCode.INVALID_OPTION, `loadTest: options.${what} must be ${expected}, got ${describeValue(got)}`);
-}
-
-function positive(what: string, value: unknown, integer: boolean, zero = false): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < 0 || (!zero && value === 0)) {
-    throw invalid(what, `${integer ? 'an integer' : 'a number'} ${zero ? '>= 0' : '> 0'}`, value);
-  }
-  return value;
-}
-
-function weightsOf(mode: LoadTestOptions<any, any, any>['mode']): Partial<Record<LoadMode, number>> {
-  if (mode === undefined) return { ask: 1 };
-  if (typeof mode === 'string') {
-    if (!MODES.includes(mode)) throw invalid('mode', `one of ${MODES.join(', ')} or weights like { ask: 3, tell: 1 }`, mode);
-    return { [mode]: 1 };
-  }
-  if (mode === null || typeof mode !== 'object') throw invalid('mode', `one of ${MODES.join(', ')} or weights like { ask: 3, tell: 1 }`, mode);
-  let sum = 0;
-  for (const [k, w] of Object.entries(mode)) {
-    if (!MODES.includes(k as LoadMode)) throw invalid('mode', `weights of ${MODES.join(', ')} only`, k);
-    sum += positive(`mode.${k}`, w, false, true);
-  }
-  if (!(sum > 0)) throw invalid('mode', 'weights with a sum > 0', mode);
-  return { ...mode };
-}
+export { LoadRng } from './load-rng.ts';
+export type { LoadMode, LoadProgress, LoadTestOptions } from './load-options.ts';
+export type { LatencyStats, LoadTestResult, SecondStats } from './load-result.ts';
 
 const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
 const YIELD_EVERY_MS = 2;
@@ -222,13 +48,14 @@ class LoadRun {
   private readonly modeTable: LoadMode[];
   private readonly modeCum: number[];
   private readonly verify: boolean;
-  private readonly thresholds: ReturnType<typeof parseThreshold>[];
+  private readonly thresholds: Threshold[];
   private readonly seed: number;
   private readonly scenario: 'closed' | 'rate' | 'stages';
   private readonly schedule: ArrivalSchedule | undefined;
   private readonly seconds: number;
   private readonly warmupSeconds: number;
   private readonly concurrency: number;
+  private readonly maxOutstanding: number;
   private readonly refs: ActorRef<any, any, any>[];
   private readonly messageRng: LoadRng;
   private readonly pickRng: LoadRng;
@@ -253,51 +80,24 @@ class LoadRun {
 
   constructor(options: LoadTestOptions<any, any, any>) {
     this.o = options;
-    if (options === null || typeof options !== 'object') throw invalid('', 'an object', options);
-    if (!options.cluster || typeof options.cluster.actor !== 'function') throw invalid('cluster', 'a started Cluster', options.cluster);
-    if (!options.kernel || typeof options.kernel !== 'object' || typeof options.kernel.name !== 'string') throw invalid('kernel', 'a kernel (defineKernel)', options.kernel);
-    if (typeof options.message !== 'function') throw invalid('message', 'a function (i, rng) => message', options.message);
-    this.actors = options.actors === undefined ? 100 : positive('actors', options.actors, true);
-    this.batch = options.batch === undefined ? 16 : positive('batch', options.batch, true);
-    this.weights = weightsOf(options.mode);
+    const r = resolveLoadOptions(options);
+    this.actors = r.actors;
+    this.batch = r.batch;
+    this.weights = r.weights;
     this.modeTable = MODES.filter((m) => (this.weights[m] ?? 0) > 0);
     let cum = 0;
     this.modeCum = this.modeTable.map((m) => (cum += this.weights[m]!));
-    this.seed = options.seed === undefined ? 1 : positive('seed', options.seed, true, true);
+    this.seed = r.seed;
+    this.verify = r.verify;
+    this.thresholds = r.thresholds;
+    this.scenario = r.scenario;
+    this.schedule = r.schedule;
+    this.seconds = r.seconds;
+    this.warmupSeconds = r.warmupSeconds;
+    this.concurrency = r.concurrency;
+    this.maxOutstanding = r.maxOutstanding;
     const kernel = options.kernel;
-    const modelable = kernel.reference !== undefined && kernel.sends.length === 0 && kernel.timers === 0;
-    if (options.verify === true && !modelable) throw invalid('verify', `false for kernel '${kernel.name}' (it ${kernel.reference === undefined ? 'has no TS reference' : 'sends K2K messages or arms timers, which the model does not follow'})`, true);
-    if (options.verify !== undefined && typeof options.verify !== 'boolean') throw invalid('verify', 'a boolean', options.verify);
-    this.verify = options.verify ?? modelable;
-    if (options.thresholds !== undefined && !Array.isArray(options.thresholds)) throw invalid('thresholds', "an array of strings like 'p99<20ms'", options.thresholds);
-    this.thresholds = (options.thresholds ?? []).map(parseThreshold);
-    const given = [options.concurrency !== undefined && 'concurrency', options.rate !== undefined && 'rate', options.stages !== undefined && 'stages'].filter(Boolean);
-    if (given.length > 1) throw invalid(given.join(' and '), 'one scenario: concurrency (closed loop), rate or stages (open loop)', given);
-    this.warmupSeconds = options.warmupSeconds === undefined ? 0 : positive('warmupSeconds', options.warmupSeconds, false, true);
-    if (options.stages !== undefined) {
-      if (!Array.isArray(options.stages) || options.stages.length === 0) throw invalid('stages', 'a non-empty array of { rate, seconds }', options.stages);
-      options.stages.forEach((s, i) => {
-        positive(`stages[${i}].rate`, s?.rate, false, true);
-        positive(`stages[${i}].seconds`, s?.seconds, false);
-      });
-      if (options.seconds !== undefined) throw invalid('seconds', 'left out with stages (their seconds add up to the run)', options.seconds);
-      this.scenario = 'stages';
-      this.schedule = new ArrivalSchedule(options.stages);
-      this.seconds = this.schedule.durationMs / 1000;
-    } else {
-      this.seconds = positive('seconds', options.seconds, false);
-      if (options.rate !== undefined) {
-        this.scenario = 'rate';
-        this.schedule = ArrivalSchedule.constant(positive('rate', options.rate, false), this.seconds);
-      } else {
-        this.scenario = 'closed';
-        this.schedule = undefined;
-      }
-    }
-    this.concurrency = options.concurrency === undefined ? 64 : positive('concurrency', options.concurrency, true);
-    if (options.maxOutstanding !== undefined) positive('maxOutstanding', options.maxOutstanding, true);
-    const prefix = options.keyPrefix ?? 'load-';
-    this.refs = Array.from({ length: this.actors }, (_, i) => options.cluster.actor(kernel, `${prefix}${i}`));
+    this.refs = Array.from({ length: this.actors }, (_, i) => options.cluster.actor(kernel, `${r.keyPrefix}${i}`));
     this.touched = new Uint8Array(this.actors);
     this.messageRng = new LoadRng(this.seed);
     this.pickRng = new LoadRng(this.seed ^ 0x5bd1e995);
@@ -356,7 +156,7 @@ class LoadRun {
   }
 
   private async openLoop(schedule: ArrivalSchedule, start: number, end: number): Promise<void> {
-    const max = this.o.maxOutstanding ?? 32768;
+    const max = this.maxOutstanding;
     let scheduled = 0;
     while (performance.now() < end) {
       const due = Math.floor(schedule.dueBy(performance.now() - start));

@@ -3,7 +3,7 @@
  * RINGSHARD_SEED (or a fresh one) and prints it when it fails, so a failure can be replayed.
  */
 import type { TestContext } from 'node:test';
-import { LoadRng } from '../../src/load/load-test.ts';
+import { LoadRng } from '../../src/load/load-rng.ts';
 
 /** The load tests' seeded generator (sfc32), keeping its seed for the report. */
 export class Rng extends LoadRng {
