@@ -26,6 +26,8 @@ function fmt(n: number): string {
 interface Series {
   readonly name: string;
   readonly points: ReadonlyArray<readonly [number, number]>;
+  /** Drawn dashed, under the others (a target the others should meet). */
+  readonly dashed?: boolean;
 }
 
 /** A line chart of `series` over x; `id` names it in the DOM. */
@@ -36,7 +38,7 @@ function lineChart(id: string, title: string, unit: string, series: readonly Ser
   const x0 = Math.min(...xs);
   const x1 = Math.max(...xs, x0 + 1);
   const yMax = Math.max(...ys, 1);
-  const yMin = log ? Math.max(1, Math.min(...ys.filter((y) => y > 0), yMax)) : 0;
+  const yMin = log ? Math.min(...ys.filter((y) => y > 0), yMax) : 0;
   const sx = (x: number) => PAD.left + ((x - x0) / (x1 - x0)) * (W - PAD.left - PAD.right);
   const sy = (y: number) => {
     const f = log ? (Math.log10(Math.max(y, yMin)) - Math.log10(yMin)) / Math.max(1e-9, Math.log10(yMax) - Math.log10(yMin)) : y / yMax;
@@ -48,14 +50,16 @@ function lineChart(id: string, title: string, unit: string, series: readonly Ser
     const dots = s.points
       .map((p) => `<circle class="point" data-series="${esc(s.name)}" data-x="${p[0]}" data-value="${p[1]}" cx="${sx(p[0]).toFixed(1)}" cy="${sy(p[1]).toFixed(1)}" r="2.5" fill="${color}"><title>${esc(s.name)} at ${p[0]}: ${fmt(p[1])} ${esc(unit)}</title></circle>`)
       .join('');
-    return `<path d="${path}" fill="none" stroke="${color}" stroke-width="1.5"/>${dots}`;
+    return `<path d="${path}" fill="none" stroke="${color}" stroke-width="${s.dashed ? 3 : 1.5}"${s.dashed ? ' stroke-dasharray="6 4" opacity="0.6"' : ''}/>${dots}`;
   });
+  // A dashed series first: the ones meant to meet it are drawn over it.
+  const order = series.map((s, i) => [s, lines[i]!] as const).sort((a, b) => Number(b[0].dashed ?? false) - Number(a[0].dashed ?? false));
   const legend = series.map((s, i) => `<span class="key"><i style="background:${COLORS[i % COLORS.length]}"></i>${esc(s.name)}</span>`).join(' ');
   const ticks = [0, 0.5, 1].map((f) => {
     const y = log ? 10 ** (Math.log10(yMin) + f * (Math.log10(yMax) - Math.log10(yMin))) : f * yMax;
     return `<text x="${PAD.left - 6}" y="${sy(y) + 4}" text-anchor="end">${fmt(y)}</text><line x1="${PAD.left}" x2="${W - PAD.right}" y1="${sy(y)}" y2="${sy(y)}" class="grid"/>`;
   });
-  return `<section><h2>${esc(title)}</h2><div class="legend">${legend}</div><svg id="${id}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}">${ticks.join('')}<text x="${W / 2}" y="${H - 6}" text-anchor="middle">second</text><text x="12" y="${PAD.top}" class="unit">${esc(unit)}</text>${lines.join('')}</svg></section>`;
+  return `<section><h2>${esc(title)}</h2><div class="legend">${legend}</div><svg id="${id}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}">${ticks.join('')}<text x="${W / 2}" y="${H - 6}" text-anchor="middle">second</text><text x="${PAD.left + 4}" y="${PAD.top - 4}" class="unit">${esc(unit)}</text>${order.map((o) => o[1]).join('')}</svg></section>`;
 }
 
 /** A bar chart of labelled values; `id` names it in the DOM. */
@@ -66,9 +70,9 @@ function barChart(id: string, title: string, unit: string, bars: ReadonlyArray<r
   const rects = bars.map(([label, v], i) => {
     const h = (v / max) * (H - PAD.top - PAD.bottom);
     const x = PAD.left + i * bw;
-    return `<rect class="bar" data-label="${esc(label)}" data-value="${v}" x="${(x + 1).toFixed(1)}" y="${(H - PAD.bottom - h).toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${COLORS[0]}"><title>${esc(label)}: ${fmt(v)} ${esc(unit)}</title></rect>${bars.length <= 24 || i % Math.ceil(bars.length / 12) === 0 ? `<text x="${(x + bw / 2).toFixed(1)}" y="${H - 14}" text-anchor="middle">${esc(label)}</text>` : ''}`;
+    return `<rect class="bar" data-label="${esc(label)}" data-value="${v}" x="${(x + 1).toFixed(1)}" y="${(H - PAD.bottom - h).toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${COLORS[0]}"><title>${esc(label)}: ${fmt(v)} ${esc(unit)}</title></rect>${bars.length <= 12 || i % Math.ceil(bars.length / 12) === 0 ? `<text x="${(x + bw / 2).toFixed(1)}" y="${H - 14}" text-anchor="middle">${esc(label)}</text>` : ''}`;
   });
-  return `<section><h2>${esc(title)}</h2><svg id="${id}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}"><text x="${PAD.left - 6}" y="${PAD.top + 4}" text-anchor="end">${fmt(max)}</text><text x="12" y="${PAD.top}" class="unit">${esc(unit)}</text>${rects.join('')}</svg></section>`;
+  return `<section><h2>${esc(title)}</h2><svg id="${id}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}"><text x="${PAD.left - 6}" y="${PAD.top + 4}" text-anchor="end">${fmt(max)}</text><text x="${PAD.left + 4}" y="${PAD.top - 4}" class="unit">${esc(unit)}</text>${rects.join('')}</svg></section>`;
 }
 
 function table(rows: ReadonlyArray<readonly [string, string]>, id: string): string {
@@ -84,7 +88,7 @@ export function htmlReport(result: LoadTestResult, title = `ringshard load test:
   const throughput: Series[] = [
     { name: 'completed', points: s.map((b) => [b.second, b.completed] as const) },
     { name: 'sent', points: s.map((b) => [b.second, b.sent] as const) },
-    ...(s.some((b) => b.target !== undefined) ? [{ name: 'target', points: s.filter((b) => b.target !== undefined).map((b) => [b.second, b.target!] as const) }] : []),
+    ...(s.some((b) => b.target !== undefined) ? [{ name: 'target', dashed: true, points: s.filter((b) => b.target !== undefined).map((b) => [b.second, b.target!] as const) }] : []),
   ];
   const withLatency = s.filter((b) => b.completed > 0);
   const latency: Series[] = (['p50', 'p90', 'p99', 'max'] as const).map((p) => ({ name: p, points: withLatency.map((b) => [b.second, b.latencyUs[p] / 1000] as const) }));
