@@ -14,6 +14,7 @@ import type { ActorRef } from '../api/actor-ref.ts';
 import type { Cluster } from '../api/cluster.ts';
 import { KernelModel, compareMessage, type Message } from '../kernels/reference-model.ts';
 import { LatencyRecorder } from '../load/latency.ts';
+import { closedLoopLane } from '../load/closed-loop.ts';
 import type { BenchMode } from './bench-options.ts';
 import { Workload } from './workloads.ts';
 import type { Kernel } from '../kernels/define-kernel.ts';
@@ -73,12 +74,6 @@ export interface LoadResult {
 }
 
 const DEFAULT_MAX_OUTSTANDING = 32768;
-// A closed loop whose sends complete at once (tells into a ring with room) would run
-// on microtasks alone and starve timers and I/O; it yields this often.
-const YIELD_EVERY_MS = 2;
-
-const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
-
 export class LoadGenerator {
   private readonly refs: ActorRef<any, any, any>[];
   private readonly workload: Workload;
@@ -147,7 +142,7 @@ export class LoadGenerator {
     }, 250);
     try {
       if (rate !== undefined) await this.openLoop(rate, end);
-      else await Promise.all(Array.from({ length: concurrency }, () => this.lane(end)));
+      else await Promise.all(Array.from({ length: concurrency }, () => closedLoopLane(end, (now) => this.send(now))));
       await this.drain();
       // Tells have no replies: a snapshot of each actor comes after its tells.
       if (plan.mode === 'tell') await this.handled();
@@ -288,17 +283,6 @@ export class LoadGenerator {
     this.outstanding -= n;
     if (measured && this.measuring) this.failed += n;
     this.noteError(error);
-  }
-
-  private async lane(end: number): Promise<void> {
-    let yieldAt = performance.now() + YIELD_EVERY_MS;
-    for (let now = performance.now(); now < end; now = performance.now()) {
-      if (now >= yieldAt) {
-        await nextMacrotask();
-        yieldAt = performance.now() + YIELD_EVERY_MS;
-      }
-      await this.send(now);
-    }
   }
 
   private async openLoop(rate: number, end: number): Promise<void> {

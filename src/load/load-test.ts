@@ -18,14 +18,12 @@ import { LoadRng } from './load-rng.ts';
 import { MODES, resolveLoadOptions, type LoadMode, type LoadTestOptions } from './load-options.ts';
 import type { LatencyStats, LoadTestResult, SecondStats } from './load-result.ts';
 import { ArrivalSchedule } from './schedule.ts';
+import { closedLoopLane, nextMacrotask } from './closed-loop.ts';
 import { checkThreshold, type Threshold } from './thresholds.ts';
 
 export { LoadRng } from './load-rng.ts';
 export type { LoadMode, LoadProgress, LoadTestOptions } from './load-options.ts';
 export type { LatencyStats, LoadTestResult, SecondStats } from './load-result.ts';
-
-const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
-const YIELD_EVERY_MS = 2;
 
 /** Runs a load test; see LoadTestOptions. Rejects with ERR_RINGSHARD_INVALID_OPTION on bad options before sending anything. */
 export async function loadTest<S extends Schema, Q extends Schema, R extends Schema>(options: LoadTestOptions<S, Q, R>): Promise<LoadTestResult> {
@@ -137,22 +135,11 @@ class LoadRun {
     }, 1000);
     try {
       if (schedule) await this.openLoop(schedule, start, end);
-      else await Promise.all(Array.from({ length: this.concurrency }, () => this.lane(end)));
+      else await Promise.all(Array.from({ length: this.concurrency }, () => closedLoopLane(end, (now) => this.send(this.pickMode(), now))));
     } finally {
       clearInterval(timer);
     }
     if (phase === 'warmup') await this.drained();
-  }
-
-  private async lane(end: number): Promise<void> {
-    let yieldAt = performance.now() + YIELD_EVERY_MS;
-    for (let now = performance.now(); now < end; now = performance.now()) {
-      if (now >= yieldAt) {
-        await nextMacrotask();
-        yieldAt = performance.now() + YIELD_EVERY_MS;
-      }
-      await this.send(now);
-    }
   }
 
   private async openLoop(schedule: ArrivalSchedule, start: number, end: number): Promise<void> {
@@ -160,7 +147,7 @@ class LoadRun {
     let scheduled = 0;
     while (performance.now() < end) {
       const due = Math.floor(schedule.dueBy(performance.now() - start));
-      while (scheduled < due && this.outstanding < max) scheduled += this.send(start + schedule.dueAt(scheduled));
+      while (scheduled < due && this.outstanding < max) scheduled += this.sendDue(start + schedule.dueAt(scheduled));
       // Sleep until the next message is due when that is a while off (a spin would take a
       // core from the shards); replies arrive meanwhile.
       const wait = start + schedule.dueAt(scheduled) - performance.now();
@@ -169,7 +156,7 @@ class LoadRun {
     }
     // The last of the schedule, due before its end, leaves too (late, if the loop was).
     const all = Math.floor(schedule.dueBy(end - start));
-    while (scheduled < all) scheduled += this.send(start + schedule.dueAt(scheduled));
+    while (scheduled < all) scheduled += this.sendDue(start + schedule.dueAt(scheduled));
   }
 
   private pickMode(): LoadMode {
@@ -180,9 +167,15 @@ class LoadRun {
     return this.modeTable[i]!;
   }
 
-  /** Sends one call due at `dueAt` (ms, performance.now()); returns how many messages it carries. */
-  private send(dueAt: number): number {
+  /** An open loop's call, due at `dueAt`: sent without waiting for it; returns how many messages it carries. */
+  private sendDue(dueAt: number): number {
     const mode = this.pickMode();
+    void this.send(mode, dueAt);
+    return mode === 'askMany' ? this.batch : 1;
+  }
+
+  /** Sends one call of `mode` due at `dueAt` (ms, performance.now()); resolves once it settled and was counted. */
+  private send(mode: LoadMode, dueAt: number): Promise<void> {
     const a = Math.floor(this.pickRng.float() * this.actors);
     const ref = this.refs[a]!;
     const n = mode === 'askMany' ? this.batch : 1;
@@ -210,11 +203,10 @@ class LoadRun {
     } catch (error) {
       call = Promise.reject(error);
     }
-    call.then(
+    return call.then(
       () => this.done(measured, n, dueAt, undefined),
       (error: unknown) => this.done(measured, n, dueAt, error),
     );
-    return n;
   }
 
   private done(measured: boolean, n: number, dueAt: number, error: unknown): void {

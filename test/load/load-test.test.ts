@@ -144,6 +144,22 @@ test('the CLI runs a kernel module (--kernel ./file.mjs) on both backends, with 
   }
 });
 
+test('a closed loop keeps `concurrency` calls in flight, no more', { timeout: 60_000 }, async () => {
+  const cluster = await Cluster.start({ kernels: [counter], backend: 'cpu', shards: 1, logger: false });
+  try {
+    // The shard's asks still waiting for their replies, sampled while the loop runs (no
+    // verify: its snapshots of every actor at the end would count too).
+    let most = 0;
+    const sampler = setInterval(() => (most = Math.max(most, cluster.info().shards[0]!.asks.waiting)), 1);
+    const result = await loadTest({ cluster, kernel: counter, message: (_i, rng) => ({ add: rng.int(0, 9) }), actors: 32, mode: 'ask', seconds: 1, concurrency: 4, verify: false, keyPrefix: 'closed-' });
+    clearInterval(sampler);
+    assert.ok(result.totals.completed > 100, `${result.totals.completed} asks`);
+    assert.ok(most >= 1 && most <= 4, `at most 4 asks in flight, saw ${most}`);
+  } finally {
+    await cluster.shutdown();
+  }
+});
+
 test('ramping stages send at their rates (within 10% a second), sized from what this machine sustains', { timeout: 120_000 }, async () => {
   const cluster = await Cluster.start({ kernels: [counter], backend: 'cpu', shards: 1, logger: false });
   try {
