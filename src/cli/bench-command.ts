@@ -5,7 +5,7 @@
  */
 import { Cluster } from '../api/cluster.ts';
 import { BENCH_USAGE, parseBenchOptions, type BenchOptions } from './bench-options.ts';
-import { clusterFigures, figuresBetween } from './cluster-stats.ts';
+import { clusterFigures, figuresBetween } from '../load/cluster-stats.ts';
 import { LoadGenerator } from './load-generator.ts';
 import { warmPipelines } from './warm-pipelines.ts';
 import { ProgressLine, formatMicros, formatRate } from './progress.ts';

@@ -12,7 +12,7 @@ import { counter } from '../../shaders/builtins/counter.ts';
 import { echo } from '../../shaders/builtins/echo.ts';
 import { stats } from '../../shaders/builtins/stats.ts';
 import { OptionError } from './bench-options.ts';
-import { clusterFigures, figuresBetween } from './cluster-stats.ts';
+import { clusterFigures, figuresBetween } from '../load/cluster-stats.ts';
 import { LatencyRecorder } from '../load/latency.ts';
 import { LoadGenerator, type LoadPlan, type LoadResult, type LoadWindow, type Progress } from './load-generator.ts';
 import { warmPipelines } from './warm-pipelines.ts';

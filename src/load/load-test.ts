@@ -20,6 +20,7 @@ import type { LatencyStats, LoadTestResult, SecondStats } from './load-result.ts
 import { ArrivalSchedule } from './schedule.ts';
 import { closedLoopLane, nextMacrotask } from './closed-loop.ts';
 import { checkThreshold, type Threshold } from './thresholds.ts';
+import { clusterFigures, figuresBetween, type ClusterFigures } from './cluster-stats.ts';
 
 export { LoadRng } from './load-rng.ts';
 export type { LoadMode, LoadProgress, LoadTestOptions } from './load-options.ts';
@@ -109,7 +110,7 @@ class LoadRun {
       const warm = this.schedule ? ArrivalSchedule.constant(this.schedule.rateAt(0), this.warmupSeconds) : undefined;
       await this.phase(warm, this.warmupSeconds * 1000, 'warmup');
     }
-    const batchesBefore = await this.batchCounts();
+    const before = await clusterFigures(this.o.cluster);
     const cpuBefore = process.cpuUsage();
     this.measuring = true;
     this.measureStart = performance.now();
@@ -120,8 +121,8 @@ class LoadRun {
     const cpu = process.cpuUsage(cpuBefore);
     this.measuring = false;
     if (this.model) await this.verifyStates();
-    const batchesAfter = await this.batchCounts();
-    return this.result(startedAt, elapsed, cpu.user + cpu.system, batchesBefore, batchesAfter);
+    const batches = figuresBetween(before, await clusterFigures(this.o.cluster));
+    return this.result(startedAt, elapsed, cpu.user + cpu.system, batches);
   }
 
   private async phase(schedule: ArrivalSchedule | undefined, ms: number, phase: 'warmup' | 'measure'): Promise<void> {
@@ -279,22 +280,7 @@ class LoadRun {
     });
   }
 
-  /** Batches dispatched and records in them so far (the cluster's metrics), or undefined. */
-  private async batchCounts(): Promise<{ batches: number; records: number } | undefined> {
-    const registry = this.o.cluster.registry;
-    const json = await registry.getMetricsAsJSON().catch(() => []);
-    const metric = json.find((m) => m.name === 'ringshard_batch_size_records');
-    if (!metric) return undefined;
-    let batches = 0;
-    let records = 0;
-    for (const v of metric.values as Array<{ metricName?: string; value: number }>) {
-      if (v.metricName === 'ringshard_batch_size_records_count') batches += v.value;
-      else if (v.metricName === 'ringshard_batch_size_records_sum') records += v.value;
-    }
-    return { batches, records };
-  }
-
-  private result(startedAt: string, seconds: number, cpuUs: number, before: { batches: number; records: number } | undefined, after: { batches: number; records: number } | undefined): LoadTestResult {
+  private result(startedAt: string, seconds: number, cpuUs: number, batches: ClusterFigures): LoadTestResult {
     const h = this.latency;
     const stat = (p: number) => (h.count > 0 ? h.percentile(p) : 0);
     const summary = h.summary();
@@ -361,7 +347,7 @@ class LoadRun {
         latencyUs,
         cpuUsPerMessage: this.completed > 0 ? cpuUs / this.completed : 0,
         shards: this.perShard.map((m, shard) => ({ shard, messages: m ?? 0, share: totalSent > 0 ? (m ?? 0) / totalSent : 0 })).filter((s) => s.messages > 0),
-        ...(before && after && after.batches > before.batches ? { batchSize: { mean: (after.records - before.records) / (after.batches - before.batches), batches: after.batches - before.batches } } : {}),
+        ...(batches.batches > 0 ? { batchSize: { mean: batches.meanBatchRecords, batches: batches.batches } } : {}),
         checked: this.checked,
         mismatchCount: this.mismatchCount,
         mismatches: this.mismatches,

@@ -1,6 +1,7 @@
 /**
- * Figures the demo and `ringshard bench` report about the cluster itself (batch sizes,
- * each shard's share of the messages), read from the cluster's own Prometheus metrics.
+ * Figures the demo, `ringshard bench` and loadTest() report about the cluster itself
+ * (batch sizes, each shard's share of the messages), read from the cluster's own
+ * Prometheus metrics.
  */
 import type { Cluster } from '../api/cluster.ts';
 
