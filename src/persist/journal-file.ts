@@ -232,11 +232,6 @@ export class JournalFile {
     if (!this.writing && this.pendingLength === 0 && this.background === 0) for (const wake of this.idle.splice(0)) wake();
   }
 
-  /** Turns on disk some actor still needs. */
-  get liveTurnCount(): number {
-    return this.turnSegment.size;
-  }
-
   /**
    * Waits for every appended frame's write, every removal and the next segment's
    * preparation (kept for the next process); closes the segment (removed if no turn in it

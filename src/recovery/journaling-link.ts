@@ -227,22 +227,6 @@ export class JournalingLink extends DelegatingLink {
       return state;
     });
   }
-
-  override activate(to: RecordTarget): Promise<void> {
-    return this.inner.activate(to);
-  }
-
-  override retire(to: RecordTarget): Promise<void> {
-    return this.inner.retire(to);
-  }
-
-  override exportState(to: RecordTarget, reply: AskSpec): Promise<unknown> {
-    return this.inner.exportState(to, reply);
-  }
-
-  override importState(to: RecordTarget, stateCodec: Codec, state: unknown): Promise<void> {
-    return this.inner.importState(to, stateCodec, state);
-  }
 }
 
 /** 'node#inc/42' -> ['node#inc', 42]; a local call: ['', 0]. */
