@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -20,11 +20,11 @@ const dir = mkdtempSync(join(tmpdir(), 'ringshard-quiet-'));
 writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n'); // its .ts files are ES modules
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-function runScript(name: string, body: string, args: string[] = []): { status: number | null; stdout: string; stderr: string } {
+function runScript(name: string, body: string, args: string[] = []): { status: number | null; stdout: string; stderr: string; pid: number } {
   const file = join(dir, name);
   writeFileSync(file, body);
   const r = spawnSync(process.execPath, ['--import', 'tsx', file, ...args], { cwd: repo, encoding: 'utf8', timeout: 120_000, env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp/ringshard-xdg' } });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, pid: r.pid };
 }
 
 const START = `import { Cluster, counter } from ${src('src/index.ts')};
@@ -40,6 +40,7 @@ for (const backend of ['webgpu', 'auto', 'cpu'] as const) {
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, `${JSON.stringify([{ total: 2, count: 1 }, { total: 5, count: 2 }])}\n`);
     assert.equal(r.stderr, '');
+    assert.equal(existsSync(join(tmpdir(), `ringshard-stderr-${r.pid}.lock`)), false, 'the lock file went with its process');
   });
 }
 
@@ -83,6 +84,8 @@ for (let round = 0; round < 12; round++) {
   const r = runScript(
     'threads.mts',
     `import { Worker } from 'node:worker_threads';
+// As in a cluster's process, whose main thread loads the module too (and removes the lock file at exit).
+import ${src('src/worker/gpu/dawn-stderr.ts')};
 const entry = new URL(${src('workers/ts-entry.mjs')});
 const body = new URL(${JSON.stringify(pathToFileURL(join(dir, 'thread-body.ts')).href)}).href;
 const workers = Array.from({ length: 4 }, () => new Worker(entry, { workerData: { tsEntry: body } }));
@@ -97,4 +100,5 @@ process.stderr.write('main after\\n');
   const rounds = lines.filter((l) => l.startsWith('thread ')).sort();
   assert.equal(rounds.length, 48, r.stderr);
   assert.equal(new Set(rounds).size, 48, "each once");
+  assert.equal(existsSync(join(tmpdir(), `ringshard-stderr-${r.pid}.lock`)), false, 'the lock file went with its process');
 });

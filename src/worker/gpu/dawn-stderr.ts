@@ -16,7 +16,7 @@
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { threadId } from 'node:worker_threads';
+import { isMainThread, threadId } from 'node:worker_threads';
 
 /** The lines dropped: Dawn's limit clamp, harmless here. */
 export const DAWN_LIMIT_WARNING = /^Warning: maxDynamic(?:Uniform|Storage)BuffersPerPipelineLayout artificially reduced from \d+ to \d+ to fit dynamic offset allocation limit\.$/;
@@ -32,6 +32,12 @@ interface Libc {
 }
 
 let libc: Libc | null | undefined;
+
+/** The process's lock file (its threads share the pid, so the file). */
+const LOCK_PATH = join(tmpdir(), `ringshard-stderr-${process.pid}.lock`);
+// The main thread (every process that runs a cluster loads this module there) removes it
+// as the process exits; without this, every process left one in the temp directory.
+if (isMainThread) process.once('exit', () => rmSync(LOCK_PATH, { force: true }));
 
 async function loadLibc(): Promise<Libc | null> {
   if (libc !== undefined) return libc;
@@ -58,7 +64,7 @@ async function loadLibc(): Promise<Libc | null> {
 export async function withoutDawnLimitWarnings<T>(fn: () => Promise<T>): Promise<T> {
   const c = await loadLibc();
   if (!c) return fn();
-  const lock = openSync(join(tmpdir(), `ringshard-stderr-${process.pid}.lock`), 'w');
+  const lock = openSync(LOCK_PATH, 'w');
   const file = join(tmpdir(), `ringshard-stderr-${process.pid}-${threadId}.txt`);
   let saved = -1;
   let capture = -1;
