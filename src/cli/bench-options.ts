@@ -179,7 +179,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | 'help
     ...(v.stages !== undefined ? { stages: parseStages(v.stages) } : {}),
     thresholds,
     ...(v.report !== undefined ? { report: v.report } : {}),
-    seed: v.seed === undefined ? 1 : positiveIntOrZero('seed', v.seed, 2 ** 32 - 1),
+    seed: v.seed === undefined ? 1 : wholeNumber('seed', v.seed, 2 ** 32 - 1, 'an integer'),
     actors: positiveInt('actors', v.actors, 1000, 1 << 24),
     actorsGiven: v.actors !== undefined,
     batch: positiveInt('batch', v.batch, 64, 1 << 16),
@@ -189,15 +189,16 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | 'help
     warmupSeconds: positiveNumber('warmup', v.warmup, 2, true)!,
     shards: shardsText === undefined || shardsText === 'auto' ? 'auto' : positiveInt('shards', shardsText, 1, 256),
     backend: oneOf('backend', v.backend, 'auto', ['auto', 'webgpu', 'cpu'] as const),
-    metricsPort: v['metrics-port'] === undefined ? undefined : positiveIntOrZero('metrics-port', v['metrics-port']),
+    metricsPort: v['metrics-port'] === undefined ? undefined : wholeNumber('metrics-port', v['metrics-port'], 65535, 'a port'),
     verify,
     json: v.json ?? false,
   };
 }
 
-function positiveIntOrZero(name: string, text: string, max = 65535): number {
+/** A whole number from 0 to `max`; `what` names it in the message ('a port', 'an integer'). */
+function wholeNumber(name: string, text: string, max: number, what: string): number {
   const n = Number(text);
-  if (!/^\d+$/.test(text) || n > max) throw new OptionError(max === 65535 ? `--${name} must be a port from 0 to 65535, got '${text}'` : `--${name} must be an integer from 0 to ${max}, got '${text}'`);
+  if (!/^\d+$/.test(text) || n > max) throw new OptionError(`--${name} must be ${what} from 0 to ${max}, got '${text}'`);
   return n;
 }
 
